@@ -1,0 +1,84 @@
+/**
+ * Loads the addon through node-gyp-build (a prebuilt binary from prebuilds/, else build/Release) and gives
+ * it types. Everything else in lib/ talks to native code through this module.
+ */
+import * as path from 'path';
+import { GpuformerError } from './errors';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
+
+export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i64' | 'i8' | 'q8_0' | 'q4_0' | 'q4_1';
+export type MemoryTag = 'weights' | 'kv' | 'workspace' | 'activations' | 'other';
+export type DeviceName = string; // 'cpu' | `cuda:${number}`
+
+/** A tensor handle: bytes on one device, freed by dispose() (a finalizer is only a safety net). */
+export interface Tensor {
+  readonly device: DeviceName;
+  readonly dtype: DType;
+  readonly shape: number[];
+  readonly nbytes: number;
+  readonly tag: MemoryTag;
+  readonly disposed: boolean;
+  /** A copy of the bytes. */
+  read(): ArrayBuffer;
+  /** Writes elements of srcDtype (default: the tensor's) at element elemOffset, converting on the way. */
+  write(data: ArrayBufferView | ArrayBuffer, elemOffset?: number, srcDtype?: DType): void;
+  /** A contiguous view sharing the storage. */
+  view(elemOffset: number, shape: number[]): Tensor;
+  /** Streams count elements of srcDtype from a file into the tensor, off the event loop. */
+  loadFile(path: string, fileOffset: number, srcDtype: DType, elemOffset: number, count: number): Promise<void>;
+  dispose(): void;
+}
+
+export interface TensorStatic {
+  empty(device: DeviceName, dtype: DType, shape: number[], tag?: MemoryTag): Tensor;
+  fromData(device: DeviceName, dtype: DType, shape: number[], data: ArrayBufferView | ArrayBuffer, tag?: MemoryTag,
+    srcDtype?: DType): Tensor;
+}
+
+export interface CudaDeviceInfo {
+  id: string;
+  name: string;
+  totalBytes: number;
+  freeBytes: number;
+  computeCapability: string;
+  multiprocessors: number;
+}
+
+export interface NativeDevices {
+  devices: Array<{ id: 'cpu'; threads: number } | CudaDeviceInfo>;
+  cuda: { compiled: boolean; available: boolean; reason?: string };
+}
+
+export type MemoryTotals = Record<MemoryTag, number> & { peak: number; allocations: number };
+
+/** One op invocation: `op` names it, the other fields are its named arguments (see lib/ops). */
+export interface Command {
+  op: string;
+  [arg: string]: unknown;
+}
+
+export interface Binding {
+  Tensor: TensorStatic;
+  exec(program: Command[]): Promise<void>;
+  execSync(program: Command[]): void;
+  opNames(): string[];
+  devices(): NativeDevices;
+  memoryTotals(device: DeviceName): MemoryTotals;
+  resetPeak(device: DeviceName): void;
+  numThreads(): number;
+  setNumThreads(n: number): void;
+  setErrorClass(ctor: new (code: string, message: string) => Error): void;
+  cudaCompiled: boolean;
+}
+
+function load(): Binding {
+  const root = path.resolve(__dirname, '..');
+  const binding = nodeGypBuild(root) as Binding;
+  binding.setErrorClass(GpuformerError as unknown as new (code: string, message: string) => Error);
+  return binding;
+}
+
+export const native: Binding = load();
+export const Tensor: TensorStatic = native.Tensor;

@@ -1,0 +1,81 @@
+/**
+ * Typed command builders over the native ops (native/include/gpuformer/op_decls.inc documents each one).
+ * A forward pass builds an array of these commands and hands the whole program to `run` (one trip to a
+ * native worker thread, off the event loop) or `runSync` (tests and tiny work).
+ *
+ * Shapes: T packed tokens, B sequences, H heads, D head dim, V vocab, C channels.
+ */
+import { Command, native, Tensor } from '../native';
+
+type Opt<T> = T | null | undefined;
+
+export interface AttentionOptions {
+  /** softmax scale, usually 1/sqrt(D) */
+  scale: number;
+  causal?: boolean;
+  /** sliding window: keys at positions ≥ qpos - windowLeft; -1 (default) = none */
+  windowLeft?: number;
+  /** f32 [Hq] ALiBi slopes */
+  alibiSlopes?: Opt<Tensor>;
+}
+
+export const ops = {
+  /** out = x converted (float ↔ float, quantized → float); same numel */
+  cast: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'cast', ...a }),
+  /** out = a + b (same shape; out may alias a or b) */
+  add: (a: { a: Tensor; b: Tensor; out: Tensor }): Command => ({ op: 'add', ...a }),
+  /** out = x (same dtype and numel) */
+  copy: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'copy', ...a }),
+  /** ids i32 [T] → out [T,C] = scale·tok[ids] + pos[posIds] + type[typeIds] */
+  embedding: (a: {
+    ids: Tensor; tok: Tensor; posIds?: Opt<Tensor>; pos?: Opt<Tensor>; typeIds?: Opt<Tensor>; type?: Opt<Tensor>;
+    scale?: number; out: Tensor;
+  }): Command => ({ op: 'embedding', ...a }),
+  /** x [M,K] · w[N,K]ᵀ + bias[N] → out [M,N]; w may be quantized */
+  linear: (a: { x: Tensor; w: Tensor; bias?: Opt<Tensor>; out: Tensor }): Command => ({ op: 'linear', ...a }),
+  /** residual += x (when given), out = LayerNorm(residual or x) */
+  layerNorm: (a: { x: Tensor; residual?: Opt<Tensor>; weight: Tensor; bias?: Opt<Tensor>; eps: number; out: Tensor }): Command =>
+    ({ op: 'layer_norm', ...a }),
+  /** residual += x (when given), out = RMSNorm(residual or x) */
+  rmsNorm: (a: { x: Tensor; residual?: Opt<Tensor>; weight: Tensor; eps: number; out: Tensor }): Command =>
+    ({ op: 'rms_norm', ...a }),
+  /** x [T,H,D] rotated in place by positions i32 [T] and invFreq f32 [R/2] */
+  rope: (a: { x: Tensor; positions: Tensor; invFreq: Tensor; interleaved?: boolean }): Command => ({ op: 'rope', ...a }),
+  gelu: (a: { x: Tensor; out: Tensor; tanh?: boolean }): Command => ({ op: 'gelu', ...a }),
+  silu: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'silu', ...a }),
+  /** out = silu(gate) * up */
+  swiglu: (a: { gate: Tensor; up: Tensor; out: Tensor }): Command => ({ op: 'swiglu', ...a }),
+  softmax: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'softmax', ...a }),
+  /** packed varlen prefill attention: q [T,Hq,D], k/v [T,Hkv,D], cuSeqlens i32 [B+1] → out [T,Hq,D] */
+  attention: (a: { q: Tensor; k: Tensor; v: Tensor; cuSeqlens: Tensor; maxSeqlen: number; out: Tensor } & AttentionOptions): Command =>
+    ({ op: 'attention', ...a }),
+  /** k/v [T,Hkv,D] → caches [blocks, blockSize, Hkv, D] at slotMapping i32 [T] (negative = skip) */
+  kvCacheWrite: (a: { k: Tensor; v: Tensor; kCache: Tensor; vCache: Tensor; slotMapping: Tensor }): Command =>
+    ({ op: 'kv_cache_write', ...a }),
+  /** new queries over the paged cache (decode, chunked prefill, prefix caching) */
+  pagedAttention: (a: {
+    q: Tensor; kCache: Tensor; vCache: Tensor; cuSeqlensQ: Tensor; contextLens: Tensor; blockTables: Tensor;
+    maxContextLen: number; out: Tensor;
+  } & AttentionOptions): Command => ({ op: 'paged_attention', ...a }),
+  /** out[n] = x[idx[n]] */
+  gatherRows: (a: { x: Tensor; idx: Tensor; out: Tensor }): Command => ({ op: 'gather_rows', ...a }),
+  /** x [T,C] packed by cuSeqlens → out f32 [B,C] */
+  pool: (a: { x: Tensor; cuSeqlens: Tensor; mode: 'mean' | 'cls' | 'last'; out: Tensor }): Command => ({ op: 'pool', ...a }),
+  l2Normalize: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'l2_normalize', ...a }),
+  /** logits [B,V] → out i32 [B] */
+  argmax: (a: { logits: Tensor; out: Tensor }): Command => ({ op: 'argmax', ...a }),
+  /** seeded temperature / top-k / top-p sampling: logits [B,V] → out i32 [B] */
+  sample: (a: {
+    logits: Tensor; temperature: Tensor; topK: Tensor; topP: Tensor; seeds: Tensor; steps: Tensor; out: Tensor;
+  }): Command => ({ op: 'sample', ...a }),
+};
+
+/** Runs a program on a native worker thread; resolves when every op (and the device stream) is done. */
+export function run(program: Command[]): Promise<void> {
+  return native.exec(program);
+}
+
+/** Runs a program on the calling thread. For tests and tiny programs only: it blocks the event loop. */
+export function runSync(program: Command[]): void {
+  native.execSync(program);
+}

@@ -1,0 +1,42 @@
+// Reading JavaScript arguments with messages that name the argument: every wrong type becomes
+// ERR_GPUFORMER_INPUT, never a crash.
+#pragma once
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "gpuformer/tensor.h"
+
+namespace gfaddon {
+
+std::string type_name(const Napi::Value& v);  // "number", "string", "Tensor", "null", ...
+
+// Named fields of an options object (`where` prefixes messages, e.g. "linear").
+class Fields {
+ public:
+  Fields(const Napi::Value& obj, std::string where);
+  const gf::Tensor& tensor(const char* name) const;
+  const gf::Tensor* opt_tensor(const char* name) const;  // null or undefined -> nullptr
+  double number(const char* name) const;
+  double number_or(const char* name, double fallback) const;
+  int64_t integer(const char* name) const;
+  int64_t integer_or(const char* name, int64_t fallback) const;
+  bool boolean_or(const char* name, bool fallback) const;
+  std::string string(const char* name) const;
+  std::string string_or(const char* name, const std::string& fallback) const;
+  bool has(const char* name) const;
+
+ private:
+  Napi::Value get(const char* name) const;
+  Napi::Object obj_;
+  std::string where_;
+};
+
+int64_t to_integer(const Napi::Value& v, const std::string& what);
+std::vector<int64_t> to_shape(const Napi::Value& v, const std::string& what);
+gf::DType to_dtype(const Napi::Value& v, const std::string& what);
+gf::MemoryTag to_tag(const Napi::Value& v, const std::string& what);
+gf::Device to_device(const Napi::Value& v, const std::string& what);
+
+}  // namespace gfaddon

@@ -1,0 +1,106 @@
+// The addon's entry point: what lib/native.ts sees. Only the N-API surface lives in native/addon.
+#include <napi.h>
+
+#include "args.h"
+#include "errors.h"
+#include "exec.h"
+#include "gpuformer/allocator.h"
+#include "gpuformer/cuda_runtime.h"
+#include "core/thread_pool.h"
+#include "tensor_wrap.h"
+
+namespace gfaddon {
+namespace {
+
+// devices(): [{ id: 'cpu', threads }, { id: 'cuda:N', name, totalBytes, freeBytes, computeCapability }]
+// plus { cuda: { compiled, available, reason } }.
+Napi::Value Devices(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Napi::Object result = Napi::Object::New(env);
+    Napi::Array list = Napi::Array::New(env);
+    Napi::Object cpu = Napi::Object::New(env);
+    cpu.Set("id", "cpu");
+    cpu.Set("threads", Napi::Number::New(env, gf::num_threads()));
+    list.Set(0u, cpu);
+    const std::string reason = gf::cuda::compiled() ? gf::cuda::unavailable_reason()
+                                                    : std::string("this gpuformer binary was built without the CUDA backend");
+    for (const auto& d : gf::cuda::devices()) {
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("id", "cuda:" + std::to_string(d.index));
+      o.Set("name", d.name);
+      o.Set("totalBytes", Napi::Number::New(env, static_cast<double>(d.total_bytes)));
+      o.Set("freeBytes", Napi::Number::New(env, static_cast<double>(d.free_bytes)));
+      o.Set("computeCapability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor));
+      o.Set("multiprocessors", Napi::Number::New(env, d.multiprocessors));
+      list.Set(list.Length(), o);
+    }
+    Napi::Object cuda = Napi::Object::New(env);
+    cuda.Set("compiled", Napi::Boolean::New(env, gf::cuda::compiled()));
+    cuda.Set("available", Napi::Boolean::New(env, reason.empty()));
+    if (!reason.empty()) cuda.Set("reason", reason);
+    result.Set("devices", list);
+    result.Set("cuda", cuda);
+    return result;
+  });
+}
+
+// memoryTotals(device): { weights, kv, workspace, activations, other, peak, allocations } in bytes.
+Napi::Value MemoryTotals(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const gf::Device dev = to_device(info[0], "memoryTotals: 'device'");
+    const gf::MemoryTotals t = gf::memory_totals(dev);
+    Napi::Object o = Napi::Object::New(info.Env());
+    for (int i = 0; i < static_cast<int>(gf::MemoryTag::Count); i++) {
+      o.Set(gf::memory_tag_name(static_cast<gf::MemoryTag>(i)), Napi::Number::New(info.Env(), static_cast<double>(t.bytes[i])));
+    }
+    o.Set("peak", Napi::Number::New(info.Env(), static_cast<double>(t.peak)));
+    o.Set("allocations", Napi::Number::New(info.Env(), static_cast<double>(t.allocations)));
+    return o;
+  });
+}
+
+Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    gf::reset_peak(to_device(info[0], "resetPeak: 'device'"));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), gf::num_threads()); }
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const int64_t n = to_integer(info[0], "setNumThreads: 'threads'");
+    if (n < 1 || n > 1024) input_error("setNumThreads: 'threads' must be between 1 and 1024, got ", n);
+    gf::set_num_threads(static_cast<int>(n));
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
+  set_error_class(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Tensor", TensorWrap::Define(env));
+  exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
+  exports.Set("execSync", Napi::Function::New(env, ExecSync, "execSync"));
+  exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
+  exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
+  exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));
+  exports.Set("resetPeak", Napi::Function::New(env, ResetPeak, "resetPeak"));
+  exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("cudaCompiled", Napi::Boolean::New(env, gf::cuda::compiled()));
+  return exports;
+}
+
+}  // namespace
+}  // namespace gfaddon
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return gfaddon::Init(env, exports); }
+NODE_API_MODULE(gpuformer, InitModule)

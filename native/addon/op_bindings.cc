@@ -1,0 +1,185 @@
+// One parser per op: reads the named fields of a command and returns the step that calls the neutral op
+// (native/include/gpuformer/ops.h checks shapes, dtypes and devices when the step runs). Tensors are
+// captured by value, so the program keeps its buffers alive even if JS disposes a handle meanwhile.
+#include <memory>
+
+#include "errors.h"
+#include "exec.h"
+#include "gpuformer/ops.h"
+
+namespace gfaddon {
+namespace {
+
+using gf::Tensor;
+
+// An optional tensor captured by value.
+struct Opt {
+  std::shared_ptr<Tensor> t;
+  explicit Opt(const Tensor* p) : t(p ? std::make_shared<Tensor>(*p) : nullptr) {}
+  Tensor* get() const { return t.get(); }
+};
+
+gf::AttentionParams attention_params(const Fields& f, const Opt& alibi) {
+  gf::AttentionParams p;
+  p.scale = static_cast<float>(f.number("scale"));
+  p.causal = f.boolean_or("causal", true);
+  p.window_left = static_cast<int>(f.integer_or("windowLeft", -1));
+  p.alibi_slopes = alibi.get();
+  return p;
+}
+
+Step parse_cast(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::cast(x, out); };
+}
+GF_REGISTER_OP("cast", parse_cast);
+
+Step parse_add(const Fields& f) {
+  Tensor a = f.tensor("a"), b = f.tensor("b"), out = f.tensor("out");
+  return [=]() mutable { gf::add(a, b, out); };
+}
+GF_REGISTER_OP("add", parse_add);
+
+Step parse_copy(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::copy(x, out); };
+}
+GF_REGISTER_OP("copy", parse_copy);
+
+Step parse_embedding(const Fields& f) {
+  Tensor ids = f.tensor("ids"), tok = f.tensor("tok"), out = f.tensor("out");
+  Opt pos_ids(f.opt_tensor("posIds")), pos(f.opt_tensor("pos")), type_ids(f.opt_tensor("typeIds")),
+      type(f.opt_tensor("type"));
+  const float scale = static_cast<float>(f.number_or("scale", 1.0));
+  return [=]() mutable { gf::embedding(ids, tok, pos_ids.get(), pos.get(), type_ids.get(), type.get(), scale, out); };
+}
+GF_REGISTER_OP("embedding", parse_embedding);
+
+Step parse_linear(const Fields& f) {
+  Tensor x = f.tensor("x"), w = f.tensor("w"), out = f.tensor("out");
+  Opt bias(f.opt_tensor("bias"));
+  return [=]() mutable { gf::linear(x, w, bias.get(), out); };
+}
+GF_REGISTER_OP("linear", parse_linear);
+
+Step parse_layer_norm(const Fields& f) {
+  Tensor x = f.tensor("x"), weight = f.tensor("weight"), out = f.tensor("out");
+  Opt residual(f.opt_tensor("residual")), bias(f.opt_tensor("bias"));
+  const float eps = static_cast<float>(f.number("eps"));
+  return [=]() mutable { gf::layer_norm(x, residual.get(), weight, bias.get(), eps, out); };
+}
+GF_REGISTER_OP("layer_norm", parse_layer_norm);
+
+Step parse_rms_norm(const Fields& f) {
+  Tensor x = f.tensor("x"), weight = f.tensor("weight"), out = f.tensor("out");
+  Opt residual(f.opt_tensor("residual"));
+  const float eps = static_cast<float>(f.number("eps"));
+  return [=]() mutable { gf::rms_norm(x, residual.get(), weight, eps, out); };
+}
+GF_REGISTER_OP("rms_norm", parse_rms_norm);
+
+Step parse_rope(const Fields& f) {
+  Tensor x = f.tensor("x"), positions = f.tensor("positions"), inv_freq = f.tensor("invFreq");
+  const bool interleaved = f.boolean_or("interleaved", false);
+  return [=]() mutable { gf::rope(x, positions, inv_freq, interleaved); };
+}
+GF_REGISTER_OP("rope", parse_rope);
+
+Step parse_gelu(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  const bool approx = f.boolean_or("tanh", false);
+  return [=]() mutable { gf::gelu(x, out, approx); };
+}
+GF_REGISTER_OP("gelu", parse_gelu);
+
+Step parse_silu(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::silu(x, out); };
+}
+GF_REGISTER_OP("silu", parse_silu);
+
+Step parse_swiglu(const Fields& f) {
+  Tensor gate = f.tensor("gate"), up = f.tensor("up"), out = f.tensor("out");
+  return [=]() mutable { gf::swiglu(gate, up, out); };
+}
+GF_REGISTER_OP("swiglu", parse_swiglu);
+
+Step parse_softmax(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::softmax(x, out); };
+}
+GF_REGISTER_OP("softmax", parse_softmax);
+
+Step parse_attention(const Fields& f) {
+  Tensor q = f.tensor("q"), k = f.tensor("k"), v = f.tensor("v"), cu = f.tensor("cuSeqlens"), out = f.tensor("out");
+  Opt alibi(f.opt_tensor("alibiSlopes"));
+  const gf::AttentionParams p = attention_params(f, alibi);
+  const int max_seqlen = static_cast<int>(f.integer("maxSeqlen"));
+  return [=]() mutable {
+    gf::AttentionParams params = p;
+    params.alibi_slopes = alibi.get();
+    gf::attention(q, k, v, cu, max_seqlen, params, out);
+  };
+}
+GF_REGISTER_OP("attention", parse_attention);
+
+Step parse_kv_cache_write(const Fields& f) {
+  Tensor k = f.tensor("k"), v = f.tensor("v"), kc = f.tensor("kCache"), vc = f.tensor("vCache"),
+         slots = f.tensor("slotMapping");
+  return [=]() mutable { gf::kv_cache_write(k, v, kc, vc, slots); };
+}
+GF_REGISTER_OP("kv_cache_write", parse_kv_cache_write);
+
+Step parse_paged_attention(const Fields& f) {
+  Tensor q = f.tensor("q"), kc = f.tensor("kCache"), vc = f.tensor("vCache"), cu = f.tensor("cuSeqlensQ"),
+         ctx = f.tensor("contextLens"), bt = f.tensor("blockTables"), out = f.tensor("out");
+  Opt alibi(f.opt_tensor("alibiSlopes"));
+  const gf::AttentionParams p = attention_params(f, alibi);
+  const int max_ctx = static_cast<int>(f.integer("maxContextLen"));
+  return [=]() mutable {
+    gf::AttentionParams params = p;
+    params.alibi_slopes = alibi.get();
+    gf::paged_attention(q, kc, vc, cu, ctx, bt, max_ctx, params, out);
+  };
+}
+GF_REGISTER_OP("paged_attention", parse_paged_attention);
+
+Step parse_gather_rows(const Fields& f) {
+  Tensor x = f.tensor("x"), idx = f.tensor("idx"), out = f.tensor("out");
+  return [=]() mutable { gf::gather_rows(x, idx, out); };
+}
+GF_REGISTER_OP("gather_rows", parse_gather_rows);
+
+Step parse_pool(const Fields& f) {
+  Tensor x = f.tensor("x"), cu = f.tensor("cuSeqlens"), out = f.tensor("out");
+  const std::string mode = f.string("mode");
+  gf::Pooling m;
+  if (mode == "mean") m = gf::Pooling::Mean;
+  else if (mode == "cls") m = gf::Pooling::Cls;
+  else if (mode == "last") m = gf::Pooling::Last;
+  else input_error("pool: 'mode' must be 'mean', 'cls' or 'last', got '", mode, "'");
+  return [=]() mutable { gf::pool(x, cu, m, out); };
+}
+GF_REGISTER_OP("pool", parse_pool);
+
+Step parse_l2_normalize(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::l2_normalize(x, out); };
+}
+GF_REGISTER_OP("l2_normalize", parse_l2_normalize);
+
+Step parse_argmax(const Fields& f) {
+  Tensor logits = f.tensor("logits"), out = f.tensor("out");
+  return [=]() mutable { gf::argmax(logits, out); };
+}
+GF_REGISTER_OP("argmax", parse_argmax);
+
+Step parse_sample(const Fields& f) {
+  Tensor logits = f.tensor("logits"), t = f.tensor("temperature"), k = f.tensor("topK"), p = f.tensor("topP"),
+         seeds = f.tensor("seeds"), steps = f.tensor("steps"), out = f.tensor("out");
+  return [=]() mutable { gf::sample(logits, t, k, p, seeds, steps, out); };
+}
+GF_REGISTER_OP("sample", parse_sample);
+
+}  // namespace
+}  // namespace gfaddon

@@ -1,0 +1,25 @@
+// Stand-ins used when the build found no CUDA toolkit: the addon still loads and says why CUDA is absent.
+#include "gpuformer/cuda_runtime.h"
+#include "gpuformer/error.h"
+
+namespace gf {
+namespace cuda {
+namespace {
+[[noreturn]] void absent() {
+  fail(ErrorCode::Unsupported, "this gpuformer binary was built without the CUDA backend");
+}
+}  // namespace
+
+bool compiled() { return false; }
+std::string unavailable_reason() { return "this gpuformer binary was built without the CUDA backend"; }
+std::vector<DeviceInfo> devices() { return {}; }
+void* device_malloc(int, size_t) { absent(); }
+void device_free(int, void*) {}
+void copy_h2d(int, void*, const void*, size_t) { absent(); }
+void copy_d2h(int, void*, const void*, size_t) { absent(); }
+void copy_d2d(int, void*, const void*, size_t) { absent(); }
+void memset_device(int, void*, int, size_t) { absent(); }
+void synchronize(int) { absent(); }
+
+}  // namespace cuda
+}  // namespace gf

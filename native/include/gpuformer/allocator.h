@@ -1,0 +1,24 @@
+// The one tagged allocator. Every device allocation goes through gf::allocate(); totals are kept per device
+// kind and tag so JavaScript can report exactly what is held (engine.memory()) and tests can check that
+// disposing an engine returns every tag to zero.
+#pragma once
+#include <cstdint>
+
+#include "gpuformer/tensor.h"
+
+namespace gf {
+
+struct MemoryTotals {
+  int64_t bytes[static_cast<int>(MemoryTag::Count)] = {};  // live bytes by tag
+  int64_t peak = 0;                                         // highest live total seen
+  int64_t allocations = 0;                                  // live allocation count
+};
+
+// Totals for one device kind (all CUDA devices are summed per index).
+MemoryTotals memory_totals(Device device);
+void reset_peak(Device device);
+
+// CPU allocations are aligned to this many bytes (a cache line, and enough for AVX-512 loads).
+constexpr size_t kCpuAlignment = 64;
+
+}  // namespace gf

@@ -1,0 +1,34 @@
+// What the rest of the code needs from the CUDA runtime, behind plain C++ so that files outside native/cuda
+// never include CUDA headers. Implemented by native/cuda/runtime.cc when the CUDA backend is compiled in,
+// and by native/core/cuda_absent.cc otherwise (every call then reports why CUDA is unavailable).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gf {
+namespace cuda {
+
+struct DeviceInfo {
+  int index = 0;
+  std::string name;
+  int cc_major = 0, cc_minor = 0;
+  int64_t total_bytes = 0, free_bytes = 0;
+  int multiprocessors = 0;
+};
+
+bool compiled();                       // true when this binary has the CUDA backend
+std::string unavailable_reason();      // empty when at least one device is usable; the driver's words otherwise
+std::vector<DeviceInfo> devices();     // empty when unavailable
+
+void* device_malloc(int device, size_t bytes);  // nullptr when out of memory
+void device_free(int device, void* ptr);
+void copy_h2d(int device, void* dst, const void* src, size_t bytes);  // synchronous w.r.t. the op stream
+void copy_d2h(int device, void* dst, const void* src, size_t bytes);
+void copy_d2d(int device, void* dst, const void* src, size_t bytes);
+void memset_device(int device, void* dst, int value, size_t bytes);
+void synchronize(int device);          // waits for the device's op stream; throws ERR_GPUFORMER_CUDA on errors
+
+}  // namespace cuda
+}  // namespace gf

@@ -74,8 +74,11 @@ export interface Binding {
 }
 
 function load(): Binding {
-  const root = path.resolve(__dirname, '..');
-  const binding = nodeGypBuild(root) as Binding;
+  // GPUFORMER_ADDON points at a specific .node file (development builds in other folders); otherwise
+  // node-gyp-build picks prebuilds/<platform>-<arch>/ or build/Release.
+  const explicit = process.env.GPUFORMER_ADDON;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const binding = (explicit ? require(path.resolve(explicit)) : nodeGypBuild(path.resolve(__dirname, '..'))) as Binding;
   binding.setErrorClass(GpuformerError as unknown as new (code: string, message: string) => Error);
   return binding;
 }

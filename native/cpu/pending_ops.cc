@@ -1,12 +1,8 @@
-// Placeholders for CPU ops not written yet; each real implementation removes its entry here.
+// Placeholders for CPU  ops not written yet; each real implementation removes its entry here.
 #include "cpu/cpu_ops.h"
 
 namespace gf {
 namespace cpu {
-
-void cast(const Tensor& x, Tensor& out) {
-  fail(ErrorCode::Unsupported, "cpu op cast is not implemented yet");
-}
 
 void add(const Tensor& a, const Tensor& b, Tensor& out) {
   fail(ErrorCode::Unsupported, "cpu op add is not implemented yet");
@@ -19,10 +15,6 @@ void copy(const Tensor& x, Tensor& out) {
 void embedding(const Tensor& ids, const Tensor& tok, const Tensor* pos_ids, const Tensor* pos,
                const Tensor* type_ids, const Tensor* type, float scale, Tensor& out) {
   fail(ErrorCode::Unsupported, "cpu op embedding is not implemented yet");
-}
-
-void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
-  fail(ErrorCode::Unsupported, "cpu op linear is not implemented yet");
 }
 
 void layer_norm(const Tensor& x, Tensor* residual, const Tensor& weight, const Tensor* bias, float eps,

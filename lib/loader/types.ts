@@ -1,0 +1,31 @@
+/**
+ * Where each weight lives on disk, whatever the format (safetensors, sharded safetensors, GGUF). The
+ * weight loader materializes these into device tensors, converting dtypes while streaming.
+ */
+import type { DType } from '../native';
+
+export interface TensorSource {
+  /** name as the forward passes use it: Hugging Face names (GGUF names are mapped to them) */
+  name: string;
+  /** absolute path of the file holding the bytes */
+  file: string;
+  /** absolute byte offset of the first element in the file */
+  offset: number;
+  /** stored dtype (quantized GGUF types included) */
+  dtype: DType;
+  /** logical shape, outermost first (GGUF's reversed dims are already turned into this order) */
+  shape: number[];
+  nbytes: number;
+}
+
+/** How a forward pass wants a weight: in what dtype, and optionally a slice / transpose of the stored one. */
+export interface WeightRequest {
+  /** target dtype; quantized sources keep their dtype when this is 'keep' */
+  dtype: DType | 'keep';
+  /** take columns [start, end) of a 2-D source before anything else (GPT-2's fused c_attn) */
+  cols?: [number, number];
+  /** take rows [start, end) of a 2-D source */
+  rows?: [number, number];
+  /** transpose a 2-D source (GPT-2's Conv1D stores [in, out]; linear wants [out, in]) */
+  transpose?: boolean;
+}

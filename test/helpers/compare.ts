@@ -1,0 +1,48 @@
+/** Comparing op outputs with float64 references, and poisoning outputs so unwritten elements show. */
+import { Tensor } from '../../lib/native';
+
+/** Tolerances as max |got − want| ÷ max |want| (the fixtures README's rule), by compute dtype. */
+export const TOLERANCE = { f32: 1e-4, f16: 5e-3, bf16: 3e-2 } as const;
+
+/** Fills a float tensor with NaN so any element an op fails to write fails the comparison. */
+export function poison(t: Tensor): Tensor {
+  const n = t.nbytes / (t.dtype === 'f32' || t.dtype === 'i32' ? 4 : t.dtype === 'i64' ? 8 : t.dtype === 'i8' ? 1 : 2);
+  if (t.dtype === 'f32') t.write(new Float32Array(n).fill(NaN));
+  else if (t.dtype === 'f16' || t.dtype === 'bf16') t.write(new Uint16Array(n).fill(0x7fff));
+  else if (t.dtype === 'i32') t.write(new Int32Array(n).fill(-0x7ffffff0));
+  else if (t.dtype === 'i64') t.write(new BigInt64Array(n).fill(-1n));
+  return t;
+}
+
+export function relError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  if (got.length !== want.length) throw new Error(`length ${got.length} != ${want.length}`);
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    if (!(d <= maxDiff)) maxDiff = Number.isNaN(d) ? Infinity : d; // NaN counts as the worst error
+    maxRef = Math.max(maxRef, Math.abs(want[i]));
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}
+
+/** Asserts max |got − want| ÷ max |want| ≤ tol, naming the worst element when it fails. */
+export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, what = 'output'): void {
+  const err = relError(got, want);
+  if (!(err <= tol)) {
+    let worst = 0;
+    let worstD = -1;
+    for (let i = 0; i < want.length; i++) {
+      const d = Math.abs(got[i] - want[i]);
+      if (Number.isNaN(d) || d > worstD) {
+        worstD = Number.isNaN(d) ? Infinity : d;
+        worst = i;
+        if (Number.isNaN(d)) break;
+      }
+    }
+    throw new Error(`${what}: relative error ${err.toExponential(3)} > ${tol} (worst at ${worst}: got ${got[worst]}, want ${want[worst]})`);
+  }
+}
+
+export const f32 = (t: Tensor): Float32Array => new Float32Array(t.read());
+export const i32 = (t: Tensor): Int32Array => new Int32Array(t.read());

@@ -51,3 +51,48 @@ export interface EncoderRunner {
   embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]>;
   dispose(): void;
 }
+
+// ------------------------------------------------------------------------------------------ the loop
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+/** A generation request as the loop sees it: token ids in, token ids out (text lives in the Engine). */
+export interface GenerateRequest {
+  promptIds: number[];
+  maxTokens: number;
+  sampling: { temperature: number; topK: number; topP: number; seed: bigint };
+  /** finish with 'stop' after emitting one of these (EOS, end-of-turn) */
+  stopTokenIds: number[];
+  signal?: AbortSignal;
+}
+
+export interface TokenEvent {
+  tokenId: number;
+  /** set on the last event of a request */
+  finishReason?: FinishReason;
+}
+
+/**
+ * The background engine loop (lib/engine/loop.ts): admits requests under the scheduler's budgets, runs
+ * steps on the runner, streams tokens back. Concurrent callers batch together automatically.
+ */
+export interface EngineLoop {
+  /** Streams the generated tokens; ends after the event with finishReason. Aborting via signal ends it with 'abort'. */
+  generate(req: GenerateRequest): AsyncIterable<TokenEvent>;
+  /** Embeds token-id sequences (already truncated) on an encoder model. */
+  embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]>;
+  /** Ends a generation early from outside (the Engine calls it when a stop string matches). */
+  cancel?(req: GenerateRequest): void;
+  stats(): LoopStats;
+  shutdown(): Promise<void>;
+}
+
+export interface LoopStats {
+  waiting: number;
+  running: number;
+  kvBlocksTotal: number;
+  kvBlocksUsed: number;
+  kvBlocksCached: number;
+  prefixCacheHitRate: number;
+  generatedTokens: number;
+  promptTokens: number;
+}

@@ -29,3 +29,23 @@ export interface WeightRequest {
   /** transpose a 2-D source (GPT-2's Conv1D stores [in, out]; linear wants [out, in]) */
   transpose?: boolean;
 }
+
+/** Everything an opened model offers before any weight is read (from a HF directory or a GGUF file). */
+export interface ModelSource {
+  format: 'safetensors' | 'gguf';
+  /** the directory or file it came from */
+  path: string;
+  spec: import('../models/spec').ModelSpec;
+  /** every stored tensor by (Hugging Face) name */
+  tensors: Map<string, TensorSource>;
+  /** tokenizer.json content (parsed) and tokenizer_config.json when present; absent: the engine speaks ids only */
+  tokenizer?: { json: Record<string, unknown>; config?: Record<string, unknown> };
+  /** a Jinja chat template (tokenizer_config.json's chat_template, or GGUF tokenizer.chat_template) */
+  chatTemplate?: string;
+  /** generation_config.json (or GGUF-derived defaults) */
+  generationConfig?: Record<string, unknown>;
+  /** sentence-transformers pooling (modules.json + 1_Pooling/config.json) */
+  pooling?: { mode: 'mean' | 'cls' | 'last'; normalize: boolean };
+  /** sentence-transformers max_seq_length: embed() truncates to this */
+  maxSeqLength?: number;
+}

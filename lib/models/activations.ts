@@ -1,0 +1,70 @@
+/**
+ * Pre-allocated buffers for a runner's forward passes. A runner reserves, once, the largest size each named
+ * buffer can need (for maxNumBatchedTokens tokens and maxNumSeqs sequences) inside ONE device allocation;
+ * every step then works on views of the size it needs. Nothing is allocated per step or per token.
+ */
+import { DType, DeviceName, MemoryTag, Tensor } from '../native';
+
+/** Bytes per element of the plain dtypes (activations, indices, KV cache). */
+export function dtypeBytes(dtype: DType): number {
+  switch (dtype) {
+    case 'f32': case 'i32': return 4;
+    case 'f16': case 'bf16': return 2;
+    case 'i64': return 8;
+    case 'i8': return 1;
+    default: throw new Error(`dtypeBytes: ${dtype} is a block format, not a per-element type`);
+  }
+}
+
+// Each region starts on a 256-byte boundary, so every view is aligned for vector loads on both backends.
+const ALIGN_BYTES = 256;
+
+/** Element offsets of each named region inside one buffer (computed without allocating: the planner uses it too). */
+export function layoutRegions(sizes: Record<string, number>, dtype: DType): { offsets: Map<string, [number, number]>; numel: number } {
+  const align = ALIGN_BYTES / dtypeBytes(dtype);
+  const offsets = new Map<string, [number, number]>();
+  let next = 0;
+  for (const [name, numel] of Object.entries(sizes)) {
+    offsets.set(name, [next, numel]);
+    next += Math.ceil(numel / align) * align;
+  }
+  return { offsets, numel: Math.max(next, 1) };
+}
+
+export class Arena {
+  private buffer: Tensor | null;
+  private readonly regions: Map<string, [number, number]>;
+  /** views handed out since the last release(): a view keeps its storage alive, so each is disposed */
+  private views: Tensor[] = [];
+  readonly bytes: number;
+
+  constructor(readonly device: DeviceName, readonly dtype: DType, tag: MemoryTag, sizes: Record<string, number>) {
+    const { offsets, numel } = layoutRegions(sizes, dtype);
+    this.regions = offsets;
+    this.buffer = Tensor.empty(device, dtype, [numel], tag);
+    this.bytes = this.buffer.nbytes;
+  }
+
+  /** A view of region `name` with `shape` (its numel must fit the region's reservation). */
+  view(name: string, shape: number[]): Tensor {
+    const region = this.regions.get(name);
+    if (!region || !this.buffer) throw new Error(`Arena: no region '${name}'${this.buffer ? '' : ' (disposed)'}`);
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (numel > region[1]) throw new Error(`Arena: region '${name}' holds ${region[1]} elements, asked for [${shape}]`);
+    const v = this.buffer.view(region[0], shape);
+    this.views.push(v);
+    return v;
+  }
+
+  /** Disposes the views handed out so far (call once the program that used them has finished). */
+  release(): void {
+    for (const v of this.views) v.dispose();
+    this.views = [];
+  }
+
+  dispose(): void {
+    this.release();
+    this.buffer?.dispose();
+    this.buffer = null;
+  }
+}

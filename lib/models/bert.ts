@@ -1,0 +1,87 @@
+/**
+ * The BERT encoder forward pass (BERT, MiniLM, BGE, E5 as sentence-transformers use them):
+ *
+ *   e = word[ids] + position[positions] + tokenType[typeIds]         e [T,C]
+ *   h = LayerNorm(e)
+ *   for each layer (post-LN):
+ *     q, k, v = h·Wqᵀ+bq, h·Wkᵀ+bk, h·Wvᵀ+bv                         [T,H,D]
+ *     a = bidirectional attention within each packed sequence         a [T,H,D]
+ *     h = LayerNorm(h + a·Woᵀ + bo)
+ *     h = LayerNorm(h + gelu(h·Wiᵀ + bi)·Wo2ᵀ + bo2)                  (F intermediate)
+ *   out = h                                                           out [T,C] → the runner's pooling
+ *
+ * The fused layer_norm adds its `x` into `residual` in place and normalizes the sum into `out`, so the
+ * stream ping-pongs between two buffers: the sum lands in the old one, the normalized result in the other.
+ */
+import { ops } from '../ops';
+import { Command, Tensor } from '../native';
+import type { Arena } from './activations';
+import type { EncoderForward, EncoderStepTensors } from './forward';
+import type { ModelSpec } from './spec';
+import type { BertWeights } from './weights';
+
+/** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */
+export function bertActivationSizes(spec: ModelSpec, T: number): Record<string, number> {
+  const { hiddenSize: C, intermediateSize: F } = spec;
+  return { hA: T * C, hB: T * C, q: T * C, k: T * C, v: T * C, attn: T * C, delta: T * C, inter: T * F, interAct: T * F };
+}
+
+export class Bert implements EncoderForward {
+  constructor(private readonly spec: ModelSpec, private readonly w: BertWeights) {}
+
+  forward(prog: Command[], s: EncoderStepTensors, act: Arena): Tensor {
+    const { hiddenSize: C, numHeads: H, headDim: D, intermediateSize: F } = this.spec;
+    const eps = this.spec.norm.eps;
+    const T = s.numTokens;
+    let h = act.view('hA', [T, C]);
+    let spare = act.view('hB', [T, C]);
+    const q = act.view('q', [T, C]);
+    const k = act.view('k', [T, C]);
+    const v = act.view('v', [T, C]);
+    const q3 = act.view('q', [T, H, D]);
+    const k3 = act.view('k', [T, H, D]);
+    const v3 = act.view('v', [T, H, D]);
+    const attn3 = act.view('attn', [T, H, D]);
+    const attn = act.view('attn', [T, C]);
+    const delta = act.view('delta', [T, C]);
+    const inter = act.view('inter', [T, F]);
+    const interAct = act.view('interAct', [T, F]);
+    const w = this.w;
+
+    const embedded = spare;
+    prog.push(
+      ops.embedding({
+        ids: s.ids, tok: w.word, posIds: s.positions, pos: w.position,
+        typeIds: w.tokenType ? s.typeIds : null, type: w.tokenType ?? null, out: embedded,
+      }),
+      ops.layerNorm({ x: embedded, weight: w.embedNorm.weight, bias: w.embedNorm.bias, eps, out: h }),
+    );
+    // h = LayerNorm(h + delta): the sum overwrites h, the result goes to the spare buffer, which becomes h
+    const addNorm = (n: { weight: Tensor; bias?: Tensor }) => {
+      prog.push(ops.layerNorm({ x: delta, residual: h, weight: n.weight, bias: n.bias, eps, out: spare }));
+      [h, spare] = [spare, h];
+    };
+    const tanh = this.spec.activation === 'gelu_tanh';
+
+    for (const l of w.layers) {
+      prog.push(
+        ops.linear({ x: h, w: l.q.w, bias: l.q.bias, out: q }),
+        ops.linear({ x: h, w: l.k.w, bias: l.k.bias, out: k }),
+        ops.linear({ x: h, w: l.v.w, bias: l.v.bias, out: v }),
+        ops.attention({ q: q3, k: k3, v: v3, cuSeqlens: s.cuSeqlens, maxSeqlen: s.maxSeqlen, scale: 1 / Math.sqrt(D),
+          causal: false, out: attn3 }),
+        ops.linear({ x: attn, w: l.attnOut.w, bias: l.attnOut.bias, out: delta }),
+      );
+      addNorm(l.attnNorm);
+      prog.push(
+        ops.linear({ x: h, w: l.inter.w, bias: l.inter.bias, out: inter }),
+        ops.gelu({ x: inter, out: interAct, tanh }),
+        ops.linear({ x: interAct, w: l.out.w, bias: l.out.bias, out: delta }),
+      );
+      addNorm(l.outNorm);
+    }
+    return h;
+  }
+
+  dispose(): void {}
+}

@@ -1,0 +1,45 @@
+/**
+ * What a family's forward pass (bert.ts, gpt2.ts, llama.ts) offers the runner: a method that appends one
+ * forward pass to a program (each family file also exports the activation sizes it needs for T tokens). The runner owns everything
+ * around it: packing the step, uploading indices, the LM head and sampling or pooling, running the program.
+ */
+import type { Command, Tensor } from '../native';
+import type { Arena } from './activations';
+import type { Linear } from './weights';
+
+/** A decoder step's index tensors on the device (see step-inputs.ts for their shapes). */
+export interface DecoderStepTensors {
+  numTokens: number;
+  ids: Tensor;
+  positions: Tensor;
+  slotMapping: Tensor;
+  cuSeqlens: Tensor;
+  contextLens: Tensor;
+  blockTables: Tensor;
+  maxContextLen: number;
+}
+
+/** An encoder batch's index tensors on the device. */
+export interface EncoderStepTensors {
+  numTokens: number;
+  ids: Tensor;
+  positions: Tensor;
+  typeIds: Tensor;
+  cuSeqlens: Tensor;
+  maxSeqlen: number;
+}
+
+export interface DecoderForward {
+  /** appends the commands of one forward pass; returns the final-normed hidden states [T, C] (a view of `act`) */
+  forward(prog: Command[], s: DecoderStepTensors, act: Arena): Tensor;
+  /** the LM head applied to the rows that need logits */
+  readonly lmHead: Linear;
+  /** long-lived views and tables the model made (disposed with the runner) */
+  dispose(): void;
+}
+
+export interface EncoderForward {
+  /** appends the commands of one forward pass; returns the last hidden states [T, C] (a view of `act`) */
+  forward(prog: Command[], s: EncoderStepTensors, act: Arena): Tensor;
+  dispose(): void;
+}

@@ -1,0 +1,227 @@
+/**
+ * The small per-step index tensors of a forward pass, built on the host from the loop's StepSequence[] and
+ * sent to the device in one write per dtype:
+ *   ids, positions, slotMapping  i32 [T]      (T = tokens of the step, packed token-major, no padding)
+ *   cuSeqlens                    i32 [B+1]    (sequence b owns packed rows cu[b] .. cu[b+1])
+ *   contextLens                  i32 [B]      (keys of sequence b including its new tokens)
+ *   blockTables                  i32 [B, W]   (W = most blocks any sequence of the step needs)
+ *   sampleRows                   i32 [S]      (packed row of the last token of each sampling sequence)
+ *   sampling params              [S]          (temperature, topK, topP, seed, step of each sampling sequence)
+ */
+import { inputError } from '../errors';
+import { DeviceName, Tensor } from '../native';
+import type { StepSequence } from '../engine/types';
+
+export interface StepLimits {
+  vocabSize: number;
+  blockSize: number;
+  numBlocks: number;
+  maxNumBatchedTokens: number;
+  maxNumSeqs: number;
+  maxModelLen: number;
+}
+
+export interface PackedStep {
+  numTokens: number;
+  numSeqs: number;
+  ids: Int32Array;
+  positions: Int32Array;
+  slotMapping: Int32Array;
+  cuSeqlens: Int32Array;
+  contextLens: Int32Array;
+  blockTables: Int32Array;
+  blockTableWidth: number;
+  /** longest run of new tokens of one sequence (a launch hint for the kernels) */
+  maxSeqlen: number;
+  maxContextLen: number;
+  /** batch index of each sequence that samples, in batch order */
+  sampleSeqs: number[];
+  sampleRows: Int32Array;
+  temperature: Float32Array;
+  topK: Int32Array;
+  topP: Float32Array;
+  seeds: BigInt64Array;
+  steps: Int32Array;
+  allGreedy: boolean;
+}
+
+/** Checks the loop's batch against the runner's limits and packs it token-major. */
+export function packStep(seqs: StepSequence[], lim: StepLimits): PackedStep {
+  if (seqs.length === 0) throw inputError('step: the batch is empty');
+  if (seqs.length > lim.maxNumSeqs) throw inputError(`step: ${seqs.length} sequences exceed maxNumSeqs ${lim.maxNumSeqs}`);
+  let numTokens = 0;
+  let width = 1;
+  seqs.forEach((s, b) => {
+    const n = s.tokens.length;
+    if (n < 1) throw inputError(`step: sequence ${b} has no tokens`);
+    if (!Number.isInteger(s.start) || s.start < 0) throw inputError(`step: sequence ${b} has start ${s.start}`);
+    const end = s.start + n;
+    if (end > lim.maxModelLen) throw inputError(`step: sequence ${b} reaches ${end} tokens, past maxModelLen ${lim.maxModelLen}`);
+    const need = Math.ceil(end / lim.blockSize);
+    if (s.blockTable.length < need) {
+      throw inputError(`step: sequence ${b} holds ${end} tokens and needs ${need} blocks, its block table has ${s.blockTable.length}`);
+    }
+    for (let i = 0; i < need; i++) {
+      const blk = s.blockTable[i];
+      if (!Number.isInteger(blk) || blk < 0 || blk >= lim.numBlocks) {
+        throw inputError(`step: sequence ${b} block table entry ${i} is ${blk}, not a block of the cache (${lim.numBlocks} blocks)`);
+      }
+    }
+    numTokens += n;
+    width = Math.max(width, need);
+  });
+  if (numTokens > lim.maxNumBatchedTokens) {
+    throw inputError(`step: ${numTokens} tokens exceed maxNumBatchedTokens ${lim.maxNumBatchedTokens}`);
+  }
+
+  const B = seqs.length;
+  const ids = new Int32Array(numTokens);
+  const positions = new Int32Array(numTokens);
+  const slotMapping = new Int32Array(numTokens);
+  const cuSeqlens = new Int32Array(B + 1);
+  const contextLens = new Int32Array(B);
+  const blockTables = new Int32Array(B * width);
+  const sampleSeqs: number[] = [];
+  let maxSeqlen = 0;
+  let maxContextLen = 0;
+  let row = 0;
+  seqs.forEach((s, b) => {
+    const n = s.tokens.length;
+    for (let j = 0; j < n; j++) {
+      const id = s.tokens[j];
+      if (!Number.isInteger(id) || id < 0 || id >= lim.vocabSize) {
+        throw inputError(`step: sequence ${b} token ${j} is ${id}, outside the vocabulary [0, ${lim.vocabSize})`);
+      }
+      const pos = s.start + j;
+      ids[row] = id;
+      positions[row] = pos;
+      slotMapping[row] = s.blockTable[Math.floor(pos / lim.blockSize)] * lim.blockSize + (pos % lim.blockSize);
+      row++;
+    }
+    cuSeqlens[b + 1] = row;
+    contextLens[b] = s.start + n;
+    const need = Math.ceil((s.start + n) / lim.blockSize);
+    for (let i = 0; i < need; i++) blockTables[b * width + i] = s.blockTable[i];
+    maxSeqlen = Math.max(maxSeqlen, n);
+    maxContextLen = Math.max(maxContextLen, s.start + n);
+    if (s.sample) sampleSeqs.push(b);
+  });
+
+  const S = sampleSeqs.length;
+  const sampleRows = new Int32Array(S);
+  const temperature = new Float32Array(S);
+  const topK = new Int32Array(S);
+  const topP = new Float32Array(S);
+  const seeds = new BigInt64Array(S);
+  const steps = new Int32Array(S);
+  let allGreedy = true;
+  sampleSeqs.forEach((b, i) => {
+    const p = seqs[b].sample!;
+    sampleRows[i] = cuSeqlens[b + 1] - 1;
+    temperature[i] = p.temperature;
+    topK[i] = p.topK;
+    topP[i] = p.topP;
+    seeds[i] = BigInt.asIntN(64, p.seed);
+    steps[i] = p.step;
+    if (p.temperature > 0) allGreedy = false;
+  });
+
+  return {
+    numTokens, numSeqs: B, ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, blockTableWidth: width,
+    maxSeqlen, maxContextLen, sampleSeqs, sampleRows, temperature, topK, topP, seeds, steps, allGreedy,
+  };
+}
+
+/** An encoder batch packed token-major: ids, positions 0..n-1 per sequence, token types, cu_seqlens. */
+export interface PackedEncoderBatch {
+  numTokens: number;
+  numSeqs: number;
+  ids: Int32Array;
+  positions: Int32Array;
+  typeIds: Int32Array;
+  cuSeqlens: Int32Array;
+  maxSeqlen: number;
+}
+
+export function packEncoderBatch(batch: number[][], typeIds: number[][] | undefined, lim: {
+  vocabSize: number; typeVocabSize: number; maxPositions: number;
+}): PackedEncoderBatch {
+  const numTokens = batch.reduce((a, s) => a + s.length, 0);
+  const ids = new Int32Array(numTokens);
+  const positions = new Int32Array(numTokens);
+  const types = new Int32Array(numTokens);
+  const cuSeqlens = new Int32Array(batch.length + 1);
+  let maxSeqlen = 0;
+  let row = 0;
+  batch.forEach((seq, b) => {
+    if (seq.length < 1) throw inputError(`embed: sequence ${b} has no tokens`);
+    if (seq.length > lim.maxPositions) {
+      throw inputError(`embed: sequence ${b} has ${seq.length} tokens, the model has ${lim.maxPositions} positions`);
+    }
+    const tt = typeIds?.[b];
+    if (tt && tt.length !== seq.length) throw inputError(`embed: typeIds[${b}] has ${tt.length} entries for ${seq.length} tokens`);
+    seq.forEach((id, j) => {
+      if (!Number.isInteger(id) || id < 0 || id >= lim.vocabSize) {
+        throw inputError(`embed: sequence ${b} token ${j} is ${id}, outside the vocabulary [0, ${lim.vocabSize})`);
+      }
+      const t = tt ? tt[j] : 0;
+      if (!Number.isInteger(t) || t < 0 || t >= Math.max(lim.typeVocabSize, 1)) {
+        throw inputError(`embed: typeIds[${b}][${j}] is ${t}, outside [0, ${lim.typeVocabSize})`);
+      }
+      ids[row] = id;
+      positions[row] = j;
+      types[row] = t;
+      row++;
+    });
+    cuSeqlens[b + 1] = row;
+    maxSeqlen = Math.max(maxSeqlen, seq.length);
+  });
+  return { numTokens, numSeqs: batch.length, ids, positions, typeIds: types, cuSeqlens, maxSeqlen };
+}
+
+/**
+ * A device buffer the host fills once per step: the parts are laid end to end in one staging array, written
+ * with one copy, and handed back as views (disposed by release() once the step's program has run).
+ */
+export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
+  private readonly buffer: Tensor;
+  private views: Tensor[] = [];
+
+  constructor(device: DeviceName, private readonly make: (n: number) => A, dtype: 'i32' | 'f32' | 'i64', readonly capacity: number) {
+    this.buffer = Tensor.empty(device, dtype, [Math.max(capacity, 1)], 'workspace');
+  }
+
+  get bytes(): number {
+    return this.buffer.nbytes;
+  }
+
+  /** Uploads the parts (each with its shape) and returns one view per part, in order. */
+  upload(parts: Array<[A, number[]]>): Tensor[] {
+    const total = parts.reduce((a, [d]) => a + d.length, 0);
+    if (total > this.capacity) throw new Error(`Staging: ${total} elements exceed the reserved ${this.capacity}`);
+    const host = this.make(total);
+    let off = 0;
+    const offsets: number[] = [];
+    for (const [d] of parts) {
+      host.set(d as never, off);
+      offsets.push(off);
+      off += d.length;
+    }
+    if (total > 0) this.buffer.write(host);
+    return parts.map(([, shape], i) => {
+      const v = this.buffer.view(offsets[i], shape);
+      this.views.push(v);
+      return v;
+    });
+  }
+
+  release(): void {
+    for (const v of this.views) v.dispose();
+    this.views = [];
+  }
+
+  dispose(): void {
+    this.release();
+    this.buffer.dispose();
+  }
+}

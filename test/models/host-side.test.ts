@@ -1,0 +1,152 @@
+/**
+ * The host-side pieces of the runners and the Engine that need no device: step packing (slots, block
+ * tables, sampling rows, every input check), RoPE tables (theta, linear / llama3 / YaRN scaling), and
+ * stop-string matching over streamed text.
+ */
+import { StopStringMatcher } from '../../lib/engine/stop-strings';
+import { ropeTables } from '../../lib/models/rope';
+import { packEncoderBatch, packStep, StepLimits } from '../../lib/models/step-inputs';
+import type { StepSequence } from '../../lib/engine/types';
+
+const limits: StepLimits = { vocabSize: 100, blockSize: 4, numBlocks: 10, maxNumBatchedTokens: 16, maxNumSeqs: 3, maxModelLen: 20 };
+const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 7n, step });
+const inputCode = expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT' });
+
+describe('packStep', () => {
+  it('packs sequences token-major with slots from their block tables', () => {
+    const seqs: StepSequence[] = [
+      { tokens: [5, 6, 7, 8, 9], start: 0, blockTable: [3, 1], sample: greedy(0) }, // prefill across two blocks
+      { tokens: [42], start: 6, blockTable: [0, 7], sample: { temperature: 0.8, topK: 5, topP: 0.9, seed: -1n, step: 3 } }, // decode
+      { tokens: [1, 2], start: 2, blockTable: [9], sample: null }, // a prefill chunk that does not sample
+    ];
+    const p = packStep(seqs, limits);
+    expect(p.numTokens).toBe(8);
+    expect(Array.from(p.ids)).toEqual([5, 6, 7, 8, 9, 42, 1, 2]);
+    expect(Array.from(p.positions)).toEqual([0, 1, 2, 3, 4, 6, 2, 3]);
+    // slot = block · blockSize + position % blockSize
+    expect(Array.from(p.slotMapping)).toEqual([12, 13, 14, 15, 4, 7 * 4 + 2, 9 * 4 + 2, 9 * 4 + 3]);
+    expect(Array.from(p.cuSeqlens)).toEqual([0, 5, 6, 8]);
+    expect(Array.from(p.contextLens)).toEqual([5, 7, 4]);
+    expect(p.blockTableWidth).toBe(2);
+    expect(Array.from(p.blockTables)).toEqual([3, 1, 0, 7, 9, 0]);
+    expect(p.maxSeqlen).toBe(5);
+    expect(p.maxContextLen).toBe(7);
+    expect(p.sampleSeqs).toEqual([0, 1]);
+    expect(Array.from(p.sampleRows)).toEqual([4, 5]); // the last token of each sampling sequence
+    expect(Array.from(p.temperature)).toEqual([0, Math.fround(0.8)]);
+    expect(Array.from(p.topK)).toEqual([0, 5]);
+    expect(Array.from(p.steps)).toEqual([0, 3]);
+    expect(Array.from(p.seeds)).toEqual([7n, -1n]);
+    expect(p.allGreedy).toBe(false);
+  });
+
+  it.each([
+    ['an empty batch', []],
+    ['too many sequences', [1, 2, 3, 4].map(() => ({ tokens: [1], start: 0, blockTable: [0], sample: null }))],
+    ['too many tokens', [{ tokens: new Array(17).fill(1), start: 0, blockTable: [0, 1, 2, 3, 4], sample: null }]],
+    ['a sequence without tokens', [{ tokens: [], start: 0, blockTable: [0], sample: null }]],
+    ['a negative start', [{ tokens: [1], start: -1, blockTable: [0], sample: null }]],
+    ['past maxModelLen', [{ tokens: [1], start: 20, blockTable: [0, 1, 2, 3, 4, 5], sample: null }]],
+    ['a short block table', [{ tokens: [1, 2, 3, 4, 5], start: 0, blockTable: [0], sample: null }]],
+    ['a block outside the cache', [{ tokens: [1], start: 0, blockTable: [10], sample: null }]],
+    ['a token outside the vocabulary', [{ tokens: [100], start: 0, blockTable: [0], sample: null }]],
+    ['a fractional token', [{ tokens: [1.5], start: 0, blockTable: [0], sample: null }]],
+  ] as Array<[string, StepSequence[]]>)('rejects %s', (_what, seqs) => {
+    expect(() => packStep(seqs, limits)).toThrow(inputCode);
+  });
+});
+
+describe('packEncoderBatch', () => {
+  const lim = { vocabSize: 50, typeVocabSize: 2, maxPositions: 8 };
+  it('restarts positions per sequence and defaults token types to 0', () => {
+    const p = packEncoderBatch([[1, 2, 3], [4, 5]], undefined, lim);
+    expect(Array.from(p.positions)).toEqual([0, 1, 2, 0, 1]);
+    expect(Array.from(p.typeIds)).toEqual([0, 0, 0, 0, 0]);
+    expect(Array.from(p.cuSeqlens)).toEqual([0, 3, 5]);
+    expect(p.maxSeqlen).toBe(3);
+    expect(Array.from(packEncoderBatch([[1, 2]], [[0, 1]], lim).typeIds)).toEqual([0, 1]);
+  });
+  it.each([
+    ['an empty sequence', [[]], undefined],
+    ['too many positions', [new Array(9).fill(1)], undefined],
+    ['a bad id', [[50]], undefined],
+    ['a bad token type', [[1]], [[2]]],
+    ['type ids of the wrong length', [[1, 2]], [[0]]],
+  ] as Array<[string, number[][], number[][] | undefined]>)('rejects %s', (_w, batch, types) => {
+    expect(() => packEncoderBatch(batch, types, lim)).toThrow(inputCode);
+  });
+});
+
+describe('ropeTables', () => {
+  it('gives theta^(-2i/R) without scaling', () => {
+    const t = ropeTables({ theta: 10000, rotaryDim: 8, interleaved: false });
+    expect(Array.from(t.invFreq)).toEqual([1, 0.1, 0.01, 0.001].map(Math.fround));
+    expect(t.attentionFactor).toBe(1);
+  });
+
+  it('divides every frequency by the factor for linear scaling', () => {
+    const t = ropeTables({ theta: 10000, rotaryDim: 8, interleaved: false, scaling: { type: 'linear', factor: 4 } });
+    expect(Array.from(t.invFreq)).toEqual([0.25, 0.025, 0.0025, 0.00025].map(Math.fround));
+  });
+
+  it('llama3: keeps short wavelengths, divides long ones, interpolates between', () => {
+    const base = ropeTables({ theta: 500000, rotaryDim: 128, interleaved: false }).invFreq;
+    const t = ropeTables({ theta: 500000, rotaryDim: 128, interleaved: false,
+      scaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 64 } }).invFreq;
+    let kept = 0; let divided = 0; let between = 0;
+    base.forEach((f, i) => {
+      const wavelen = (2 * Math.PI) / f;
+      if (wavelen < 64 / 4) { expect(t[i]).toBe(f); kept++; }
+      else if (wavelen > 64 / 1) { expect(t[i]).toBeCloseTo(f / 8, 12); divided++; }
+      else { expect(t[i]).toBeLessThan(f); expect(t[i]).toBeGreaterThan(f / 8); between++; }
+    });
+    expect(kept).toBeGreaterThan(0);
+    expect(divided).toBeGreaterThan(0);
+    expect(between).toBeGreaterThan(0);
+  });
+
+  it('yarn: interpolates low frequencies, keeps high ones, scales attention', () => {
+    const base = ropeTables({ theta: 10000, rotaryDim: 64, interleaved: false }).invFreq;
+    const t = ropeTables({ theta: 10000, rotaryDim: 64, interleaved: false,
+      scaling: { type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 2048 } });
+    expect(t.invFreq[0]).toBe(base[0]);
+    expect(t.invFreq[31]).toBeCloseTo(base[31] / 4, 12);
+    expect(t.attentionFactor).toBeCloseTo(0.1 * Math.log(4) + 1, 12);
+  });
+
+  it('refuses dynamic scaling and odd rotary dims', () => {
+    const unsupported = expect.objectContaining({ code: 'ERR_GPUFORMER_UNSUPPORTED' });
+    expect(() => ropeTables({ theta: 1e4, rotaryDim: 8, interleaved: false, scaling: { type: 'dynamic', factor: 2 } })).toThrow(unsupported);
+    expect(() => ropeTables({ theta: 1e4, rotaryDim: 7, interleaved: false })).toThrow(unsupported);
+  });
+});
+
+describe('StopStringMatcher', () => {
+  const feed = (m: StopStringMatcher, pieces: string[]) => {
+    let out = '';
+    for (let i = 0; i < pieces.length; i++) {
+      const r = m.push(pieces[i], i === pieces.length - 1);
+      out += r.emit;
+      if (r.stopped) return { out, stopped: true };
+    }
+    return { out, stopped: false };
+  };
+
+  it('ends before a stop string split across pieces and never emits it', () => {
+    expect(feed(new StopStringMatcher(['END']), ['Hello E', 'N', 'D and more'])).toEqual({ out: 'Hello ', stopped: true });
+  });
+
+  it('holds back only what could start a stop string', () => {
+    const m = new StopStringMatcher(['\n\n', 'STOP']);
+    expect(m.push('abc S').emit).toBe('abc ');
+    expect(m.push('x').emit).toBe('Sx'); // 'Sx' cannot start a stop string: released
+    expect(m.push('\n').emit).toBe('');
+    expect(m.push('\n')).toEqual({ emit: '', stopped: true });
+  });
+
+  it('picks the earliest of several stop strings and releases everything at the end', () => {
+    expect(feed(new StopStringMatcher(['world', 'lo w']), ['hello world'])).toEqual({ out: 'hel', stopped: true });
+    expect(feed(new StopStringMatcher(['xyz']), ['ab', 'cx'])).toEqual({ out: 'abcx', stopped: false });
+    expect(feed(new StopStringMatcher([]), ['a', 'b'])).toEqual({ out: 'ab', stopped: false });
+  });
+});

@@ -2,9 +2,13 @@
 // without a driver; cudaGetDeviceCount then answers with the driver's reason instead of crashing.
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <mutex>
 #include <vector>
 
+#include "cuda/device_faults.h"
 #include "cuda/stream.h"
 #include "gpuformer/cuda_runtime.h"
 
@@ -14,6 +18,35 @@ namespace {
 
 std::mutex g_mutex;
 std::vector<cudaStream_t> g_streams;
+
+// Uploads go through two pinned host buffers per device: the CPU fills one while the DMA engine drains the
+// other, so a large upload runs at PCIe speed instead of the pageable-memory path's bounce copy, and the
+// caller's (pageable) buffer is free again when copy_h2d returns.
+constexpr size_t kStagingChunk = 8 << 20;
+constexpr size_t kDirectCopyMax = 64 << 10;  // small uploads: one plain copy is cheaper than staging
+
+struct Staging {
+  std::mutex mutex;
+  void* buf[2] = {nullptr, nullptr};
+  cudaEvent_t done[2] = {nullptr, nullptr};  // the DMA that last read buf[i] has finished
+};
+
+std::mutex g_staging_mutex;
+auto& g_staging = *new std::vector<std::unique_ptr<Staging>>();  // never destroyed (see workspace.cc)
+
+Staging& staging(int device) {
+  std::lock_guard<std::mutex> lock(g_staging_mutex);
+  if (static_cast<int>(g_staging.size()) <= device) g_staging.resize(device + 1);
+  if (!g_staging[device]) {
+    auto st = std::make_unique<Staging>();
+    for (int i = 0; i < 2; i++) {
+      GF_CUDA_CHECK(cudaHostAlloc(&st->buf[i], kStagingChunk, cudaHostAllocPortable));
+      GF_CUDA_CHECK(cudaEventCreateWithFlags(&st->done[i], cudaEventDisableTiming));
+    }
+    g_staging[device] = std::move(st);
+  }
+  return *g_staging[device];
+}
 
 }  // namespace
 
@@ -90,8 +123,24 @@ void device_free(int device, void* ptr) {
 void copy_h2d(int device, void* dst, const void* src, size_t bytes) {
   use_device(device);
   cudaStream_t s = op_stream(device);
-  GF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
-  GF_CUDA_CHECK(cudaStreamSynchronize(s));  // src is pageable host memory the caller may reuse at once
+  if (bytes <= kDirectCopyMax) {
+    GF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s));
+    GF_CUDA_CHECK(cudaStreamSynchronize(s));  // src is pageable host memory the caller may reuse at once
+    return;
+  }
+  Staging& st = staging(device);
+  std::lock_guard<std::mutex> lock(st.mutex);
+  const char* from = static_cast<const char*>(src);
+  char* to = static_cast<char*>(dst);
+  int which = 0;
+  for (size_t done = 0; done < bytes; done += kStagingChunk, which ^= 1) {
+    const size_t n = std::min(kStagingChunk, bytes - done);
+    GF_CUDA_CHECK(cudaEventSynchronize(st.done[which]));  // its previous DMA has read the buffer
+    std::memcpy(st.buf[which], from + done, n);
+    GF_CUDA_CHECK(cudaMemcpyAsync(to + done, st.buf[which], n, cudaMemcpyHostToDevice, s));
+    GF_CUDA_CHECK(cudaEventRecord(st.done[which], s));
+  }
+  GF_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 void copy_d2h(int device, void* dst, const void* src, size_t bytes) {
@@ -99,6 +148,7 @@ void copy_d2h(int device, void* dst, const void* src, size_t bytes) {
   cudaStream_t s = op_stream(device);
   GF_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
   GF_CUDA_CHECK(cudaStreamSynchronize(s));
+  raise_device_fault(device);  // what the host reads may rest on a clamped index
 }
 
 void copy_d2d(int device, void* dst, const void* src, size_t bytes) {
@@ -114,6 +164,7 @@ void memset_device(int device, void* dst, int value, size_t bytes) {
 void synchronize(int device) {
   use_device(device);
   GF_CUDA_CHECK(cudaStreamSynchronize(op_stream(device)));
+  raise_device_fault(device);
 }
 
 }  // namespace cuda

@@ -1,0 +1,42 @@
+// Bad indices found by kernels (token ids, row indices, slots, block tables, sequence bounds). A kernel
+// cannot throw, and reading a flag back after every op would serialize the stream, so a kernel that meets
+// a bad value clamps it (never reading out of bounds), records the first one in a small per-device record in
+// mapped host memory, and carries on. The record is checked wherever the host waits for the stream
+// (synchronize, reads to the host), which turns it into ERR_GPUFORMER_INPUT naming the op, the argument and
+// the value.
+#pragma once
+#include <cstdint>
+
+namespace gf {
+namespace cuda {
+
+// What was wrong; the host turns each into a message (device_faults.cc).
+enum class FaultKind : int32_t {
+  None = 0,
+  EmbeddingId,       // embedding: ids[index] = value not in [0, limit)
+  EmbeddingPosId,    // embedding: posIds[index]
+  EmbeddingTypeId,   // embedding: typeIds[index]
+  GatherIndex,       // gather_rows: idx[index]
+  SlotMapping,       // kv_cache_write: slotMapping[index] ≥ limit slots
+  CuSeqlens,         // cu_seqlens[index] = value breaks 0 = cu[0] ≤ cu[1] ≤ … ≤ cu[B] = limit tokens
+  SeqTooLong,        // a sequence (index) of value tokens is longer than the launch hint limit
+  ContextLen,        // paged_attention: contextLens[index] = value is less than its limit new tokens
+  ContextTooLong,    // paged_attention: contextLens[index] = value is past the hint or table limit
+  BlockTable,        // paged_attention: blockTables entry index = value not in [0, limit)
+};
+
+struct DeviceFault {
+  uint32_t set;  // 0 until a kernel claims the record
+  int32_t kind;
+  int64_t index, value, limit;
+};
+
+// The device pointer of `device`'s record (created on first use).
+DeviceFault* fault_slot(int device);
+
+// Throws ERR_GPUFORMER_INPUT when a kernel recorded a fault on `device`, and clears the record. Call only
+// after the stream has been drained.
+void raise_device_fault(int device);
+
+}  // namespace cuda
+}  // namespace gf

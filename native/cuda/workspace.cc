@@ -1,0 +1,43 @@
+#include "cuda/workspace.h"
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "gpuformer/tensor.h"
+
+namespace gf {
+namespace cuda {
+namespace {
+
+std::mutex g_mutex;
+// g_buffers[device][purpose]; never destroyed, because freeing device memory from a static destructor at
+// process exit can run after the CUDA runtime has shut down.
+auto& g_buffers = *new std::vector<std::vector<std::shared_ptr<Storage>>>();
+
+}  // namespace
+
+void release_scratch(int device) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (device < static_cast<int>(g_buffers.size())) g_buffers[device].clear();
+}
+
+void* scratch(int device, Scratch purpose, size_t bytes) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (static_cast<int>(g_buffers.size()) <= device) g_buffers.resize(device + 1);
+  auto& per_device = g_buffers[device];
+  per_device.resize(static_cast<size_t>(Scratch::Count));
+  std::shared_ptr<Storage>& buf = per_device[static_cast<size_t>(purpose)];
+  if (!buf || buf->bytes < bytes) {
+    // Grow by half again so a slowly rising size does not reallocate every step.
+    size_t want = buf ? buf->bytes + buf->bytes / 2 : 0;
+    if (want < bytes) want = bytes;
+    want = (want + 255) / 256 * 256;
+    buf.reset();  // frees the old one first (after the stream drains), so peak memory stays one buffer
+    buf = allocate(Device{DeviceKind::CUDA, device}, want, MemoryTag::Workspace);
+  }
+  return buf->ptr;
+}
+
+}  // namespace cuda
+}  // namespace gf

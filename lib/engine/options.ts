@@ -52,6 +52,8 @@ export interface GenerateOptions {
   seed?: number | bigint;
   /** stop strings: generation ends before the first occurrence, which is not part of the text */
   stop?: string | string[];
+  /** token ids that end the generation (besides the model's EOS); the id is the last one returned */
+  stopTokenIds?: number[];
   signal?: AbortSignal;
 }
 
@@ -74,6 +76,7 @@ export interface ResolvedGenerateOptions {
   topP: number;
   seed: bigint;
   stop: string[];
+  stopTokenIds: number[];
   signal?: AbortSignal;
 }
 
@@ -129,10 +132,14 @@ export function resolveGenerateOptions(o: GenerateOptions | undefined): Resolved
   for (const s of stopRaw) {
     if (typeof s !== 'string' || s.length === 0) throw inputError(`stop must be non-empty strings, got ${JSON.stringify(s)}`);
   }
+  const stopTokenIds = opts.stopTokenIds ?? [];
+  if (!Array.isArray(stopTokenIds) || !stopTokenIds.every((id) => Number.isInteger(id) && id >= 0)) {
+    throw inputError(`stopTokenIds must be an array of token ids, got ${JSON.stringify(opts.stopTokenIds)}`);
+  }
   if (opts.signal !== undefined && !(isObject(opts.signal) && 'aborted' in opts.signal)) {
     throw inputError('signal must be an AbortSignal');
   }
-  return { maxTokens, temperature, topK, topP, seed, stop: stopRaw, signal: opts.signal };
+  return { maxTokens, temperature, topK, topP, seed, stop: stopRaw, stopTokenIds, signal: opts.signal };
 }
 
 export function resolveEmbedOptions(o: EmbedOptions | undefined, model: { pooling?: { mode: PoolingMode; normalize: boolean } }):

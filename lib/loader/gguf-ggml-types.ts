@@ -1,0 +1,65 @@
+/**
+ * The ggml tensor types a GGUF file may declare, with their block geometry (elements per block, bytes per
+ * block). The reader needs the geometry of every type, not only the ones gpuformer computes with, so that it
+ * can check any file's tensor extents; which types a model may use is decided later (gguf-model.ts).
+ */
+import { inputError } from '../errors';
+
+export interface GgmlType {
+  id: number;
+  name: string;
+  /** elements per block (1 for scalar types) */
+  blockSize: number;
+  /** bytes per block */
+  blockBytes: number;
+}
+
+// Ids 4, 5 and 31–33, 36–38 were removed from the format; files using them are refused as unknown.
+const TABLE: GgmlType[] = [
+  { id: 0, name: 'F32', blockSize: 1, blockBytes: 4 },
+  { id: 1, name: 'F16', blockSize: 1, blockBytes: 2 },
+  { id: 2, name: 'Q4_0', blockSize: 32, blockBytes: 18 },
+  { id: 3, name: 'Q4_1', blockSize: 32, blockBytes: 20 },
+  { id: 6, name: 'Q5_0', blockSize: 32, blockBytes: 22 },
+  { id: 7, name: 'Q5_1', blockSize: 32, blockBytes: 24 },
+  { id: 8, name: 'Q8_0', blockSize: 32, blockBytes: 34 },
+  { id: 9, name: 'Q8_1', blockSize: 32, blockBytes: 36 },
+  { id: 10, name: 'Q2_K', blockSize: 256, blockBytes: 84 },
+  { id: 11, name: 'Q3_K', blockSize: 256, blockBytes: 110 },
+  { id: 12, name: 'Q4_K', blockSize: 256, blockBytes: 144 },
+  { id: 13, name: 'Q5_K', blockSize: 256, blockBytes: 176 },
+  { id: 14, name: 'Q6_K', blockSize: 256, blockBytes: 210 },
+  { id: 15, name: 'Q8_K', blockSize: 256, blockBytes: 292 },
+  { id: 16, name: 'IQ2_XXS', blockSize: 256, blockBytes: 66 },
+  { id: 17, name: 'IQ2_XS', blockSize: 256, blockBytes: 74 },
+  { id: 18, name: 'IQ3_XXS', blockSize: 256, blockBytes: 98 },
+  { id: 19, name: 'IQ1_S', blockSize: 256, blockBytes: 50 },
+  { id: 20, name: 'IQ4_NL', blockSize: 32, blockBytes: 18 },
+  { id: 21, name: 'IQ3_S', blockSize: 256, blockBytes: 110 },
+  { id: 22, name: 'IQ2_S', blockSize: 256, blockBytes: 82 },
+  { id: 23, name: 'IQ4_XS', blockSize: 256, blockBytes: 136 },
+  { id: 24, name: 'I8', blockSize: 1, blockBytes: 1 },
+  { id: 25, name: 'I16', blockSize: 1, blockBytes: 2 },
+  { id: 26, name: 'I32', blockSize: 1, blockBytes: 4 },
+  { id: 27, name: 'I64', blockSize: 1, blockBytes: 8 },
+  { id: 28, name: 'F64', blockSize: 1, blockBytes: 8 },
+  { id: 29, name: 'IQ1_M', blockSize: 256, blockBytes: 56 },
+  { id: 30, name: 'BF16', blockSize: 1, blockBytes: 2 },
+  { id: 34, name: 'TQ1_0', blockSize: 256, blockBytes: 54 },
+  { id: 35, name: 'TQ2_0', blockSize: 256, blockBytes: 66 },
+  { id: 39, name: 'MXFP4', blockSize: 32, blockBytes: 17 },
+];
+
+const BY_ID = new Map(TABLE.map((t) => [t.id, t]));
+
+/** The ggml type with this id, or undefined for ids the format does not (or no longer) define. */
+export function ggmlType(id: number): GgmlType | undefined {
+  return BY_ID.get(id);
+}
+
+/** The id of a ggml type by name ('Q4_1'); for tools and tests that write GGUF files. */
+export function ggmlTypeId(name: string): number {
+  const t = TABLE.find((x) => x.name === name);
+  if (!t) throw inputError(`ggmlTypeId: no ggml type is named '${name}'`);
+  return t.id;
+}

@@ -1,0 +1,156 @@
+/**
+ * A tokenizer.json (and tokenizer_config.json) built in memory from a GGUF file's `tokenizer.ggml.*` metadata,
+ * for @huggingface/tokenizers to run — gpuformer has no BPE of its own. Supported: byte-level BPE
+ * (`tokenizer.ggml.model` = 'gpt2') with the pre-tokenizer llama.cpp uses for the file's `tokenizer.ggml.pre`.
+ * SentencePiece vocabularies ('llama') and others are refused with ERR_GPUFORMER_UNSUPPORTED.
+ */
+import { badWeights, unsupported } from '../errors';
+import type { GgufMeta } from '../loader/gguf-metadata';
+
+/** llama.cpp's token types (tokenizer.ggml.token_type). */
+enum TokenType {
+  NORMAL = 1,
+  UNKNOWN = 2,
+  CONTROL = 3,
+  USER_DEFINED = 4,
+  UNUSED = 5,
+  BYTE = 6,
+}
+
+/**
+ * Pre-tokenizers by `tokenizer.ggml.pre`, as llama.cpp's llama-vocab.cpp splits for each: the 'default' group
+ * uses GPT-2's regex alone; the 'smollm' group first isolates every numeric character (\p{N}, one token per
+ * digit), then applies GPT-2's regex. The byte-level pre-tokenizer of @huggingface/tokenizers applies GPT-2's
+ * regex itself (use_regex), after the splits listed first.
+ */
+const PRE_TOKENIZERS: Array<{ names: string[]; splits: string[] }> = [
+  { names: ['default', 'gpt2', 'mpt', 'olmo', 'jais', 'trillion'], splits: [] },
+  { names: ['smollm', 'starcoder', 'refact', 'command-r', 'codeshell', 'exaone', 'minerva'], splits: ['\\p{N}'] },
+];
+
+interface SpecialToken {
+  id: number;
+  token: string;
+}
+
+export interface TokenizerFiles {
+  /** tokenizer.json content */
+  json: Record<string, unknown>;
+  /** tokenizer_config.json content: add_bos_token / add_eos_token, special token strings, … */
+  config: Record<string, unknown>;
+}
+
+/** Builds tokenizer.json + config from GGUF metadata; undefined when the file carries no tokenizer. */
+export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
+  const model = meta.string('tokenizer.ggml.model');
+  if (model === undefined || model === 'none' || model === 'no_vocab') return undefined;
+  if (model !== 'gpt2') {
+    throw unsupported(`${meta.path}: GGUF tokenizer model '${model}' is not supported (supported: gpt2 byte-level BPE)`);
+  }
+  const tokens = meta.strings('tokenizer.ggml.tokens');
+  if (!tokens || tokens.length === 0) throw badWeights(`${meta.path}: tokenizer.ggml.tokens is missing or empty`);
+  const merges = meta.strings('tokenizer.ggml.merges');
+  if (!merges) throw badWeights(`${meta.path}: a gpt2 tokenizer needs tokenizer.ggml.merges`);
+  const types = meta.integers('tokenizer.ggml.token_type');
+  if (types && types.length !== tokens.length) {
+    throw badWeights(`${meta.path}: tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
+  }
+
+  const vocab: Record<string, number> = Object.create(null);
+  const added: Array<Record<string, unknown>> = [];
+  tokens.forEach((token, id) => {
+    const type = types?.[id] ?? TokenType.NORMAL;
+    if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
+      // matched whole in the text before BPE runs; control tokens are also skipped when decoding for display
+      added.push({
+        id, content: token, single_word: false, lstrip: false, rstrip: false, normalized: false,
+        special: type === TokenType.CONTROL,
+      });
+    }
+    // a later duplicate spelling would shadow the earlier id: the first one wins, as in llama.cpp
+    if (!(token in vocab)) vocab[token] = id;
+  });
+  for (const [i, merge] of merges.entries()) {
+    const parts = merge.split(' ');
+    if (parts.length !== 2 || !(parts[0] in vocab) || !(parts[1] in vocab)) {
+      throw badWeights(`${meta.path}: tokenizer.ggml.merges[${i}] ${JSON.stringify(merge)} is not two vocabulary tokens`);
+    }
+  }
+
+  const tokenAt = (key: string): SpecialToken | undefined => {
+    const id = meta.uint(key);
+    if (id === undefined) return undefined;
+    if (id >= tokens.length) throw badWeights(`${meta.path}: ${key} ${id} is outside the vocabulary (${tokens.length} tokens)`);
+    return { id, token: tokens[id] };
+  };
+  const bos = tokenAt('tokenizer.ggml.bos_token_id');
+  const eos = tokenAt('tokenizer.ggml.eos_token_id');
+  const unk = tokenAt('tokenizer.ggml.unknown_token_id');
+  const pad = tokenAt('tokenizer.ggml.padding_token_id');
+  for (const key of ['tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id']) tokenAt(key);
+  // llama.cpp's default for byte-level BPE vocabularies is to add no BOS
+  const addBos = meta.bool('tokenizer.ggml.add_bos_token') ?? false;
+  const addEos = meta.bool('tokenizer.ggml.add_eos_token') ?? false;
+  if (addBos && bos === undefined) throw badWeights(`${meta.path}: tokenizer.ggml.add_bos_token is set but there is no bos_token_id`);
+  if (addEos && eos === undefined) throw badWeights(`${meta.path}: tokenizer.ggml.add_eos_token is set but there is no eos_token_id`);
+
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: preTokenizer(meta),
+    post_processor: postProcessor(addBos ? bos : undefined, addEos ? eos : undefined),
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges,
+    },
+  };
+  const config: Record<string, unknown> = {
+    add_bos_token: addBos,
+    add_eos_token: addEos,
+    // byte-level decoding is exact: no "tidying" of spaces before punctuation
+    clean_up_tokenization_spaces: false,
+    model_max_length: meta.uint('llama.context_length'),
+    ...(bos ? { bos_token: bos.token, bos_token_id: bos.id } : {}),
+    ...(eos ? { eos_token: eos.token, eos_token_id: eos.id } : {}),
+    ...(unk ? { unk_token: unk.token } : {}),
+    ...(pad ? { pad_token: pad.token } : {}),
+  };
+  const template = meta.string('tokenizer.chat_template');
+  if (template !== undefined) config.chat_template = template;
+  return { json, config };
+}
+
+function preTokenizer(meta: GgufMeta): Record<string, unknown> {
+  const pre = meta.string('tokenizer.ggml.pre') ?? 'default';
+  const entry = PRE_TOKENIZERS.find((p) => p.names.includes(pre));
+  if (!entry) {
+    const known = PRE_TOKENIZERS.flatMap((p) => p.names).join(', ');
+    throw unsupported(`${meta.path}: GGUF pre-tokenizer '${pre}' is not supported (supported: ${known})`);
+  }
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  if (entry.splits.length === 0) return byteLevel;
+  return {
+    type: 'Sequence',
+    pretokenizers: [
+      ...entry.splits.map((regex) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false })),
+      byteLevel,
+    ],
+  };
+}
+
+/** BOS / EOS around the text, when the metadata asks for them. */
+function postProcessor(bos: SpecialToken | undefined, eos: SpecialToken | undefined): Record<string, unknown> | null {
+  if (bos === undefined && eos === undefined) return null;
+  const around = (sequence: 'A' | 'B') => [
+    ...(bos ? [{ SpecialToken: { id: bos.token, type_id: 0 } }] : []),
+    { Sequence: { id: sequence, type_id: 0 } },
+    ...(eos ? [{ SpecialToken: { id: eos.token, type_id: 0 } }] : []),
+  ];
+  const specialTokens: Record<string, unknown> = {};
+  for (const t of [bos, eos]) if (t) specialTokens[t.token] = { id: t.token, ids: [t.id], tokens: [t.token] };
+  return { type: 'TemplateProcessing', single: around('A'), pair: [...around('A'), ...around('B')], special_tokens: specialTokens };
+}

@@ -1,0 +1,297 @@
+// The two implementations of VecOps (vecmath.h): portable loops (the compiler vectorizes them for the
+// baseline ISA) and AVX2/FMA intrinsics compiled with a target attribute, picked once by vec_ops().
+#include "cpu/vecmath.h"
+
+#include <cmath>
+#include <limits>
+
+#include "cpu/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define GF_HAVE_AVX2_PATH 1
+#define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
+#endif
+
+namespace gf {
+namespace cpu {
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// ------------------------------------------------------------------------------------------------ portable
+namespace portable {
+
+float max(const float* x, int64_t n) {
+  float m = kNegInf;
+  for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
+float exp_shift_sum(const float* x, float shift, float* out, int64_t n) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; i++) {
+    out[i] = std::exp(x[i] - shift);
+    sum += out[i];
+  }
+  return sum;
+}
+
+void scale(float* x, float a, int64_t n) {
+  for (int64_t i = 0; i < n; i++) x[i] *= a;
+}
+
+void gelu(const float* x, float* out, int64_t n, bool tanh_approx) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f, kInvSqrt2 = 0.7071067811865476f;
+  if (tanh_approx) {
+    for (int64_t i = 0; i < n; i++) {
+      const float v = x[i];
+      out[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
+    }
+  } else {
+    for (int64_t i = 0; i < n; i++) out[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * kInvSqrt2));
+  }
+}
+
+void silu(const float* x, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = x[i] / (1.0f + std::exp(-x[i]));
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
+  for (int i = 0; i < nq; i++) {
+    for (int j = 0; j < nk; j++) {
+      float acc = 0;
+      for (int d = 0; d < D; d++) acc += q[i * D + d] * k[j][d];
+      s[i * s_stride + j] = acc;
+    }
+  }
+}
+
+void pv_tile(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o) {
+  for (int i = 0; i < nq; i++) {
+    float* oi = o + static_cast<int64_t>(i) * D;
+    for (int j = 0; j < nk; j++) {
+      const float pij = p[i * p_stride + j];
+      if (pij == 0.0f) continue;  // masked keys
+      for (int d = 0; d < D; d++) oi[d] += pij * v[j][d];
+    }
+  }
+}
+
+}  // namespace portable
+
+// ------------------------------------------------------------------------------------------------ AVX2 + FMA
+#ifdef GF_HAVE_AVX2_PATH
+namespace avx2 {
+
+GF_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+GF_AVX2 inline float hmax(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// exp(x) to about 2 ulp: 2^n · p(r) with r = x − n·ln2 (Cody–Waite split) and a degree-6 polynomial. Inputs
+// below −87.3 (incl. −inf, the masked scores) give exactly 0; inputs above 88 saturate at exp(88).
+GF_AVX2 inline __m256 exp(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.33654f);
+  const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), lo);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(pow2n)), keep);
+}
+
+GF_AVX2 float max(const float* x, int64_t n) {
+  __m256 m = _mm256_set1_ps(kNegInf);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) m = _mm256_max_ps(m, _mm256_loadu_ps(x + i));
+  float r = hmax(m);
+  for (; i < n; i++) r = x[i] > r ? x[i] : r;
+  return r;
+}
+
+GF_AVX2 float exp_shift_sum(const float* x, float shift, float* out, int64_t n) {
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+    _mm256_storeu_ps(out + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  float sum = hsum(acc);
+  for (; i < n; i++) {
+    out[i] = std::exp(x[i] - shift);
+    sum += out[i];
+  }
+  return sum;
+}
+
+GF_AVX2 void scale(float* x, float a, int64_t n) {
+  const __m256 va = _mm256_set1_ps(a);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), va));
+  for (; i < n; i++) x[i] *= a;
+}
+
+// erf by Abramowitz–Stegun 7.1.26 (absolute error ≤ 1.5e-7): 1 − t·poly(t)·exp(−z²), t = 1 / (1 + p·z).
+GF_AVX2 inline __m256 gelu_erf8(__m256 x) {
+  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
+  const __m256 z = _mm256_andnot_ps(sign_mask, _mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
+  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), z, _mm256_set1_ps(1.0f)));
+  __m256 poly = _mm256_set1_ps(1.061405429f);
+  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
+  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
+  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.284496736f));
+  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.254829592f));
+  poly = _mm256_mul_ps(poly, t);
+  const __m256 e = exp(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
+  const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, _mm256_set1_ps(1.0f));
+  const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(x, sign_mask));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
+}
+
+// tanh(y) = 1 − 2 / (1 + exp(2y)); saturates correctly at both ends through exp's clamping.
+GF_AVX2 inline __m256 gelu_tanh8(__m256 x) {
+  const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+  const __m256 y = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
+  const __m256 e = exp(_mm256_add_ps(y, y));
+  const __m256 th = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
+  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), th));
+}
+
+GF_AVX2 inline __m256 silu8(__m256 x) {
+  const __m256 e = exp(_mm256_sub_ps(_mm256_setzero_ps(), x));
+  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+GF_AVX2 void gelu(const float* x, float* out, int64_t n, bool tanh_approx) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    _mm256_storeu_ps(out + i, tanh_approx ? gelu_tanh8(v) : gelu_erf8(v));
+  }
+  portable::gelu(x + i, out + i, n - i, tanh_approx);
+}
+
+GF_AVX2 void silu(const float* x, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, silu8(_mm256_loadu_ps(x + i)));
+  portable::silu(x + i, out + i, n - i);
+}
+
+GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
+  }
+  portable::swiglu(gate + i, up + i, out + i, n - i);
+}
+
+// NQ query rows × NK key rows of dot products; each key vector is loaded once per NQ rows.
+template <int NQ, int NK>
+GF_AVX2 inline void qk_block(const float* q, int D, const float* const* k, float* s, int s_stride) {
+  __m256 acc[NQ][NK];
+  for (int a = 0; a < NQ; a++)
+    for (int b = 0; b < NK; b++) acc[a][b] = _mm256_setzero_ps();
+  for (int d = 0; d < D; d += 8) {
+    __m256 kv[NK];
+    for (int b = 0; b < NK; b++) kv[b] = _mm256_loadu_ps(k[b] + d);
+    for (int a = 0; a < NQ; a++) {
+      const __m256 qv = _mm256_loadu_ps(q + a * D + d);
+      for (int b = 0; b < NK; b++) acc[a][b] = _mm256_fmadd_ps(qv, kv[b], acc[a][b]);
+    }
+  }
+  for (int a = 0; a < NQ; a++)
+    for (int b = 0; b < NK; b++) s[a * s_stride + b] = hsum(acc[a][b]);
+}
+
+template <int NQ>
+GF_AVX2 inline void qk_rows(const float* q, const float* const* k, int nk, int D, float* s, int s_stride) {
+  int j = 0;
+  for (; j + 4 <= nk; j += 4) qk_block<NQ, 4>(q, D, k + j, s + j, s_stride);
+  for (; j < nk; j++) qk_block<NQ, 1>(q, D, k + j, s + j, s_stride);
+}
+
+GF_AVX2 void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
+  int i = 0;
+  for (; i + 2 <= nq; i += 2) qk_rows<2>(q + i * D, k, nk, D, s + i * s_stride, s_stride);
+  if (i < nq) qk_rows<1>(q + i * D, k, nk, D, s + i * s_stride, s_stride);
+}
+
+// NQ output rows × NV·8 columns held in registers while all nk value rows stream through.
+template <int NQ, int NV>
+GF_AVX2 inline void pv_block(const float* p, int p_stride, const float* const* v, int nk, int D, int d0, float* o) {
+  __m256 acc[NQ][NV];
+  for (int a = 0; a < NQ; a++)
+    for (int c = 0; c < NV; c++) acc[a][c] = _mm256_loadu_ps(o + a * D + d0 + c * 8);
+  for (int j = 0; j < nk; j++) {
+    __m256 vv[NV];
+    for (int c = 0; c < NV; c++) vv[c] = _mm256_loadu_ps(v[j] + d0 + c * 8);
+    for (int a = 0; a < NQ; a++) {
+      const __m256 pa = _mm256_broadcast_ss(p + a * p_stride + j);
+      for (int c = 0; c < NV; c++) acc[a][c] = _mm256_fmadd_ps(pa, vv[c], acc[a][c]);
+    }
+  }
+  for (int a = 0; a < NQ; a++)
+    for (int c = 0; c < NV; c++) _mm256_storeu_ps(o + a * D + d0 + c * 8, acc[a][c]);
+}
+
+template <int NQ>
+GF_AVX2 inline void pv_rows(const float* p, int p_stride, const float* const* v, int nk, int D, float* o) {
+  int d = 0;
+  for (; d + 32 <= D; d += 32) pv_block<NQ, 4>(p, p_stride, v, nk, D, d, o);
+  for (; d < D; d += 16) pv_block<NQ, 2>(p, p_stride, v, nk, D, d, o);  // D is a multiple of 16
+}
+
+GF_AVX2 void pv_tile(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o) {
+  int i = 0;
+  for (; i + 2 <= nq; i += 2) pv_rows<2>(p + i * p_stride, p_stride, v, nk, D, o + static_cast<int64_t>(i) * D);
+  if (i < nq) pv_rows<1>(p + i * p_stride, p_stride, v, nk, D, o + static_cast<int64_t>(i) * D);
+}
+
+}  // namespace avx2
+#endif
+
+const VecOps kPortable = {portable::max, portable::exp_shift_sum, portable::scale, portable::gelu,
+                          portable::silu, portable::swiglu, portable::qk_tile, portable::pv_tile};
+#ifdef GF_HAVE_AVX2_PATH
+const VecOps kAvx2 = {avx2::max, avx2::exp_shift_sum, avx2::scale, avx2::gelu,
+                      avx2::silu, avx2::swiglu, avx2::qk_tile, avx2::pv_tile};
+#endif
+
+}  // namespace
+
+const VecOps& vec_ops() {
+#ifdef GF_HAVE_AVX2_PATH
+  static const VecOps& chosen = use_avx2() ? kAvx2 : kPortable;
+  return chosen;
+#else
+  return kPortable;
+#endif
+}
+
+}  // namespace cpu
+}  // namespace gf

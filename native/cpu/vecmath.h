@@ -1,0 +1,30 @@
+// Row primitives for the CPU ops, chosen once at run time: an AVX2/FMA version where the machine has it
+// (native/cpu/simd.h), a portable one otherwise. Each call works on a whole row or a whole attention tile so
+// the indirect call costs nothing next to the work. All pointers are f32; n is an element count.
+#pragma once
+#include <cstdint>
+
+namespace gf {
+namespace cpu {
+
+struct VecOps {
+  // ---- reductions and maps over one row
+  float (*max)(const float* x, int64_t n);                              // max of x (−inf when n == 0)
+  float (*exp_shift_sum)(const float* x, float shift, float* out, int64_t n);  // out = exp(x − shift); Σ out
+  void (*scale)(float* x, float a, int64_t n);                          // x *= a
+  void (*gelu)(const float* x, float* out, int64_t n, bool tanh_approx);
+  void (*silu)(const float* x, float* out, int64_t n);
+  void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
+
+  // ---- attention tiles (the flash loop in attention_flash.h); D is the head dim, a multiple of 16
+  // s[i * s_stride + j] = q[i] · k[j] for nq query rows (q contiguous [nq, D]) and nk key rows.
+  void (*qk_tile)(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride);
+  // o[i] += Σ_j p[i * p_stride + j] · v[j] for nq rows of o ([nq, D] contiguous).
+  void (*pv_tile)(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o);
+};
+
+// The implementation for this machine (portable when GPUFORMER_CPU_BASELINE=1).
+const VecOps& vec_ops();
+
+}  // namespace cpu
+}  // namespace gf

@@ -1,0 +1,297 @@
+/**
+ * Float64 references for the CPU ops, written plainly (loops over indices, no tricks) so they can be read
+ * against the op contract in native/include/gpuformer/op_decls.inc. Inputs are flat row-major arrays.
+ */
+
+type Arr = ArrayLike<number>;
+
+// ---------------------------------------------------------------------------------------- element formats
+
+/** IEEE half → number. */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** bfloat16 → number. */
+export function bf16ToFloat(h: number): number {
+  const buf = new DataView(new ArrayBuffer(4));
+  buf.setUint32(0, h << 16);
+  return buf.getFloat32(0);
+}
+
+/** The values a tensor of `dtype` holds after writing `data` (f32 data rounded to f16 / bf16 by the addon). */
+export function decodeHalfBits(bits: Uint16Array, dtype: 'f16' | 'bf16'): Float64Array {
+  const out = new Float64Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = dtype === 'f16' ? halfToFloat(bits[i]) : bf16ToFloat(bits[i]);
+  return out;
+}
+
+/** Encodes rows of 32-element blocks as GGUF Q8_0 / Q4_0 / Q4_1 bytes; returns the bytes and the dequantized values. */
+export function quantize(values: Arr, dtype: 'q8_0' | 'q4_0' | 'q4_1'): { bytes: Uint8Array; values: Float64Array } {
+  const blocks = values.length / 32;
+  const blockBytes = dtype === 'q8_0' ? 34 : dtype === 'q4_0' ? 18 : 20;
+  const bytes = new Uint8Array(blocks * blockBytes);
+  const view = new DataView(bytes.buffer);
+  const deq = new Float64Array(values.length);
+  const f16 = (x: number): number => { // round a scale to f16 bits by search-free encoding via Float32 → half
+    const f = new Float32Array([x]);
+    const u = new Uint32Array(f.buffer)[0];
+    const sign = (u >>> 16) & 0x8000;
+    const e = ((u >>> 23) & 0xff) - 127 + 15;
+    if (e <= 0) return sign; // scales here are never subnormal
+    let m = (u & 0x7fffff) >>> 13;
+    if ((u & 0x1fff) > 0x1000 || ((u & 0x1fff) === 0x1000 && (m & 1))) m++;
+    return sign | ((e << 10) + m);
+  };
+  for (let b = 0; b < blocks; b++) {
+    const x = Array.from({ length: 32 }, (_, j) => values[b * 32 + j]);
+    const o = b * blockBytes;
+    if (dtype === 'q8_0') {
+      const amax = Math.max(...x.map(Math.abs));
+      const dBits = f16(amax / 127);
+      const d = halfToFloat(dBits);
+      view.setUint16(o, dBits, true);
+      for (let j = 0; j < 32; j++) {
+        const q = d ? Math.max(-127, Math.min(127, Math.round(x[j] / d))) : 0;
+        view.setInt8(o + 2 + j, q);
+        deq[b * 32 + j] = d * q;
+      }
+    } else if (dtype === 'q4_0') {
+      const amax = Math.max(...x.map(Math.abs));
+      const dBits = f16(amax / 7);
+      const d = halfToFloat(dBits);
+      view.setUint16(o, dBits, true);
+      const q = x.map((v) => (d ? Math.max(0, Math.min(15, Math.round(v / d) + 8)) : 8));
+      for (let j = 0; j < 16; j++) bytes[o + 2 + j] = q[j] | (q[j + 16] << 4);
+      for (let j = 0; j < 32; j++) deq[b * 32 + j] = d * (q[j] - 8);
+    } else {
+      const lo = Math.min(...x), hi = Math.max(...x);
+      const dBits = f16((hi - lo) / 15), mBits = f16(lo);
+      const d = halfToFloat(dBits), m = halfToFloat(mBits);
+      view.setUint16(o, dBits, true);
+      view.setUint16(o + 2, mBits, true);
+      const q = x.map((v) => (d ? Math.max(0, Math.min(15, Math.round((v - m) / d))) : 0));
+      for (let j = 0; j < 16; j++) bytes[o + 4 + j] = q[j] | (q[j + 16] << 4);
+      for (let j = 0; j < 32; j++) deq[b * 32 + j] = d * q[j] + m;
+    }
+  }
+  return { bytes, values: deq };
+}
+
+// ---------------------------------------------------------------------------------------------- the ops
+
+/** out[t] = scale·tok[ids[t]] + pos[posIds[t]] + type[typeIds[t]] */
+export function embedding(ids: Arr, tok: Arr, C: number, scale: number,
+  pos?: { ids: Arr; table: Arr }, type?: { ids: Arr; table: Arr }): Float64Array {
+  const T = ids.length;
+  const out = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < C; c++) {
+      let v = scale * tok[ids[t] * C + c];
+      if (pos) v += pos.table[pos.ids[t] * C + c];
+      if (type) v += type.table[type.ids[t] * C + c];
+      out[t * C + c] = v;
+    }
+  }
+  return out;
+}
+
+/** LayerNorm or RMSNorm of each row of x (already including any residual). */
+export function norm(kind: 'layer' | 'rms', x: Arr, R: number, C: number, weight: Arr, bias: Arr | null, eps: number): Float64Array {
+  const out = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) {
+    let mean = 0;
+    if (kind === 'layer') {
+      for (let c = 0; c < C; c++) mean += x[r * C + c];
+      mean /= C;
+    }
+    let sq = 0;
+    for (let c = 0; c < C; c++) sq += (x[r * C + c] - mean) ** 2;
+    const rstd = 1 / Math.sqrt(sq / C + eps);
+    for (let c = 0; c < C; c++) out[r * C + c] = (x[r * C + c] - mean) * rstd * weight[c] + (bias ? bias[c] : 0);
+  }
+  return out;
+}
+
+/** x [T,H,D] rotated: rotate-half pairs (i, i+R/2) or interleaved pairs (2i, 2i+1), angle pos·invFreq[i]. */
+export function rope(x: Arr, T: number, H: number, D: number, positions: Arr, invFreq: Arr, interleaved: boolean): Float64Array {
+  const out = Float64Array.from(x);
+  const half = invFreq.length;
+  for (let t = 0; t < T; t++) {
+    for (let h = 0; h < H; h++) {
+      const base = (t * H + h) * D;
+      for (let i = 0; i < half; i++) {
+        const a = interleaved ? base + 2 * i : base + i;
+        const b = interleaved ? a + 1 : a + half;
+        const angle = positions[t] * invFreq[i];
+        out[a] = x[a] * Math.cos(angle) - x[b] * Math.sin(angle);
+        out[b] = x[b] * Math.cos(angle) + x[a] * Math.sin(angle);
+      }
+    }
+  }
+  return out;
+}
+
+/** erf by its Taylor series (|x| < 3) or the continued fraction of erfc, both to double precision. */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 3) {
+    let term = ax, sum = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= -ax * ax / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = exp(−x²)/√π · 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
+  let f = ax;
+  for (let n = 60; n >= 1; n--) f = ax + (n / 2) / f;
+  return Math.sign(x) * (1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f);
+}
+
+export const geluErf = (x: number): number => 0.5 * x * (1 + erf(x / Math.SQRT2));
+export const geluTanh = (x: number): number =>
+  0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+export const silu = (x: number): number => x / (1 + Math.exp(-x));
+
+export function softmaxRows(x: Arr, R: number, C: number): Float64Array {
+  const out = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) {
+    let m = -Infinity;
+    for (let c = 0; c < C; c++) m = Math.max(m, x[r * C + c]);
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += Math.exp(x[r * C + c] - m);
+    for (let c = 0; c < C; c++) out[r * C + c] = Math.exp(x[r * C + c] - m) / sum;
+  }
+  return out;
+}
+
+export interface AttentionRef {
+  Hq: number;
+  Hkv: number;
+  D: number;
+  scale: number;
+  causal: boolean;
+  windowLeft: number;
+  slopes: Arr | null;
+}
+
+/**
+ * Attention of one sequence: nq queries (q [nq,Hq,D]) at positions qPos0 + i over nk keys (k, v [nk,Hkv,D])
+ * at positions 0..nk-1. score = scale·q·k − slope·(qpos − kpos); visible keys: kpos ≤ qpos when causal,
+ * kpos ≥ qpos − windowLeft when windowed. Returns [nq,Hq,D].
+ */
+export function attentionSeq(p: AttentionRef, q: Arr, nq: number, qPos0: number, k: Arr, v: Arr, nk: number): Float64Array {
+  const { Hq, Hkv, D } = p;
+  const G = Hq / Hkv;
+  const out = new Float64Array(nq * Hq * D);
+  const scores = new Float64Array(nk);
+  for (let i = 0; i < nq; i++) {
+    const qpos = qPos0 + i;
+    for (let h = 0; h < Hq; h++) {
+      const g = Math.floor(h / G);
+      let m = -Infinity;
+      for (let j = 0; j < nk; j++) {
+        const visible = (!p.causal || j <= qpos) && (p.windowLeft < 0 || j >= qpos - p.windowLeft);
+        if (!visible) { scores[j] = -Infinity; continue; }
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[(i * Hq + h) * D + d] * k[(j * Hkv + g) * D + d];
+        scores[j] = p.scale * dot - (p.slopes ? p.slopes[h] * (qpos - j) : 0);
+        m = Math.max(m, scores[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j < nk; j++) sum += scores[j] === -Infinity ? 0 : Math.exp(scores[j] - m);
+      for (let j = 0; j < nk; j++) {
+        if (scores[j] === -Infinity) continue;
+        const w = Math.exp(scores[j] - m) / sum;
+        for (let d = 0; d < D; d++) out[(i * Hq + h) * D + d] += w * v[(j * Hkv + g) * D + d];
+      }
+    }
+  }
+  return out;
+}
+
+/** Packed varlen attention: sequence b owns tokens cu[b]..cu[b+1] of q/k/v. */
+export function attentionPacked(p: AttentionRef, q: Arr, k: Arr, v: Arr, cu: Arr): Float64Array {
+  const T = cu[cu.length - 1];
+  const out = new Float64Array(T * p.Hq * p.D);
+  for (let b = 0; b + 1 < cu.length; b++) {
+    const s = cu[b], n = cu[b + 1] - cu[b];
+    const sl = (a: Arr, H: number) => Array.prototype.slice.call(a, s * H * p.D, (s + n) * H * p.D) as number[];
+    out.set(attentionSeq(p, sl(q, p.Hq), n, 0, sl(k, p.Hkv), sl(v, p.Hkv), n), s * p.Hq * p.D);
+  }
+  return out;
+}
+
+/** Mean / first / last row of each packed sequence (zeros for an empty one). */
+export function pool(x: Arr, C: number, cu: Arr, mode: 'mean' | 'cls' | 'last'): Float64Array {
+  const B = cu.length - 1;
+  const out = new Float64Array(B * C);
+  for (let b = 0; b < B; b++) {
+    const s = cu[b], n = cu[b + 1] - cu[b];
+    if (n === 0) continue;
+    for (let c = 0; c < C; c++) {
+      if (mode === 'cls') out[b * C + c] = x[s * C + c];
+      else if (mode === 'last') out[b * C + c] = x[(s + n - 1) * C + c];
+      else {
+        let sum = 0;
+        for (let t = s; t < s + n; t++) sum += x[t * C + c];
+        out[b * C + c] = sum / n;
+      }
+    }
+  }
+  return out;
+}
+
+export function l2Normalize(x: Arr, R: number, C: number): Float64Array {
+  const out = new Float64Array(R * C);
+  for (let r = 0; r < R; r++) {
+    let sq = 0;
+    for (let c = 0; c < C; c++) sq += x[r * C + c] ** 2;
+    const n = Math.max(Math.sqrt(sq), 1e-12);
+    for (let c = 0; c < C; c++) out[r * C + c] = x[r * C + c] / n;
+  }
+  return out;
+}
+
+/** First index of the largest value. */
+export function argmax(x: Arr): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/**
+ * The distribution the sampler draws from: softmax(logits / T) over the topK most likely tokens (ties: lower
+ * index first), then the smallest most-likely prefix whose mass reaches topP, renormalized.
+ */
+export function samplingDistribution(logits: Arr, T: number, topK: number, topP: number): Float64Array {
+  const V = logits.length;
+  let m = -Infinity;
+  for (let i = 0; i < V; i++) m = Math.max(m, logits[i]);
+  const w = Array.from({ length: V }, (_, i) => Math.exp((logits[i] - m) / T));
+  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => w[b] - w[a] || a - b);
+  const k = topK <= 0 || topK >= V ? V : topK;
+  let keep = k;
+  if (topP < 1) {
+    let mass = 0;
+    for (let i = 0; i < k; i++) mass += w[order[i]];
+    let cum = 0;
+    for (let i = 0; i < k; i++) {
+      cum += w[order[i]];
+      if (cum >= topP * mass) { keep = i + 1; break; }
+    }
+  }
+  const probs = new Float64Array(V);
+  let total = 0;
+  for (let i = 0; i < keep; i++) total += w[order[i]];
+  for (let i = 0; i < keep; i++) probs[order[i]] = w[order[i]] / total;
+  return probs;
+}

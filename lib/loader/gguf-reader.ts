@@ -304,7 +304,8 @@ class Parser {
         `${type.name} block size ${type.blockSize}`);
     }
     const offset = r.u64();
-    if (offset > BigInt(r.fileSize)) {
+    // the precise extent check comes once the data section's start is known; this one keeps Number() exact
+    if (offset > BigInt(Number.MAX_SAFE_INTEGER)) {
       throw this.bad(`tensor '${name}' has data offset ${offset}, past the end of the file (${r.fileSize} bytes)`);
     }
     const relativeOffset = Number(offset);

@@ -115,6 +115,20 @@ export class BufferedReader {
     return v;
   }
 
+  /**
+   * A length-prefixed string when its length field and bytes are all buffered and the length is plausible
+   * (the hot path for vocabularies); undefined otherwise, leaving the position unchanged for the checked path.
+   */
+  bufferedString(): string | undefined {
+    if (!this.has(8)) return undefined;
+    const lo = this.buf.readUInt32LE(this.pos);
+    const hi = this.buf.readUInt32LE(this.pos + 4);
+    if (hi !== 0 || !this.has(8 + lo)) return undefined;
+    const start = this.pos + 8;
+    this.pos = start + lo;
+    return this.buf.toString('utf8', start, start + lo);
+  }
+
   /** n buffered bytes as UTF-8; strict: invalid UTF-8 is an error (for keys and names), else U+FFFD. */
   utf8(n: number, strict: boolean): string | undefined {
     const bytes = this.buf.subarray(this.pos, this.pos + n);

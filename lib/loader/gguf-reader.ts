@@ -213,8 +213,8 @@ class Parser {
     return { value: this.scalar(type, what), typeName: TYPE_NAMES[type] };
   }
 
-  /** One fixed-size value; its bytes must be buffered. */
-  private scalar(type: ValueType, what: string): number | bigint | boolean {
+  /** One fixed-size value (element `index` of an array, if given); its bytes must be buffered. */
+  private scalar(type: ValueType, what: string, index?: number): number | bigint | boolean {
     const r = this.r;
     switch (type) {
       case ValueType.UINT8: return r.u8();
@@ -229,10 +229,10 @@ class Parser {
       case ValueType.INT64: return asNumberIfSafe(r.i64());
       case ValueType.BOOL: {
         const b = r.u8();
-        if (b > 1) throw this.bad(`${what}: a bool must be 0 or 1, found ${b}`);
+        if (b > 1) throw this.bad(`${what}${index === undefined ? '' : `[${index}]`}: a bool must be 0 or 1, found ${b}`);
         return b === 1;
       }
-      default: throw this.bad(`${what}: value type ${type} is not a scalar`);
+      default: throw this.bad(`${what}: value type ${TYPE_NAMES[type]} is not a scalar`);
     }
   }
 
@@ -244,7 +244,7 @@ class Parser {
     const n = this.count(r.u64(), `${what}: array length`, minBytes(itemType));
     const out: GgufValue[] = new Array(n);
     if (itemType === ValueType.STRING) {
-      for (let i = 0; i < n; i++) out[i] = await this.readString(`${what}[${i}]`, false);
+      for (let i = 0; i < n; i++) out[i] = r.bufferedString() ?? await this.readString(`${what}[${i}]`, false);
       return { value: out, typeName: 'array[string]' };
     }
     if (itemType === ValueType.ARRAY) {
@@ -262,7 +262,7 @@ class Parser {
     for (let i = 0; i < n;) {
       const take = Math.min(perWindow, n - i);
       await r.need(take * size, `${what}[${i}…${i + take - 1}]`);
-      for (const stop = i + take; i < stop; i++) out[i] = this.scalar(itemType, `${what}[${i}]`);
+      for (const stop = i + take; i < stop; i++) out[i] = this.scalar(itemType, what, i);
     }
     return { value: out, typeName: `array[${TYPE_NAMES[itemType]}]` };
   }

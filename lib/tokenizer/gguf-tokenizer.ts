@@ -56,9 +56,11 @@ export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
     throw badWeights(`${meta.path}: tokenizer.ggml.token_type has ${types.length} entries for ${tokens.length} tokens`);
   }
 
-  const vocab: Record<string, number> = Object.create(null);
+  // one id per spelling; should a spelling repeat, the later id wins, as a map filled in token order gives
+  const ids = new Map<string, number>();
   const added: Array<Record<string, unknown>> = [];
   tokens.forEach((token, id) => {
+    ids.set(token, id);
     const type = types?.[id] ?? TokenType.NORMAL;
     if (type === TokenType.CONTROL || type === TokenType.USER_DEFINED) {
       // matched whole in the text before BPE runs; control tokens are also skipped when decoding for display
@@ -67,15 +69,15 @@ export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
         special: type === TokenType.CONTROL,
       });
     }
-    // a later duplicate spelling would shadow the earlier id: the first one wins, as in llama.cpp
-    if (!(token in vocab)) vocab[token] = id;
   });
-  for (const [i, merge] of merges.entries()) {
-    const parts = merge.split(' ');
-    if (parts.length !== 2 || !(parts[0] in vocab) || !(parts[1] in vocab)) {
+  merges.forEach((merge, i) => {
+    const space = merge.indexOf(' ');
+    if (space <= 0 || merge.indexOf(' ', space + 1) >= 0 ||
+        !ids.has(merge.slice(0, space)) || !ids.has(merge.slice(space + 1))) {
       throw badWeights(`${meta.path}: tokenizer.ggml.merges[${i}] ${JSON.stringify(merge)} is not two vocabulary tokens`);
     }
-  }
+  });
+  const vocab = Object.fromEntries(ids);
 
   const tokenAt = (key: string): SpecialToken | undefined => {
     const id = meta.uint(key);

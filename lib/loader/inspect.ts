@@ -1,0 +1,132 @@
+/**
+ * What `gpuformer inspect` shows, and the planning step of Engine.load: open a model (no weights read),
+ * decide the dtypes (lib/models/precision), the weights each forward pass asks for (lib/models/weights),
+ * and the memory plan (lib/memory/planner). planForSource is the one place these three are combined, so
+ * inspect and load can never disagree.
+ */
+import { inputError } from '../errors';
+import { DeviceName, native } from '../native';
+import { DtypeChoice, Precision, choosePrecision } from '../models/precision';
+import type { ModelSpec } from '../models/spec';
+import { WeightPlan, planWeights } from '../models/weights';
+import { formatBytes, formatCount, formatPlan } from '../memory/format';
+import { MemoryPlan, WeightEntry, computeMemoryPlan, planMemory, weightEntries } from '../memory/planner';
+import { OpenOptions, openModel } from './open';
+import type { ModelSource } from './types';
+
+export interface PlanOptions {
+  /** 'auto' (default: the first CUDA device when usable, else the CPU), 'cpu', 'cuda', 'cuda:N' */
+  device?: string;
+  /** 'auto' (default), 'float32', 'float16', 'bfloat16' (see lib/models/precision) */
+  dtype?: DtypeChoice;
+  gpuMemoryUtilization?: number;
+  memoryBudgetBytes?: number;
+  /** plan for a device of this many bytes (e.g. a GPU this machine lacks) */
+  deviceTotalBytes?: number;
+  maxModelLen?: number;
+  maxNumBatchedTokens?: number;
+  maxNumSeqs?: number;
+  blockSize?: number;
+}
+
+export interface LoadPlan {
+  device: DeviceName;
+  precision: Precision;
+  /** the requests lib/loader/weights.loadWeights takes, and the prefix the model views need */
+  weightPlan: WeightPlan;
+  weights: WeightEntry[];
+  memory: MemoryPlan;
+}
+
+/** 'auto' | 'cpu' | 'cuda' | 'cuda:N' → 'cpu' | 'cuda:N'. Planning for an absent GPU needs deviceTotalBytes. */
+export function resolveDevice(device: string | undefined, deviceTotalBytes?: number): DeviceName {
+  const d = device ?? 'auto';
+  const cuda = native.devices().cuda;
+  if (d === 'auto') return cuda.available ? 'cuda:0' : 'cpu';
+  if (d === 'cpu') return 'cpu';
+  const m = /^cuda(?::(\d+))?$/.exec(d);
+  if (!m) throw inputError(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '${d}'`);
+  if (!cuda.available && deviceTotalBytes === undefined) {
+    throw inputError(`device '${d}': CUDA is not available here (${cuda.reason ?? 'unknown reason'}); to plan for a GPU ` +
+      'this machine lacks, give its memory size (deviceTotalBytes, CLI --device-memory)');
+  }
+  return `cuda:${m[1] ?? 0}`;
+}
+
+/**
+ * The dtypes, weight requests and memory plan of loading `source` with these options. `strict` (the
+ * default, what Engine.load uses) throws ERR_GPUFORMER_OOM when it cannot fit; inspect passes false to
+ * show the plan with its shortfall instead.
+ */
+export function planForSource(source: ModelSource, o: PlanOptions = {}, strict = true): LoadPlan {
+  const device = resolveDevice(o.device, o.deviceTotalBytes);
+  const precision = choosePrecision(device === 'cpu', o.dtype ?? 'auto', source.spec.checkpointDtype);
+  const weightPlan = planWeights(source.spec, source.tensors, precision.weights);
+  const weights = weightEntries(source.tensors, weightPlan.requests);
+  const opts = {
+    device, activationDtype: precision.activation,
+    gpuMemoryUtilization: o.gpuMemoryUtilization, memoryBudgetBytes: o.memoryBudgetBytes, deviceTotalBytes: o.deviceTotalBytes,
+    maxModelLen: o.maxModelLen, maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, blockSize: o.blockSize,
+  };
+  const memory = strict ? planMemory(source.spec, weights, opts) : computeMemoryPlan(source.spec, weights, opts);
+  return { device, precision, weightPlan, weights, memory };
+}
+
+export interface SourceSummary {
+  path: string;
+  format: ModelSource['format'];
+  architecture: string;
+  family: ModelSpec['family'];
+  spec: ModelSpec;
+  /** stored tensors and their bytes on disk */
+  tensors: number;
+  checkpointBytes: number;
+  tokenizer: boolean;
+  chatTemplate: boolean;
+  pooling?: ModelSource['pooling'];
+  maxSeqLength?: number;
+}
+
+export interface Inspection {
+  source: SourceSummary;
+  plan: MemoryPlan;
+}
+
+export function summarizeSource(s: ModelSource): SourceSummary {
+  let checkpointBytes = 0;
+  for (const t of s.tensors.values()) checkpointBytes += t.nbytes;
+  return {
+    path: s.path, format: s.format, architecture: s.spec.architecture, family: s.spec.family, spec: s.spec,
+    tensors: s.tensors.size, checkpointBytes,
+    tokenizer: s.tokenizer !== undefined, chatTemplate: s.chatTemplate !== undefined,
+    ...(s.pooling ? { pooling: s.pooling } : {}),
+    ...(s.maxSeqLength !== undefined ? { maxSeqLength: s.maxSeqLength } : {}),
+  };
+}
+
+/**
+ * `gpuformer inspect`: opens the model (a directory, a .gguf file or a hub id; nothing is allocated) and
+ * plans its memory without throwing when it does not fit (plan.fits / plan.advice say so).
+ */
+export async function inspectModel(pathOrHubId: string, opts: PlanOptions & OpenOptions = {}): Promise<Inspection> {
+  const source = await openModel(pathOrHubId, opts);
+  return { source: summarizeSource(source), plan: planForSource(source, opts, false).memory };
+}
+
+/** The inspection as text (the CLI prints this; --json prints the Inspection object). */
+export function formatInspection(x: Inspection): string {
+  const s = x.source;
+  const sp = s.spec;
+  const lines = [
+    `${s.path}`,
+    `${s.architecture} (${s.format}): ${sp.numLayers} layers, hidden ${sp.hiddenSize}, ${sp.numHeads} heads` +
+      `${sp.numKvHeads !== sp.numHeads ? ` (${sp.numKvHeads} KV heads)` : ''}, head dim ${sp.headDim}, MLP ${sp.intermediateSize}, ` +
+      `vocab ${sp.vocabSize}, ${sp.maxPositionEmbeddings} positions`,
+    `checkpoint: ${s.tensors} tensors, ${formatBytes(s.checkpointBytes)}${sp.checkpointDtype ? ` (${sp.checkpointDtype})` : ''}; ` +
+      `${formatCount(x.plan.params.count)} parameters loaded`,
+    `tokenizer: ${s.tokenizer ? 'yes' : 'none (token ids only)'}${s.chatTemplate ? ', chat template' : ''}` +
+      `${s.pooling ? `; pooling ${s.pooling.mode}${s.pooling.normalize ? ' + normalize' : ''}` : ''}` +
+      `${s.maxSeqLength !== undefined ? `, max_seq_length ${s.maxSeqLength}` : ''}`,
+  ];
+  return formatPlan(x.plan, lines.join('\n'));
+}

@@ -1,0 +1,314 @@
+/**
+ * The memory planner: what a load will need and what fits, computed BEFORE anything is allocated
+ * (DESIGN section 5). Parameter bytes by group at the dtypes the weights will be stored in (quantized
+ * GGUF blocks at their block size; a tied LM head counted once), KV bytes per token and per block,
+ * the runner's workspace for one step of maxNumBatchedTokens tokens (its exact buffer sizes, from
+ * lib/models/runner), and the budget: gpuMemoryUtilization × device memory on CUDA, memoryBudgetBytes
+ * (default half of system memory) on the CPU. KV blocks are what the budget leaves; maxModelLen defaults
+ * to the model's position limit, capped at what fits. When the model cannot fit, planMemory throws
+ * ERR_GPUFORMER_OOM saying how many bytes are missing and which knob would help.
+ */
+import * as os from 'os';
+import { inputError, oom } from '../errors';
+import { DType, DeviceName, native } from '../native';
+import { runnerWorkspaceBytes } from '../models/runner';
+import type { ModelSpec } from '../models/spec';
+import { expectedTensors } from '../loader/shapes';
+import type { TensorSource, WeightRequest } from '../loader/types';
+import { dtypeNbytes, requestedLayout } from '../loader/weights';
+import { formatBytes } from './format';
+
+export type ParamGroup = 'tokenEmbedding' | 'positionEmbedding' | 'attention' | 'mlp' | 'norms' | 'lmHead' | 'other';
+
+export const PARAM_GROUPS: ParamGroup[] = ['tokenEmbedding', 'positionEmbedding', 'attention', 'mlp', 'norms', 'lmHead', 'other'];
+
+/** One weight as it will be stored on the device. */
+export interface WeightEntry {
+  name: string;
+  dtype: DType;
+  numel: number;
+  bytes: number;
+}
+
+export interface GroupTotals {
+  tensors: number;
+  params: number;
+  bytes: number;
+}
+
+export interface MemoryPlanOptions {
+  /** 'cpu' or 'cuda:N' */
+  device: DeviceName;
+  /** dtype of activations and of the KV cache (f32 on the CPU; f16/bf16/f32 on CUDA) */
+  activationDtype: DType;
+  /** CUDA: share of the device's memory to use; default 0.9 */
+  gpuMemoryUtilization?: number;
+  /** an explicit byte budget (overrides gpuMemoryUtilization); the CPU's default is half of system memory */
+  memoryBudgetBytes?: number;
+  /** the device's total bytes, to plan for a device other than the one present (inspect --device-memory) */
+  deviceTotalBytes?: number;
+  maxModelLen?: number;
+  /** default: 2048 (or maxModelLen when larger and given) for decoders, 16384 for encoders */
+  maxNumBatchedTokens?: number;
+  /** default 256 on CUDA, 64 on the CPU */
+  maxNumSeqs?: number;
+  /** tokens per KV block; default 16 */
+  blockSize?: number;
+}
+
+export interface MemoryPlan {
+  device: DeviceName;
+  budget: { bytes: number; /** how it was derived, in words */ source: string };
+  dtypes: { weights: string; activations: DType; kv: DType };
+  params: {
+    groups: Record<ParamGroup, GroupTotals>;
+    count: number;
+    bytes: number;
+    /** the LM head reuses the token embedding (counted once, under tokenEmbedding) */
+    tiedLmHead: boolean;
+  };
+  workspace: { bytes: number; maxNumBatchedTokens: number; maxNumSeqs: number };
+  /** decoders only; encoders have blocks = 0 */
+  kv: { dtype: DType; bytesPerToken: number; blockSize: number; blockBytes: number; blocks: number; bytes: number; tokens: number };
+  maxModelLen: number;
+  /** what set maxModelLen: the option, the model's position limit, or the memory left for the KV cache */
+  maxModelLenFrom: 'option' | 'config' | 'memory';
+  /** sequences of maxModelLen tokens whose KV cache fits at once (encoders: maxNumSeqs) */
+  concurrentSequences: number;
+  /** weights + workspace + KV cache */
+  totalBytes: number;
+  fits: boolean;
+  /** bytes missing when it does not fit (0 otherwise) */
+  shortfallBytes: number;
+  /** when it does not fit: what would make it fit */
+  advice: string[];
+}
+
+const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, i32: 4, i64: 8, i8: 1 };
+
+function elementBytes(dtype: DType): number {
+  const b = ELEMENT_BYTES[dtype];
+  if (b === undefined) throw inputError(`${dtype} is a block format; activations and the KV cache need f32, f16 or bf16`);
+  return b;
+}
+
+// ------------------------------------------------------------------------------------- weights
+
+/** The weights a load stores: each request's layout (slices, transposes and dtype applied) and bytes. */
+export function weightEntries(tensors: Map<string, TensorSource>, requests: Map<string, WeightRequest>): WeightEntry[] {
+  const out: WeightEntry[] = [];
+  for (const [name, req] of requests) {
+    const src = tensors.get(name);
+    if (!src) throw inputError(`weightEntries: no tensor '${name}' in the source`);
+    const { dtype, shape } = requestedLayout(src, req);
+    const numel = shape.reduce((a, b) => a * b, 1);
+    out.push({ name, dtype, numel, bytes: dtypeNbytes(dtype, numel) });
+  }
+  return out;
+}
+
+/** The weights of a model described only by its spec (no checkpoint), all stored in `dtype`. */
+export function weightEntriesFromSpec(spec: ModelSpec, dtype: DType): WeightEntry[] {
+  return expectedTensors(spec)
+    .filter((e) => e.required)
+    .map((e) => {
+      const numel = e.shape.reduce((a, b) => a * b, 1);
+      return { name: e.name, dtype, numel, bytes: dtypeNbytes(dtype, numel) };
+    });
+}
+
+/** Which group a Hugging Face weight name belongs to. */
+export function paramGroup(name: string): ParamGroup {
+  if (/(^|\.)lm_head\./.test(name)) return 'lmHead';
+  if (/(^|\.)(embed_tokens|wte|word_embeddings)\./.test(name)) return 'tokenEmbedding';
+  if (/(^|\.)(wpe|position_embeddings|token_type_embeddings)\./.test(name)) return 'positionEmbedding';
+  if (/norm|LayerNorm|(^|\.)ln_(\d+|f)\./.test(name)) return 'norms';
+  if (/(^|\.)(self_attn|attn|attention)\./.test(name)) return 'attention';
+  if (/(^|\.)(mlp|intermediate|output)\./.test(name)) return 'mlp';
+  return 'other';
+}
+
+function groupTotals(weights: WeightEntry[]): Record<ParamGroup, GroupTotals> {
+  const groups = Object.fromEntries(PARAM_GROUPS.map((g) => [g, { tensors: 0, params: 0, bytes: 0 }])) as Record<ParamGroup, GroupTotals>;
+  for (const w of weights) {
+    const g = groups[paramGroup(w.name)];
+    g.tensors += 1;
+    g.params += w.numel;
+    g.bytes += w.bytes;
+  }
+  return groups;
+}
+
+function describeDtypes(weights: WeightEntry[]): string {
+  const bytes = new Map<DType, number>();
+  for (const w of weights) bytes.set(w.dtype, (bytes.get(w.dtype) ?? 0) + w.bytes);
+  const sorted = [...bytes.entries()].sort((a, b) => b[1] - a[1]);
+  return sorted.length === 1 ? sorted[0][0] : sorted.map(([d, b]) => `${d} ${formatBytes(b)}`).join(' + ');
+}
+
+// ------------------------------------------------------------------------------------- budget
+
+function cudaTotalBytes(device: DeviceName): number {
+  const d = native.devices();
+  if (!d.cuda.available) throw inputError(`device '${device}': CUDA is not available here (${d.cuda.reason ?? 'unknown reason'})`);
+  const info = d.devices.find((x) => x.id === device);
+  if (!info || !('totalBytes' in info)) {
+    throw inputError(`device '${device}' does not exist (devices: ${d.devices.map((x) => x.id).join(', ')})`);
+  }
+  return info.totalBytes;
+}
+
+function budgetOf(o: MemoryPlanOptions): { bytes: number; source: string } {
+  if (o.memoryBudgetBytes !== undefined) return { bytes: Math.floor(o.memoryBudgetBytes), source: 'memoryBudgetBytes' };
+  if (o.device === 'cpu') {
+    const total = o.deviceTotalBytes ?? os.totalmem();
+    return { bytes: Math.floor(total * CPU_SHARE), source: `${CPU_SHARE * 100}% of ${formatBytes(total)} system memory` };
+  }
+  const util = o.gpuMemoryUtilization ?? 0.9;
+  const total = o.deviceTotalBytes ?? cudaTotalBytes(o.device);
+  return { bytes: Math.floor(util * total), source: `gpuMemoryUtilization ${util} × ${formatBytes(total)} on ${o.device}` };
+}
+
+/** The CPU's default budget: this share of system memory. */
+export const CPU_SHARE = 0.5;
+
+// ------------------------------------------------------------------------------------- plan
+
+/** Bytes of keys and values for one token, all layers: 2 × layers × kvHeads × headDim × dtype bytes. */
+export function kvBytesPerToken(spec: ModelSpec, kvDtype: DType): number {
+  return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * elementBytes(kvDtype);
+}
+
+/**
+ * The plan, whether or not it fits (plan.fits, plan.shortfallBytes, plan.advice say). Throws
+ * ERR_GPUFORMER_INPUT only for options that contradict the model (maxModelLen past its positions).
+ */
+export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions): MemoryPlan {
+  const blockSize = o.blockSize ?? 16;
+  const maxNumSeqs = o.maxNumSeqs ?? (o.device === 'cpu' ? 64 : 256);
+  const maxPos = spec.maxPositionEmbeddings;
+  if (o.maxModelLen !== undefined && o.maxModelLen > maxPos) {
+    throw inputError(`maxModelLen ${o.maxModelLen} is more than the ${maxPos} positions ${spec.architecture} was made for ` +
+      '(max_position_embeddings in config.json)');
+  }
+  const maxNumBatchedTokens = o.maxNumBatchedTokens ??
+    (spec.causal ? Math.max(2048, o.maxModelLen ?? 0) : Math.max(16384, o.maxModelLen ?? maxPos));
+  if (!spec.causal && maxNumBatchedTokens < (o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens))) {
+    throw inputError(`maxNumBatchedTokens ${maxNumBatchedTokens} is less than maxModelLen ${o.maxModelLen}: an encoder ` +
+      'processes each input in one step');
+  }
+
+  const budget = budgetOf(o);
+  const groups = groupTotals(weights);
+  const weightBytes = weights.reduce((a, w) => a + w.bytes, 0);
+  const paramCount = weights.reduce((a, w) => a + w.numel, 0);
+  const tiedLmHead = spec.causal && groups.lmHead.tensors === 0;
+  const kvDtype = o.activationDtype;
+  const bytesPerToken = spec.causal ? kvBytesPerToken(spec, kvDtype) : 0;
+  const blockBytes = bytesPerToken * blockSize;
+
+  const workspaceFor = (maxModelLen: number) => runnerWorkspaceBytes(spec, {
+    activationDtype: o.activationDtype, maxNumBatchedTokens, maxNumSeqs, maxModelLen, blockSize,
+  });
+
+  let maxModelLen: number;
+  let maxModelLenFrom: MemoryPlan['maxModelLenFrom'];
+  let blocks = 0;
+  let workspace: number;
+  let requiredBytes: number;
+
+  if (!spec.causal) {
+    maxModelLen = o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens);
+    maxModelLenFrom = o.maxModelLen !== undefined ? 'option' : 'config';
+    workspace = workspaceFor(maxModelLen);
+    requiredBytes = weightBytes + workspace;
+  } else {
+    // the workspace barely depends on maxModelLen (block-table width): size it for the largest candidate
+    workspace = workspaceFor(o.maxModelLen ?? maxPos);
+    const left = budget.bytes - weightBytes - workspace;
+    const affordable = Math.max(0, Math.floor(left / blockBytes));
+    if (o.maxModelLen !== undefined) {
+      maxModelLen = o.maxModelLen;
+      maxModelLenFrom = 'option';
+    } else {
+      maxModelLen = Math.min(maxPos, affordable * blockSize);
+      maxModelLenFrom = maxModelLen < maxPos ? 'memory' : 'config';
+      if (maxModelLen < blockSize) maxModelLen = Math.min(maxPos, blockSize); // at least one block, to report what is missing
+      workspace = workspaceFor(maxModelLen);
+    }
+    const perSequence = Math.ceil(maxModelLen / blockSize);
+    blocks = Math.max(0, Math.floor((budget.bytes - weightBytes - workspace) / blockBytes));
+    // CPU memory is shared with everything else on the machine: reserve no more KV than maxNumSeqs
+    // sequences of maxModelLen can use. On CUDA the KV cache takes what the budget leaves (as vLLM does).
+    if (o.device === 'cpu') blocks = Math.min(blocks, maxNumSeqs * perSequence);
+    requiredBytes = weightBytes + workspace + perSequence * blockBytes;
+  }
+
+  const kvBytes = blocks * blockBytes;
+  const perSequence = spec.causal ? Math.ceil(maxModelLen / blockSize) : 0;
+  const fits = requiredBytes <= budget.bytes;
+  const plan: MemoryPlan = {
+    device: o.device,
+    budget,
+    dtypes: { weights: describeDtypes(weights), activations: o.activationDtype, kv: kvDtype },
+    params: { groups, count: paramCount, bytes: weightBytes, tiedLmHead },
+    workspace: { bytes: workspace, maxNumBatchedTokens, maxNumSeqs },
+    kv: { dtype: kvDtype, bytesPerToken, blockSize, blockBytes, blocks, bytes: kvBytes, tokens: blocks * blockSize },
+    maxModelLen,
+    maxModelLenFrom,
+    concurrentSequences: spec.causal ? Math.floor(blocks / Math.max(1, perSequence)) : maxNumSeqs,
+    totalBytes: weightBytes + workspace + kvBytes,
+    fits,
+    shortfallBytes: fits ? 0 : requiredBytes - budget.bytes,
+    advice: [],
+  };
+  if (!fits) plan.advice = adviceFor(plan, spec, weights, o, requiredBytes);
+  return plan;
+}
+
+/** What would make a plan that does not fit fit: one line per knob that helps. */
+function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions, required: number): string[] {
+  const advice: string[] = [];
+  const missing = plan.shortfallBytes;
+  const halfBytes = weights.reduce((a, w) => a + (w.dtype === 'f32' ? w.numel * 2 : w.bytes), 0);
+  if (halfBytes < plan.params.bytes) {
+    const saved = plan.params.bytes - halfBytes;
+    advice.push(`dtype: 'float16' or 'bfloat16' stores the f32 weights in ${formatBytes(halfBytes)} (saves ${formatBytes(saved)}` +
+      `${saved >= missing ? ', enough' : ', not enough alone'})`);
+  }
+  if (spec.causal && o.maxModelLen !== undefined) {
+    const left = plan.budget.bytes - plan.params.bytes - plan.workspace.bytes;
+    const fitsLen = Math.floor(Math.max(0, left) / plan.kv.blockBytes) * plan.kv.blockSize;
+    if (fitsLen > 0) advice.push(`maxModelLen: at most ${fitsLen} fits (asked for ${o.maxModelLen})`);
+  }
+  const tokens = plan.workspace.maxNumBatchedTokens;
+  if (plan.workspace.bytes > missing && tokens > 256) {
+    advice.push(`maxNumBatchedTokens: the workspace for ${tokens} tokens per step is ${formatBytes(plan.workspace.bytes)}; fewer ` +
+      'tokens per step shrink it');
+  }
+  if (o.memoryBudgetBytes !== undefined || o.device === 'cpu') {
+    advice.push(`memoryBudgetBytes: at least ${required} (${formatBytes(required)}) is needed, the budget is ${formatBytes(plan.budget.bytes)}`);
+  } else {
+    const util = o.gpuMemoryUtilization ?? 0.9;
+    const total = plan.budget.bytes / util;
+    const needUtil = required / total;
+    if (needUtil <= 1) advice.push(`gpuMemoryUtilization: ${Math.ceil(needUtil * 100) / 100} or more (now ${util})`);
+    else advice.push(`the device has ${formatBytes(total)}; the model needs ${formatBytes(required)} even with all of it`);
+  }
+  return advice;
+}
+
+/** computeMemoryPlan, throwing ERR_GPUFORMER_OOM (before anything is allocated) when the model cannot fit. */
+export function planMemory(spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions): MemoryPlan {
+  const plan = computeMemoryPlan(spec, weights, o);
+  if (!plan.fits) {
+    const kvPart = spec.causal
+      ? ` + KV cache for one sequence of ${plan.maxModelLen} tokens ${formatBytes(Math.ceil(plan.maxModelLen / plan.kv.blockSize) * plan.kv.blockBytes)}`
+      : '';
+    throw oom(`${spec.architecture} does not fit in ${formatBytes(plan.budget.bytes)} (${plan.budget.source}): ` +
+      `weights ${formatBytes(plan.params.bytes)} (${plan.dtypes.weights}) + workspace ${formatBytes(plan.workspace.bytes)} ` +
+      `(maxNumBatchedTokens ${plan.workspace.maxNumBatchedTokens})${kvPart}; ${plan.shortfallBytes} bytes ` +
+      `(${formatBytes(plan.shortfallBytes)}) are missing. What would help:\n  - ${plan.advice.join('\n  - ')}`);
+  }
+  return plan;
+}

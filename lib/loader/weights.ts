@@ -25,6 +25,8 @@ export interface LoadWeightsOptions {
   onProgress?: (p: WeightProgress) => void;
   /** aborting stops between chunks; everything loaded so far is disposed */
   signal?: AbortSignal;
+  /** source bytes per native read of a large tensor (progress and abort are seen between them); default 64 MiB */
+  chunkBytes?: number;
 }
 
 const QUANTIZED: ReadonlySet<DType> = new Set<DType>(['q8_0', 'q4_0', 'q4_1']);
@@ -58,10 +60,10 @@ function checkRange(src: TensorSource, what: string, [a, b]: [number, number], n
 
 const numelOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** Elements per native loadFile call: about 64 MiB of source, whole quantization blocks. */
-function chunkElements(src: TensorSource): number {
+/** Elements per native loadFile call: about chunkBytes of source, whole quantization blocks. */
+function chunkElements(src: TensorSource, chunkBytes: number): number {
   const perElement = src.nbytes / Math.max(1, numelOf(src.shape));
-  const n = Math.floor((64 * 2 ** 20) / Math.max(perElement, 1e-9));
+  const n = Math.floor(chunkBytes / Math.max(perElement, 1e-9));
   return Math.max(QUANT_BLOCK, Math.floor(n / QUANT_BLOCK) * QUANT_BLOCK);
 }
 
@@ -97,7 +99,7 @@ export async function loadWeights(
         bytesDone += src.nbytes;
       } else {
         const count = numelOf(src.shape);
-        const step = chunkElements(src);
+        const step = chunkElements(src, opts.chunkBytes ?? 64 * 2 ** 20);
         for (let i = 0; i < count; i += step) {
           checkAborted(opts.signal);
           const n = Math.min(step, count - i);

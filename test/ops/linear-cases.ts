@@ -1,0 +1,272 @@
+/**
+ * linear (x · wᵀ + bias) test cases shared by linear.test.ts and its baseline-ISA child process: raw weight
+ * bytes built here for every weight dtype, decoded here (never by the addon) into exact float64 values, and a
+ * plain float64 reference.
+ *
+ * Quantized weights: for decode-sized M the kernel quantizes the activations to 8 bits per 32-block first
+ * (x ≈ d·q, d = max|x_block| / 127, q rounded to nearest even — native/cpu/quant.h) and uses integer dot
+ * products; for larger M it may convert weight tiles to f32 and keep x exact. So a quantized case must match
+ *   1. either the float64 product with the exact activations, or the float64 product with the *emulated*
+ *      8-bit activations (the kernel's f32 arithmetic replayed with Math.fround), at f32 accumulation
+ *      tolerance TOLERANCE.f32 — this pins the integer kernel to exactly the intended math;
+ *   2. and, element by element, the exact product w · x within |got − want| ≤ Σ_blocks (d_x / 2) · Σ_k∈block |w_k|
+ *      (+ the f32 slack): the worst case of rounding each activation to its nearest multiple of d_x, i.e. the
+ *      8-bit activations never cost more than their own rounding error. (Measured: the typical error of the
+ *      8-bit path against the exact product is ~0.3–1 % of max |out| on these random data, the same as
+ *      quantizing x to int8 per 32-block in float64 gives; llama.cpp accepts the same error.)
+ */
+import { DType } from '../../lib/native';
+import { ops, runSync } from '../../lib/ops';
+import { expectClose, f32, relError, TOLERANCE } from '../helpers/compare';
+import { normal, rng } from '../helpers/random';
+import { bf16ToFloat, halfToFloat } from '../helpers/reference';
+import { disposeAll, out, tensor } from './tensors';
+
+export type WeightDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
+export type BiasDType = 'f32' | 'f16' | 'bf16';
+export const WEIGHT_DTYPES: WeightDType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1'];
+export const isQuantized = (d: DType): boolean => d === 'q8_0' || d === 'q4_0' || d === 'q4_1';
+
+/** Raw bytes of a tensor and the exact values they encode. */
+export interface Encoded {
+  bytes: Uint8Array;
+  values: Float64Array;
+}
+
+/** Random f16 bits: random sign, magnitude 2^(lo..hi) with a random mantissa. */
+function halfBits(r: () => number, lo: number, hi: number, signed = true): number {
+  const exp = 15 + lo + Math.floor(r() * (hi - lo + 1));
+  const sign = signed && r() < 0.5 ? 0x8000 : 0;
+  return sign | (exp << 10) | Math.floor(r() * 1024);
+}
+
+function bf16Bits(r: () => number, lo: number, hi: number): number {
+  const exp = 127 + lo + Math.floor(r() * (hi - lo + 1));
+  return (r() < 0.5 ? 0x8000 : 0) | (exp << 7) | Math.floor(r() * 128);
+}
+
+/** Float-type bits with magnitudes in [2^lo, 2^(hi+1)), decoded here. */
+export function encodeFloat(dtype: BiasDType, n: number, seed: number, lo = -4, hi = 1): Encoded {
+  const r = rng(seed);
+  const values = new Float64Array(n);
+  if (dtype === 'f32') {
+    const f = normal(n, seed);
+    values.set(f);
+    return { bytes: new Uint8Array(f.buffer), values };
+  }
+  const bits = new Uint16Array(n);
+  for (let i = 0; i < n; i++) {
+    bits[i] = dtype === 'f16' ? halfBits(r, lo, hi) : bf16Bits(r, lo, hi);
+    values[i] = dtype === 'f16' ? halfToFloat(bits[i]) : bf16ToFloat(bits[i]);
+  }
+  return { bytes: new Uint8Array(bits.buffer), values };
+}
+
+/**
+ * Random GGUF blocks (every byte random, so the whole q range appears, Q8_0's −128 included; scales of
+ * either sign) for a [N,K] weight, and the values they dequantize to by the block layout:
+ * Q8_0 {f16 d, i8 q[32]}: d·q.  Q4_0 {f16 d, u8 qs[16]}: d·(nibble − 8).  Q4_1 {f16 d, f16 m, u8 qs[16]}:
+ * d·nibble + m. Byte j of qs holds element j in its low nibble and element j + 16 in its high nibble.
+ */
+export function encodeQuantized(dtype: 'q8_0' | 'q4_0' | 'q4_1', n: number, seed: number): Encoded {
+  const r = rng(seed);
+  const blocks = n / 32;
+  const blockBytes = dtype === 'q8_0' ? 34 : dtype === 'q4_0' ? 18 : 20;
+  const bytes = new Uint8Array(blocks * blockBytes);
+  const view = new DataView(bytes.buffer);
+  const values = new Float64Array(n);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * blockBytes;
+    const dBits = halfBits(r, dtype === 'q8_0' ? -9 : -6, dtype === 'q8_0' ? -6 : -3);
+    view.setUint16(o, dBits, true);
+    const d = halfToFloat(dBits);
+    if (dtype === 'q8_0') {
+      for (let j = 0; j < 32; j++) {
+        view.setInt8(o + 2 + j, Math.floor(r() * 256) - 128);
+        values[b * 32 + j] = d * view.getInt8(o + 2 + j);
+      }
+      continue;
+    }
+    let m = 0;
+    let qs = o + 2;
+    if (dtype === 'q4_1') {
+      const mBits = halfBits(r, -4, 0);
+      view.setUint16(o + 2, mBits, true);
+      m = halfToFloat(mBits);
+      qs = o + 4;
+    }
+    for (let j = 0; j < 16; j++) {
+      const byte = Math.floor(r() * 256);
+      bytes[qs + j] = byte;
+      const lo = byte & 15, hi = byte >> 4;
+      values[b * 32 + j] = dtype === 'q4_0' ? d * (lo - 8) : d * lo + m;
+      values[b * 32 + j + 16] = dtype === 'q4_0' ? d * (hi - 8) : d * hi + m;
+    }
+  }
+  return { bytes, values };
+}
+
+export function encodeWeights(dtype: WeightDType, n: number, seed: number): Encoded {
+  return dtype === 'f32' || dtype === 'f16' || dtype === 'bf16' ? encodeFloat(dtype, n, seed) : encodeQuantized(dtype, n, seed);
+}
+
+/** out[m][n] = Σ_k x[m][k] · w[n][k] + bias[n], in float64. */
+export function linearRef(x: ArrayLike<number>, w: ArrayLike<number>, bias: ArrayLike<number> | null,
+  M: number, N: number, K: number): Float64Array {
+  const o = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += x[m * K + k] * w[n * K + k];
+      o[m * N + n] = acc + (bias ? bias[n] : 0);
+    }
+  }
+  return o;
+}
+
+const roundHalfEven = (v: number): number => {
+  const f = Math.floor(v);
+  const diff = v - f;
+  if (diff > 0.5) return f + 1;
+  if (diff < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+};
+
+/**
+ * The activations as the kernel sees them after 8-bit quantization (f32 arithmetic replayed with
+ * Math.fround), plus each block's step d (what bounds the rounding error).
+ */
+export function quantizeActivations(x: Float32Array, K: number): { values: Float64Array; step: Float64Array } {
+  const values = new Float64Array(x.length);
+  const step = new Float64Array(x.length / 32);
+  for (let b = 0; b < x.length / 32; b++) {
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
+    const d = Math.fround(amax / 127);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    step[b] = d;
+    for (let j = 0; j < 32; j++) values[b * 32 + j] = d * roundHalfEven(Math.fround(x[b * 32 + j] * id));
+  }
+  return { values, step };
+}
+
+/** |error| bound per output from rounding the activations to steps d: Σ_blocks d/2 · Σ_k∈block |w_k|. */
+export function activationRoundingBound(step: Float64Array, w: Float64Array, M: number, N: number, K: number): Float64Array {
+  const blocks = K / 32;
+  const wabs = new Float64Array(N * blocks);  // Σ |w| per weight row and block
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) wabs[n * blocks + Math.floor(k / 32)] += Math.abs(w[n * K + k]);
+  }
+  const bound = new Float64Array(M * N);
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let acc = 0;
+      for (let b = 0; b < blocks; b++) acc += (step[m * blocks + b] / 2) * wabs[n * blocks + b];
+      bound[m * N + n] = acc;
+    }
+  }
+  return bound;
+}
+
+export interface LinearCase {
+  wdtype: WeightDType;
+  M: number;
+  K: number;
+  N: number;
+  bias: BiasDType | null;
+  seed: number;
+}
+
+/** Activations: normal values, with one all-zero block and one large outlier so the block scales vary. */
+export function makeActivations(M: number, K: number, seed: number): Float32Array {
+  const x = normal(M * K, seed);
+  if (K >= 64) x.fill(0, 32, 64);
+  if (M * K > 100) x[Math.floor(M * K / 2)] = 40;
+  return x;
+}
+
+export interface LinearResult {
+  /** relative error against the reference the case is held to (emulated 8-bit activations when quantized) */
+  err: number;
+  /** quantized only: largest (|got − exact| − slack) / bound; ≤ 1 passes */
+  boundRatio?: number;
+  /** quantized only: relative error against the exact product (for the record) */
+  exactErr?: number;
+  /** quantized only: which activations the kernel used ('8-bit' on the decode path) */
+  activations?: 'f32' | '8-bit';
+}
+
+/** Runs one case through the addon (out poisoned first) and checks it; throws with the details on failure. */
+export function checkLinear(c: LinearCase): LinearResult {
+  const { wdtype, M, K, N } = c;
+  const what = `linear ${wdtype} M=${M} K=${K} N=${N} bias=${c.bias} seed=${c.seed}`;
+  const x = makeActivations(M, K, c.seed);
+  const w = encodeWeights(wdtype, N * K, c.seed + 1);
+  const b = c.bias ? encodeFloat(c.bias, N, c.seed + 2, -3, 2) : null;
+  const o = out([M, N]);
+  runSync([ops.linear({
+    x: tensor('f32', [M, K], x),
+    w: tensor(wdtype, [N, K], w.bytes),
+    bias: b && c.bias ? tensor(c.bias, [N], b.bytes) : null,
+    out: o,
+  })]);
+  const got = f32(o);
+  const exact = linearRef(x, w.values, b ? b.values : null, M, N, K);
+  if (!isQuantized(wdtype)) {
+    expectClose(got, exact, TOLERANCE.f32, what);
+    return { err: relError(got, exact) };
+  }
+  // Decode-sized M quantizes the activations to 8 bits; larger M may dequantize weight tiles and keep x in
+  // f32. Either way the result must be one of the two products at f32 accuracy, and within the rounding bound.
+  const xq = quantizeActivations(x, K);
+  const emulated = linearRef(xq.values, w.values, b ? b.values : null, M, N, K);
+  const errEmulated = relError(got, emulated), errExact = relError(got, exact);
+  const activations = errExact <= TOLERANCE.f32 ? 'f32' : '8-bit';
+  expectClose(got, activations === 'f32' ? exact : emulated, TOLERANCE.f32,
+    `${what} (vs the product with ${activations} activations; with exact ones the error is ${errExact.toExponential(3)})`);
+  const bound = activationRoundingBound(xq.step, w.values, M, N, K);
+  let maxRef = 0;
+  for (const v of exact) maxRef = Math.max(maxRef, Math.abs(v));
+  const slack = TOLERANCE.f32 * maxRef;
+  let boundRatio = 0;
+  for (let i = 0; i < got.length; i++) {
+    const ratio = (Math.abs(got[i] - exact[i]) - slack) / Math.max(bound[i], 1e-30);
+    if (!(ratio <= 1)) {
+      throw new Error(`${what}: element ${i} is off the exact product by ${Math.abs(got[i] - exact[i])}, more than the ` +
+        `activation rounding bound ${bound[i]} + ${slack}`);
+    }
+    boundRatio = Math.max(boundRatio, ratio);
+  }
+  return { err: Math.min(errEmulated, errExact), activations, boundRatio, exactErr: errExact };
+}
+
+/** Shapes covering M = 1, 3, 17, 64, 257 (gemv and gemm paths, ragged 6-row and 16-column tiles),
+ * K = 32 … 1536 (one and several K blocks of 256) and N = 1, 7, 33, 512. */
+export const SHAPES: Array<[number, number, number]> = [
+  [1, 32, 1], [1, 576, 512], [1, 1536, 33], [3, 96, 7], [3, 384, 512], [4, 576, 33], [5, 384, 7],
+  [8, 1536, 33], [9, 96, 512], [17, 384, 33], [17, 1536, 7], [64, 576, 512], [64, 32, 33],
+  [257, 384, 512], [257, 1536, 33], [257, 96, 1],
+];
+
+/** Extra shapes for float weights, whose K need not be a multiple of 32. */
+export const FLOAT_ONLY_SHAPES: Array<[number, number, number]> = [
+  [1, 7, 5], [2, 33, 9], [3, 100, 17], [20, 1, 3], [20, 100, 17], [70, 257, 40],
+];
+
+export function casesFor(wdtype: WeightDType, seed: number): LinearCase[] {
+  const shapes = isQuantized(wdtype) ? SHAPES : [...SHAPES, ...FLOAT_ONLY_SHAPES];
+  const biases: Array<BiasDType | null> = [null, 'f32', 'f16', 'bf16'];
+  return shapes.map(([M, K, N], i) => ({ wdtype, M, K, N, bias: biases[i % biases.length], seed: seed + 17 * i }));
+}
+
+
+/** Runs cases one after another (the baseline child's entry point); tensors are freed after each. */
+export function runCases(cases: LinearCase[]): LinearResult[] {
+  return cases.map((c) => {
+    try {
+      return checkLinear(c);
+    } finally {
+      disposeAll();
+    }
+  });
+}

@@ -84,6 +84,17 @@ export class GgufMeta {
     return v as number[];
   }
 
+  /** An array of floats (float32 or float64 elements). */
+  floats(key: string): number[] | undefined {
+    const v = this.raw(key);
+    if (v === undefined) return undefined;
+    const type = this.typeOf(key);
+    if (type !== 'array[float32]' && type !== 'array[float64]') {
+      throw badWeights(`${this.file.path}: metadata '${key}' should be an array of floats, found ${type}`);
+    }
+    return v as number[];
+  }
+
   typeOf(key: string): string {
     return this.file.metadataTypes.get(key) ?? 'nothing';
   }

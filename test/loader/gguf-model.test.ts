@@ -243,11 +243,14 @@ describe('synthetic llama files', () => {
     await expect(openGguf(extraLayer.file)).rejects.toEqual(bad(/tensor for layer 2 but llama.block_count is 2/));
   });
 
-  test('SentencePiece ("llama") vocabularies are refused with a clear message', async () => {
-    const { file } = write('spm.gguf', llamaMeta([
-      { key: 'tokenizer.ggml.model', type: 'string', value: 'llama' },
+  test('tokenizer models other than gpt2 and llama are refused; a llama vocabulary needs its scores', async () => {
+    const tokenizer = (model: string): MetaEntry[] => [
+      { key: 'tokenizer.ggml.model', type: 'string', value: model },
       { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: ['<unk>', '<s>', '</s>'] },
-    ]), llamaTensors());
-    await expect(openGguf(file)).rejects.toEqual(unsupported(/GGUF tokenizer model 'llama' is not supported/));
+    ];
+    const bert = write('wordpiece.gguf', llamaMeta(tokenizer('bert')), llamaTensors());
+    await expect(openGguf(bert.file)).rejects.toEqual(unsupported(/GGUF tokenizer model 'bert' is not supported/));
+    const spm = write('spm-noscores.gguf', llamaMeta(tokenizer('llama')), llamaTensors());
+    await expect(openGguf(spm.file)).rejects.toEqual(bad(/a llama tokenizer needs tokenizer.ggml.scores, one per token \(found 0 for 3 tokens\)/));
   });
 });

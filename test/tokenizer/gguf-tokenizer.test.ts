@@ -4,13 +4,13 @@
  * reference text, and on digits, accents, emoji, whitespace runs, CJK and code it round-trips and agrees
  * with llama.cpp itself (node-llama-cpp's prebuilt binary, run in a child process on the same file).
  */
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { ggufTokenizer } from '../../lib/tokenizer/gguf-tokenizer';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
+import { HAS_LLAMA_CPP, llamaCppTokenize, SAMPLES } from './gguf-llama-cpp';
 
 const SHARED = path.resolve(__dirname, '../../../shared');
 const REAL = path.join(SHARED, 'models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -25,21 +25,6 @@ interface Case {
 const fixture = JSON.parse(fs.readFileSync(path.join(SHARED, 'fixtures/SmolLM2-135M-Instruct.json'), 'utf8'));
 const cases: Case[] = fixture.cases;
 
-const SAMPLES = [
-  // digits: llama.cpp's 'smollm' pre-tokenizer isolates every \p{N} character
-  '0123456789', '3.14159', '1,000,000 and 2^64 = 18446744073709551616', 'v2.0.1-rc3', '٣٤٥ ²³ ½ Ⅻ',
-  // accents, precomposed and combining
-  'café naïve résumé Ærøskøbing Ångström', 'Crème brûlée à la française', 'cafe\u0301 e\u0300', 'ŁÓDŹ żółć',
-  // emoji: multi-codepoint sequences, modifiers, flags, ZWJ families
-  '👍🏽 🇫🇷 👨‍👩‍👧‍👦 🙂🙂 ❤️', 'emoji🎉inside', '🧑🏿‍🚀',
-  // whitespace runs
-  'a  b   c    d', '\t\ttabs\tand\nnewlines\n\n\n', '   leading', 'trailing   ', 'line\r\nbreak', 'x \u00a0 y', ' ', '\n',
-  // other scripts and code
-  '日本語のテキスト、中文。한국어', 'Привет, мир! Γειά σου κόσμε', 'def f(x):\n    return x**2  # square\n',
-  "I'm you're we've they'll she'd it's DON'T", 'Hello, world! How are you?', '<html><body class="x">&amp;</body>',
-  // special tokens inside text
-  '<|im_start|>user\nhi<|im_end|>\n', 'text<|endoftext|>more', '<|im_start|><|im_end|>',
-];
 
 let tok: TextTokenizer;
 beforeAll(async () => {
@@ -89,17 +74,10 @@ describe('SmolLM2 GGUF tokenizer', () => {
   });
 });
 
-const LLAMA_CPP = path.resolve(__dirname, '../../node_modules/node-llama-cpp/package.json');
-
-// node-llama-cpp is a devDependency (the benchmark peer); where it is installed this comparison must pass
-(fs.existsSync(LLAMA_CPP) ? describe : describe.skip)('agreement with llama.cpp on the same file', () => {
+(HAS_LLAMA_CPP ? describe : describe.skip)('agreement with llama.cpp on the same file', () => {
   test('every sample and every reference prompt tokenizes as llama.cpp does', () => {
     const texts = [...SAMPLES, ...cases.map((c) => c.prompt_text), ...cases.map((c) => c.greedy_text)];
-    const run = spawnSync(process.execPath, [path.join(__dirname, 'gguf-llama-cpp-tokenize.mjs'), REAL], {
-      input: JSON.stringify(texts), encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
-    });
-    if (run.status !== 0) throw new Error(`llama.cpp tokenizer failed (${run.status}): ${run.stderr}`);
-    const reference: number[][] = JSON.parse(run.stdout);
+    const reference = llamaCppTokenize(REAL, texts);
     const mismatches = texts
       .map((t, i) => ({ text: t, ours: tok.encode(t), llamaCpp: reference[i] }))
       .filter((m) => JSON.stringify(m.ours) !== JSON.stringify(m.llamaCpp));

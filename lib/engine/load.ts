@@ -1,0 +1,50 @@
+/**
+ * Loading a model into a runner: open the model (directory, .gguf or hub id) → plan dtypes, weight
+ * requests and memory (ERR_GPUFORMER_OOM before anything is allocated when it cannot fit) → load the
+ * weights onto the device → build the model runner. Engine.load starts the engine loop on top; any
+ * failure frees what was allocated so far.
+ */
+import { loadWeights } from '../loader/weights';
+import { LoadPlan, planForSource } from '../loader/inspect';
+import { openModel } from '../loader/open';
+import type { ModelSource } from '../loader/types';
+import { Runner, createRunner } from '../models/runner';
+import { LoadOptions, resolveLoadOptions } from './options';
+
+export interface LoadedModel {
+  source: ModelSource;
+  plan: LoadPlan;
+  /** owns the weights, the KV cache and the step buffers */
+  runner: Runner;
+}
+
+/**
+ * Opens, plans and loads a model into a runner, without the engine loop: what Engine.load builds on, and
+ * what tests and tools use to drive a runner directly (full-prompt logits, hidden states).
+ */
+export async function loadModel(pathOrHubId: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const o = resolveLoadOptions(options);
+  const source = await openModel(pathOrHubId, {
+    onProgress: (p) => o.onProgress?.({ phase: 'download', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+  });
+  const plan = planForSource(source, {
+    device: o.device, dtype: o.dtype, gpuMemoryUtilization: o.gpuMemoryUtilization, memoryBudgetBytes: o.memoryBudgetBytes,
+    maxModelLen: o.maxModelLen, maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, blockSize: o.blockSize,
+  });
+  const m = plan.memory;
+  const loaded = await loadWeights(source.tensors, plan.weightPlan.requests, {
+    device: plan.device,
+    onProgress: (p) => o.onProgress?.({ phase: 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+  });
+  // createRunner owns `loaded` from here on (it frees the tensors itself if it fails)
+  const runner = createRunner(source.spec, plan.weightPlan, loaded, {
+    device: plan.device,
+    activationDtype: plan.precision.activation,
+    maxNumBatchedTokens: m.workspace.maxNumBatchedTokens,
+    maxNumSeqs: m.workspace.maxNumSeqs,
+    maxModelLen: m.maxModelLen,
+    blockSize: m.kv.blockSize,
+    numBlocks: m.kv.blocks,
+  });
+  return { source, plan, runner };
+}

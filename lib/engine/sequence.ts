@@ -1,0 +1,70 @@
+/**
+ * One generation request as the scheduler tracks it: its tokens (prompt + generated so far), how many of
+ * them have keys and values in the KV cache, and the chained block hashes of its full blocks (for the prefix
+ * cache). Preemption drops the cache state (numComputed = 0) but keeps every token: the generated ones
+ * become part of the prompt that is recomputed on readmission.
+ */
+import { extendBlockHashes, BlockHash } from '../kv/block-hash';
+import type { FinishReason, SamplingState } from './types';
+
+export type SequenceStatus = 'waiting' | 'running' | 'finished';
+
+export interface SequenceParams {
+  promptIds: readonly number[];
+  maxTokens: number;
+  stopTokenIds: readonly number[];
+  sampling: Omit<SamplingState, 'step'>;
+}
+
+export class Sequence {
+  readonly promptLength: number;
+  readonly maxTokens: number;
+  readonly stopTokenIds: ReadonlySet<number>;
+  readonly sampling: Omit<SamplingState, 'step'>;
+  /** prompt followed by the generated tokens */
+  readonly tokens: number[];
+  /** tokens[0, numComputed) have keys and values in the cache */
+  numComputed = 0;
+  status: SequenceStatus = 'waiting';
+  finishReason: FinishReason | null = null;
+  /** chained hashes of the full blocks of `tokens` */
+  readonly blockHashes: BlockHash[] = [];
+  /** how often it was preempted (its blocks freed, to be recomputed) */
+  preemptions = 0;
+
+  /**
+   * @param id unique, increasing with arrival: admission order is id order (first come, first served)
+   */
+  constructor(readonly id: number, p: SequenceParams, private readonly blockSize: number) {
+    this.tokens = [...p.promptIds];
+    this.promptLength = p.promptIds.length;
+    this.maxTokens = p.maxTokens;
+    this.stopTokenIds = new Set(p.stopTokenIds);
+    this.sampling = p.sampling;
+    extendBlockHashes(this.blockHashes, this.tokens, blockSize);
+  }
+
+  get numGenerated(): number {
+    return this.tokens.length - this.promptLength;
+  }
+
+  /** tokens still to be computed before the next sample (the whole prompt at first, 1 while decoding) */
+  get numUncomputed(): number {
+    return this.tokens.length - this.numComputed;
+  }
+
+  get isFinished(): boolean {
+    return this.status === 'finished';
+  }
+
+  /** Adds a sampled token (its keys and values are computed by the next step). */
+  append(tokenId: number): void {
+    this.tokens.push(tokenId);
+    extendBlockHashes(this.blockHashes, this.tokens, this.blockSize);
+  }
+
+  /** The sampling state for the token sampled after this step (the RNG counter is the token's index). */
+  samplingState(): SamplingState {
+    return { ...this.sampling, step: this.numGenerated };
+  }
+}

@@ -319,6 +319,9 @@ class Parser {
   /** Every tensor's bytes inside the file, and no two tensors sharing bytes. */
   private checkExtents(tensors: GgufTensorInfo[], dataOffset: number): void {
     const fileSize = this.r.fileSize;
+    if (tensors.length > 0 && dataOffset > fileSize) {
+      throw this.bad(`the tensor data section starts at ${dataOffset}, past the end of the file (${fileSize} bytes)`);
+    }
     for (const t of tensors) {
       if (t.fileOffset + t.nbytes > fileSize) {
         throw this.bad(`tensor '${t.name}' (${t.type.name} [${t.dims.join(', ')}]) has data at ` +
@@ -333,9 +336,6 @@ class Parser {
         throw this.bad(`tensors '${prev.name}' [${prev.fileOffset}, ${prev.fileOffset + prev.nbytes}) and ` +
           `'${cur.name}' [${cur.fileOffset}, ${cur.fileOffset + cur.nbytes}) overlap`);
       }
-    }
-    if (tensors.length > 0 && dataOffset > fileSize) {
-      throw this.bad(`the tensor data section starts at ${dataOffset}, past the end of the file (${fileSize} bytes)`);
     }
   }
 }

@@ -4,8 +4,8 @@
  * everything after loading is shared between the two formats. openModel() sends '.gguf' paths here.
  */
 import * as path from 'path';
-import { ChatTemplate } from '../tokenizer/chat-template';
-import { ggufTokenizer, type TokenizerFiles } from '../tokenizer/gguf-tokenizer';
+import { endOfTurnTokenId } from '../tokenizer/chat-template';
+import { ggufTokenizer } from '../tokenizer/gguf-tokenizer';
 import { GgufMeta } from './gguf-metadata';
 import { ggufModel } from './gguf-model';
 import { readGguf } from './gguf-reader';
@@ -23,7 +23,7 @@ export async function openGguf(file: string): Promise<ModelSource> {
 
   // the chat template's end-of-turn token stops generation too, when it is not EOS already
   if (chatTemplate !== undefined && tokenizer) {
-    const eot = endOfTurnId(chatTemplate, tokenizer);
+    const eot = endOfTurnTokenId(chatTemplate, tokenizer);
     if (eot !== undefined && !spec.eosTokenIds.includes(eot)) spec.eosTokenIds.push(eot);
   }
   if (tokenizer) tokenizer.config.eos_token_ids = [...spec.eosTokenIds];
@@ -42,18 +42,4 @@ export async function openGguf(file: string): Promise<ModelSource> {
     ...(chatTemplate !== undefined ? { chatTemplate } : {}),
     generationConfig,
   };
-}
-
-/** The id of the special token that closes an assistant turn in this template, if any. */
-function endOfTurnId(template: string, tokenizer: TokenizerFiles): number | undefined {
-  const special = new Map<string, number>();
-  for (const t of tokenizer.json.added_tokens as Array<{ id: number; content: string; special: boolean }>) {
-    if (t.special) special.set(t.content, t.id);
-  }
-  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const token = new ChatTemplate(template).endOfTurn(special.keys(), {
-    bosToken: str(tokenizer.config.bos_token),
-    eosToken: str(tokenizer.config.eos_token),
-  });
-  return token === undefined ? undefined : special.get(token);
 }

@@ -78,6 +78,24 @@ export class ChatTemplate {
   }
 }
 
+/**
+ * The id of the special token that closes an assistant turn in `template`, given the model's tokenizer.json
+ * (its special added tokens are the candidates) and tokenizer config (bos_token / eos_token strings). Chat
+ * generation stops there; for ChatML models whose EOS is <|endoftext|> it is <|im_end|>.
+ */
+export function endOfTurnTokenId(template: string,
+  tokenizer: { json: Record<string, unknown>; config?: Record<string, unknown> }): number | undefined {
+  const special = new Map<string, number>();
+  const added = (tokenizer.json.added_tokens ?? []) as Array<{ id: number; content: string; special?: boolean }>;
+  for (const t of added) if (t.special) special.set(t.content, t.id);
+  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const token = new ChatTemplate(template).endOfTurn(special.keys(), {
+    bosToken: str(tokenizer.config?.bos_token),
+    eosToken: str(tokenizer.config?.eos_token),
+  });
+  return token === undefined ? undefined : special.get(token);
+}
+
 /** Renders a conversation in one call (parses the template each time: keep a ChatTemplate to reuse it). */
 export function renderChat(template: string, messages: ChatMessage[], opts: RenderChatOptions = {}): string {
   return new ChatTemplate(template).render(messages, opts);

@@ -191,6 +191,24 @@ describe('synthetic llama files', () => {
     expect((await openGguf(linear.file)).spec.rope?.scaling).toEqual({ type: 'linear', factor: 2 });
   });
 
+  test('a ChatML template whose EOS is <|endoftext|>: generation also stops at <|im_end|>', async () => {
+    const chatml = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+    const { file } = write('chatml.gguf', llamaMeta([
+      { key: 'tokenizer.ggml.model', type: 'string', value: 'gpt2' },
+      { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: ['<|endoftext|>', '<|im_start|>', '<|im_end|>', 'a', 'b', 'ab'] },
+      { key: 'tokenizer.ggml.token_type', type: { array: 'int32' }, value: [3, 3, 3, 1, 1, 1] },
+      { key: 'tokenizer.ggml.merges', type: { array: 'string' }, value: ['a b'] },
+      { key: 'tokenizer.ggml.eos_token_id', type: 'uint32', value: 0 },
+      { key: 'tokenizer.chat_template', type: 'string', value: chatml },
+    ]), llamaTensors());
+    const src = await openGguf(file);
+    expect(src.spec.eosTokenIds).toEqual([0, 2]);
+    expect(src.generationConfig).toEqual({ eos_token_id: [0, 2] });
+    expect(src.chatTemplate).toBe(chatml);
+    expect(src.tokenizer?.config).toMatchObject({ eos_token: '<|endoftext|>', add_bos_token: false, eos_token_ids: [0, 2] });
+  });
+
   const unsupported = (re: RegExp) => expect.objectContaining({ code: 'ERR_GPUFORMER_UNSUPPORTED', message: expect.stringMatching(re) });
   const bad = (re: RegExp) => expect.objectContaining({ code: 'ERR_GPUFORMER_BAD_WEIGHTS', message: expect.stringMatching(re) });
 

@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
-import { ChatTemplate, renderChat, type ChatMessage } from '../../lib/tokenizer/chat-template';
+import { ChatTemplate, endOfTurnTokenId, renderChat, type ChatMessage } from '../../lib/tokenizer/chat-template';
+import { ggufTokenizer } from '../../lib/tokenizer/gguf-tokenizer';
 
 const SHARED = path.resolve(__dirname, '../../../shared');
 const REAL = path.join(SHARED, 'models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -28,8 +29,10 @@ function messagesOf(c: Case): ChatMessage[] {
 }
 
 let template: string;
+let meta: GgufMeta;
 beforeAll(async () => {
-  template = new GgufMeta(await readGguf(REAL)).string('tokenizer.chat_template')!;
+  meta = new GgufMeta(await readGguf(REAL));
+  template = meta.string('tokenizer.chat_template')!;
 });
 
 describe('the SmolLM2 GGUF chat template', () => {
@@ -55,8 +58,9 @@ describe('the SmolLM2 GGUF chat template', () => {
     expect(withSystem).toBe('<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n');
   });
 
-  test('the end-of-turn token is <|im_end|>', () => {
+  test('the end-of-turn token is <|im_end|>, id 2 (EOS)', () => {
     expect(new ChatTemplate(template).endOfTurn(['<|endoftext|>', '<|im_start|>', '<|im_end|>'])).toBe('<|im_end|>');
+    expect(endOfTurnTokenId(template, ggufTokenizer(meta)!)).toBe(2);
   });
 });
 

@@ -11,6 +11,8 @@
 #include <immintrin.h>
 #define GF_HAVE_AVX2_PATH 1
 #define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
+// Fixed-trip loops over register tiles must unroll early, or GCC keeps the accumulator arrays in memory.
+#define GF_UNROLL _Pragma("GCC unroll 16")
 #endif
 
 namespace gf {
@@ -210,53 +212,85 @@ GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   portable::swiglu(gate + i, up + i, out + i, n - i);
 }
 
-// NQ query rows × NK key rows of dot products; each key vector is loaded once per NQ rows.
-template <int NQ, int NK>
-GF_AVX2 inline void qk_block(const float* q, int D, const float* const* k, float* s, int s_stride) {
-  __m256 acc[NQ][NK];
-  for (int a = 0; a < NQ; a++)
-    for (int b = 0; b < NK; b++) acc[a][b] = _mm256_setzero_ps();
-  for (int d = 0; d < D; d += 8) {
-    __m256 kv[NK];
-    for (int b = 0; b < NK; b++) kv[b] = _mm256_loadu_ps(k[b] + d);
-    for (int a = 0; a < NQ; a++) {
-      const __m256 qv = _mm256_loadu_ps(q + a * D + d);
-      for (int b = 0; b < NK; b++) acc[a][b] = _mm256_fmadd_ps(qv, kv[b], acc[a][b]);
+// 8 key rows × 8 dims → 8 vectors of 8 keys, one per dim (the classic unpack / shuffle / permute transpose).
+GF_AVX2 inline void transpose8x8(const float* const* rows, int d0, float* dst, int dst_stride) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows[i] + d0);
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 4; i++) {
+    _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+constexpr int kMaxTileKeys = 64, kMaxHeadDim = 256;
+
+// NQ query rows × NV·8 keys of scores: kt is the key tile transposed ([D][kt_stride]), so each step
+// broadcasts one query element and FMAs it across 8 keys — no horizontal sums.
+template <int NQ, int NV>
+GF_AVX2 inline void qk_block(const float* q, int D, const float* kt, int kt_stride, float* s, int s_stride) {
+  __m256 acc[NQ][NV];
+  GF_UNROLL for (int a = 0; a < NQ; a++)
+    GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_setzero_ps();
+  for (int d = 0; d < D; d++) {
+    __m256 kv[NV];
+    GF_UNROLL for (int c = 0; c < NV; c++) kv[c] = _mm256_loadu_ps(kt + d * kt_stride + c * 8);
+    GF_UNROLL for (int a = 0; a < NQ; a++) {
+      const __m256 qa = _mm256_broadcast_ss(q + a * D + d);
+      GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_fmadd_ps(qa, kv[c], acc[a][c]);
     }
   }
-  for (int a = 0; a < NQ; a++)
-    for (int b = 0; b < NK; b++) s[a * s_stride + b] = hsum(acc[a][b]);
+  GF_UNROLL for (int a = 0; a < NQ; a++)
+    GF_UNROLL for (int c = 0; c < NV; c++) _mm256_storeu_ps(s + a * s_stride + c * 8, acc[a][c]);
 }
 
 template <int NQ>
-GF_AVX2 inline void qk_rows(const float* q, const float* const* k, int nk, int D, float* s, int s_stride) {
+GF_AVX2 inline void qk_rows(const float* q, const float* kt, int nk8, int D, float* s, int s_stride) {
   int j = 0;
-  for (; j + 4 <= nk; j += 4) qk_block<NQ, 4>(q, D, k + j, s + j, s_stride);
-  for (; j < nk; j++) qk_block<NQ, 1>(q, D, k + j, s + j, s_stride);
+  for (; j + 32 <= nk8; j += 32) qk_block<NQ, 4>(q, D, kt + j, kMaxTileKeys, s + j, s_stride);
+  for (; j < nk8; j += 8) qk_block<NQ, 1>(q, D, kt + j, kMaxTileKeys, s + j, s_stride);
 }
 
+// s may be written up to nk rounded up to 8 columns (the caller's rows are kKeyTile wide).
 GF_AVX2 void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
+  alignas(32) static thread_local float kt[kMaxHeadDim * kMaxTileKeys];
+  static const float zeros[kMaxHeadDim] = {};
+  const int nk8 = (nk + 7) & ~7;
+  for (int j = 0; j < nk8; j += 8) {
+    const float* rows[8];
+    for (int i = 0; i < 8; i++) rows[i] = j + i < nk ? k[j + i] : zeros;
+    for (int d = 0; d < D; d += 8) transpose8x8(rows, d, kt + d * kMaxTileKeys + j, kMaxTileKeys);
+  }
   int i = 0;
-  for (; i + 2 <= nq; i += 2) qk_rows<2>(q + i * D, k, nk, D, s + i * s_stride, s_stride);
-  if (i < nq) qk_rows<1>(q + i * D, k, nk, D, s + i * s_stride, s_stride);
+  for (; i + 2 <= nq; i += 2) qk_rows<2>(q + i * D, kt, nk8, D, s + i * s_stride, s_stride);
+  for (; i < nq; i++) qk_rows<1>(q + i * D, kt, nk8, D, s + i * s_stride, s_stride);
 }
 
 // NQ output rows × NV·8 columns held in registers while all nk value rows stream through.
 template <int NQ, int NV>
 GF_AVX2 inline void pv_block(const float* p, int p_stride, const float* const* v, int nk, int D, int d0, float* o) {
   __m256 acc[NQ][NV];
-  for (int a = 0; a < NQ; a++)
-    for (int c = 0; c < NV; c++) acc[a][c] = _mm256_loadu_ps(o + a * D + d0 + c * 8);
+  GF_UNROLL for (int a = 0; a < NQ; a++)
+    GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_loadu_ps(o + a * D + d0 + c * 8);
   for (int j = 0; j < nk; j++) {
     __m256 vv[NV];
-    for (int c = 0; c < NV; c++) vv[c] = _mm256_loadu_ps(v[j] + d0 + c * 8);
-    for (int a = 0; a < NQ; a++) {
+    GF_UNROLL for (int c = 0; c < NV; c++) vv[c] = _mm256_loadu_ps(v[j] + d0 + c * 8);
+    GF_UNROLL for (int a = 0; a < NQ; a++) {
       const __m256 pa = _mm256_broadcast_ss(p + a * p_stride + j);
-      for (int c = 0; c < NV; c++) acc[a][c] = _mm256_fmadd_ps(pa, vv[c], acc[a][c]);
+      GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_fmadd_ps(pa, vv[c], acc[a][c]);
     }
   }
-  for (int a = 0; a < NQ; a++)
-    for (int c = 0; c < NV; c++) _mm256_storeu_ps(o + a * D + d0 + c * 8, acc[a][c]);
+  GF_UNROLL for (int a = 0; a < NQ; a++)
+    GF_UNROLL for (int c = 0; c < NV; c++) _mm256_storeu_ps(o + a * D + d0 + c * 8, acc[a][c]);
 }
 
 template <int NQ>
@@ -269,7 +303,7 @@ GF_AVX2 inline void pv_rows(const float* p, int p_stride, const float* const* v,
 GF_AVX2 void pv_tile(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o) {
   int i = 0;
   for (; i + 2 <= nq; i += 2) pv_rows<2>(p + i * p_stride, p_stride, v, nk, D, o + static_cast<int64_t>(i) * D);
-  if (i < nq) pv_rows<1>(p + i * p_stride, p_stride, v, nk, D, o + static_cast<int64_t>(i) * D);
+  for (; i < nq; i++) pv_rows<1>(p + i * p_stride, p_stride, v, nk, D, o + static_cast<int64_t>(i) * D);
 }
 
 }  // namespace avx2

@@ -17,7 +17,8 @@ struct VecOps {
   void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
 
   // ---- attention tiles (the flash loop in attention_flash.h); D is the head dim, a multiple of 16
-  // s[i * s_stride + j] = q[i] · k[j] for nq query rows (q contiguous [nq, D]) and nk key rows.
+  // s[i * s_stride + j] = q[i] · k[j] for nq query rows (q contiguous [nq, D]) and nk ≤ 64 key rows; D ≤ 256.
+  // Columns up to nk rounded up to 8 may be written (s_stride must allow it).
   void (*qk_tile)(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride);
   // o[i] += Σ_j p[i * p_stride + j] · v[j] for nq rows of o ([nq, D] contiguous).
   void (*pv_tile)(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o);

@@ -39,3 +39,6 @@ export function expectCoded(fn: () => void, code: string, message: RegExp): void
   expect((caught as { code: string }).code).toBe(code);
   expect((caught as Error).message).toMatch(message);
 }
+
+/** ALiBi slopes as BLOOM / MPT define them for H heads: 2^(−8(h+1)/H). */
+export const alibiSlopes = (H: number): Float32Array => Float32Array.from({ length: H }, (_, h) => 2 ** (-8 * (h + 1) / H));

@@ -1,0 +1,78 @@
+/** gelu (erf and tanh), silu, swiglu and softmax against float64 references. */
+import { ops, runSync } from '../../lib/ops';
+import { expectClose, f32, TOLERANCE } from '../helpers/compare';
+import { nextSeed, normal, uniform } from '../helpers/random';
+import * as ref from '../helpers/reference';
+import { disposeAll, f32t, out } from './tensors';
+
+afterEach(disposeAll);
+
+/** Normal values plus the far tails (where exp saturates) and exact zeros. */
+function inputs(n: number, seed: number): Float32Array {
+  const x = normal(n, seed, 3);
+  const extremes = [0, -0, 20, -20, 88, -88, 100, -100, 1e-7, -1e-7];
+  for (let i = 0; i < Math.min(n, extremes.length); i++) x[(i * 7919) % n] = extremes[i];
+  return x;
+}
+
+describe('pointwise activations', () => {
+  const sizes = [1, 7, 17, 1024, 257 * 13, 70001];
+  test.each(sizes)('gelu erf, n = %i', (n) => {
+    const seed = nextSeed();
+    const x = inputs(n, seed);
+    const o = out([n]);
+    runSync([ops.gelu({ x: f32t([n], x), out: o })]);
+    expectClose(f32(o), Array.from(x, ref.geluErf), TOLERANCE.f32, `gelu seed ${seed}`);
+  });
+  test.each(sizes)('gelu tanh, n = %i', (n) => {
+    const seed = nextSeed();
+    const x = inputs(n, seed);
+    const o = out([n]);
+    runSync([ops.gelu({ x: f32t([n], x), out: o, tanh: true })]);
+    expectClose(f32(o), Array.from(x, ref.geluTanh), TOLERANCE.f32, `gelu tanh seed ${seed}`);
+  });
+  test('gelu erf and tanh differ where they should (the flag is honoured)', () => {
+    const x = new Float32Array([-2, -1, 1.5, 3]);
+    const a = out([4]), b = out([4]);
+    runSync([ops.gelu({ x: f32t([4], x), out: a }), ops.gelu({ x: f32t([4], x), out: b, tanh: true })]);
+    expectClose(f32(a), Array.from(x, ref.geluErf), 1e-6);
+    expectClose(f32(b), Array.from(x, ref.geluTanh), 1e-6);
+  });
+  test.each(sizes)('silu, n = %i', (n) => {
+    const seed = nextSeed();
+    const x = inputs(n, seed);
+    const o = out([n]);
+    runSync([ops.silu({ x: f32t([n], x), out: o })]);
+    expectClose(f32(o), Array.from(x, ref.silu), TOLERANCE.f32, `silu seed ${seed}`);
+  });
+  test.each([[1, 1], [3, 17], [17, 1376], [2, 11008]])('swiglu, R = %i, F = %i', (R, F) => {
+    const seed = nextSeed();
+    const g = inputs(R * F, seed), u = normal(R * F, seed + 1);
+    const o = out([R, F]);
+    runSync([ops.swiglu({ gate: f32t([R, F], g), up: f32t([R, F], u), out: o })]);
+    expectClose(f32(o), Array.from(g, (v, i) => ref.silu(v) * u[i]), TOLERANCE.f32, `swiglu seed ${seed}`);
+  });
+});
+
+describe('softmax', () => {
+  test.each([[1, 1], [1, 7], [17, 257], [4, 32000], [64, 64]])('R = %i, C = %i', (R, C) => {
+    const seed = nextSeed();
+    const x = normal(R * C, seed, 4);
+    for (let r = 0; r < R; r++) x[r * C] += 50; // large values must not overflow
+    const o = out([R, C]);
+    runSync([ops.softmax({ x: f32t([R, C], x), out: o })]);
+    const got = f32(o), want = ref.softmaxRows(x, R, C);
+    for (let r = 0; r < R; r++) {
+      expectClose(got.subarray(r * C, (r + 1) * C), want.subarray(r * C, (r + 1) * C), TOLERANCE.f32, `softmax row ${r} seed ${seed}`);
+    }
+  });
+  test('masked (−inf) entries get exactly zero', () => {
+    const x = uniform(40, nextSeed());
+    for (let i = 0; i < 40; i += 3) x[i] = -Infinity;
+    const o = out([2, 20]);
+    runSync([ops.softmax({ x: f32t([2, 20], x), out: o })]);
+    const got = f32(o);
+    for (let i = 0; i < 40; i += 3) expect(got[i]).toBe(0);
+    expectClose(got, ref.softmaxRows(x, 2, 20), TOLERANCE.f32);
+  });
+});

@@ -48,7 +48,10 @@ export interface MemoryPlanOptions {
   /** the device's total bytes, to plan for a device other than the one present (inspect --device-memory) */
   deviceTotalBytes?: number;
   maxModelLen?: number;
-  /** default: 2048 (or maxModelLen when larger and given) for decoders, 16384 for encoders */
+  /**
+   * default: 2048 for decoders (longer prompts are prefilled in chunks), 16384 for encoders (at least
+   * maxModelLen: an encoder takes each input in one step)
+   */
   maxNumBatchedTokens?: number;
   /** default 256 on CUDA, 64 on the CPU */
   maxNumSeqs?: number;
@@ -148,6 +151,9 @@ function describeDtypes(weights: WeightEntry[]): string {
 
 // ------------------------------------------------------------------------------------- budget
 
+/** The CPU's default budget: this share of system memory. */
+export const CPU_SHARE = 0.5;
+
 function cudaTotalBytes(device: DeviceName): number {
   const d = native.devices();
   if (!d.cuda.available) throw inputError(`device '${device}': CUDA is not available here (${d.cuda.reason ?? 'unknown reason'})`);
@@ -169,9 +175,6 @@ function budgetOf(o: MemoryPlanOptions): { bytes: number; source: string } {
   return { bytes: Math.floor(util * total), source: `gpuMemoryUtilization ${util} × ${formatBytes(total)} on ${o.device}` };
 }
 
-/** The CPU's default budget: this share of system memory. */
-export const CPU_SHARE = 0.5;
-
 // ------------------------------------------------------------------------------------- plan
 
 /** Bytes of keys and values for one token, all layers: 2 × layers × kvHeads × headDim × dtype bytes. */
@@ -192,8 +195,8 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
       '(max_position_embeddings in config.json)');
   }
   const maxNumBatchedTokens = o.maxNumBatchedTokens ??
-    (spec.causal ? Math.max(2048, o.maxModelLen ?? 0) : Math.max(16384, o.maxModelLen ?? maxPos));
-  if (!spec.causal && maxNumBatchedTokens < (o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens))) {
+    (spec.causal ? 2048 : Math.max(16384, o.maxModelLen ?? maxPos));
+  if (!spec.causal && o.maxModelLen !== undefined && maxNumBatchedTokens < o.maxModelLen) {
     throw inputError(`maxNumBatchedTokens ${maxNumBatchedTokens} is less than maxModelLen ${o.maxModelLen}: an encoder ` +
       'processes each input in one step');
   }
@@ -211,6 +214,24 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
     activationDtype: o.activationDtype, maxNumBatchedTokens, maxNumSeqs, maxModelLen, blockSize,
   });
 
+  /** bytes a decoder needs to serve one sequence of `len` tokens */
+  const requiredFor = (len: number) => weightBytes + workspaceFor(len) + Math.ceil(len / blockSize) * blockBytes;
+  /**
+   * The longest sequence (whole blocks, at most `limit`) that fits the budget, or undefined. The
+   * workspace grows with the length too (block tables), so this searches rather than divides.
+   */
+  const longestFitting = (limit: number): number | undefined => {
+    if (requiredFor(limit) <= budget.bytes) return limit;
+    let lo = 0; // blocks known to fit (0: none)
+    let hi = Math.ceil(limit / blockSize); // blocks known not to fit
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (requiredFor(mid * blockSize) <= budget.bytes) lo = mid;
+      else hi = mid;
+    }
+    return lo > 0 ? lo * blockSize : undefined;
+  };
+
   let maxModelLen: number;
   let maxModelLenFrom: MemoryPlan['maxModelLenFrom'];
   let blocks = 0;
@@ -223,19 +244,15 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
     workspace = workspaceFor(maxModelLen);
     requiredBytes = weightBytes + workspace;
   } else {
-    // the workspace barely depends on maxModelLen (block-table width): size it for the largest candidate
-    workspace = workspaceFor(o.maxModelLen ?? maxPos);
-    const left = budget.bytes - weightBytes - workspace;
-    const affordable = Math.max(0, Math.floor(left / blockBytes));
     if (o.maxModelLen !== undefined) {
       maxModelLen = o.maxModelLen;
       maxModelLenFrom = 'option';
     } else {
-      maxModelLen = Math.min(maxPos, affordable * blockSize);
-      maxModelLenFrom = maxModelLen < maxPos ? 'memory' : 'config';
-      if (maxModelLen < blockSize) maxModelLen = Math.min(maxPos, blockSize); // at least one block, to report what is missing
-      workspace = workspaceFor(maxModelLen);
+      const longest = longestFitting(maxPos);
+      maxModelLen = longest ?? Math.min(maxPos, blockSize); // nothing fits: plan one block, to say what is missing
+      maxModelLenFrom = longest !== undefined && longest < maxPos ? 'memory' : 'config';
     }
+    workspace = workspaceFor(maxModelLen);
     const perSequence = Math.ceil(maxModelLen / blockSize);
     blocks = Math.max(0, Math.floor((budget.bytes - weightBytes - workspace) / blockBytes));
     // CPU memory is shared with everything else on the machine: reserve no more KV than maxNumSeqs
@@ -262,12 +279,13 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
     shortfallBytes: fits ? 0 : requiredBytes - budget.bytes,
     advice: [],
   };
-  if (!fits) plan.advice = adviceFor(plan, spec, weights, o, requiredBytes);
+  if (!fits) plan.advice = adviceFor(plan, spec, weights, o, requiredBytes, spec.causal ? longestFitting(maxModelLen) : undefined);
   return plan;
 }
 
 /** What would make a plan that does not fit fit: one line per knob that helps. */
-function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions, required: number): string[] {
+function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions, required: number,
+  longestFitting: number | undefined): string[] {
   const advice: string[] = [];
   const missing = plan.shortfallBytes;
   const halfBytes = weights.reduce((a, w) => a + (w.dtype === 'f32' ? w.numel * 2 : w.bytes), 0);
@@ -276,10 +294,8 @@ function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o:
     advice.push(`dtype: 'float16' or 'bfloat16' stores the f32 weights in ${formatBytes(halfBytes)} (saves ${formatBytes(saved)}` +
       `${saved >= missing ? ', enough' : ', not enough alone'})`);
   }
-  if (spec.causal && o.maxModelLen !== undefined) {
-    const left = plan.budget.bytes - plan.params.bytes - plan.workspace.bytes;
-    const fitsLen = Math.floor(Math.max(0, left) / plan.kv.blockBytes) * plan.kv.blockSize;
-    if (fitsLen > 0) advice.push(`maxModelLen: at most ${fitsLen} fits (asked for ${o.maxModelLen})`);
+  if (spec.causal && o.maxModelLen !== undefined && longestFitting !== undefined) {
+    advice.push(`maxModelLen: at most ${longestFitting} fits (asked for ${o.maxModelLen})`);
   }
   const tokens = plan.workspace.maxNumBatchedTokens;
   if (plan.workspace.bytes > missing && tokens > 256) {

@@ -66,6 +66,7 @@ export interface GenerateRequest {
 }
 
 export interface TokenEvent {
+  /** the generated id; -1 on a final 'abort' event that carries no token (every token was already delivered) */
   tokenId: number;
   /** set on the last event of a request */
   finishReason?: FinishReason;
@@ -95,4 +96,13 @@ export interface LoopStats {
   prefixCacheHitRate: number;
   generatedTokens: number;
   promptTokens: number;
+  /** forward steps run so far */
+  steps?: number;
+  /** sequences preempted (blocks freed, recomputed later) so far */
+  preemptions?: number;
+  /** generated tokens per second over the last seconds */
+  tokensPerSecond?: number;
+  /** tokens through the model per second (prefill, decode, embedding) over the last seconds */
+  throughputTokensPerSecond?: number;
+  embeddedSequences?: number;
 }

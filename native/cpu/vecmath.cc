@@ -297,7 +297,8 @@ template <int NQ>
 GF_AVX2 inline void pv_rows(const float* p, int p_stride, const float* const* v, int nk, int D, float* o) {
   int d = 0;
   for (; d + 32 <= D; d += 32) pv_block<NQ, 4>(p, p_stride, v, nk, D, d, o);
-  for (; d < D; d += 16) pv_block<NQ, 2>(p, p_stride, v, nk, D, d, o);  // D is a multiple of 16
+  for (; d + 16 <= D; d += 16) pv_block<NQ, 2>(p, p_stride, v, nk, D, d, o);
+  for (; d < D; d += 8) pv_block<NQ, 1>(p, p_stride, v, nk, D, d, o);  // D is a multiple of 8
 }
 
 GF_AVX2 void pv_tile(const float* p, int p_stride, int nq, const float* const* v, int nk, int D, float* o) {

@@ -87,10 +87,11 @@ void check_attention_params(const char* op, const AttentionParams& p, int64_t hq
   }
 }
 
-// CUDA kernels are compiled per head dim; the CPU loops take any (llama2.c's small models use head dim 8).
+// CUDA kernels are compiled per head dim; the CPU loops vectorize by 8 and take any multiple of 8 up to 256
+// (llama2.c's small models use head dim 8).
 void check_head_dim(const char* op, const Tensor& q, int64_t d) {
   if (q.device().is_cpu()) {
-    GF_CHECK_INPUT(d >= 1, op, ": head dim must be ≥ 1, got ", d);
+    GF_CHECK_INPUT(d >= 8 && d <= 256 && d % 8 == 0, op, ": head dim must be a multiple of 8 up to 256 on the cpu, got ", d);
     return;
   }
   GF_CHECK_INPUT(d == 32 || d == 64 || d == 80 || d == 96 || d == 128 || d == 256, op,

@@ -1,0 +1,117 @@
+/**
+ * A model-free engine for the server tests: the real engine loop over the fake runners of
+ * test/engine/fake-runners.ts, with a one-character-per-token tokenizer so text is easy to predict.
+ * Token 0 is BOS, token 1 is EOS (ends a generation), tokens 2..96 are the printable ASCII characters.
+ */
+import { BackgroundEngineLoop } from '../../lib/engine/loop';
+import { ChatMessage, EmbedOptions, GenerateOptions, resolveEmbedOptions, resolveGenerateOptions } from '../../lib/engine/options';
+import { inputError } from '../../lib/errors';
+import type { ServedChunk, ServedEngine } from '../../lib/server/types';
+import { FAKE_VOCAB, FakeDecoderRunner, FakeEncoderRunner, fakeSpec, referenceTokens } from '../engine/fake-runners';
+
+export const EOS = 1;
+
+export const charTokenizer = {
+  encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
+    const ids = [...text].map((c) => {
+      const code = c.charCodeAt(0);
+      return code >= 32 && code <= 126 ? code - 30 : 2; // anything else reads as a space
+    });
+    return opts.addSpecialTokens === false ? ids : [0, ...ids];
+  },
+  decode(ids: number[]): string {
+    return ids.filter((id) => id >= 2).map((id) => String.fromCharCode(id + 30)).join('');
+  },
+};
+
+export const renderFakeChat = (messages: ChatMessage[]) => messages.map((m) => `${m.role}: ${m.content}\n`).join('') + 'assistant:';
+
+/** The text the fake engine answers for a prompt (greedy), as the server should send it. */
+export function expectedText(promptIds: number[], maxTokens: number, maxModelLen: number, stop: string[] = []) {
+  const ids = referenceTokens(promptIds, { maxTokens: Math.min(maxTokens, maxModelLen - promptIds.length), maxModelLen, stop: [EOS] });
+  let text = charTokenizer.decode(ids);
+  let finish = ids[ids.length - 1] === EOS ? 'stop' : 'length';
+  for (const s of stop) {
+    const i = text.indexOf(s);
+    if (i >= 0) {
+      text = text.slice(0, i);
+      finish = 'stop';
+    }
+  }
+  return { text, finish, completionTokens: ids.length, ids };
+}
+
+export class FakeEngine implements ServedEngine {
+  readonly spec;
+  readonly tokenizer = charTokenizer;
+  readonly runner: FakeDecoderRunner | FakeEncoderRunner;
+  readonly loop: BackgroundEngineLoop;
+
+  constructor(kind: 'decoder' | 'encoder', readonly maxModelLen = 256, numBlocks = 256) {
+    this.spec = fakeSpec(kind === 'decoder');
+    this.runner = kind === 'decoder' ? new FakeDecoderRunner(numBlocks, 8) : new FakeEncoderRunner();
+    this.loop = new BackgroundEngineLoop(this.runner, { maxNumBatchedTokens: 256, maxNumSeqs: 32, maxModelLen });
+  }
+
+  async embed(input: string | string[] | number[][], opts?: EmbedOptions): Promise<Float32Array[]> {
+    const o = resolveEmbedOptions(opts, { pooling: { mode: 'mean', normalize: true } });
+    const list = typeof input === 'string' ? [input] : input;
+    return this.loop.embed(list.map((x) => (typeof x === 'string' ? charTokenizer.encode(x) : x)), o);
+  }
+
+  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
+    const ids = typeof prompt === 'string' ? charTokenizer.encode(prompt) : prompt;
+    return this.stream(ids, opts);
+  }
+
+  chat(messages: ChatMessage[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
+    return this.stream(charTokenizer.encode(this.renderChat(messages), { addSpecialTokens: false }), opts);
+  }
+
+  renderChat(messages: ChatMessage[]): string {
+    if (messages.some((m) => m.role === 'tool')) throw inputError('chat: this template has no tool role');
+    return renderFakeChat(messages);
+  }
+
+  stats() {
+    return this.loop.stats();
+  }
+
+  memory() {
+    return { device: 'cpu', budgetBytes: 1 << 20, weightsBytes: 1000, workspaceBytes: 10, activationsBytes: 20, otherBytes: 0, kv: { bytes: 4096 } };
+  }
+
+  private async *stream(promptIds: number[], opts?: GenerateOptions): AsyncGenerator<ServedChunk> {
+    const o = resolveGenerateOptions(opts);
+    if (promptIds.length >= this.maxModelLen) throw inputError(`the prompt has ${promptIds.length} tokens; maxModelLen is ${this.maxModelLen}`);
+    if (promptIds.some((id) => id >= FAKE_VOCAB)) throw inputError('prompt: token id out of range');
+    const req = {
+      promptIds, maxTokens: Math.min(o.maxTokens, this.maxModelLen - promptIds.length), stopTokenIds: [EOS, ...o.stopTokenIds],
+      sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed }, signal: o.signal,
+    };
+    let text = '';
+    let sent = 0;
+    let finished = false;
+    try {
+      for await (const ev of this.loop.generate(req)) {
+        text += ev.tokenId >= 0 ? charTokenizer.decode([ev.tokenId]) : '';
+        const hit = o.stop.map((s) => text.indexOf(s)).filter((i) => i >= 0);
+        if (hit.length) {
+          finished = true;
+          this.loop.cancel(req);
+          yield { text: text.slice(sent, Math.min(...hit)), tokenIds: [ev.tokenId], finishReason: 'stop' };
+          return;
+        }
+        // hold back a tail that could still become a stop string
+        const hold = Math.max(0, ...o.stop.map((s) => s.length - 1));
+        const upTo = ev.finishReason ? text.length : Math.max(sent, text.length - hold);
+        const piece = text.slice(sent, upTo);
+        sent = upTo;
+        if (ev.finishReason) finished = true;
+        yield { text: piece, tokenIds: ev.tokenId >= 0 ? [ev.tokenId] : [], finishReason: ev.finishReason };
+      }
+    } finally {
+      if (!finished) this.loop.cancel(req);
+    }
+  }
+}

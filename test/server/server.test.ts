@@ -11,6 +11,9 @@ import { FakeEngine, charTokenizer, expectedText, renderFakeChat } from './fake-
 const KEY = 'test-key-123';
 const MODEL = 'fake-llm';
 
+interface ErrorObject { message: string; type: string; param: string | null; code: string | null }
+const errorOf = async (r: Response) => ((await r.json()) as { error: ErrorObject }).error;
+
 async function until(cond: () => boolean, ms = 3000) {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -153,13 +156,13 @@ describe('server: generation endpoints', () => {
     await expect(noKey.models.list()).rejects.toMatchObject({ status: 401 });
     const missing = await fetch(`${base}/v1/models`);
     expect(missing.status).toBe(401);
-    expect((await missing.json()).error.code).toBe('invalid_api_key');
+    expect((await errorOf(missing)).code).toBe('invalid_api_key');
     await expect(client.completions.create({ model: 'nope', prompt: 'x' })).rejects.toMatchObject({ status: 404 });
     await expect(client.completions.create({ model: MODEL, prompt: 'x', temperature: 5 })).rejects.toMatchObject({ status: 400, param: 'temperature' });
     const bad = await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 3 }] });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toBe('application/json');
-    expect((await bad.json()).error).toMatchObject({ type: 'invalid_request_error', param: 'messages[0].content' });
+    expect((await errorOf(bad))).toMatchObject({ type: 'invalid_request_error', param: 'messages[0].content' });
     const cases: Array<[unknown, string]> = [
       [{ model: MODEL }, 'prompt'],
       [{ prompt: 'x' }, 'model'],
@@ -172,11 +175,11 @@ describe('server: generation endpoints', () => {
     for (const [body, param] of cases) {
       const r = await post('/v1/completions', body);
       expect(r.status).toBe(400);
-      expect((await r.json()).error.param).toBe(param);
+      expect((await errorOf(r)).param).toBe(param);
     }
     const notJson = await post('/v1/completions', '{"model": ');
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).error.message).toMatch(/not valid JSON/);
+    expect((await errorOf(notJson)).message).toMatch(/not valid JSON/);
     // the engine's own input errors are 400s too (a chat role its template does not know)
     const engineErr = await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'tool', content: 'x' }] });
     expect(engineErr.status).toBe(400);
@@ -188,7 +191,7 @@ describe('server: generation endpoints', () => {
   it('refuses bodies over the limit with 413', async () => {
     const r = await post('/v1/completions', { model: MODEL, prompt: 'x'.repeat(70 * 1024) });
     expect(r.status).toBe(413);
-    expect((await r.json()).error.code).toBe('request_too_large');
+    expect((await errorOf(r)).code).toBe('request_too_large');
   });
 
   it('aborts the request and frees its blocks when the client disconnects', async () => {

@@ -6,6 +6,7 @@
  */
 import { badWeights, unsupported } from '../errors';
 import type { GgufMeta } from '../loader/gguf-metadata';
+import { ggufPreTokenizer } from './gguf-pre-tokenizers';
 
 /** llama.cpp's token types (tokenizer.ggml.token_type). */
 enum TokenType {
@@ -16,17 +17,6 @@ enum TokenType {
   UNUSED = 5,
   BYTE = 6,
 }
-
-/**
- * Pre-tokenizers by `tokenizer.ggml.pre`, as llama.cpp's llama-vocab.cpp splits for each: the 'default' group
- * uses GPT-2's regex alone; the 'smollm' group first isolates every numeric character (\p{N}, one token per
- * digit), then applies GPT-2's regex. The byte-level pre-tokenizer of @huggingface/tokenizers applies GPT-2's
- * regex itself (use_regex), after the splits listed first.
- */
-const PRE_TOKENIZERS: Array<{ names: string[]; splits: string[] }> = [
-  { names: ['default', 'gpt2', 'mpt', 'olmo', 'jais', 'trillion'], splits: [] },
-  { names: ['smollm', 'starcoder', 'refact', 'command-r', 'codeshell', 'exaone', 'minerva'], splits: ['\\p{N}'] },
-];
 
 interface SpecialToken {
   id: number;
@@ -56,10 +46,12 @@ export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
   }
   const typeOf = (id: number) => types?.[id] ?? TokenType.NORMAL;
 
-  // one id per spelling; should a spelling repeat, the later id wins, as a map filled in token order gives
   const ids = new Map<string, number>();
   const added: Array<Record<string, unknown>> = [];
   tokens.forEach((token, id) => {
+    // llama.cpp refuses such files too: a spelling with two ids cannot be encoded
+    const twin = ids.get(token);
+    if (twin !== undefined) throw badWeights(`${meta.path}: token ${JSON.stringify(token)} appears twice (ids ${twin} and ${id})`);
     ids.set(token, id);
     const type = typeOf(id);
     // llama.cpp finds control, unknown and user-defined tokens in the text whole, before BPE runs; the ones
@@ -83,13 +75,14 @@ export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
   const unk = tokenAt('tokenizer.ggml.unknown_token_id');
   const pad = tokenAt('tokenizer.ggml.padding_token_id');
   for (const key of ['tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id']) tokenAt(key);
-  // llama.cpp's defaults: SentencePiece vocabularies add BOS, byte-level BPE ones do not
-  const addBos = meta.bool('tokenizer.ggml.add_bos_token') ?? (model === 'llama' && bos !== undefined);
+  const { addBosByDefault, ...pipeline } = model === 'gpt2' ? byteLevelBpe(meta, ids) :
+    sentencePieceBpe(meta, tokens, typeOf, ids, unk);
+  // llama.cpp's defaults: SentencePiece vocabularies and some BPE pre-tokenizer groups add BOS
+  const addBos = meta.bool('tokenizer.ggml.add_bos_token') ?? (addBosByDefault && bos !== undefined);
   const addEos = meta.bool('tokenizer.ggml.add_eos_token') ?? false;
   if (addBos && bos === undefined) throw badWeights(`${meta.path}: tokenizer.ggml.add_bos_token is set but there is no bos_token_id`);
   if (addEos && eos === undefined) throw badWeights(`${meta.path}: tokenizer.ggml.add_eos_token is set but there is no eos_token_id`);
 
-  const pipeline = model === 'gpt2' ? byteLevelBpe(meta, ids) : sentencePieceBpe(meta, tokens, typeOf, ids, unk);
   const json = {
     version: '1.0',
     truncation: null,
@@ -114,9 +107,15 @@ export function ggufTokenizer(meta: GgufMeta): TokenizerFiles | undefined {
   return { json, config };
 }
 
-type Pipeline = Pick<Record<string, unknown>, 'normalizer' | 'pre_tokenizer' | 'decoder' | 'model'>;
+interface Pipeline {
+  normalizer: unknown;
+  pre_tokenizer: unknown;
+  decoder: unknown;
+  model: unknown;
+  addBosByDefault: boolean;
+}
 
-/** GPT-2 style: the file's merges over byte-level symbols, split first as llama.cpp does for its `pre`. */
+/** GPT-2 style: the file's merges over byte-level symbols, split first as llama.cpp does for its `pre` (gguf-pre-tokenizers.ts). */
 function byteLevelBpe(meta: GgufMeta, ids: Map<string, number>): Pipeline {
   const merges = meta.strings('tokenizer.ggml.merges');
   if (!merges) throw badWeights(`${meta.path}: a gpt2 tokenizer needs tokenizer.ggml.merges`);
@@ -127,14 +126,16 @@ function byteLevelBpe(meta: GgufMeta, ids: Map<string, number>): Pipeline {
       throw badWeights(`${meta.path}: tokenizer.ggml.merges[${i}] ${JSON.stringify(merge)} is not two vocabulary tokens`);
     }
   });
+  const pre = ggufPreTokenizer(meta.string('tokenizer.ggml.pre'), meta.path);
   return {
     normalizer: null,
-    pre_tokenizer: preTokenizer(meta),
+    pre_tokenizer: pre.preTokenizer,
     decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     model: {
       type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: Object.fromEntries(ids), merges,
+      fuse_unk: false, byte_fallback: false, ignore_merges: pre.ignoreMerges, vocab: Object.fromEntries(ids), merges,
     },
+    addBosByDefault: pre.addBos,
   };
 }
 
@@ -197,24 +198,7 @@ function sentencePieceBpe(meta: GgufMeta, tokens: string[], typeOf: (id: number)
       end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, ignore_merges: false,
       vocab: Object.fromEntries(ids), merges: candidates.map((m) => [m.left, m.right]),
     },
-  };
-}
-
-function preTokenizer(meta: GgufMeta): Record<string, unknown> {
-  const pre = meta.string('tokenizer.ggml.pre') ?? 'default';
-  const entry = PRE_TOKENIZERS.find((p) => p.names.includes(pre));
-  if (!entry) {
-    const known = PRE_TOKENIZERS.flatMap((p) => p.names).join(', ');
-    throw unsupported(`${meta.path}: GGUF pre-tokenizer '${pre}' is not supported (supported: ${known})`);
-  }
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
-  if (entry.splits.length === 0) return byteLevel;
-  return {
-    type: 'Sequence',
-    pretokenizers: [
-      ...entry.splits.map((regex) => ({ type: 'Split', pattern: { Regex: regex }, behavior: 'Isolated', invert: false })),
-      byteLevel,
-    ],
+    addBosByDefault: true,
   };
 }
 

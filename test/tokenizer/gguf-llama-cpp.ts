@@ -10,14 +10,21 @@ import * as path from 'path';
 /** node-llama-cpp is a devDependency (the benchmark peer); where it is installed the comparisons must pass. */
 export const HAS_LLAMA_CPP = fs.existsSync(path.resolve(__dirname, '../../node_modules/node-llama-cpp/package.json'));
 
-export function llamaCppTokenize(file: string, texts: string[]): number[][] {
-  const run = spawnSync(process.execPath, [path.join(__dirname, 'gguf-llama-cpp-tokenize.mjs'), file], {
-    input: JSON.stringify(texts), encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20,
+/** llama.cpp's ids for `texts`, per file (one child process for all of them). */
+export function llamaCppTokenizeFiles(files: string[], texts: string[]): number[][][] {
+  const run = spawnSync(process.execPath, [path.join(__dirname, 'gguf-llama-cpp-tokenize.mjs'), ...files], {
+    input: JSON.stringify(texts), encoding: 'utf8', timeout: 300_000, maxBuffer: 256 << 20,
   });
   if (run.status !== 0) throw new Error(`llama.cpp tokenizer failed (status ${run.status}): ${run.stderr}`);
-  const out: number[][] = JSON.parse(run.stdout);
-  if (out.length !== texts.length) throw new Error(`llama.cpp returned ${out.length} results for ${texts.length} texts`);
+  const out: number[][][] = JSON.parse(run.stdout);
+  if (out.length !== files.length || out.some((r) => r.length !== texts.length)) {
+    throw new Error(`llama.cpp returned results for ${out.length} files, expected ${files.length} × ${texts.length} texts`);
+  }
   return out;
+}
+
+export function llamaCppTokenize(file: string, texts: string[]): number[][] {
+  return llamaCppTokenizeFiles([file], texts)[0];
 }
 
 /** Texts that stress pre-tokenizers and byte handling. */

@@ -5,11 +5,13 @@
  * with llama.cpp itself (node-llama-cpp's prebuilt binary, run in a child process on the same file).
  */
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { ggufTokenizer } from '../../lib/tokenizer/gguf-tokenizer';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
+import { writeGguf, type MetaEntry } from '../loader/gguf-writer';
 import { HAS_LLAMA_CPP, llamaCppTokenize, SAMPLES } from './gguf-llama-cpp';
 
 const SHARED = path.resolve(__dirname, '../../../shared');
@@ -82,5 +84,52 @@ describe('SmolLM2 GGUF tokenizer', () => {
       .map((t, i) => ({ text: t, ours: tok.encode(t), llamaCpp: reference[i] }))
       .filter((m) => JSON.stringify(m.ours) !== JSON.stringify(m.llamaCpp));
     expect(mismatches).toEqual([]);
+  });
+});
+
+describe('malformed tokenizer metadata is bad weights, naming the problem', () => {
+  const base = (): MetaEntry[] => [
+    { key: 'tokenizer.ggml.model', type: 'string', value: 'gpt2' },
+    { key: 'tokenizer.ggml.pre', type: 'string', value: 'gpt-2' },
+    { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: ['<eos>', 'a', 'b', 'ab'] },
+    { key: 'tokenizer.ggml.token_type', type: { array: 'int32' }, value: [3, 1, 1, 1] },
+    { key: 'tokenizer.ggml.merges', type: { array: 'string' }, value: ['a b'] },
+    { key: 'tokenizer.ggml.eos_token_id', type: 'uint32', value: 0 },
+  ];
+  const replace = (key: string, entry: Partial<MetaEntry> | null) =>
+    base().flatMap((m) => (m.key !== key ? [m] : entry === null ? [] : [{ ...m, ...entry }]));
+
+  async function build(metadata: MetaEntry[]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gguf-tok-'));
+    try {
+      const file = path.join(dir, 't.gguf');
+      writeGguf(file, { metadata, tensors: [] });
+      return ggufTokenizer(new GgufMeta(await readGguf(file)));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const bad = (re: RegExp) => expect.objectContaining({ code: 'ERR_GPUFORMER_BAD_WEIGHTS', message: expect.stringMatching(re) });
+
+  test('the well-formed base builds a working tokenizer', async () => {
+    const files = (await build(base()))!;
+    const t = new TextTokenizer(files.json, files.config);
+    expect(t.encode('ab<eos>a')).toEqual([3, 0, 1]);
+  });
+
+  test('each defect', async () => {
+    await expect(build(replace('tokenizer.ggml.tokens', { value: ['<eos>', 'a', 'b', 'a'] })))
+      .rejects.toEqual(bad(/token "a" appears twice \(ids 1 and 3\)/));
+    await expect(build(replace('tokenizer.ggml.merges', { value: ['a c'] })))
+      .rejects.toEqual(bad(/tokenizer.ggml.merges\[0\] "a c" is not two vocabulary tokens/));
+    await expect(build(replace('tokenizer.ggml.merges', null))).rejects.toEqual(bad(/a gpt2 tokenizer needs tokenizer.ggml.merges/));
+    await expect(build(replace('tokenizer.ggml.token_type', { value: [3, 1] })))
+      .rejects.toEqual(bad(/token_type has 2 entries for 4 tokens/));
+    await expect(build(replace('tokenizer.ggml.eos_token_id', { value: 9 })))
+      .rejects.toEqual(bad(/tokenizer.ggml.eos_token_id 9 is outside the vocabulary \(4 tokens\)/));
+    await expect(build(replace('tokenizer.ggml.tokens', { type: { array: 'int32' }, value: [1, 2] })))
+      .rejects.toEqual(bad(/'tokenizer.ggml.tokens' should be an array of strings, found array\[int32\]/));
+    await expect(build([...base(), { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: true }]
+      .filter((m) => m.key !== 'tokenizer.ggml.eos_token_id'))).rejects.toEqual(bad(/add_eos_token is set but there is no eos_token_id/));
   });
 });

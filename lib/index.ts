@@ -6,3 +6,11 @@ export type { DeviceInfo, CpuDevice, CudaDevice, CudaUnavailable } from './devic
 export { Tensor, native } from './native';
 export type { DType, MemoryTag } from './native';
 export { ops, run, runSync } from './ops';
+export { Engine } from './engine/engine';
+export type { GenerateChunk, Completion } from './engine/engine';
+export type { LoadOptions, LoadProgress, GenerateOptions, EmbedOptions, ChatMessage, DeviceOption, DtypeOption } from './engine/options';
+export type { FinishReason, PoolingMode } from './engine/types';
+export type { MemoryReport } from './memory/ledger';
+export type { MemoryPlan } from './memory/planner';
+export type { ModelSpec } from './models/spec';
+export { TextTokenizer } from './tokenizer/tokenizer';

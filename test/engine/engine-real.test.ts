@@ -1,0 +1,81 @@
+/**
+ * The Engine on the real models of ../shared/models (CPU, f32): all-MiniLM-L6-v2 embeddings against
+ * sentence-transformers' own (same ids, cosine ≥ 0.9999 per sentence), and the trained llama2.c stories260K
+ * greedy continuations identical to the reference (the first one is llama2.c's run.c output itself).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Engine } from '../../lib/engine/engine';
+import { FIXTURES, MODELS } from '../models/golden';
+
+const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0; let aa = 0; let bb = 0;
+  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return ab / Math.sqrt(aa * bb);
+}
+
+describe('all-MiniLM-L6-v2', () => {
+  const ref = readJson(path.join(FIXTURES, 'all-MiniLM-L6-v2.json')) as {
+    max_seq_length: number; cases: Array<{ text: string; input_ids: number[]; embedding: number[] }>;
+  };
+  let engine: Engine;
+
+  beforeAll(async () => {
+    engine = await Engine.load(path.join(MODELS, 'all-MiniLM-L6-v2'), { device: 'cpu', maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
+  });
+  afterAll(async () => engine?.dispose());
+
+  it('tokenizes every sentence to sentence-transformers ids (truncated to 256)', () => {
+    for (const c of ref.cases) expect(engine.tokenizer!.encodeTruncated(c.text, ref.max_seq_length)).toEqual(c.input_ids);
+  });
+
+  it('embeds every sentence with cosine ≥ 0.9999 to sentence-transformers, in one call', async () => {
+    const got = await engine.embed(ref.cases.map((c) => c.text));
+    expect(got).toHaveLength(ref.cases.length);
+    ref.cases.forEach((c, i) => {
+      expect(got[i]).toHaveLength(384);
+      const cos = cosine(got[i], c.embedding);
+      if (!(cos >= 0.9999)) throw new Error(`sentence ${i} ${JSON.stringify(c.text.slice(0, 40))}: cosine ${cos}`);
+      expect(Math.hypot(...got[i])).toBeCloseTo(1, 5); // normalized, as modules.json says
+    });
+  });
+
+  it('gives the same vectors from token ids, one at a time, and concurrently', async () => {
+    const c = ref.cases[7];
+    const [fromText] = await engine.embed(c.text);
+    const [fromIds] = await engine.embed([c.input_ids]);
+    expect(Array.from(fromIds)).toEqual(Array.from(fromText));
+    const concurrent = await Promise.all(ref.cases.slice(0, 6).map((x) => engine.embed(x.text)));
+    concurrent.forEach(([v], i) => expect(cosine(v, ref.cases[i].embedding)).toBeGreaterThanOrEqual(0.9999));
+  });
+});
+
+describe('llama2c-260K', () => {
+  const ref = readJson(path.join(FIXTURES, 'llama2c-260K.json')) as { cases: Array<{ input_ids: number[]; greedy: number[] }> };
+  let engine: Engine;
+
+  beforeAll(async () => {
+    engine = await Engine.load(path.join(MODELS, 'llama2c-260K'), { device: 'cpu', maxNumSeqs: 8, maxNumBatchedTokens: 512 });
+  });
+  afterAll(async () => engine?.dispose());
+
+  it('greedy continuations are identical to the reference', async () => {
+    for (const c of ref.cases) {
+      const r = await engine.complete(c.input_ids, { maxTokens: c.greedy.length, temperature: 0 });
+      expect(r.tokenIds).toEqual(c.greedy);
+    }
+  });
+
+  it('and identical when all cases run concurrently', async () => {
+    const all = await Promise.all(ref.cases.map((c) => engine.complete(c.input_ids, { maxTokens: c.greedy.length })));
+    ref.cases.forEach((c, i) => expect(all[i].tokenIds).toEqual(c.greedy));
+  });
+
+  it('a text prompt names the missing tokenizer.json', async () => {
+    await expect(engine.complete('Once upon a time')).rejects.toThrow(expect.objectContaining({
+      code: 'ERR_GPUFORMER_INPUT', message: expect.stringContaining('tokenizer.json'),
+    }));
+  });
+});

@@ -129,7 +129,8 @@ describe('malformed tokenizer metadata is bad weights, naming the problem', () =
       .rejects.toEqual(bad(/tokenizer.ggml.eos_token_id 9 is outside the vocabulary \(4 tokens\)/));
     await expect(build(replace('tokenizer.ggml.tokens', { type: { array: 'int32' }, value: [1, 2] })))
       .rejects.toEqual(bad(/'tokenizer.ggml.tokens' should be an array of strings, found array\[int32\]/));
-    await expect(build([...base(), { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: true }]
+    const addEos: MetaEntry = { key: 'tokenizer.ggml.add_eos_token', type: 'bool', value: true };
+    await expect(build([...base(), addEos]
       .filter((m) => m.key !== 'tokenizer.ggml.eos_token_id'))).rejects.toEqual(bad(/add_eos_token is set but there is no eos_token_id/));
   });
 });

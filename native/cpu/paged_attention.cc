@@ -26,13 +26,18 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   const float* kc = k_cache.data<float>();
   const float* vc = v_cache.data<float>();
   const int32_t* bt = block_tables.data<int32_t>();
+  // Walks the block table from k0 on (no division per key: a tile touches at most a few blocks).
   auto key_rows = [=](const FlashSeq&, int64_t b, int64_t g, int64_t k0, int nk, const float** kr, const float** vr) {
     const int32_t* table = bt + b * max_blocks;
+    int64_t block = k0 / block_size, offset = k0 % block_size;
     for (int j = 0; j < nk; j++) {
-      const int64_t pos = k0 + j;
-      const int64_t off = ((table[pos / block_size] * block_size + pos % block_size) * Hkv + g) * D;
+      const int64_t off = ((table[block] * block_size + offset) * Hkv + g) * D;
       kr[j] = kc + off;
       vr[j] = vc + off;
+      if (++offset == block_size) {
+        offset = 0;
+        block++;
+      }
     }
   };
   flash_attention(fp, seqs, q.data<float>(), out.data<float>(), key_rows);

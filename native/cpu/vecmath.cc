@@ -260,15 +260,44 @@ GF_AVX2 inline void qk_rows(const float* q, const float* kt, int nk8, int D, flo
   for (; j < nk8; j += 8) qk_block<NQ, 1>(q, D, kt + j, kMaxTileKeys, s + j, s_stride);
 }
 
+// One query row against 8 keys read in place: 8 dot-product accumulators reduced together by a hadd tree
+// into one vector of 8 scores. Cheaper than transposing the tile when only a few rows share it (decode).
+GF_AVX2 inline __m256 dot8(const float* q, const float* const* k, int D) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  for (int d = 0; d < D; d += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + d);
+    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[0] + d), a0);
+    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[1] + d), a1);
+    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[2] + d), a2);
+    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[3] + d), a3);
+    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[4] + d), a4);
+    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[5] + d), a5);
+    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[6] + d), a6);
+    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[7] + d), a7);
+  }
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));  // [0..3 low | 0..3 high]
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Up to this many query rows score by dot8; more rows amortize a transposed tile.
+constexpr int kDotRowsMax = 4;
+
 // s may be written up to nk rounded up to 8 columns (the caller's rows are kKeyTile wide).
 GF_AVX2 void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
-  alignas(32) static thread_local float kt[kMaxHeadDim * kMaxTileKeys];
   static const float zeros[kMaxHeadDim] = {};
   const int nk8 = (nk + 7) & ~7;
+  const float* rows[kMaxTileKeys];
+  for (int j = 0; j < nk8; j++) rows[j] = j < nk ? k[j] : zeros;
+  if (nq <= kDotRowsMax) {
+    for (int i = 0; i < nq; i++) {
+      for (int j = 0; j < nk8; j += 8) _mm256_storeu_ps(s + i * s_stride + j, dot8(q + i * D, rows + j, D));
+    }
+    return;
+  }
+  alignas(32) static thread_local float kt[kMaxHeadDim * kMaxTileKeys];
   for (int j = 0; j < nk8; j += 8) {
-    const float* rows[8];
-    for (int i = 0; i < 8; i++) rows[i] = j + i < nk ? k[j + i] : zeros;
-    for (int d = 0; d < D; d += 8) transpose8x8(rows, d, kt + d * kMaxTileKeys + j, kMaxTileKeys);
+    for (int d = 0; d < D; d += 8) transpose8x8(rows + j, d, kt + d * kMaxTileKeys + j, kMaxTileKeys);
   }
   int i = 0;
   for (; i + 2 <= nq; i += 2) qk_rows<2>(q + i * D, kt, nk8, D, s + i * s_stride, s_stride);

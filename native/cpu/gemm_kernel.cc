@@ -81,7 +81,9 @@ GF_AVX2 void tile_avx2(int64_t kc, const float* a, int64_t lda, const float* bp,
     }
     return;
   }
+  // Every loop over lo/hi is unrolled: a variable index would make the compiler keep them in memory.
   float acc[MR][kGemmNR];
+#pragma GCC unroll 6
   for (int i = 0; i < MR; i++) {
     _mm256_storeu_ps(acc[i], lo[i]);
     _mm256_storeu_ps(acc[i] + 8, hi[i]);

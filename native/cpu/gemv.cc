@@ -77,22 +77,34 @@ GF_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// Two accumulators per row hide the FMA latency when R is 1.
+// A independent accumulators per row so that at least four FMA chains are in flight (FMA latency is 4–5
+// cycles): 4 for one row, 2 per row otherwise.
 template <DType WT, int R>
 GF_AVX2 void dot_rows(const void* w, const float* x, int64_t K, float* res) {
-  __m256 acc0[R], acc1[R];
-  for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+  constexpr int A = R == 1 ? 4 : 2;
+  __m256 acc[R][A];
+#pragma GCC unroll 16
+  for (int i = 0; i < R * A; i++) acc[i / A][i % A] = _mm256_setzero_ps();
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    const __m256 w0 = load8<WT>(w, k), w1 = load8<WT>(w, k + 8);
+  for (; k + 8 * A <= K; k += 8 * A) {
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-      acc0[r] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + r * K + k), acc0[r]);
-      acc1[r] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + r * K + k + 8), acc1[r]);
+    for (int a = 0; a < A; a++) {
+      const __m256 wv = load8<WT>(w, k + 8 * a);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; r++) acc[r][a] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * K + k + 8 * a), acc[r][a]);
     }
   }
+  for (; k + 8 <= K; k += 8) {
+    const __m256 wv = load8<WT>(w, k);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * K + k), acc[r][0]);
+  }
+#pragma GCC unroll 4
   for (int r = 0; r < R; r++) {
-    float s = hsum(_mm256_add_ps(acc0[r], acc1[r]));
+    __m256 sum = acc[r][0];
+#pragma GCC unroll 4
+    for (int a = 1; a < A; a++) sum = _mm256_add_ps(sum, acc[r][a]);
+    float s = hsum(sum);
     for (int64_t j = k; j < K; j++) s += load1<WT>(w, j) * x[r * K + j];
     res[r] = s;
   }

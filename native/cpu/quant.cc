@@ -5,6 +5,8 @@
 #include "cpu/quant.h"
 
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 
 #include "cpu/simd.h"
 #include "gpuformer/error.h"
@@ -119,48 +121,88 @@ GF_AVX2 void quantize(const float* x, BlockQ8Act* out, int64_t K) {
   }
 }
 
+GF_AVX2 inline float hsum(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Blocks are processed as two 128-bit halves (elements 0..15 and 16..31, which is also how Q4 nibbles
+// unpack): Q4's two half products add as 16-bit sums (≤ 2 · 2 · 15 · 127) before one widening, conversion
+// and FMA; Q8_0's pair sums reach 2 · 128 · 127, so its halves are widened first. (256-bit integer
+// multiplies cost two 128-bit ones on Zen 1, so nothing is lost there; elsewhere this is still ~1 µop/elem.)
 template <DType WT>
-GF_AVX2 inline __m256i load_block(const typename WeightBlock<WT>::type& b) {
+using QuantAcc = __m128;
+
+// Weight block `blk` against activation block b of each of the R rows, into accumulator set h.
+template <DType WT, int R>
+GF_AVX2 inline void block_step(const typename WeightBlock<WT>::type& blk, const BlockQ8Act* xq, int64_t ldx, int64_t b,
+                               QuantAcc<WT> (&acc)[R][2], float (&offset_sum)[R][2], int h) {
   if constexpr (WT == DType::Q8_0) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs));
+    const __m128i w_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
+    const __m128i w_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs + 16));
+    // maddubs needs an unsigned side: |w|, with w's sign moved onto x
+    const __m128i abs_lo = _mm_sign_epi8(w_lo, w_lo), abs_hi = _mm_sign_epi8(w_hi, w_hi);
+    const float dw = _cvtsh_ss(blk.d);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      const BlockQ8Act& xb = xq[r * ldx + b];
+      const __m128i x_lo = _mm_sign_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs)), w_lo);
+      const __m128i x_hi = _mm_sign_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs + 16)), w_hi);
+      // 16-bit pair sums reach 2 · 128 · 127: widen each half before adding
+      const __m128i ones = _mm_set1_epi16(1);
+      const __m128i prod = _mm_add_epi32(_mm_madd_epi16(_mm_maddubs_epi16(abs_lo, x_lo), ones),
+                                         _mm_madd_epi16(_mm_maddubs_epi16(abs_hi, x_hi), ones));
+      acc[r][h] = _mm_fmadd_ps(_mm_set1_ps(dw * xb.d), _mm_cvtepi32_ps(prod), acc[r][h]);
+    }
   } else {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.qs));
     const __m128i mask = _mm_set1_epi8(0x0f);
     const __m128i lo = _mm_and_si128(raw, mask), hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
-    return _mm256_set_m128i(hi, lo);  // elements 0..15 from the low nibbles, 16..31 from the high ones
+    // d (and m) in one conversion
+    uint32_t dm_bits;
+    std::memcpy(&dm_bits, &blk.d, WT == DType::Q4_1 ? 4 : 2);
+    if constexpr (WT == DType::Q4_0) dm_bits &= 0xffff;
+    const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm_bits)));
+    const float dw = _mm_cvtss_f32(dm);
+    // what each unit of the activation block sum adds: −8·d (Q4_0), m (Q4_1)
+    const float offset = WT == DType::Q4_0 ? -8.0f * dw : _mm_cvtss_f32(_mm_movehdup_ps(dm));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+      const BlockQ8Act& xb = xq[r * ldx + b];
+      const __m128i x_lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs));
+      const __m128i x_hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(xb.qs + 16));
+      const __m128i sum16 = _mm_add_epi16(_mm_maddubs_epi16(lo, x_lo), _mm_maddubs_epi16(hi, x_hi));
+      const __m128i prod = _mm_madd_epi16(sum16, _mm_set1_epi16(1));
+      acc[r][h] = _mm_fmadd_ps(_mm_set1_ps(dw * xb.d), _mm_cvtepi32_ps(prod), acc[r][h]);
+      offset_sum[r][h] += offset * xb.s;
+    }
   }
 }
 
+// Blocks go in pairs into two accumulator sets: a single chain of dependent FMAs per row would bound the
+// loop by the FMA latency instead of the multiply throughput.
 template <DType WT, int R>
 GF_AVX2 void dot_rows(const void* w, const BlockQ8Act* xq, int64_t ldx, int64_t blocks, float* res) {
   using Block = typename WeightBlock<WT>::type;
   const Block* wb = static_cast<const Block*>(w);
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256 acc[R];
-  float offset_sum[R];
-  for (int r = 0; r < R; r++) {
-    acc[r] = _mm256_setzero_ps();
-    offset_sum[r] = 0;
-  }
-  for (int64_t b = 0; b < blocks; b++) {
-    const __m256i wq = load_block<WT>(wb[b]);
-    // maddubs wants its first operand unsigned: Q4 nibbles already are; Q8_0 uses |w| and moves the sign to x
-    const __m256i wu = WT == DType::Q8_0 ? _mm256_sign_epi8(wq, wq) : wq;
-    const float dw = _cvtsh_ss(wb[b].d);
-    float offset = 0;
-    if constexpr (WT == DType::Q4_0) offset = -8.0f * dw;
-    if constexpr (WT == DType::Q4_1) offset = _cvtsh_ss(wb[b].m);
+  QuantAcc<WT> acc[R][2];
+  float offset_sum[R][2];
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) {
-      const BlockQ8Act& xb = xq[r * ldx + b];
-      __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
-      if constexpr (WT == DType::Q8_0) xv = _mm256_sign_epi8(xv, wq);
-      const __m256i prod = _mm256_madd_epi16(_mm256_maddubs_epi16(wu, xv), ones);
-      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb.d), _mm256_cvtepi32_ps(prod), acc[r]);
-      if constexpr (WT != DType::Q8_0) offset_sum[r] += offset * xb.s;
-    }
+  for (int r = 0; r < R; r++) {
+    acc[r][0] = acc[r][1] = _mm_setzero_ps();
+    offset_sum[r][0] = offset_sum[r][1] = 0;
   }
-  for (int r = 0; r < R; r++) res[r] = hsum(acc[r]) + offset_sum[r];
+  int64_t b = 0;
+  for (; b + 2 <= blocks; b += 2) {
+    block_step<WT, R>(wb[b], xq, ldx, b, acc, offset_sum, 0);
+    block_step<WT, R>(wb[b + 1], xq, ldx, b + 1, acc, offset_sum, 1);
+  }
+  if (b < blocks) block_step<WT, R>(wb[b], xq, ldx, b, acc, offset_sum, 0);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; r++) {
+    res[r] = hsum(_mm_add_ps(acc[r][0], acc[r][1])) + offset_sum[r][0] + offset_sum[r][1];
+  }
 }
 
 template <DType WT>

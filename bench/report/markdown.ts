@@ -1,0 +1,241 @@
+/**
+ * BENCHMARKS.md from the run records in bench/results: the goals with their status in the latest run that
+ * measured them, then one section per run (machine, command, medians, ratios of gpuformer to each peer).
+ * Pure functions of the records, so the rendering is tested without running anything.
+ */
+import type { BenchArgs } from '../e2e/args';
+import type { MachineInfo } from '../e2e/machine';
+import { ratio } from '../e2e/stats';
+import type { EngineName, JobResult } from '../e2e/types';
+
+export interface RunRecord {
+  schema: 1;
+  command: string;
+  args: BenchArgs;
+  machine: MachineInfo;
+  startedAt: string;
+  finishedAt: string;
+  /** CUDA runs: device-to-device copy bandwidth (bytes/s, read + write) */
+  copyBytesPerSec?: number;
+  results: JobResult[];
+}
+
+export const PEERS: EngineName[] = ['transformers.js', 'node-llama-cpp', 'pytorch'];
+
+const fmt = (x: number | null | undefined, digits = 3): string => {
+  if (x == null || !Number.isFinite(x)) return '—';
+  if (x >= 1000) return Math.round(x).toLocaleString('en-US');
+  return Number(x.toPrecision(digits)).toString();
+};
+const times = (r: number | null) => (r == null ? '—' : `${r.toFixed(2)}×`);
+/** Bytes in the largest binary unit that keeps the number at 1 or more. */
+export function bytes(b: number | null | undefined): string {
+  if (b == null || !Number.isFinite(b)) return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) { b /= 1024; i++; }
+  return `${i === 0 ? b : Number(b.toPrecision(3))} ${units[i]}`;
+}
+const pct = (x: number | null | undefined) => (x == null || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(0)} %`);
+
+function table(head: string[], rows: string[][]): string {
+  if (rows.length === 0) return '';
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
+}
+
+function ok(run: RunRecord): JobResult[] {
+  return run.results.filter((r) => r.ok);
+}
+
+/** Engines other than gpuformer that ran in this run for this kind of measurement, in a fixed order. */
+function peersWith(run: RunRecord, has: (r: JobResult) => boolean): EngineName[] {
+  return PEERS.filter((p) => ok(run).some((r) => r.engine === p && has(r)));
+}
+
+function find(run: RunRecord, engine: EngineName, modelId: string): JobResult | undefined {
+  return ok(run).find((r) => r.engine === engine && r.model.id === modelId);
+}
+
+function modelIds(run: RunRecord, has: (r: JobResult) => boolean): string[] {
+  return [...new Set(ok(run).filter(has).map((r) => r.model.id))];
+}
+
+export function embedTable(run: RunRecord): string {
+  const has = (r: JobResult) => !!r.embed?.length;
+  const peers = peersWith(run, has);
+  const rows: string[][] = [];
+  for (const id of modelIds(run, has)) {
+    const g = find(run, 'gpuformer', id);
+    const any = g ?? ok(run).find((r) => r.model.id === id && has(r))!;
+    for (const p of any.embed!) {
+      const mine = g?.embed?.find((x) => x.batch === p.batch && x.length === p.length);
+      const row = [id, `${p.length} (${fmt(p.tokensPerBatch / p.batch)} tok)`, String(p.batch),
+        mine ? `${fmt(mine.sentencesPerSec)} (${fmt(mine.tokensPerSec)} tok/s)` : '—'];
+      for (const peer of peers) {
+        const q = find(run, peer, id)?.embed?.find((x) => x.batch === p.batch && x.length === p.length);
+        row.push(q ? fmt(q.sentencesPerSec) : '—', times(ratio(mine?.sentencesPerSec, q?.sentencesPerSec)));
+      }
+      rows.push(row);
+    }
+  }
+  return table(['model', 'input', 'batch', 'gpuformer sentences/s', ...peers.flatMap((p) => [p, 'ratio'])], rows);
+}
+
+export function prefillTable(run: RunRecord): string {
+  const has = (r: JobResult) => !!r.prefill?.length;
+  const peers = peersWith(run, has);
+  const rows: string[][] = [];
+  for (const id of modelIds(run, has)) {
+    const g = find(run, 'gpuformer', id);
+    const lens = [...new Set(ok(run).filter((r) => r.model.id === id).flatMap((r) => r.prefill?.map((p) => p.promptLen) ?? []))];
+    for (const len of lens) {
+      const mine = g?.prefill?.find((p) => p.promptLen === len);
+      const row = [id, String(len), fmt(mine?.tokensPerSec)];
+      for (const peer of peers) {
+        const q = find(run, peer, id)?.prefill?.find((p) => p.promptLen === len);
+        row.push(fmt(q?.tokensPerSec), times(ratio(mine?.tokensPerSec, q?.tokensPerSec)));
+      }
+      rows.push(row);
+    }
+  }
+  return table(['model', 'prompt tokens', 'gpuformer tokens/s', ...peers.flatMap((p) => [p, 'ratio'])], rows);
+}
+
+export function decodeTable(run: RunRecord): string {
+  const has = (r: JobResult) => !!r.decode;
+  const peers = peersWith(run, has);
+  const rows: string[][] = [];
+  for (const id of modelIds(run, has)) {
+    const g = find(run, 'gpuformer', id)?.decode;
+    const row = [id, g ? `${fmt(g.tokensPerSec.median)} (${fmt(g.interTokenMs.median)} ms)` : '—'];
+    for (const peer of peers) {
+      const q = find(run, peer, id)?.decode;
+      row.push(q ? `${fmt(q.tokensPerSec.median)} (${fmt(q.interTokenMs.median)} ms)` : '—', times(ratio(g?.tokensPerSec.median, q?.tokensPerSec.median)));
+    }
+    rows.push(row);
+  }
+  return table(['model', 'gpuformer tokens/s (ITL p50)', ...peers.flatMap((p) => [p, 'ratio'])], rows);
+}
+
+export function concurrencyTable(run: RunRecord): string {
+  const rows: string[][] = [];
+  for (const r of ok(run)) {
+    for (const c of r.concurrency ?? []) {
+      const kv = c.kv;
+      rows.push([
+        r.model.id, r.engine, String(c.concurrency), fmt(c.tokensPerSec),
+        `${fmt(c.ttftMs.median)} / ${fmt(c.ttftMs.p90)}`, `${fmt(c.interTokenMs.median)} / ${fmt(c.interTokenMs.p90)}`,
+        kv ? `${bytes(kv.peakMeasuredBytes)} (${pct(kv.measuredWaste)} waste)` : '—',
+        kv ? `${bytes(kv.peakUsedBytes)}` : '—',
+        kv ? `${bytes(kv.peakContiguousBytes)} (${pct(kv.contiguousWaste)} waste)` : '—',
+      ]);
+    }
+  }
+  return table(['model', 'engine', 'streams', 'tokens/s (all streams)', 'TTFT ms p50 / p90', 'ITL ms p50 / p90',
+    'KV reserved, peak (waste)', 'KV used, peak', 'contiguous max-length (waste)'], rows);
+}
+
+interface EngineMemoryLike { weightsBytes?: number; kv?: { bytes?: number }; peakBytes?: number; kvReservedBytes?: number }
+
+export function memoryTable(run: RunRecord): string {
+  const rows = run.results.filter((r) => r.ok).map((r) => {
+    const m = (r.engineMemory ?? {}) as EngineMemoryLike;
+    return [r.model.id, r.engine, fmt(r.loadSeconds), bytes(r.rss?.peakBytes), bytes(r.rss?.baselineBytes),
+      bytes(m.weightsBytes), bytes(m.kv?.bytes ?? m.kvReservedBytes), bytes(m.peakBytes)];
+  });
+  return table(['model', 'engine', 'load s', 'peak RSS', 'RSS before load', 'weights (engine)', 'KV cache (engine)', 'engine peak'], rows);
+}
+
+export function runTitle(run: RunRecord): string {
+  const m = run.machine;
+  const where = run.args.device === 'cuda' && m.gpu ? `${m.gpu.name} (${m.cpuModel}, ${m.cores} cores)` : `${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB`;
+  return `${run.startedAt.slice(0, 16).replace('T', ' ')} UTC · ${run.args.device.toUpperCase()}${run.args.quick ? ' quick' : ''} · ${where}`;
+}
+
+/** One run's section; `plotPrefix` names its PNGs (relative to BENCHMARKS.md). */
+export function renderRun(run: RunRecord, plotPrefix: string | null, plots: string[] = []): string {
+  const m = run.machine;
+  const load = `load average ${m.loadAverage.start.toFixed(1)}${m.loadAverage.end !== undefined ? ` → ${m.loadAverage.end.toFixed(1)}` : ''}`;
+  const busy = Math.max(m.loadAverage.start, m.loadAverage.end ?? 0) > m.cores / 2
+    ? ` — **a busy machine: other work competed for the cores, so these numbers are noisy**` : '';
+  const versions = [...new Set(run.results.filter((r) => r.ok).map((r) => r.engineVersion))].join(', ');
+  const parts = [
+    `### ${runTitle(run)}\n`,
+    `\`${run.command}\` · gpuformer ${m.gpuformerCommit}${m.dirty ? ' (uncommitted changes)' : ''} · Node ${m.node} · ` +
+      `${run.args.threads} CPU threads per engine · ${load}${busy}\n`,
+    versions ? `Engines: ${versions}.\n` : '',
+  ];
+  const section = (title: string, note: string, body: string) => { if (body) parts.push(`**${title}** ${note}\n\n${body}`); };
+  section('Embedding throughput', '(sentences/s, median; ratio = gpuformer ÷ peer, above 1 is faster)', embedTable(run));
+  section('Prefill', '(prompt tokens/s: prompt length ÷ time to first token, median)', prefillTable(run));
+  section('Decode, one stream', '(tokens/s, median; inter-token latency p50)', decodeTable(run));
+  section('Concurrent streams', '(requests of mixed prompt and output lengths started together; KV waste = reserved bytes not holding a token)', concurrencyTable(run));
+  section('Memory', '(peak RSS of the engine\'s own worker process; the engine\'s own accounting where it reports one)', memoryTable(run));
+  const failed = run.results.filter((r) => !r.ok);
+  if (failed.length) parts.push(`**Did not run:**\n\n${failed.map((r) => `- ${r.engine} · ${r.model.id}: ${r.error}`).join('\n')}\n`);
+  const notes = [...new Set(run.results.flatMap((r) => r.notes.map((n) => `${r.engine}: ${n}`)))];
+  if (notes.length) parts.push(`Notes: ${notes.join('; ')}.\n`);
+  if (plotPrefix && plots.length) parts.push(plots.map((p) => `![${p}](${p})`).join('\n') + '\n');
+  return parts.join('\n');
+}
+
+// ------------------------------------------------------------------------------------------- goals
+
+export interface GoalStatus {
+  goal: string;
+  status: string;
+  run?: string;
+}
+
+function decodeRatio(run: RunRecord, peer: EngineName, weights: string[]): Array<{ id: string; r: number }> {
+  const out: Array<{ id: string; r: number }> = [];
+  for (const g of ok(run).filter((r) => r.engine === 'gpuformer' && r.decode && weights.includes(r.model.weights))) {
+    const r = ratio(g.decode!.tokensPerSec.median, find(run, peer, g.model.id)?.decode?.tokensPerSec.median);
+    if (r != null) out.push({ id: g.model.id, r });
+  }
+  return out;
+}
+
+function verdict(pairs: Array<{ id: string; r: number }>, threshold: number): string {
+  if (pairs.length === 0) return 'not measured yet';
+  const worst = Math.min(...pairs.map((p) => p.r));
+  const list = pairs.map((p) => `${p.id} ${p.r.toFixed(2)}×`).join(', ');
+  return `${worst >= threshold ? 'met' : 'not met'} (${list})`;
+}
+
+/** Each goal of issues 7 and 9, judged on the newest run that measured it (runs newest first). */
+export function goals(runs: RunRecord[]): GoalStatus[] {
+  const pick = (device: string, f: (run: RunRecord) => Array<{ id: string; r: number }>): { pairs: Array<{ id: string; r: number }>; run?: RunRecord } => {
+    for (const run of runs) {
+      if (run.args.device !== device) continue;
+      const pairs = f(run);
+      if (pairs.length) return { pairs, run };
+    }
+    return { pairs: [] };
+  };
+  const embedRatios = (peer: EngineName, onlyModel?: string) => (run: RunRecord) => ok(run)
+    .filter((r) => r.engine === 'gpuformer' && r.embed && (!onlyModel || r.model.id === onlyModel))
+    .flatMap((g) => g.embed!.map((p) => ({
+      id: `${g.model.id} ${p.length}×${p.batch}`,
+      r: ratio(p.sentencesPerSec, find(run, peer, g.model.id)?.embed?.find((q) => q.batch === p.batch && q.length === p.length)?.sentencesPerSec),
+    }))).filter((x): x is { id: string; r: number } => x.r != null);
+  const bandwidth = (run: RunRecord) => {
+    if (!run.copyBytesPerSec) return [];
+    return ok(run).filter((r) => r.engine === 'gpuformer' && r.decode).flatMap((g) => {
+      const w = (g.engineMemory as EngineMemoryLike | undefined)?.weightsBytes;
+      return w ? [{ id: g.model.id, r: g.decode!.tokensPerSec.median / (run.copyBytesPerSec! / w) }] : [];
+    });
+  };
+  const rows: Array<[string, string, { pairs: Array<{ id: string; r: number }>; run?: RunRecord }, number]> = [
+    ['CPU embedding throughput ≥ transformers.js (all-MiniLM-L6-v2, every batch size and length)', 'cpu', pick('cpu', embedRatios('transformers.js', 'all-MiniLM-L6-v2')), 1],
+    ['CPU decode ≥ node-llama-cpp at f32 / f16 (same weights, 2 threads)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['f32', 'f16'])), 1],
+    ['CPU decode ≥ node-llama-cpp with quantized weights (SmolLM2-135M Q4_1, the same GGUF; issue 9)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['q4_1'])), 1],
+    ['GPU embedding throughput ≥ 1.5 × sentence-transformers in f16', 'cuda', pick('cuda', embedRatios('pytorch')), 1.5],
+    ['GPU single-stream decode ≥ 80 % of the bandwidth bound (weight bytes per token ÷ measured copy bandwidth)', 'cuda', pick('cuda', bandwidth), 0.8],
+  ];
+  return rows.map(([goal, , p, threshold]) => ({ goal, status: verdict(p.pairs, threshold), run: p.run ? runTitle(p.run) : undefined }));
+}
+
+export function renderGoals(runs: RunRecord[]): string {
+  return table(['goal', 'status (ratio, worst decides)', 'run'], goals(runs).map((g) => [g.goal, g.status, g.run ?? '—']));
+}

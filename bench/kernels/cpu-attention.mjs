@@ -142,7 +142,7 @@ const decodeResults = decodeCases.map((c) => {
 
 // ------------------------------------------------------------------------------------------------ report
 const cpuModel = os.cpus()[0]?.model ?? 'unknown';
-const command = `${process.env.GPUFORMER_ADDON ? `GPUFORMER_ADDON=${process.env.GPUFORMER_ADDON} ` : ''}node bench/kernels/cpu-attention.mjs ${args.join(' ')}`.trim();
+const command = `${process.env.GPUFORMER_ADDON ? `GPUFORMER_ADDON=${process.env.GPUFORMER_ADDON} ` : ''}node bench/kernels/cpu-attention.mjs ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim();
 const date = new Date().toISOString();
 const report = {
   bench: 'cpu-attention', date, command, label, threads, quick,

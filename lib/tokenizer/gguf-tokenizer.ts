@@ -158,7 +158,7 @@ function sentencePieceBpe(meta: GgufMeta, tokens: string[], typeOf: (id: number)
   const mergeable = (id: number) => typeOf(id) === TokenType.NORMAL || typeOf(id) === TokenType.USER_DEFINED;
   const candidates: Array<{ left: string; right: string; score: number; leftId: number; rightId: number }> = [];
   tokens.forEach((piece, id) => {
-    if (!mergeable(id) || ids.get(piece) !== id) return;
+    if (!mergeable(id)) return;
     const local: typeof candidates = [];
     // split points between code points, not UTF-16 units
     for (let at = 0, cp = piece.codePointAt(0)!; ; cp = piece.codePointAt(at)!) {

@@ -126,10 +126,14 @@ GF_AVX2 inline void unpack_nibbles(const uint8_t* qs, __m128i* lo, __m128i* hi) 
   *hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
 }
 
-// Writes d * q + m for 16 nibble values (q - 8 folded into m for Q4_0).
-GF_AVX2 inline void store_nibbles(__m128i q, __m256 d, __m256 m, float* dst) {
-  _mm256_storeu_ps(dst, _mm256_fmadd_ps(d, u8x8_to_f32(q), m));
-  _mm256_storeu_ps(dst + 8, _mm256_fmadd_ps(d, u8x8_to_f32(_mm_srli_si128(q, 8)), m));
+// Writes d * q + m for 16 nibble values (Q4_1), or d * (q − 8) with m null (Q4_0: the product as the
+// format defines it, so a zero keeps the sign of d exactly as the portable path gives it).
+GF_AVX2 inline void store_nibbles(__m128i q, __m256 d, const __m256* m, float* dst) {
+  if (!m) q = _mm_sub_epi8(q, _mm_set1_epi8(8));
+  for (int half = 0; half < 2; half++, q = _mm_srli_si128(q, 8)) {
+    const __m256 v = m ? u8x8_to_f32(q) : _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q));
+    _mm256_storeu_ps(dst + 8 * half, m ? _mm256_fmadd_ps(d, v, *m) : _mm256_mul_ps(d, v));
+  }
 }
 
 GF_AVX2 void dequantize(const void* src, DType src_dtype, float* dst, int64_t n) {
@@ -143,28 +147,25 @@ GF_AVX2 void dequantize(const void* src, DType src_dtype, float* dst, int64_t n)
       }
       return;
     }
-    case DType::Q4_0: case DType::Q4_1: {
-      const bool q40 = src_dtype == DType::Q4_0;
-      const size_t stride = dtype_unit_bytes(src_dtype);
+    case DType::Q4_0: {
+      const BlockQ4_0* b = static_cast<const BlockQ4_0*>(src);
       for (int64_t i = 0; i < blocks; i++, dst += 32) {
-        const char* blk = static_cast<const char*>(src) + i * stride;
-        float d, m;
-        const uint8_t* qs;
-        if (q40) {
-          const BlockQ4_0* b = reinterpret_cast<const BlockQ4_0*>(blk);
-          d = _cvtsh_ss(b->d);
-          m = -8.0f * d;
-          qs = b->qs;
-        } else {
-          const BlockQ4_1* b = reinterpret_cast<const BlockQ4_1*>(blk);
-          d = _cvtsh_ss(b->d);
-          m = _cvtsh_ss(b->m);
-          qs = b->qs;
-        }
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
         __m128i lo, hi;
-        unpack_nibbles(qs, &lo, &hi);
-        store_nibbles(lo, _mm256_set1_ps(d), _mm256_set1_ps(m), dst);
-        store_nibbles(hi, _mm256_set1_ps(d), _mm256_set1_ps(m), dst + 16);
+        unpack_nibbles(b[i].qs, &lo, &hi);
+        store_nibbles(lo, d, nullptr, dst);
+        store_nibbles(hi, d, nullptr, dst + 16);
+      }
+      return;
+    }
+    case DType::Q4_1: {
+      const BlockQ4_1* b = static_cast<const BlockQ4_1*>(src);
+      for (int64_t i = 0; i < blocks; i++, dst += 32) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d)), m = _mm256_set1_ps(_cvtsh_ss(b[i].m));
+        __m128i lo, hi;
+        unpack_nibbles(b[i].qs, &lo, &hi);
+        store_nibbles(lo, d, &m, dst);
+        store_nibbles(hi, d, &m, dst + 16);
       }
       return;
     }

@@ -6,6 +6,7 @@
 #include "cpu/cpu_ops.h"
 #include "cpu/parallel_rows.h"
 #include "cpu/rows_io.h"
+#include "cpu/vecmath.h"
 
 namespace gf {
 namespace cpu {
@@ -40,11 +41,8 @@ void layer_norm(const Tensor& x, Tensor* residual, const Tensor& weight, const T
   const std::vector<float> w = weight_f32(weight);
   const std::vector<float> b = bias ? weight_f32(*bias) : std::vector<float>(w.size(), 0.0f);
   for_each_norm_row(x, residual, out, [&](const float* src, float* dst, int64_t C) {
-    float sum = 0;
-    for (int64_t c = 0; c < C; c++) sum += src[c];
-    const float mean = sum / static_cast<float>(C);
-    float sq = 0;
-    for (int64_t c = 0; c < C; c++) sq += (src[c] - mean) * (src[c] - mean);
+    const float mean = vec_ops().sum(src, C) / static_cast<float>(C);
+    const float sq = vec_ops().sum_sq(src, mean, C);
     const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
     for (int64_t c = 0; c < C; c++) dst[c] = (src[c] - mean) * rstd * w[c] + b[c];
   });
@@ -54,8 +52,7 @@ void layer_norm(const Tensor& x, Tensor* residual, const Tensor& weight, const T
 void rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps, Tensor& out) {
   const std::vector<float> w = weight_f32(weight);
   for_each_norm_row(x, residual, out, [&](const float* src, float* dst, int64_t C) {
-    float sq = 0;
-    for (int64_t c = 0; c < C; c++) sq += src[c] * src[c];
+    const float sq = vec_ops().sum_sq(src, 0.0f, C);
     const float rstd = 1.0f / std::sqrt(sq / static_cast<float>(C) + eps);
     for (int64_t c = 0; c < C; c++) dst[c] = src[c] * rstd * w[c];
   });

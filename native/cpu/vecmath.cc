@@ -30,6 +30,29 @@ float max(const float* x, int64_t n) {
   return m;
 }
 
+// Eight independent partial sums: the additions pipeline (and vectorize) instead of waiting on each other.
+float sum(const float* x, int64_t n) {
+  float part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) part[j] += x[i + j];
+  float s = 0;
+  for (; i < n; i++) s += x[i];
+  for (int j = 0; j < 8; j++) s += part[j];
+  return s;
+}
+
+float sum_sq(const float* x, float center, int64_t n) {
+  float part[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) part[j] += (x[i + j] - center) * (x[i + j] - center);
+  float s = 0;
+  for (; i < n; i++) s += (x[i] - center) * (x[i] - center);
+  for (int j = 0; j < 8; j++) s += part[j];
+  return s;
+}
+
 float exp_shift_sum(const float* x, float shift, float* out, int64_t n) {
   float sum = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -132,6 +155,32 @@ GF_AVX2 float max(const float* x, int64_t n) {
   float r = hmax(m);
   for (; i < n; i++) r = x[i] > r ? x[i] : r;
   return r;
+}
+
+GF_AVX2 float sum(const float* x, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(x + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(x + i + 8));
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += x[i];
+  return s;
+}
+
+GF_AVX2 float sum_sq(const float* x, float center, int64_t n) {
+  const __m256 c = _mm256_set1_ps(center);
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), c), d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), c);
+    a0 = _mm256_fmadd_ps(d0, d0, a0);
+    a1 = _mm256_fmadd_ps(d1, d1, a1);
+  }
+  float s = hsum(_mm256_add_ps(a0, a1));
+  for (; i < n; i++) s += (x[i] - center) * (x[i] - center);
+  return s;
 }
 
 GF_AVX2 float exp_shift_sum(const float* x, float shift, float* out, int64_t n) {
@@ -339,10 +388,10 @@ GF_AVX2 void pv_tile(const float* p, int p_stride, int nq, const float* const* v
 }  // namespace avx2
 #endif
 
-const VecOps kPortable = {portable::max, portable::exp_shift_sum, portable::scale, portable::gelu,
+const VecOps kPortable = {portable::max, portable::sum_sq, portable::sum, portable::exp_shift_sum, portable::scale, portable::gelu,
                           portable::silu, portable::swiglu, portable::qk_tile, portable::pv_tile};
 #ifdef GF_HAVE_AVX2_PATH
-const VecOps kAvx2 = {avx2::max, avx2::exp_shift_sum, avx2::scale, avx2::gelu,
+const VecOps kAvx2 = {avx2::max, avx2::sum_sq, avx2::sum, avx2::exp_shift_sum, avx2::scale, avx2::gelu,
                       avx2::silu, avx2::swiglu, avx2::qk_tile, avx2::pv_tile};
 #endif
 

@@ -10,6 +10,8 @@ namespace cpu {
 struct VecOps {
   // ---- reductions and maps over one row
   float (*max)(const float* x, int64_t n);                              // max of x (−inf when n == 0)
+  float (*sum_sq)(const float* x, float center, int64_t n);             // Σ (x − center)²
+  float (*sum)(const float* x, int64_t n);                              // Σ x
   float (*exp_shift_sum)(const float* x, float shift, float* out, int64_t n);  // out = exp(x − shift); Σ out
   void (*scale)(float* x, float a, int64_t n);                          // x *= a
   void (*gelu)(const float* x, float* out, int64_t n, bool tanh_approx);

@@ -16,7 +16,7 @@ function table(dtype: DType, rows: number, C: number, seed: number): { t: Tensor
     return { t: tensor(dtype, [rows, C], q.bytes), values: q.values };
   }
   const t = tensor(dtype, [rows, C], data);
-  const values = dtype === 'f32' ? Float64Array.from(data) : ref.decodeHalfBits(new Uint16Array(t.read()), dtype);
+  const values = dtype === 'f32' ? Float64Array.from(data) : ref.decodeHalfBits(new Uint16Array(t.read()), dtype as 'f16' | 'bf16');
   return { t, values };
 }
 

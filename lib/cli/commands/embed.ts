@@ -1,0 +1,56 @@
+/** `gpuformer embed --model M TEXT...`: sentence embeddings as JSON (one vector per line, or one array). */
+import { Engine } from '../../engine/engine';
+import type { PoolingMode } from '../../engine/types';
+import { UsageError, flag, parse, str } from '../args';
+import { ENGINE_FLAGS, ENGINE_USAGE, loadOptions, requireModel } from '../engine-flags';
+import { CliIO, readAll } from '../io';
+import type { Command } from './command';
+
+export const embed: Command = {
+  name: 'embed',
+  summary: 'embed texts with an embedding model; prints vectors as JSON',
+  usage: `usage: gpuformer embed --model MODEL [TEXT...] [options]
+  TEXT...                 texts to embed; without any, one text per line of standard input
+  --file PATH             read texts from a file, one per line
+  --pooling mean|cls|last how to pool token vectors (default: the model's sentence-transformers setting)
+  --normalize             L2-normalize the vectors (default: the model's setting)
+  --no-normalize          do not normalize
+  --json                  print one JSON array of vectors instead of one vector per line
+${ENGINE_USAGE}`,
+
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const p = parse(argv, {
+      ...ENGINE_FLAGS, file: { type: 'string' }, pooling: { type: 'string' }, normalize: { type: 'boolean' },
+      'no-normalize': { type: 'boolean' }, json: { type: 'boolean' },
+    });
+    const model = str(p, 'model');
+    if (!model) throw new UsageError('--model is required');
+    const pooling = str(p, 'pooling');
+    if (pooling !== undefined && !['mean', 'cls', 'last'].includes(pooling)) throw new UsageError(`--pooling must be mean, cls or last, got '${pooling}'`);
+    if (flag(p, 'normalize') && flag(p, 'no-normalize')) throw new UsageError('--normalize and --no-normalize contradict each other');
+    const normalize = flag(p, 'normalize') ? true : flag(p, 'no-normalize') ? false : undefined;
+    const texts = await inputTexts(p.positionals, str(p, 'file'), io);
+    if (texts.length === 0) throw new UsageError('no text to embed: give TEXT arguments, --file, or lines on standard input');
+
+    const { options, done } = loadOptions(p, io);
+    const engine = await Engine.load(requireModel(p), options).finally(done);
+    try {
+      const vectors = await engine.embed(texts, { pooling: pooling as PoolingMode | undefined, normalize });
+      const rows = vectors.map((v) => Array.from(v));
+      io.stdout.write(flag(p, 'json') ? `${JSON.stringify(rows)}\n` : rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    } finally {
+      await engine.dispose();
+    }
+    return 0;
+  },
+};
+
+async function inputTexts(positionals: string[], file: string | undefined, io: CliIO): Promise<string[]> {
+  if (file) {
+    const { readFile } = await import('fs/promises');
+    return (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+  }
+  if (positionals.length) return positionals;
+  if (io.stdin && !io.stdin.isTTY) return (await readAll(io.stdin)).split('\n').filter((l) => l.trim() !== '');
+  return [];
+}

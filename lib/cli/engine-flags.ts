@@ -1,0 +1,70 @@
+/** The flags every command that loads a model shares, and their translation into Engine.load options. */
+import type { LoadOptions } from '../engine/options';
+import { FlagSpec, Parsed, UsageError, bytes, int, num, str } from './args';
+import type { CliIO } from './io';
+import { ProgressBar } from './progress';
+
+export const ENGINE_FLAGS: FlagSpec = {
+  model: { type: 'string', short: 'm' },
+  device: { type: 'string' },
+  dtype: { type: 'string' },
+  'max-model-len': { type: 'string' },
+  'max-num-seqs': { type: 'string' },
+  'max-num-batched-tokens': { type: 'string' },
+  'gpu-memory-utilization': { type: 'string' },
+  'memory-budget': { type: 'string' },
+  'block-size': { type: 'string' },
+};
+
+export const ENGINE_USAGE = `model and engine:
+  -m, --model DIR|FILE.gguf|ORG/NAME   a model directory, a GGUF file, or a hub id (downloaded to the HF cache)
+  --device auto|cpu|cuda|cuda:N        where to run (default auto: the first GPU, else the CPU)
+  --dtype auto|float32|float16|bfloat16
+  --max-model-len N                    longest sequence, prompt + generated
+  --max-num-seqs N                     most sequences in one step
+  --max-num-batched-tokens N           most tokens in one step
+  --gpu-memory-utilization F           share of GPU memory to use (default 0.9)
+  --memory-budget SIZE                 an explicit byte budget, e.g. 4GiB
+  --block-size N                       tokens per KV-cache block (default 16)`;
+
+export function requireModel(p: Parsed): string {
+  const m = str(p, 'model') ?? p.positionals[0];
+  if (!m) throw new UsageError('--model is required (a model directory, a .gguf file or a hub id)');
+  return m;
+}
+
+/** The planning options (device, dtype, sizes) both `inspect` and Engine.load take, validated. */
+export function planFlags(p: Parsed) {
+  const device = str(p, 'device');
+  if (device !== undefined && !/^(auto|cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device must be auto, cpu, cuda or cuda:N, got '${device}'`);
+  const dtype = str(p, 'dtype');
+  if (dtype !== undefined && !['auto', 'float32', 'float16', 'bfloat16'].includes(dtype)) {
+    throw new UsageError(`--dtype must be auto, float32, float16 or bfloat16, got '${dtype}'`);
+  }
+  const options = {
+    device: device as LoadOptions['device'],
+    dtype: dtype as LoadOptions['dtype'],
+    maxModelLen: int(p, 'max-model-len'),
+    maxNumSeqs: int(p, 'max-num-seqs'),
+    maxNumBatchedTokens: int(p, 'max-num-batched-tokens'),
+    gpuMemoryUtilization: num(p, 'gpu-memory-utilization', 0.01, 1),
+    memoryBudgetBytes: bytes(p, 'memory-budget'),
+    blockSize: int(p, 'block-size'),
+  };
+  return dropUndefined(options);
+}
+
+/** A copy without the keys whose value is undefined (so library defaults apply). */
+export function dropUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Engine.load options from the flags, with a progress bar for downloading and loading on a terminal. */
+export function loadOptions(p: Parsed, io: CliIO): { options: LoadOptions; done: () => void } {
+  const bar = new ProgressBar(io.stderr, 'loading');
+  const options: LoadOptions = {
+    ...planFlags(p),
+    onProgress: (x) => bar.update(x.bytesDone, x.bytesTotal, x.phase === 'download' ? 'downloading' : 'loading weights'),
+  };
+  return { options, done: () => bar.finish() };
+}

@@ -1,0 +1,165 @@
+/**
+ * The CLI in-process (lib/cli/main with buffer streams): help for every command, usage errors naming the
+ * flag, the progress bar (drawn only on a terminal), and the commands on real models: inspect on a fixture,
+ * generate with token ids vs the golden continuation, embed vs sentence-transformers, serve answering HTTP.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { COMMANDS, main } from '../../lib/cli/main';
+import { ProgressBar } from '../../lib/cli/progress';
+import { bytes, parse } from '../../lib/cli/args';
+import type { CliIO } from '../../lib/cli/io';
+import { FIXTURES, MODELS, goldenI32, readCases, readGolden } from '../models/golden';
+
+class Buffered {
+  text = '';
+  constructor(public isTTY = false, public columns = 100) {}
+  write(s: string) {
+    this.text += s;
+    return true;
+  }
+}
+
+function io(extra: Partial<CliIO> = {}) {
+  const stdout = new Buffered();
+  const stderr = new Buffered();
+  return { stdout, stderr, io: { stdout, stderr, ...extra } as CliIO };
+}
+
+describe('cli: help and usage errors', () => {
+  it('lists every command and gives each its own --help', async () => {
+    const a = io();
+    expect(await main(['--help'], a.io)).toBe(0);
+    for (const name of ['inspect', 'embed', 'generate', 'serve', 'bench', 'pull']) expect(a.stdout.text).toContain(`  ${name}`);
+    for (const c of COMMANDS) {
+      const b = io();
+      expect(await main([c.name, '--help'], b.io)).toBe(0);
+      expect(b.stdout.text).toMatch(new RegExp(`^usage: gpuformer ${c.name}`));
+    }
+    const v = io();
+    expect(await main(['--version'], v.io)).toBe(0);
+    expect(v.stdout.text.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('reports mistakes with the command usage and status 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['inspect'], /MODEL is required/],
+      [['inspect', 'x', '--bogus'], /--bogus/],
+      [['generate', '--model', 'm', '--max-tokens', 'zero', 'hi'], /--max-tokens must be an integer ≥ 1, got 'zero'/],
+      [['generate', 'hello'], /--model is required/],
+      [['generate', '--model', 'm', '--chat', 'hi', 'also a prompt'], /--chat takes the message/],
+      [['embed', '--model', 'm', '--pooling', 'max', 'x'], /--pooling must be mean, cls or last/],
+      [['serve', '--model', 'm', '--port', '70000'], /--port must be at most 65535/],
+      [['serve', '--model', 'm', '--device', 'tpu'], /--device must be auto, cpu, cuda or cuda:N/],
+      [['inspect', 'x', '--memory-budget', 'lots'], /--memory-budget must be a size/],
+    ];
+    for (const [argv, msg] of cases) {
+      const a = io();
+      expect(await main(argv, a.io)).toBe(2);
+      expect(a.stderr.text).toMatch(msg);
+    }
+  });
+
+  it('reads sizes and flags', () => {
+    const p = parse(['--memory-budget', '4GiB', '--x', '1.5MB'], { 'memory-budget': { type: 'string' }, x: { type: 'string' } });
+    expect(bytes(p, 'memory-budget')).toBe(4 * 2 ** 30);
+    expect(bytes(p, 'x')).toBe(1.5e6);
+  });
+
+  it('reports engine errors with their code and status 1', async () => {
+    const a = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'no-such-model')], a.io)).toBe(1);
+    expect(a.stderr.text).toMatch(/ERR_GPUFORMER_INPUT/);
+    const b = io();
+    expect(await main(['pull', 'org/not-cached', '--offline', '--cache-dir', path.join(FIXTURES, 'no-such-cache')], b.io)).toBe(1);
+    expect(b.stderr.text).toMatch(/not in the cache/);
+  });
+});
+
+describe('cli: progress bar', () => {
+  it('draws in place on a terminal only', () => {
+    const tty = new Buffered(true);
+    const bar = new ProgressBar(tty, 'loading', 'bytes', 0);
+    bar.update(50e6, 100e6);
+    bar.update(100e6, 100e6);
+    bar.finish();
+    expect(tty.text.startsWith('\rloading ')).toBe(true);
+    expect(tty.text).toContain(' 50% 50.0 MB/100.0 MB');
+    expect(tty.text).toContain('100% 100.0 MB/100.0 MB');
+    expect(tty.text.endsWith('\n')).toBe(true);
+    const pipe = new Buffered(false);
+    const quiet = new ProgressBar(pipe, 'loading');
+    quiet.update(1, 2);
+    quiet.finish();
+    expect(pipe.text).toBe('');
+    expect(new ProgressBar(pipe, 'n', 'items').render(3, 12)).toMatch(/^n █+░+  25% 3\/12$/);
+  });
+});
+
+describe('cli: commands on real models', () => {
+  it('inspect prints the plan, and --json the same as an object', async () => {
+    const a = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu'], a.io)).toBe(0);
+    expect(a.stdout.text).toMatch(/llama \(safetensors\): 2 layers, hidden 256, 4 heads \(2 KV heads\)/);
+    expect(a.stdout.text).toMatch(/sequences of maxModelLen that fit at once: \d+/);
+    const b = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--json'], b.io)).toBe(0);
+    const x = JSON.parse(b.stdout.text);
+    expect(x.source.architecture).toBe('llama');
+    expect(x.source.format).toBe('safetensors');
+    expect(x.plan.kv.blocks).toBeGreaterThan(0);
+  });
+
+  it('generate --prompt-ids streams the golden greedy continuation', async () => {
+    const c = readCases('llama-gqa')[1];
+    const want = Array.from(goldenI32(readGolden('llama-gqa'), `${c.name}.greedy`));
+    const a = io();
+    const code = await main(['generate', '--model', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--memory-budget', '256MiB',
+      '--prompt-ids', c.input_ids.join(','), '--max-tokens', String(want.length), '--stats'], a.io);
+    expect(a.stderr.text).toMatch(/tokens in/);
+    expect(code).toBe(0);
+    expect(a.stdout.text.trim().split(' ').map(Number)).toEqual(want);
+  });
+
+  it('embed prints sentence-transformers\' vectors', async () => {
+    const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'all-MiniLM-L6-v2.json'), 'utf8'));
+    const sentences = (ref.sentences ?? ref.cases).slice(1, 4) as Array<{ text?: string; sentence?: string; embedding: number[] }>;
+    const texts = sentences.map((s) => (s.text ?? s.sentence)!);
+    const a = io();
+    expect(await main(['embed', '--model', path.join(MODELS, 'all-MiniLM-L6-v2'), '--device', 'cpu', ...texts], a.io)).toBe(0);
+    const rows = a.stdout.text.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    expect(rows).toHaveLength(texts.length);
+    rows.forEach((v, i) => {
+      const w = sentences[i].embedding;
+      const dot = v.reduce((s, x, j) => s + x * w[j], 0);
+      expect(dot / (Math.hypot(...v) * Math.hypot(...w))).toBeGreaterThan(0.9999);
+    });
+  });
+
+  it('serve answers on loopback until interrupted', async () => {
+    let stop!: () => void;
+    const interrupted = new Promise<void>((r) => (stop = r));
+    const a = io({ interrupted });
+    const done = main(['serve', '--model', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--memory-budget', '256MiB', '--port', '0',
+      '--served-model-name', 'tiny', '--quiet'], a.io);
+    const start = Date.now();
+    while (!/at http/.test(a.stdout.text)) {
+      if (Date.now() - start > 60000) throw new Error(`serve did not start: ${a.stderr.text}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const url = /at (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(a.stdout.text)![1];
+    const models = (await (await fetch(`${url}/models`)).json()) as { data: Array<{ id: string }> };
+    expect(models.data[0].id).toBe('tiny');
+    const c = readCases('llama-gqa')[0];
+    const r = await fetch(`${url}/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny', prompt: c.input_ids, max_tokens: 4, temperature: 0 }),
+    });
+    expect(r.status).toBe(200);
+    const body = (await r.json()) as { usage: { completion_tokens: number } };
+    expect(body.usage.completion_tokens).toBe(4);
+    stop();
+    expect(await done).toBe(0);
+  });
+});

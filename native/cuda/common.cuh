@@ -50,6 +50,13 @@ __device__ __forceinline__ Vec<T> load_vec(const T* p) {
 }
 
 template <typename T>
+__device__ __forceinline__ Vec<T> zero_vec() {
+  Vec<T> r;
+  *reinterpret_cast<uint4*>(&r) = make_uint4(0, 0, 0, 0);
+  return r;
+}
+
+template <typename T>
 __device__ __forceinline__ void store_vec(T* p, const Vec<T>& v) {
   *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(&v);
 }

@@ -62,6 +62,10 @@ std::string describe(const DeviceFault& f) {
     case FaultKind::BlockTable:
       return cat("paged_attention: block table entry ", f.index, " = ", f.value, " is not a block of the cache (",
                  f.limit, " blocks)");
+    case FaultKind::SampleTemperature:
+      return cat("sample: temperature[", f.index, "] is not a finite number");
+    case FaultKind::SampleTopP:
+      return cat("sample: topP[", f.index, "] is NaN");
     case FaultKind::None:
       break;
   }

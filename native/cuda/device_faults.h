@@ -23,6 +23,8 @@ enum class FaultKind : int32_t {
   ContextLen,        // paged_attention: contextLens[index] = value is less than its limit new tokens
   ContextTooLong,    // paged_attention: contextLens[index] = value is past the hint or table limit
   BlockTable,        // paged_attention: blockTables entry index = value not in [0, limit)
+  SampleTemperature, // sample: temperature[index] is not a finite number (treated as greedy)
+  SampleTopP,        // sample: topP[index] is NaN (treated as off)
 };
 
 struct DeviceFault {

@@ -3,6 +3,7 @@
 // a token's slot = block * block_size + offset.
 #pragma once
 #include "cuda/common.cuh"
+#include "cuda/device_faults.cuh"
 
 namespace gf {
 namespace cuda {
@@ -12,11 +13,19 @@ namespace cuda {
 struct KvAddress {
   const int32_t* block_table = nullptr;  // this sequence's row of the block table; null when contiguous
   int block_size = 0;
+  int num_blocks = 0;                    // entries must lie in [0, num_blocks)
+  DeviceFault* faults = nullptr;
   int64_t first_row = 0;                 // contiguous: the sequence's first token row
 
   __device__ __forceinline__ int64_t row_of(int j) const {
-    if (block_table) return int64_t(block_table[j / block_size]) * block_size + j % block_size;
-    return first_row + j;
+    if (!block_table) return first_row + j;
+    const int i = j / block_size;
+    int blk = block_table[i];
+    if (static_cast<unsigned>(blk) >= static_cast<unsigned>(num_blocks)) {
+      report_fault(faults, FaultKind::BlockTable, i, blk, num_blocks);
+      blk = 0;
+    }
+    return int64_t(blk) * block_size + j % block_size;
   }
 };
 

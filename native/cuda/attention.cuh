@@ -1,0 +1,90 @@
+// Attention family, shared by fused prefill attention (attention.cu: FlashAttention-2 style tensor-core
+// kernel) and paged attention (paged_attention.cu: FlashDecoding style split-KV kernel). Both read the
+// problem below, so one kernel serves contiguous and paged keys alike: only KvAddress differs.
+#pragma once
+#include "cuda/common.cuh"
+#include "cuda/device_faults.cuh"
+#include "cuda/kv_cache.cuh"
+
+namespace gf {
+namespace cuda {
+
+constexpr float kLog2e = 1.4426950408889634f;
+
+// q [T,Hq,D] packed by cu_q [B+1]; keys and values either contiguous [T,Hkv,D] (sequence b's keys are its
+// own tokens) or paged [slots,Hkv,D] through block_tables [B,max_blocks] with context_lens [B] keys.
+// out [T,Hq,D]. Query j of sequence b (of n_b) sits at position kv_len_b - n_b + j.
+struct AttnArgs {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  const int32_t* cu_q = nullptr;
+  const int32_t* context_lens = nullptr;  // null: contiguous keys
+  const int32_t* block_tables = nullptr;  // null: contiguous keys
+  int max_blocks = 0, block_size = 0, num_blocks = 0;
+  int B = 0, Hq = 0, Hkv = 0, D = 0;
+  int64_t T = 0;
+  float scale_log2 = 0;          // softmax scale · log2(e): scores live in the exp2 domain
+  bool causal = true;
+  int window_left = -1;          // keys at positions ≥ qpos - window_left; -1 = all
+  const float* alibi = nullptr;  // [Hq] slopes: score += slope · (kpos - qpos)
+  int max_q_len = 0;             // launch hint: longest query run of a sequence
+  int max_kv_len = 0;            // launch hint: longest key run of a sequence
+  DeviceFault* faults = nullptr;
+};
+
+// Where sequence b's queries and keys are, checked and clamped (device_faults.h).
+struct SeqInfo {
+  int64_t q_start = 0;  // first query token
+  int n_q = 0;          // its queries
+  int kv_len = 0;       // its keys
+  int q_offset = 0;     // position of its first query (kv_len - n_q)
+  KvAddress kv;
+};
+
+__device__ __forceinline__ SeqInfo seq_info(const AttnArgs& a, int b) {
+  SeqInfo s;
+  int64_t end;
+  checked_seq_bounds(a.faults, a.cu_q, b, a.B, a.T, &s.q_start, &end);
+  s.n_q = static_cast<int>(end - s.q_start);
+  if (a.block_tables) {
+    int kv = a.context_lens[b];
+    const int cap = a.max_blocks * a.block_size;
+    if (kv < s.n_q) {
+      report_fault(a.faults, FaultKind::ContextLen, b, kv, s.n_q);
+      kv = s.n_q;
+    }
+    if (kv > cap || kv > a.max_kv_len) {
+      report_fault(a.faults, FaultKind::ContextTooLong, b, kv, cap < a.max_kv_len ? cap : a.max_kv_len);
+      kv = cap < a.max_kv_len ? cap : a.max_kv_len;
+      if (kv < s.n_q) s.n_q = kv;
+    }
+    s.kv_len = kv;
+    s.kv.block_table = a.block_tables + int64_t(b) * a.max_blocks;
+    s.kv.block_size = a.block_size;
+    s.kv.num_blocks = a.num_blocks;
+    s.kv.faults = a.faults;
+  } else {
+    s.kv_len = s.n_q;
+    s.kv.first_row = s.q_start;
+  }
+  s.q_offset = s.kv_len - s.n_q;
+  return s;
+}
+
+// The keys [lo, hi) that query position qpos may see.
+__device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_len, int* lo, int* hi) {
+  *hi = a.causal ? min(qpos + 1, kv_len) : kv_len;
+  *lo = a.window_left >= 0 ? max(0, qpos - a.window_left) : 0;
+}
+
+// Tensor-core prefill kernel (f16 / bf16): every query run of every sequence (attention.cu).
+void launch_attention_mma(const AttnArgs& a, DType dtype, cudaStream_t stream);
+
+// Split-KV kernel (any float dtype): one block per (query token, KV head, split), all query heads of the
+// KV head's group together, so each key and value is read once per group (paged_attention.cu).
+void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace gf

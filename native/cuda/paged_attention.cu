@@ -1,0 +1,382 @@
+// Paged attention and the split-KV attention kernel, FlashDecoding style. A block owns one query token, one
+// KV head and one slice ("split") of the token's visible keys, and serves all query heads of that KV head's
+// group at once, so every key and value row is read from memory once per group (GQA / MQA aware). Keys are
+// scored in rounds of kRoundKeys with an online softmax across rounds; each lane group reads a key row in
+// 16-byte chunks, several rows in flight. With several splits, each writes an unnormalized partial output
+// and its (max, sum), and a second kernel merges them. It serves decode (one query per sequence), f32
+// attention of any shape, and, through KvAddress, contiguous and paged keys alike.
+#include "cuda/attention.cuh"
+#include "cuda/cuda_ops.h"
+#include "cuda/workspace.h"
+
+#include <mutex>
+#include <vector>
+
+namespace gf {
+namespace cuda {
+namespace {
+
+constexpr int pow2_at_least(int n) { return n <= 1 ? 1 : 2 * pow2_at_least((n + 1) / 2); }
+
+template <typename T, int D>
+struct SplitKv {
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = 32 * kWarps;
+  static constexpr int kVW = 16 / sizeof(T);                                   // elements per 16-byte chunk
+  static constexpr int kChunks = D / kVW;                                      // chunks per row
+  static constexpr int kLanesPerKey = kChunks >= 32 ? 32 : pow2_at_least(kChunks);
+  static constexpr int kChunksPerLane = (kChunks + kLanesPerKey - 1) / kLanesPerKey;
+  static constexpr int kKeysPerWarp = 32 / kLanesPerKey;                       // rows a warp reads at once
+  static constexpr int kUnroll = 4;                                            // row loads in flight per lane
+  // keys per round: a multiple of what the block reads in one unrolled step, and at least 64 so the three
+  // barriers of a round are amortized
+  static constexpr int kRoundKeys = kWarps * kKeysPerWarp * kUnroll >= 64 ? kWarps * kKeysPerWarp * kUnroll : 64;
+  // query heads per block: larger groups take several blocks, whose second reads of a row mostly hit L2;
+  // a bound of 4 keeps registers low enough for the occupancy a memory-bound kernel needs
+  static constexpr int kMaxG = 4;
+  static_assert(D % kVW == 0, "head dim must be a multiple of 16 bytes");
+};
+
+// One 16-byte chunk of a row as f32.
+template <typename T>
+__device__ __forceinline__ void load_chunk(const T* p, float* out) {
+  const Vec<T> v = load_vec(p);
+#pragma unroll
+  for (int e = 0; e < kVecElems<T>; e++) out[e] = to_f32(v.v[e]);
+}
+
+// Sequence of packed token t: the b with cu[b] ≤ t < cu[b+1] (for a valid cu_seqlens).
+__device__ __forceinline__ int sequence_of(const int32_t* cu, int B, int64_t t) {
+  int lo = 0, hi = B;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (cu[mid] <= t) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+// grid (T, Hkv · head chunks, splits). partial_o [T, Hq, splits, D] and partial_ml [T, Hq, splits, 2] are
+// written when gridDim.z > 1; otherwise the output directly.
+template <typename T, int D>
+__global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
+    split_kv_attention_kernel(const AttnArgs a, int partition, float* __restrict__ partial_o,
+                              float* __restrict__ partial_ml) {
+  using K = SplitKv<T, D>;
+  constexpr int G8 = K::kMaxG;
+  __shared__ float s_p[G8][K::kRoundKeys];          // scores, then probabilities, of one round
+  __shared__ float s_max[G8], s_sum[G8], s_alpha[G8];
+  __shared__ float s_red[K::kWarps][G8][D];         // per-warp partial outputs, summed at the end
+
+  const int64_t t = blockIdx.x;
+  const int split = blockIdx.z, n_splits = gridDim.z;
+  const int group = a.Hq / a.Hkv;
+  const int chunks_per_kv = (group + G8 - 1) / G8;
+  const int hk = blockIdx.y / chunks_per_kv;
+  const int h0 = hk * group + (blockIdx.y % chunks_per_kv) * G8;  // first query head of this block
+  const int G = min(G8, hk * group + group - h0);
+
+  const int b = sequence_of(a.cu_q, a.B, t);
+  const SeqInfo s = seq_info(a, b);
+  if (!a.block_tables && t == s.q_start && blockIdx.y == 0 && split == 0 && threadIdx.x == 0 && s.n_q > a.max_q_len) {
+    report_fault(a.faults, FaultKind::SeqTooLong, b, s.n_q, a.max_q_len);
+  }
+  const int j_local = static_cast<int>(t - s.q_start);
+  const bool valid = j_local >= 0 && j_local < s.n_q;
+  const int qpos = s.q_offset + j_local;
+  int lo = 0, hi = 0;
+  if (valid) key_range(a, qpos, s.kv_len, &lo, &hi);
+  const int k_begin = lo + split * partition;
+  const int k_end = min(hi, k_begin + partition);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int sub = lane / K::kLanesPerKey, li = lane % K::kLanesPerKey;
+  const int64_t q_stride = int64_t(a.Hq) * D, kv_stride = int64_t(a.Hkv) * D;
+  const T* kbase = static_cast<const T*>(a.k) + hk * D;
+  const T* vbase = static_cast<const T*>(a.v) + hk * D;
+
+  // This lane's chunks of each query head, pre-scaled into the exp2 domain.
+  float q[G8][K::kChunksPerLane][K::kVW];
+#pragma unroll
+  for (int g = 0; g < G8; g++) {
+#pragma unroll
+    for (int cc = 0; cc < K::kChunksPerLane; cc++) {
+      const int ci = li + cc * K::kLanesPerKey;
+      if (g < G && ci < K::kChunks && valid) {
+        load_chunk(static_cast<const T*>(a.q) + t * q_stride + (h0 + g) * D + ci * K::kVW, q[g][cc]);
+#pragma unroll
+        for (int e = 0; e < K::kVW; e++) q[g][cc][e] *= a.scale_log2;
+      } else {
+#pragma unroll
+        for (int e = 0; e < K::kVW; e++) q[g][cc][e] = 0.0f;
+      }
+    }
+  }
+  float acc[G8][K::kChunksPerLane][K::kVW];
+#pragma unroll
+  for (int g = 0; g < G8; g++)
+#pragma unroll
+    for (int cc = 0; cc < K::kChunksPerLane; cc++)
+#pragma unroll
+      for (int e = 0; e < K::kVW; e++) acc[g][cc][e] = 0.0f;
+  if (threadIdx.x < G8) {
+    s_max[threadIdx.x] = -INFINITY;
+    s_sum[threadIdx.x] = 0.0f;
+  }
+
+  constexpr int kStep = K::kWarps * K::kKeysPerWarp;  // rows read by the block at once
+  // This lane's raw 16-byte chunks (converted at use: half the registers) of the kUnroll key or value rows
+  // starting at round r0, step u0; zeros past k_end and past the head dim.
+  auto load_rows = [&](const T* base, int r0, int u0, Vec<T> (&dst)[K::kUnroll][K::kChunksPerLane]) {
+#pragma unroll
+    for (int u = 0; u < K::kUnroll; u++) {
+      const int j = r0 + (u0 + u) * kStep + warp * K::kKeysPerWarp + sub;
+#pragma unroll
+      for (int cc = 0; cc < K::kChunksPerLane; cc++) {
+        const int ci = li + cc * K::kLanesPerKey;
+        dst[u][cc] = j < k_end && ci < K::kChunks ? load_vec(base + s.kv.row_of(j) * kv_stride + ci * K::kVW) : zero_vec<T>();
+      }
+    }
+  };
+  for (int r0 = k_begin; r0 < k_end; r0 += K::kRoundKeys) {
+    // 1. scores of this round's keys
+#pragma unroll
+    for (int u0 = 0; u0 < K::kRoundKeys / kStep; u0 += K::kUnroll) {
+      Vec<T> kv[K::kUnroll][K::kChunksPerLane];
+      load_rows(kbase, r0, u0, kv);
+#pragma unroll
+      for (int u = 0; u < K::kUnroll; u++) {
+        const int idx = (u0 + u) * kStep + warp * K::kKeysPerWarp + sub;
+        const int j = r0 + idx;
+#pragma unroll
+        for (int g = 0; g < G8; g++) {
+          if (g >= G) break;
+          float dot = 0.0f;
+#pragma unroll
+          for (int cc = 0; cc < K::kChunksPerLane; cc++)
+#pragma unroll
+            for (int e = 0; e < K::kVW; e++) dot += q[g][cc][e] * to_f32(kv[u][cc].v[e]);
+#pragma unroll
+          for (int o = K::kLanesPerKey / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+          if (li == 0) {
+            if (a.alibi) dot += a.alibi[h0 + g] * kLog2e * static_cast<float>(j - qpos);
+            s_p[g][idx] = j < k_end ? dot : -INFINITY;
+          }
+        }
+      }
+    }
+    __syncthreads();
+
+    // 2. online softmax over the round, one warp per query head
+    for (int g = warp; g < G; g += K::kWarps) {
+      float mx = -INFINITY;
+      for (int i = lane; i < K::kRoundKeys; i += 32) mx = fmaxf(mx, s_p[g][i]);
+      mx = fmaxf(warp_max(mx), s_max[g]);
+      const float base = mx == -INFINITY ? 0.0f : mx;
+      float sum = 0.0f;
+      for (int i = lane; i < K::kRoundKeys; i += 32) {
+        const float p = exp2f(s_p[g][i] - base);
+        s_p[g][i] = p;
+        sum += p;
+      }
+      sum = warp_sum(sum);
+      __syncwarp();
+      if (lane == 0) {
+        const float alpha = exp2f(s_max[g] - base);
+        s_alpha[g] = alpha;
+        s_sum[g] = s_sum[g] * alpha + sum;
+        s_max[g] = mx;
+      }
+    }
+    __syncthreads();
+
+    // 3. acc = acc · alpha + Σ p · v
+#pragma unroll
+    for (int g = 0; g < G8; g++) {
+      if (g >= G) break;
+      const float alpha = s_alpha[g];
+#pragma unroll
+      for (int cc = 0; cc < K::kChunksPerLane; cc++)
+#pragma unroll
+        for (int e = 0; e < K::kVW; e++) acc[g][cc][e] *= alpha;
+    }
+#pragma unroll
+    for (int u0 = 0; u0 < K::kRoundKeys / kStep; u0 += K::kUnroll) {
+      Vec<T> vv[K::kUnroll][K::kChunksPerLane];
+      load_rows(vbase, r0, u0, vv);
+#pragma unroll
+      for (int u = 0; u < K::kUnroll; u++) {
+        const int idx = (u0 + u) * kStep + warp * K::kKeysPerWarp + sub;
+#pragma unroll
+        for (int g = 0; g < G8; g++) {
+          if (g >= G) break;
+          const float p = s_p[g][idx];  // 0 for keys past the end
+#pragma unroll
+          for (int cc = 0; cc < K::kChunksPerLane; cc++)
+#pragma unroll
+            for (int e = 0; e < K::kVW; e++) acc[g][cc][e] += p * to_f32(vv[u][cc].v[e]);
+        }
+      }
+    }
+    __syncthreads();  // s_p is rewritten by the next round
+  }
+
+  // Sum the lane groups of each warp, then the warps, through shared memory.
+#pragma unroll
+  for (int g = 0; g < G8; g++) {
+    if (g >= G) break;
+#pragma unroll
+    for (int cc = 0; cc < K::kChunksPerLane; cc++) {
+      const int ci = li + cc * K::kLanesPerKey;
+#pragma unroll
+      for (int e = 0; e < K::kVW; e++) {
+        float v = acc[g][cc][e];
+#pragma unroll
+        for (int o = K::kLanesPerKey; o < 32; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (sub == 0 && ci < K::kChunks) s_red[warp][g][ci * K::kVW + e] = v;
+      }
+    }
+  }
+  __syncthreads();
+
+  for (int i = threadIdx.x; i < G * D; i += K::kThreads) {
+    const int g = i / D, d = i % D;
+    float v = 0.0f;
+#pragma unroll
+    for (int w = 0; w < K::kWarps; w++) v += s_red[w][g][d];
+    const int64_t row = t * a.Hq + h0 + g;  // (token, query head)
+    if (n_splits == 1) {
+      const float l = s_sum[g];
+      static_cast<T*>(a.out)[row * D + d] = from_f32<T>(l > 0.0f ? v / l : 0.0f);
+    } else {
+      partial_o[(row * n_splits + split) * D + d] = v;
+      if (d == 0) {
+        partial_ml[(row * n_splits + split) * 2] = s_max[g];
+        partial_ml[(row * n_splits + split) * 2 + 1] = s_sum[g];
+      }
+    }
+  }
+}
+
+// Merges the splits of each (token, query head): out = Σ_s 2^(m_s - M) o_s / Σ_s 2^(m_s - M) l_s.
+template <typename T>
+__global__ void combine_splits_kernel(const float* __restrict__ partial_o, const float* __restrict__ partial_ml,
+                                      int n_splits, int D, T* __restrict__ out) {
+  const int64_t row = blockIdx.x;
+  const float* ml = partial_ml + row * n_splits * 2;
+  float M = -INFINITY;
+  for (int s = 0; s < n_splits; s++) M = fmaxf(M, ml[2 * s]);
+  const float base = M == -INFINITY ? 0.0f : M;
+  float L = 0.0f;
+  for (int s = 0; s < n_splits; s++) L += exp2f(ml[2 * s] - base) * ml[2 * s + 1];
+  const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+  for (int d = threadIdx.x; d < D; d += blockDim.x) {
+    float v = 0.0f;
+    for (int s = 0; s < n_splits; s++) v += exp2f(ml[2 * s] - base) * partial_o[(row * n_splits + s) * D + d];
+    out[row * D + d] = from_f32<T>(v * inv);
+  }
+}
+
+int multiprocessors(int device) {
+  static std::mutex mutex;
+  static std::vector<int> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (static_cast<int>(cache.size()) <= device) cache.resize(device + 1, 0);
+  if (cache[device] == 0) GF_CUDA_CHECK(cudaDeviceGetAttribute(&cache[device], cudaDevAttrMultiProcessorCount, device));
+  return cache[device];
+}
+
+template <typename T, int D>
+void launch_split_kv(const AttnArgs& a, int device, cudaStream_t stream) {
+  using K = SplitKv<T, D>;
+  const int group = a.Hq / a.Hkv;
+  const int64_t head_chunks = int64_t(a.Hkv) * ceil_div(group, K::kMaxG);
+  GF_CHECK_INPUT(head_chunks <= 65535, "attention: too many heads for the CUDA split-KV kernel (", a.Hq, ")");
+  // Enough blocks to fill the GPU a few times over; each split keeps at least two rounds of keys.
+  const int64_t base_blocks = a.T * head_chunks;
+  const int64_t want = 4LL * multiprocessors(device);
+  const int64_t max_splits = std::max<int64_t>(1, ceil_div(std::max(a.max_kv_len, 1), 2 * K::kRoundKeys));
+  const int n_splits = static_cast<int>(std::min(std::min(max_splits, ceil_div(want, base_blocks)), int64_t(1024)));
+  const int partition =
+      static_cast<int>(ceil_div(ceil_div(std::max(a.max_kv_len, 1), n_splits), K::kRoundKeys) * K::kRoundKeys);
+  float* partial_o = nullptr;
+  float* partial_ml = nullptr;
+  if (n_splits > 1) {
+    const size_t rows = size_t(a.T) * a.Hq * n_splits;
+    float* ws = static_cast<float*>(scratch(device, Scratch::AttentionPartials, rows * (D + 2) * sizeof(float)));
+    partial_o = ws;
+    partial_ml = ws + rows * D;
+  }
+  const dim3 grid(static_cast<unsigned>(a.T), static_cast<unsigned>(head_chunks), static_cast<unsigned>(n_splits));
+  split_kv_attention_kernel<T, D><<<grid, K::kThreads, 0, stream>>>(a, partition, partial_o, partial_ml);
+  GF_CUDA_LAUNCHED();
+  if (n_splits > 1) {
+    combine_splits_kernel<T><<<static_cast<unsigned>(a.T * a.Hq), D >= 128 ? 128 : D, 0, stream>>>(
+        partial_o, partial_ml, n_splits, D, static_cast<T*>(a.out));
+    GF_CUDA_LAUNCHED();
+  }
+}
+
+template <typename T>
+void launch_split_kv_for_dim(const AttnArgs& a, int device, cudaStream_t stream) {
+  switch (a.D) {
+    case 32: return launch_split_kv<T, 32>(a, device, stream);
+    case 64: return launch_split_kv<T, 64>(a, device, stream);
+    case 80: return launch_split_kv<T, 80>(a, device, stream);
+    case 96: return launch_split_kv<T, 96>(a, device, stream);
+    case 128: return launch_split_kv<T, 128>(a, device, stream);
+    case 256: return launch_split_kv<T, 256>(a, device, stream);
+    default: fail(ErrorCode::Unsupported, "attention: head dim ", a.D, " has no CUDA kernel");
+  }
+}
+
+}  // namespace
+
+void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream) {
+  GF_CHECK_INPUT(a.T <= 0x7fffffff, "attention: too many tokens for one CUDA launch (", a.T, ")");
+  with_float_type(dtype, "attention", [&](auto tag) { launch_split_kv_for_dim<decltype(tag)>(a, device, stream); });
+}
+
+// q [T,Hq,D] packed by cu_seqlens_q [B+1]; k_cache, v_cache [blocks, block_size, Hkv, D]; context_lens [B];
+// block_tables [B, max_blocks]; out [T,Hq,D]
+void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& cu_seqlens_q,
+                     const Tensor& context_lens, const Tensor& block_tables, int max_context_len,
+                     const AttentionParams& p, Tensor& out) {
+  const Launch l = launch_for(out);
+  AttnArgs a;
+  a.q = q.raw();
+  a.k = k_cache.raw();
+  a.v = v_cache.raw();
+  a.out = out.raw();
+  a.cu_q = cptr<int32_t>(cu_seqlens_q);
+  a.context_lens = cptr<int32_t>(context_lens);
+  a.block_tables = cptr<int32_t>(block_tables);
+  a.max_blocks = static_cast<int>(block_tables.dim(1));
+  a.block_size = static_cast<int>(k_cache.dim(1));
+  a.num_blocks = static_cast<int>(k_cache.dim(0));
+  a.B = static_cast<int>(cu_seqlens_q.dim(0) - 1);
+  a.T = q.dim(0);
+  a.Hq = static_cast<int>(q.dim(1));
+  a.Hkv = static_cast<int>(k_cache.dim(2));
+  a.D = static_cast<int>(q.dim(2));
+  a.scale_log2 = p.scale * kLog2e;
+  a.causal = p.causal;
+  a.window_left = p.window_left;
+  a.alibi = p.alibi_slopes ? cptr<float>(*p.alibi_slopes) : nullptr;
+  a.max_kv_len = max_context_len;
+  a.max_q_len = static_cast<int>(std::min<int64_t>(a.T, max_context_len));  // no sequence has more queries than keys
+  a.faults = l.faults;
+  if (a.T == 0 || a.B == 0) return;
+  GF_CHECK_INPUT(a.block_size >= 1 && a.num_blocks >= 1, "paged_attention: the cache has no blocks (",
+                 k_cache.describe(), ")");
+  // Mostly one query per sequence (decode): split over the keys. Longer query runs of half precision
+  // (chunked prefill, prefix caching): the tensor-core kernel, which shares each key tile among 64 queries.
+  const bool decode_like = a.T <= 2LL * a.B;
+  if (q.dtype == DType::F32 || decode_like) {
+    launch_attention_split_kv(a, q.dtype, l.device, l.stream);
+  } else {
+    launch_attention_mma(a, q.dtype, l.stream);
+  }
+}
+
+}  // namespace cuda
+}  // namespace gf

@@ -66,7 +66,8 @@ async function main(): Promise<void> {
   }
   const machine = describeMachine(args.device);
   const started = new Date();
-  const command = ['npm run bench', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' ');
+  const quoted = process.argv.slice(2).map((x) => (/[\s'"]/.test(x) ? `'${x.replace(/'/g, `'\\''`)}'` : x));
+  const command = ['npm run bench', ...(quoted.length ? ['--', ...quoted] : [])].join(' ');
   console.log(`${command}\n${machine.cpuModel}, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
     `${machine.gpu ? `, ${machine.gpu.name}` : ''}; gpuformer ${machine.gpuformerCommit}${machine.dirty ? ' (uncommitted changes)' : ''}`);
   if (machine.loadAverage.start > machine.cores / 2) {
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
         error: (e as Error).message, notes: [], wallSeconds: NaN,
       }))
       : await runWorker(job, args);
+    if (p.reduced) r.notes.push(`${p.entry.id} ran the quick sizes (reduced on ${args.device}, bench/e2e/catalog.ts)`);
     if (!r.ok) console.log(`  failed: ${r.error}`);
     results.push(r);
   }
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
   machine.loadAverage.end = os.loadavg()[0];
   const record: RunRecord = {
     schema: 1, command, args, machine, startedAt: started.toISOString(), finishedAt: new Date().toISOString(),
-    copyBytesPerSec, results,
+    copyBytesPerSec, note: args.note, results,
   };
   console.log(`\n${renderRun(record, 'results.png')}`);
   if (!args.save) return;

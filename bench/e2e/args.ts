@@ -17,6 +17,8 @@ export interface BenchArgs {
   save: boolean;
   /** give up on one engine × model after this many seconds */
   jobTimeoutSeconds: number;
+  /** the conditions of the run, in words, for the report (e.g. "machine otherwise idle") */
+  note?: string;
   help: boolean;
 }
 
@@ -30,7 +32,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-peers               gpuformer only
   --threads N              CPU threads for every engine (default 2)
   --no-save                print results without writing bench/results or BENCHMARKS.md
-  --job-timeout SECONDS    per engine and model (default 1800)`;
+  --job-timeout SECONDS    per engine and model (default 1800)
+  --note TEXT              the run's conditions in words, kept in the record and BENCHMARKS.md`;
 
 const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
@@ -83,6 +86,7 @@ export function parseArgs(argv: string[]): BenchArgs {
         a.jobTimeoutSeconds = n;
         break;
       }
+      case '--note': a.note = value(); break;
       case '--help': case '-h': a.help = true; break;
       default: throw new Error(`unknown option ${flag}\n${USAGE}`);
     }

@@ -36,6 +36,12 @@ export interface CatalogEntry {
   path: () => Promise<string>;
   peers: PeerEntry[];
   vocabSize: () => number;
+  /**
+   * Devices where a full run gives this model the quick run's sizes (batch ≤ 32, prefill 128, 32 decode
+   * tokens, 1 and 8 streams) with the full repetition policy: on 2 CPU cores a full-size pass over a BERT-base,
+   * a 124M f32 / 135M f16 decoder or a 1B model takes minutes each, longer than the rest of the run together.
+   */
+  reduced?: Device[];
   /** the longest context its scenarios may use */
   maxModelLen: number;
   tokenizerDir?: () => string;
@@ -61,11 +67,12 @@ export async function ggufOf(dir: string, name: string, type: 'F32' | 'F16'): Pr
 const random = (shape: string, dtype: RandomDType) => async () => makeRandomModel(shape, dtype, undefined, log);
 const vocabOf = (dir: () => string) => () => JSON.parse(readFileSync(join(dir(), 'config.json'), 'utf8')).vocab_size as number;
 
-function randomDecoder(shape: string, dtype: RandomDType, like: string, runs: CatalogEntry['runs'], maxModelLen = 1024): CatalogEntry {
+function randomDecoder(shape: string, dtype: RandomDType, like: string, runs: CatalogEntry['runs'], maxModelLen = 1024,
+  reduced?: Device[]): CatalogEntry {
   const dir = random(shape, dtype);
   const type = dtype === 'f32' ? 'F32' : 'F16';
   return {
-    id: `${shape} (random, ${dtype})`, kind: 'decoder', weights: dtype, runs, maxModelLen,
+    id: `${shape} (random, ${dtype})`, kind: 'decoder', weights: dtype, runs, maxModelLen, reduced,
     about: `random weights in the shape of ${like}`,
     path: dir,
     peers: [
@@ -90,7 +97,7 @@ export const CATALOG: CatalogEntry[] = [
     tokenizerDir: () => MINILM,
   },
   {
-    id: 'bert-base (random, f32)', kind: 'encoder', weights: 'f32', runs: { cpu: 'full', cuda: 'quick' }, maxModelLen: 256,
+    id: 'bert-base (random, f32)', kind: 'encoder', weights: 'f32', runs: { cpu: 'full', cuda: 'quick' }, maxModelLen: 256, reduced: ['cpu'],
     about: 'random weights in the shape of bert-base-uncased (12 layers, hidden 768), MiniLM\'s vocabulary',
     path: random('bert-base', 'f32'),
     peers: [
@@ -115,9 +122,9 @@ export const CATALOG: CatalogEntry[] = [
     peers: [{ engine: 'node-llama-cpp', devices: ['cpu'], path: () => ggufOf(LLAMA2C, 'llama2c-260K', 'F32') }],
     vocabSize: vocabOf(() => LLAMA2C),
   },
-  randomDecoder('gpt2-124m', 'f32', 'GPT-2 124M', { cpu: 'quick', cuda: 'quick' }),
-  randomDecoder('smollm2-135m', 'f16', 'SmolLM2-135M (llama, GQA 9:3)', { cpu: 'full' }),
-  randomDecoder('llama-3.2-1b', 'f16', 'Llama-3.2-1B', { cpu: 'full', cuda: 'quick' }, 2048),
+  randomDecoder('gpt2-124m', 'f32', 'GPT-2 124M', { cpu: 'quick', cuda: 'quick' }, 1024, ['cpu']),
+  randomDecoder('smollm2-135m', 'f16', 'SmolLM2-135M (llama, GQA 9:3)', { cpu: 'full' }, 1024, ['cpu']),
+  randomDecoder('llama-3.2-1b', 'f16', 'Llama-3.2-1B', { cpu: 'full', cuda: 'quick' }, 2048, ['cpu']),
   randomDecoder('llama-7b', 'f16', 'Llama-2-7B', { cuda: 'full' }, 4096),
 ];
 

@@ -3,13 +3,14 @@
  * engine.embed, engine.generate (streamed, greedy), engine.memory(). The worker sets
  * GPUFORMER_NUM_THREADS before this module loads the addon.
  */
-import { Engine } from '../../lib/engine/engine';
+import { Engine } from '../../lib';
+import { REPO_ROOT } from './paths';
 import type { Device, EmbedAdapter, GenerateAdapter, GenerateScenario, KvProbe, ModelTarget, TokenTiming } from './types';
 
 const BLOCK_SIZE = 16;
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const VERSION = `gpuformer ${require('../../package.json').version}`;
+const VERSION = `gpuformer ${require(`${REPO_ROOT}/package.json`).version}`;
 
 export async function loadGpuformerEmbed(model: ModelTarget, device: Device): Promise<EmbedAdapter> {
   const engine = await Engine.load(model.path, { device, dtype: device === 'cuda' ? 'float16' : 'auto' });

@@ -77,7 +77,6 @@ export async function runJob(job: Job): Promise<JobResult> {
     result.ok = true;
   } catch (e) {
     result.error = e instanceof Error ? `${e.name}: ${e.message}${(e as { code?: string }).code ? ` (${(e as { code?: string }).code})` : ''}` : String(e);
-    log(`failed: ${result.error}`);
   } finally {
     // getrusage's maxrss is in KiB on Linux
     const peakBytes = process.resourceUsage().maxRSS * 1024;

@@ -7,51 +7,26 @@
  *   node bench/kernels/cpu-attention.mjs [--threads 2] [--quick] [--out bench/results] [--label note]
  *
  * Uses the addon at GPUFORMER_ADDON (a development build) or the one node-gyp-build finds. Writes
- * <out>/cpu-attention-<date>.json and .md with the command and the machine.
+ * <out>/cpu-attention-<date>[-<label>].json and .md with the command and the machine.
  *
  * Each case runs once to warm up, then repeats until 1 s (0.3 s with --quick) or 20 runs; the median wall
  * time is reported, with the process CPU time per run beside it: on a shared machine the CPU time shows how
  * much of the wall time the threads actually ran. FLOPs count the visible (query, key) pairs exactly
  * (causal: S(S+1)/2 per head), 4·D per pair (q·k and p·v).
  */
-import { createRequire } from 'module';
-import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
-import { fileURLToPath } from 'url';
+import { commandLine, cpuModel, kernelOptions, loadAddon, random, randomF32, writeResults } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-// ------------------------------------------------------------------------------------------------ options
-const args = process.argv.slice(2);
-const opt = (name, fallback) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const threads = Number(opt('threads', 2));
-const quick = args.includes('--quick');
-const outDir = path.resolve(root, opt('out', 'bench/results'));
-const label = opt('label', '');
+const USAGE = 'usage: node bench/kernels/cpu-attention.mjs [--threads 2] [--quick] [--out bench/results] [--label note]';
+const opts = kernelOptions(USAGE);
+const { threads, quick, label } = opts;
 const minSeconds = quick ? 0.3 : 1.0;
 const maxRuns = 20;
-
-const native = process.env.GPUFORMER_ADDON
-  ? require(path.resolve(process.env.GPUFORMER_ADDON))
-  : require('node-gyp-build')(root);
-native.setNumThreads(threads);
+const native = loadAddon(threads);
 
 // ------------------------------------------------------------------------------------------------ helpers
-let seed = 12345;
-function random() {
-  seed = (seed * 1103515245 + 12345) >>> 0;
-  return seed / 4294967296;
-}
 function tensorF32(shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = random() * 2 - 1;
-  return native.Tensor.fromData('cpu', 'f32', shape, a, 'activations');
+  return native.Tensor.fromData('cpu', 'f32', shape, randomF32(shape.reduce((a, b) => a * b, 1)), 'activations');
 }
 const i32 = (values) => native.Tensor.fromData('cpu', 'i32', [values.length], Int32Array.from(values), 'other');
 
@@ -141,24 +116,20 @@ const decodeResults = decodeCases.map((c) => {
 });
 
 // ------------------------------------------------------------------------------------------------ report
-const cpuModel = os.cpus()[0]?.model ?? 'unknown';
-const command = `${process.env.GPUFORMER_ADDON ? `GPUFORMER_ADDON=${process.env.GPUFORMER_ADDON} ` : ''}node bench/kernels/cpu-attention.mjs ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim();
+const command = commandLine('cpu-attention.mjs', opts.argv);
 const date = new Date().toISOString();
 const report = {
   bench: 'cpu-attention', date, command, label, threads, quick,
-  machine: { cpu: cpuModel, cores: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
+  machine: { cpu: cpuModel(), cores: os.cpus().length, loadavgBefore: loadBefore, loadavgAfter: os.loadavg() },
   prefill: prefillResults, decode: decodeResults,
 };
-fs.mkdirSync(outDir, { recursive: true });
-const stem = path.join(outDir, `cpu-attention-${date.slice(0, 10)}`);
-fs.writeFileSync(`${stem}.json`, JSON.stringify(report, null, 2) + '\n');
 const f = (x, d = 1) => x.toFixed(d);
 const md = [
   `# CPU attention — ${date.slice(0, 10)}${label ? ` (${label})` : ''}`,
   '',
   `Command: \`${command}\``,
   '',
-  `Machine: ${cpuModel}, ${os.cpus().length} logical cores, ${threads} threads; load average ${loadBefore.map((x) => f(x, 2)).join(' / ')} before,`
+  `Machine: ${cpuModel()}, ${os.cpus().length} logical cores, ${threads} threads; load average ${loadBefore.map((x) => f(x, 2)).join(' / ')} before,`
     + ` ${os.loadavg().map((x) => f(x, 2)).join(' / ')} after. f32 throughout. Median wall time; "CPU ms" is the process CPU time per run.`,
   '',
   '## Prefill (fused flash attention, packed varlen)',
@@ -174,5 +145,4 @@ const md = [
   ...decodeResults.map((r) => `| ${r.name} | ${r.batch} | ${r.ctx} | ${r.Hq}/${r.Hkv} × ${r.D} | ${f(r.ms, 3)} | ${f(r.cpuMs, 3)} | ${Math.round(r.tokensPerS)} | ${f(r.gbPerS, 2)} | ${f(r.gbPerCpuS, 2)} |`),
   '',
 ];
-fs.writeFileSync(`${stem}.md`, md.join('\n'));
-console.log(`wrote ${stem}.json and .md`);
+writeResults(opts, 'cpu-attention', date, report, md.join('\n'));

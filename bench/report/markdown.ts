@@ -17,6 +17,8 @@ export interface RunRecord {
   finishedAt: string;
   /** CUDA runs: device-to-device copy bandwidth (bytes/s, read + write) */
   copyBytesPerSec?: number;
+  /** what the person running it says about the conditions (npm run bench -- --note "…") */
+  note?: string;
   results: JobResult[];
 }
 
@@ -146,6 +148,37 @@ export function memoryTable(run: RunRecord): string {
   return table(['model', 'engine', 'load s', 'peak RSS', 'RSS before load', 'weights (engine)', 'KV cache (engine)', 'engine peak'], rows);
 }
 
+/**
+ * Every comparison of the run that gpuformer loses (ratio below 1), with both numbers: embedding
+ * sentences/s, prefill and decode tokens/s, and all-streams tokens/s of the concurrency runs.
+ */
+export function slowerThanPeers(run: RunRecord): string[] {
+  const out: string[] = [];
+  const lose = (what: string, mine: number | undefined, peer: EngineName, theirs: number | undefined, unit: string) => {
+    const r = ratio(mine, theirs);
+    if (r != null && r < 1) out.push(`${what}: gpuformer ${fmt(mine)} ${unit}, ${peer} ${fmt(theirs)} (${times(r)})`);
+  };
+  for (const g of ok(run).filter((r) => r.engine === 'gpuformer')) {
+    for (const peer of PEERS) {
+      const q = find(run, peer, g.model.id);
+      if (!q) continue;
+      for (const p of g.embed ?? []) {
+        const o = q.embed?.find((x) => x.batch === p.batch && x.length === p.length);
+        lose(`${g.model.id} embed ${p.length} ×${p.batch}`, p.sentencesPerSec, peer, o?.sentencesPerSec, 'sentences/s');
+      }
+      for (const p of g.prefill ?? []) {
+        lose(`${g.model.id} prefill ${p.promptLen}`, p.tokensPerSec, peer, q.prefill?.find((x) => x.promptLen === p.promptLen)?.tokensPerSec, 'tokens/s');
+      }
+      if (g.decode) lose(`${g.model.id} decode`, g.decode.tokensPerSec.median, peer, q.decode?.tokensPerSec.median, 'tokens/s');
+      for (const c of g.concurrency ?? []) {
+        const o = q.concurrency?.find((x) => x.concurrency === c.concurrency);
+        lose(`${g.model.id} ${c.concurrency} streams`, c.tokensPerSec, peer, o?.tokensPerSec, 'tokens/s (all streams)');
+      }
+    }
+  }
+  return out;
+}
+
 export function runTitle(run: RunRecord): string {
   const m = run.machine;
   const where = run.args.device === 'cuda' && m.gpu ? `${m.gpu.name} (${m.cpuModel}, ${m.cores} cores)` : `${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB`;
@@ -164,6 +197,7 @@ export function renderRun(run: RunRecord, plotPrefix: string | null, plots: stri
     `\`${run.command}\` · gpuformer ${m.gpuformerCommit}${m.dirty ? ' (uncommitted changes)' : ''} · Node ${m.node} · ` +
       `${run.args.threads} CPU threads per engine · ${load}${busy}\n`,
     versions ? `Engines: ${versions}.\n` : '',
+    run.note ? `Conditions: ${run.note}\n` : '',
   ];
   const section = (title: string, note: string, body: string) => { if (body) parts.push(`**${title}** ${note}\n\n${body}`); };
   section('Embedding throughput', '(sentences/s, median; ratio = gpuformer ÷ peer, above 1 is faster)', embedTable(run));
@@ -171,8 +205,10 @@ export function renderRun(run: RunRecord, plotPrefix: string | null, plots: stri
   section('Decode, one stream', '(tokens/s, median; inter-token latency p50)', decodeTable(run));
   section('Concurrent streams', '(requests of mixed prompt and output lengths started together; KV waste = reserved bytes not holding a token)', concurrencyTable(run));
   section('Memory', '(peak RSS of the engine\'s own worker process; the engine\'s own accounting where it reports one)', memoryTable(run));
+  const slower = slowerThanPeers(run);
+  if (slower.length) parts.push(`**Where gpuformer is slower than a peer in this run** (ratio = gpuformer ÷ peer):\n\n${slower.map((x) => `- ${x}`).join('\n')}\n`);
   const failed = run.results.filter((r) => !r.ok);
-  if (failed.length) parts.push(`**Did not run:**\n\n${failed.map((r) => `- ${r.engine} · ${r.model.id}: ${r.error}`).join('\n')}\n`);
+  if (failed.length) parts.push(`**Did not run:**\n\n${failed.map((r) => `- ${r.engine} · ${r.model.id}: ${(r.error ?? '').split('\n')[0]}`).join('\n')}\n`);
   const notes = [...new Set(run.results.flatMap((r) => r.notes.map((n) => `${r.engine}: ${n}`)))];
   if (notes.length) parts.push(`Notes: ${notes.join('; ')}.\n`);
   if (plotPrefix && plots.length) parts.push(plots.map((p) => `![${p}](${p})`).join('\n') + '\n');
@@ -226,10 +262,17 @@ export function goals(runs: RunRecord[]): GoalStatus[] {
       return w ? [{ id: g.model.id, r: g.decode!.tokensPerSec.median / (run.copyBytesPerSec! / w) }] : [];
     });
   };
+  // the smallest step-to-step gain in all-streams tokens/s as streams go 1 → 8 → 64, per model
+  const growth = (run: RunRecord) => ok(run).filter((r) => r.engine === 'gpuformer' && (r.concurrency?.length ?? 0) > 1).map((g) => {
+    const pts = [...g.concurrency!].sort((x, y) => x.concurrency - y.concurrency);
+    const gains = pts.slice(1).map((p, i) => p.tokensPerSec / pts[i].tokensPerSec);
+    return { id: `${g.model.id} (${pts.map((p) => fmt(p.tokensPerSec)).join(' → ')} tokens/s at ${pts.map((p) => p.concurrency).join('/')} streams)`, r: Math.min(...gains) };
+  });
   const rows: Array<[string, string, { pairs: Array<{ id: string; r: number }>; run?: RunRecord }, number]> = [
     ['CPU embedding throughput ≥ transformers.js (all-MiniLM-L6-v2, every batch size and length)', 'cpu', pick('cpu', embedRatios('transformers.js', 'all-MiniLM-L6-v2')), 1],
     ['CPU decode ≥ node-llama-cpp at f32 / f16 (same weights, 2 threads)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['f32', 'f16'])), 1],
     ['CPU decode ≥ node-llama-cpp with quantized weights (SmolLM2-135M Q4_1, the same GGUF; issue 9)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['q4_1'])), 1],
+    ['CPU throughput grows with concurrent streams (gpuformer, all streams, each step up; issue 6; ratio = smallest step gain)', 'cpu', pick('cpu', growth), 1],
     ['GPU embedding throughput ≥ 1.5 × sentence-transformers in f16', 'cuda', pick('cuda', embedRatios('pytorch')), 1.5],
     ['GPU single-stream decode ≥ 80 % of the bandwidth bound (weight bytes per token ÷ measured copy bandwidth)', 'cuda', pick('cuda', bandwidth), 0.8],
   ];

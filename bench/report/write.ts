@@ -9,20 +9,39 @@ import { basename, join, relative } from 'path';
 import { REPO_ROOT, RESULTS_DIR } from '../e2e/paths';
 import { renderGoals, renderRun, runTitle, type RunRecord } from './markdown';
 import { concurrencySpec, embedSpec, renderPng } from './plots';
+import { renderKernelLinks, renderLoadTests, type KernelRecord, type LoadTestRecord } from './side-results';
 
-export function readRuns(dir = RESULTS_DIR): Array<{ file: string; run: RunRecord }> {
+/** Every JSON record in the results folder, parsed. */
+function readRecords(dir: string): Array<{ file: string; record: Record<string, unknown> }> {
   let files: string[] = [];
   try {
     files = readdirSync(dir).filter((f) => f.endsWith('.json'));
   } catch {
     return [];
   }
-  return files.map((f) => ({ file: join(dir, f), run: JSON.parse(readFileSync(join(dir, f), 'utf8')) as RunRecord }))
-    .filter((x) => x.run.schema === 1)
+  return files.map((f) => ({ file: join(dir, f), record: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown> }));
+}
+
+/** The end-to-end run records (npm run bench), newest first. */
+export function readRuns(dir = RESULTS_DIR): Array<{ file: string; run: RunRecord }> {
+  return readRecords(dir).filter((x) => x.record.schema === 1)
+    .map(({ file, record }) => ({ file, run: record as unknown as RunRecord }))
     .sort((a, b) => b.run.startedAt.localeCompare(a.run.startedAt));
 }
 
-export function renderBenchmarks(runs: RunRecord[], runSections: string[]): string {
+/** Load-test and kernel records (told apart by their `bench` field), newest first, paths relative to the repository. */
+export function readSideResults(dir = RESULTS_DIR): { loadTests: Array<{ file: string; record: LoadTestRecord }>; kernels: Array<{ file: string; record: KernelRecord }> } {
+  const all = readRecords(dir).map(({ file, record }) => ({ file: relative(REPO_ROOT, file), record }))
+    .sort((a, b) => String(b.record.date).localeCompare(String(a.record.date)));
+  return {
+    loadTests: all.filter((x) => x.record.bench === 'load-test') as unknown as Array<{ file: string; record: LoadTestRecord }>,
+    kernels: all.filter((x) => x.record.bench === 'cpu-gemm' || x.record.bench === 'cpu-attention') as unknown as Array<{ file: string; record: KernelRecord }>,
+  };
+}
+
+export function renderBenchmarks(runs: RunRecord[], runSections: string[], side: ReturnType<typeof readSideResults> = { loadTests: [], kernels: [] }): string {
+  const load = renderLoadTests(side.loadTests);
+  const kernels = renderKernelLinks(side.kernels);
   return `# Benchmarks
 
 End-to-end speed of gpuformer against its peers on the same weights, the same inputs and the same machine,
@@ -33,7 +52,7 @@ within one run; above 1 means gpuformer is faster. Benchmarks are never timed te
 ## Goals
 
 ${runs.length ? renderGoals(runs) : 'No run recorded yet.\n'}
-## Runs (newest first)
+${load ? `## Load test of \`gpuformer serve\` (bench/e2e/load-test.mjs)\n\n${load}\n` : ''}${kernels ? `## CPU kernel benchmarks (bench/kernels)\n\n${kernels}\n` : ''}## Runs (newest first)
 
 ${runSections.join('\n---\n\n')}`;
 }
@@ -56,7 +75,7 @@ export async function writeReport(): Promise<string[]> {
     sections.push(renderRun(run, basename(stem), plots) + `\nRecord: [${relative(REPO_ROOT, file)}](${relative(REPO_ROOT, file)})\n`);
   }
   const md = join(REPO_ROOT, 'BENCHMARKS.md');
-  writeFileSync(md, renderBenchmarks(runs.map((r) => r.run), sections));
+  writeFileSync(md, renderBenchmarks(runs.map((r) => r.run), sections, readSideResults()));
   written.push(md);
   return written;
 }

@@ -1,0 +1,73 @@
+/**
+ * What the CPU kernel benchmarks (cpu-gemm.mjs, cpu-attention.mjs) share: their common options, the addon
+ * with its thread count set, a seeded generator (every run times the same inputs), the command line as it
+ * was typed, and where the results go (<out>/<name>-<date>[-<label>].json and .md).
+ */
+import { createRequire } from 'module';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { fileURLToPath } from 'url';
+import { parseOptions, positiveInt } from '../options.mjs';
+
+const require = createRequire(import.meta.url);
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const COMMON_OPTIONS = {
+  threads: { type: 'string', default: '2' },
+  quick: { type: 'boolean', default: false },
+  out: { type: 'string', default: 'bench/results' },
+  label: { type: 'string', default: '' },
+};
+
+/**
+ * Parses the common options (--threads N, --quick, --out DIR, --label NOTE) and the script's own
+ * (`extra`, string options in util.parseArgs form). A bad or unknown option prints the usage and exits 2.
+ */
+export function kernelOptions(usage, extra = {}) {
+  const argv = process.argv.slice(2);
+  const values = parseOptions(usage, { ...COMMON_OPTIONS, ...extra }, argv);
+  const threads = positiveInt(values, 'threads', 2, usage);
+  return { ...values, threads, outDir: path.resolve(root, values.out), argv };
+}
+
+/** The addon at GPUFORMER_ADDON (a development build) or the one node-gyp-build finds, with `threads` workers. */
+export function loadAddon(threads) {
+  const native = process.env.GPUFORMER_ADDON
+    ? require(path.resolve(process.env.GPUFORMER_ADDON))
+    : require('node-gyp-build')(root);
+  native.setNumThreads(threads);
+  return native;
+}
+
+let seed = 12345;
+/** A small LCG, uniform in [0, 1): the same sequence every run. */
+export function random() {
+  seed = (seed * 1103515245 + 12345) >>> 0;
+  return seed / 4294967296;
+}
+
+/** n floats uniform in [-1, 1). */
+export function randomF32(n) {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = random() * 2 - 1;
+  return a;
+}
+
+export const cpuModel = () => os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+
+/** The command that reproduces this run, the addon override included. */
+export function commandLine(script, argv) {
+  const addon = process.env.GPUFORMER_ADDON ? `GPUFORMER_ADDON=${process.env.GPUFORMER_ADDON} ` : '';
+  return `${addon}node bench/kernels/${script} ${argv.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim();
+}
+
+/** Writes <outDir>/<name>-<date>[-<label>].json and .md; returns the path without extension. */
+export function writeResults({ outDir, label }, name, date, json, markdown) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const stem = path.join(outDir, `${name}-${date.slice(0, 10)}${label ? `-${label.replace(/[^A-Za-z0-9._-]+/g, '-')}` : ''}`);
+  fs.writeFileSync(`${stem}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  fs.writeFileSync(`${stem}.md`, markdown);
+  console.log(`wrote ${stem}.json and .md`);
+  return stem;
+}

@@ -1,0 +1,118 @@
+/** The benchmark's job planning and its report: pure functions of the command line and the run records. */
+import { parseArgs } from '../../bench/e2e/args';
+import type { CatalogEntry } from '../../bench/e2e/catalog';
+import { planJobs } from '../../bench/e2e/plan';
+import { summarize } from '../../bench/e2e/stats';
+import type { ConcurrencyPoint, JobResult } from '../../bench/e2e/types';
+import { goals, renderRun, slowerThanPeers, type RunRecord } from '../../bench/report/markdown';
+import { renderLoadTests, type LoadTestRecord } from '../../bench/report/side-results';
+
+function decoder(id: string, reduced?: CatalogEntry['reduced']): CatalogEntry {
+  return {
+    id, kind: 'decoder', weights: 'f16', about: id, runs: { cpu: 'full' }, reduced, maxModelLen: 1024,
+    path: async () => `/models/${id}`,
+    peers: [{ engine: 'node-llama-cpp', devices: ['cpu'], path: async () => `/models/${id}.gguf` }],
+    vocabSize: () => 1000,
+  };
+}
+
+describe('job planning', () => {
+  it('runs 1, 8 and 64 streams on the CPU, 1 and 8 in a quick run', async () => {
+    const full = planJobs(parseArgs([]), [decoder('a')]);
+    expect(full.map((j) => j.engine)).toEqual(['gpuformer', 'node-llama-cpp']);
+    const job = await full[0].build();
+    expect(job.generate?.concurrency).toEqual([1, 8, 64]);
+    expect(job.generate?.prefillLens).toEqual([128, 512]);
+    expect(job.model.path).toBe('/models/a');
+    expect((await full[1].build()).model.path).toBe('/models/a.gguf');
+    const quick = await planJobs(parseArgs(['--quick']), [decoder('a')])[0].build();
+    expect(quick.generate?.concurrency).toEqual([1, 8]);
+  });
+
+  it('gives a model reduced on the device the quick sizes, with the full repetition policy, and says so', async () => {
+    const [g] = planJobs(parseArgs([]), [decoder('big', ['cpu'])]);
+    expect(g.reduced).toBe(true);
+    const job = await g.build();
+    expect(job.generate).toMatchObject({ prefillLens: [128], concurrency: [1, 8], decode: { promptLen: 32, tokens: 32 } });
+    expect(job.policy.maxSeconds).toBeGreaterThan(4);
+    expect(planJobs(parseArgs(['--device', 'cuda']), [{ ...decoder('big', ['cpu']), runs: { cuda: 'full' } }])[0].reduced).toBe(false);
+  });
+
+  it('keeps the sections it is told to', async () => {
+    const job = await planJobs(parseArgs(['--only', 'decode']), [decoder('a')])[0].build();
+    expect(job.generate).toMatchObject({ prefillLens: [], concurrency: [], decode: { tokens: 128 } });
+    expect(parseArgs(['--note', 'machine otherwise idle']).note).toBe('machine otherwise idle');
+  });
+});
+
+const s = (x: number) => summarize([x]);
+const conc = (c: number, tokensPerSec: number): ConcurrencyPoint => ({
+  concurrency: c, requests: c, generatedTokens: 10 * c, wallSeconds: (10 * c) / tokensPerSec, tokensPerSec,
+  ttftMs: s(100), interTokenMs: s(20),
+});
+
+function result(engine: JobResult['engine'], id: string, over: Partial<JobResult>): JobResult {
+  return {
+    engine, engineVersion: `${engine} 1`, device: 'cpu', threads: 2, ok: true, notes: [], wallSeconds: 1,
+    model: { id, kind: 'decoder', path: '/x', weights: 'q4_1' }, ...over,
+  };
+}
+
+function run(results: JobResult[]): RunRecord {
+  return {
+    schema: 1, command: 'npm run bench', args: parseArgs([]), startedAt: '2026-11-23T01:00:00.000Z', finishedAt: '2026-11-23T01:20:00.000Z',
+    note: 'the machine was otherwise idle',
+    machine: { cpuModel: 'CPU', cores: 2, memoryBytes: 2 ** 34, platform: 'linux', node: 'v20', gpuformerCommit: 'abc', dirty: false, loadAverage: { start: 0.1, end: 0.9 } },
+    results,
+  };
+}
+
+describe('report', () => {
+  const records = run([
+    result('gpuformer', 'm', {
+      prefill: [{ promptLen: 128, seconds: s(0.5), tokensPerSec: 256 }],
+      decode: { promptLen: 32, tokens: 32, tokensPerSec: s(40), interTokenMs: s(25) },
+      concurrency: [conc(1, 40), conc(8, 120), conc(64, 100)],
+    }),
+    result('node-llama-cpp', 'm', {
+      prefill: [{ promptLen: 128, seconds: s(1), tokensPerSec: 128 }],
+      decode: { promptLen: 32, tokens: 32, tokensPerSec: s(50), interTokenMs: s(20) },
+      concurrency: [conc(1, 50), conc(8, 100), conc(64, 150)],
+    }),
+  ]);
+
+  it('lists every comparison gpuformer loses, with both numbers, and none it wins', () => {
+    expect(slowerThanPeers(records)).toEqual([
+      'm decode: gpuformer 40 tokens/s, node-llama-cpp 50 (0.80×)',
+      'm 1 streams: gpuformer 40 tokens/s (all streams), node-llama-cpp 50 (0.80×)',
+      'm 64 streams: gpuformer 100 tokens/s (all streams), node-llama-cpp 150 (0.67×)',
+    ]);
+    const md = renderRun(records, null);
+    expect(md).toContain('Conditions: the machine was otherwise idle');
+    expect(md).toContain('**Where gpuformer is slower than a peer in this run**');
+  });
+
+  it('judges the goals on the numbers: quantized decode and growth with concurrency', () => {
+    const g = goals([records]);
+    expect(g.find((x) => x.goal.includes('quantized'))?.status).toBe('not met (m 0.80×)');
+    // 40 → 120 → 100 tokens/s: the step from 8 to 64 streams loses
+    expect(g.find((x) => x.goal.includes('grows with concurrent streams'))?.status).toMatch(/^not met \(m \(40 → 120 → 100 tokens\/s at 1\/8\/64 streams\) 0\.83×\)$/);
+    expect(g.find((x) => x.goal.includes('GPU embedding'))?.status).toBe('not measured yet');
+  });
+
+  it('renders load tests, and says plainly when the server did not go back to its baseline', () => {
+    const base: LoadTestRecord = {
+      bench: 'load-test', date: '2026-11-23T01:30:00.000Z', command: 'node bench/e2e/load-test.mjs --concurrency 8',
+      machine: { cpu: 'CPU', cores: 2, node: 'v20', loadAverage: { before: 0, after: 1 } }, model: 'm', endpoint: 'completions',
+      maxTokens: 64, concurrency: 8, requests: 100, failed: 0, wallSeconds: 50, requestsPerSecond: 2, outputTokensPerSecond: 128,
+      ttftMs: { p50: 100, p90: 200, p99: 300 }, interTokenMs: { p50: 50, p90: 60, p99: 70 },
+      baseline: { kvBlocksUsed: 0 }, after: { kvBlocksUsed: 0 }, backToBaseline: true,
+      serverMemory: { baselineRssBytes: 100 * 2 ** 20, peakRssBytes: 200 * 2 ** 20, afterRssBytes: 150 * 2 ** 20 },
+    };
+    const ok = renderLoadTests([{ file: 'bench/results/load-test.json', record: base }]);
+    expect(ok).toContain('| 8 | 100 (0) | 2.00 | 128.0 | 100.0 / 200.0 / 300.0 | 50.0 / 60.0 / 70.0 | 100 MiB / 200 MiB / 150 MiB | yes |');
+    const leaked = renderLoadTests([{ file: 'x.json', record: { ...base, after: { kvBlocksUsed: 3 }, backToBaseline: false } }]);
+    expect(leaked).toContain('**no**: {"kvBlocksUsed":3}');
+    expect(renderLoadTests([])).toBe('');
+  });
+});

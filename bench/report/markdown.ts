@@ -188,8 +188,10 @@ export function runTitle(run: RunRecord): string {
 /** One run's section; `plotPrefix` names its PNGs (relative to BENCHMARKS.md). */
 export function renderRun(run: RunRecord, plotPrefix: string | null, plots: string[] = []): string {
   const m = run.machine;
-  const load = `load average ${m.loadAverage.start.toFixed(1)}${m.loadAverage.end !== undefined ? ` → ${m.loadAverage.end.toFixed(1)}` : ''}`;
-  const busy = Math.max(m.loadAverage.start, m.loadAverage.end ?? 0) > m.cores / 2
+  const load = `load average ${m.loadAverage.start.toFixed(1)} at the start` +
+    `${m.loadAverage.end !== undefined ? `, ${m.loadAverage.end.toFixed(1)} at the end (the run's own threads included)` : ''}`;
+  // only the start says whether other work was running: by the end the run's own threads are in the average
+  const busy = m.loadAverage.start > m.cores / 2
     ? ` — **a busy machine: other work competed for the cores, so these numbers are noisy**` : '';
   const versions = [...new Set(run.results.filter((r) => r.ok).map((r) => r.engineVersion))].join(', ');
   const parts = [

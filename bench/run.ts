@@ -13,7 +13,7 @@ import * as os from 'os';
 import { join } from 'path';
 import { parseArgs, USAGE, type BenchArgs } from './e2e/args';
 import { selectModels } from './e2e/catalog';
-import { describeMachine, machineSlug } from './e2e/machine';
+import { describeMachine, machineSlug, otherCpuShare, readCpu } from './e2e/machine';
 import { REPO_ROOT, RESULTS_DIR } from './e2e/paths';
 import { planJobs } from './e2e/plan';
 import type { Job, JobResult } from './e2e/types';
@@ -38,15 +38,18 @@ function runWorker(job: Job, a: BenchArgs): Promise<JobResult> {
   if (addon) env.GPUFORMER_ADDON = addon;
   return new Promise((resolve) => {
     const child = fork(join(__dirname, 'e2e', 'worker.js'), [], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let settled = false;
-    const fail = (error: string) => {
-      if (settled) return;
-      settled = true;
-      resolve({ engine: job.engine, engineVersion: '?', device: job.device, threads: job.threads, model: job.model, ok: false, error, notes: [], wallSeconds: NaN });
-    };
-    const timer = setTimeout(() => { child.kill('SIGKILL'); fail(`ran past the ${a.jobTimeoutSeconds} s job timeout`); }, a.jobTimeoutSeconds * 1000);
-    child.once('message', (r) => { settled = true; clearTimeout(timer); resolve(r as JobResult); });
-    child.once('exit', (code, signal) => { clearTimeout(timer); fail(`worker exited (${signal ?? `code ${code}`}) without a result`); });
+    let result: JobResult | undefined;
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, a.jobTimeoutSeconds * 1000);
+    child.once('message', (r) => { result = r as JobResult; });
+    // settle on exit, not on the message: the worker's CPU time only counts as ours once it is reaped
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve(result ?? {
+        engine: job.engine, engineVersion: '?', device: job.device, threads: job.threads, model: job.model, ok: false, notes: [], wallSeconds: NaN,
+        error: timedOut ? `ran past the ${a.jobTimeoutSeconds} s job timeout` : `worker exited (${signal ?? `code ${code}`}) without a result`,
+      });
+    });
     child.send(job);
   });
 }
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
   const models = selectModels(args.device, args.quick ? 'quick' : 'full', args.models);
   if (models.length === 0) throw new Error(`no model of the catalog matches --models ${args.models.join(',')} on ${args.device}`);
   const planned = planJobs(args, models);
+  const runStart = readCpu();
   const results: JobResult[] = [];
   for (const p of planned) {
     console.log(`\n${p.engine} · ${p.entry.id}`);
@@ -86,12 +90,14 @@ async function main(): Promise<void> {
       console.log(`  could not prepare the model: ${(e as Error).message}`);
       continue;
     }
+    const before = readCpu();
     const r = job.engine === 'pytorch'
       ? await runPytorchJob(job, args.jobTimeoutSeconds).catch((e): JobResult => ({
         engine: 'pytorch', engineVersion: '?', device: job.device, threads: job.threads, model: job.model, ok: false,
         error: (e as Error).message, notes: [], wallSeconds: NaN,
       }))
       : await runWorker(job, args);
+    r.otherCpuShare = otherCpuShare(before, readCpu(), machine.cores);
     if (p.reduced) r.notes.push(`${p.entry.id} ran the quick sizes (reduced on ${args.device}, bench/e2e/catalog.ts)`);
     if (!r.ok) console.log(`  failed: ${r.error}`);
     results.push(r);
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
   let copyBytesPerSec: number | undefined;
   if (args.device === 'cuda') copyBytesPerSec = await measureCopyBandwidth().catch(() => undefined);
   machine.loadAverage.end = os.loadavg()[0];
+  machine.otherCpuShare = otherCpuShare(runStart, readCpu(), machine.cores);
   const record: RunRecord = {
     schema: 1, command, args, machine, startedAt: started.toISOString(), finishedAt: new Date().toISOString(),
     copyBytesPerSec, note: args.note, results,

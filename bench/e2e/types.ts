@@ -118,6 +118,8 @@ export interface JobResult {
   concurrency?: ConcurrencyPoint[];
   notes: string[];
   wallSeconds: number;
+  /** share of the machine's CPU time other processes used while this job ran (0: it had the machine alone) */
+  otherCpuShare?: number;
 }
 
 // -------------------------------------------------------------------------------------- adapters

@@ -1,7 +1,7 @@
 /**
  * The llama.cpp peer through node-llama-cpp's prebuilt binaries (`build: 'never'`: no compiler involved),
  * with an explicit thread count (its default runs far slower on small machines, DESIGN section 10).
- * Decoders: greedy generation from token ids on context sequences (one per concurrent stream; each
+ * Decoders: greedy generation from token ids, ending at EOS as gpuformer does, on context sequences (one per concurrent stream; each
  * sequence owns a contiguous maxModelLen slice of the KV cache, which is what the KV-waste comparison
  * measures). Encoders (a BERT GGUF): node-llama-cpp embeds one input at a time, so a batch is a loop.
  */
@@ -48,11 +48,13 @@ export async function loadLlamaCppGenerate(target: ModelTarget, device: Device, 
       const at: bigint[] = [];
       try {
         await seq.clearHistory();
-        // yieldEogToken: an end-of-generation token does not end the run early, so every engine makes maxTokens
-        for await (const _ of seq.evaluate(promptIds, { temperature: 0, yieldEogToken: true })) { // eslint-disable-line @typescript-eslint/no-unused-vars
+        // The run ends at an end-of-generation token, which counts as generated, as gpuformer's generate()
+        // ends at EOS and returns it (gpuformer has no ignore-EOS option): both engines then make the same
+        // greedy tokens and stop at the same place. yieldEogToken yields that token so it can be timed.
+        for await (const token of seq.evaluate(promptIds, { temperature: 0, yieldEogToken: true })) {
           at.push(process.hrtime.bigint());
           onToken?.();
-          if (at.length >= maxTokens) break;
+          if (at.length >= maxTokens || model.isEogToken(token)) break;
         }
       } finally {
         free.push(seq);

@@ -6,7 +6,7 @@
 import type { BenchArgs } from '../e2e/args';
 import type { MachineInfo } from '../e2e/machine';
 import { ratio } from '../e2e/stats';
-import type { EngineName, JobResult } from '../e2e/types';
+import type { DecodePoint, EngineName, JobResult } from '../e2e/types';
 
 export interface RunRecord {
   schema: 1;
@@ -109,14 +109,15 @@ export function decodeTable(run: RunRecord): string {
   const rows: string[][] = [];
   for (const id of modelIds(run, has)) {
     const g = find(run, 'gpuformer', id)?.decode;
-    const row = [id, g ? `${fmt(g.tokensPerSec.median)} (${fmt(g.interTokenMs.median)} ms)` : '—'];
+    const cell = (d: DecodePoint | undefined) => (d ? `${fmt(d.tokensPerSec.median)} (${fmt(d.interTokenMs.median)} / ${fmt(d.interTokenMs.p90)} ms; ${d.tokens} tokens)` : '—');
+    const row = [id, cell(g)];
     for (const peer of peers) {
       const q = find(run, peer, id)?.decode;
-      row.push(q ? `${fmt(q.tokensPerSec.median)} (${fmt(q.interTokenMs.median)} ms)` : '—', times(ratio(g?.tokensPerSec.median, q?.tokensPerSec.median)));
+      row.push(cell(q), times(ratio(g?.tokensPerSec.median, q?.tokensPerSec.median)));
     }
     rows.push(row);
   }
-  return table(['model', 'gpuformer tokens/s (ITL p50)', ...peers.flatMap((p) => [p, 'ratio'])], rows);
+  return table(['model', 'gpuformer tokens/s (ITL p50 / p90; tokens per run)', ...peers.flatMap((p) => [p, 'ratio'])], rows);
 }
 
 export function concurrencyTable(run: RunRecord): string {
@@ -143,9 +144,11 @@ export function memoryTable(run: RunRecord): string {
   const rows = run.results.filter((r) => r.ok).map((r) => {
     const m = (r.engineMemory ?? {}) as EngineMemoryLike;
     return [r.model.id, r.engine, fmt(r.loadSeconds), bytes(r.rss?.peakBytes), bytes(r.rss?.baselineBytes),
-      bytes(m.weightsBytes), bytes(m.kv?.bytes ?? m.kvReservedBytes), bytes(m.peakBytes)];
+      bytes(m.weightsBytes), bytes(m.kv?.bytes ?? m.kvReservedBytes), bytes(m.peakBytes),
+      r.otherCpuShare === undefined ? '—' : `${pct1(r.otherCpuShare)}${r.otherCpuShare > BUSY_SHARE ? ' (disturbed)' : ''}`];
   });
-  return table(['model', 'engine', 'load s', 'peak RSS', 'RSS before load', 'weights (engine)', 'KV cache (engine)', 'engine peak'], rows);
+  return table(['model', 'engine', 'load s', 'peak RSS', 'RSS before load', 'weights (engine)', 'KV cache (engine)', 'engine peak',
+    'other processes\' CPU share during the job'], rows);
 }
 
 /**
@@ -179,6 +182,15 @@ export function slowerThanPeers(run: RunRecord): string[] {
   return out;
 }
 
+/** Other processes' CPU share above which a run or a job counts as disturbed. */
+export const BUSY_SHARE = 0.1;
+const pct1 = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/** The job during which other processes used the most CPU, if the record measured it. */
+function worstJob(run: RunRecord): JobResult | undefined {
+  return run.results.filter((r) => r.otherCpuShare !== undefined).sort((a, b) => b.otherCpuShare! - a.otherCpuShare!)[0];
+}
+
 export function runTitle(run: RunRecord): string {
   const m = run.machine;
   const where = run.args.device === 'cuda' && m.gpu ? `${m.gpu.name} (${m.cpuModel}, ${m.cores} cores)` : `${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB`;
@@ -190,21 +202,27 @@ export function renderRun(run: RunRecord, plotPrefix: string | null, plots: stri
   const m = run.machine;
   const load = `load average ${m.loadAverage.start.toFixed(1)} at the start` +
     `${m.loadAverage.end !== undefined ? `, ${m.loadAverage.end.toFixed(1)} at the end (the run's own threads included)` : ''}`;
-  // only the start says whether other work was running: by the end the run's own threads are in the average
-  const busy = m.loadAverage.start > m.cores / 2
+  // Other processes' measured CPU share decides where the record has it; else the load average at the start
+  // (by the end the run's own threads are in the average).
+  const worst = worstJob(run);
+  const others = m.otherCpuShare !== undefined
+    ? ` · other processes used ${pct1(m.otherCpuShare)} of the machine's CPU time during the run` +
+      `${worst ? ` (at most ${pct1(worst.otherCpuShare ?? 0)} during one job: ${worst.engine} · ${worst.model.id})` : ''}`
+    : '';
+  const busy = (m.otherCpuShare !== undefined ? Math.max(m.otherCpuShare, worst?.otherCpuShare ?? 0) > BUSY_SHARE : m.loadAverage.start > m.cores / 2)
     ? ` — **a busy machine: other work competed for the cores, so these numbers are noisy**` : '';
   const versions = [...new Set(run.results.filter((r) => r.ok).map((r) => r.engineVersion))].join(', ');
   const parts = [
     `### ${runTitle(run)}\n`,
     `\`${run.command}\` · gpuformer ${m.gpuformerCommit}${m.dirty ? ' (uncommitted changes)' : ''} · Node ${m.node} · ` +
-      `${run.args.threads} CPU threads per engine · ${load}${busy}\n`,
+      `${run.args.threads} CPU threads per engine · ${load}${others}${busy}\n`,
     versions ? `Engines: ${versions}.\n` : '',
     run.note ? `Conditions: ${run.note}\n` : '',
   ];
   const section = (title: string, note: string, body: string) => { if (body) parts.push(`**${title}** ${note}\n\n${body}`); };
   section('Embedding throughput', '(sentences/s, median; ratio = gpuformer ÷ peer, above 1 is faster)', embedTable(run));
   section('Prefill', '(prompt tokens/s: prompt length ÷ time to first token, median)', prefillTable(run));
-  section('Decode, one stream', '(tokens/s, median; inter-token latency p50)', decodeTable(run));
+  section('Decode, one stream', '(tokens/s, median; inter-token latency p50 / p90; tokens per run, fewer than asked where the model produced EOS, which ends a run in every engine)', decodeTable(run));
   section('Concurrent streams', '(requests of mixed prompt and output lengths started together; KV waste = reserved bytes not holding a token)', concurrencyTable(run));
   section('Memory', '(peak RSS of the engine\'s own worker process; the engine\'s own accounting where it reports one)', memoryTable(run));
   const slower = slowerThanPeers(run);

@@ -1,5 +1,6 @@
 /** The benchmark's job planning and its report: pure functions of the command line and the run records. */
 import { parseArgs } from '../../bench/e2e/args';
+import { otherCpuShare, readCpu } from '../../bench/e2e/machine';
 import type { CatalogEntry } from '../../bench/e2e/catalog';
 import { planJobs } from '../../bench/e2e/plan';
 import { summarize } from '../../bench/e2e/stats';
@@ -114,5 +115,24 @@ describe('report', () => {
     const leaked = renderLoadTests([{ file: 'x.json', record: { ...base, after: { kvBlocksUsed: 3 }, backToBaseline: false } }]);
     expect(leaked).toContain('**no**: {"kvBlocksUsed":3}');
     expect(renderLoadTests([])).toBe('');
+  });
+});
+
+describe('other processes\' CPU share', () => {
+  const at = (s: number) => BigInt(Math.round(s * 1e9));
+  it('is the machine\'s busy time less our own, over cores × wall time', () => {
+    const a = { machineBusySeconds: 100, ownSeconds: 10, at: at(0) };
+    // 10 s on 2 cores: the machine was busy 15 CPU-seconds, 10 of them ours
+    expect(otherCpuShare(a, { machineBusySeconds: 115, ownSeconds: 20, at: at(10) }, 2)).toBeCloseTo(0.25, 12);
+    expect(otherCpuShare(a, { machineBusySeconds: 110, ownSeconds: 20.5, at: at(10) }, 2)).toBe(0); // tick rounding never goes negative
+    expect(otherCpuShare(a, undefined, 2)).toBeUndefined();
+    expect(otherCpuShare(a, { ...a }, 2)).toBeUndefined();
+  });
+
+  it('reads /proc where there is one', () => {
+    const r = readCpu();
+    if (process.platform !== 'linux') return expect(r).toBeUndefined();
+    expect(r!.machineBusySeconds).toBeGreaterThan(0);
+    expect(r!.ownSeconds).toBeGreaterThanOrEqual(0);
   });
 });

@@ -1,0 +1,157 @@
+/**
+ * argmax and seeded sampling on the device. Both backends draw the random number as the same pure function
+ * of (seed, step) (native/cpu/sample_rng.h) and select by the same rule, so for the same logits the device
+ * must pick the CPU's very token, row by row (the two differ only in the order of double-precision sums, which
+ * moves a cut only if the random number falls within ~1e-16 of it). Also: greedy and top-k = 1 are argmax,
+ * a row's token does not depend on the rest of the batch, and the empirical distributions over many seeds
+ * match softmax(logits / T) restricted to top-k / top-p.
+ */
+import { DType, Tensor } from '../../lib/native';
+import { ops, runSync } from '../../lib/ops';
+import { nextSeed, normal } from '../helpers/random';
+import * as ref from '../helpers/reference';
+import { describeGpu, disposeAll, f32s, i32s, numbers, onDevice, output, raw, runBoth, Spec } from './both-devices';
+
+afterEach(disposeAll);
+
+type LogitsDType = 'f32' | 'f16' | 'bf16';
+interface Row { logits: ArrayLike<number>; T: number; topK?: number; topP?: number; seed: bigint | number; step: number }
+
+function sampleSpecs(rows: Row[], dtype: LogitsDType): Record<string, Spec> {
+  const B = rows.length, V = rows[0].logits.length;
+  const logits = new Float32Array(B * V);
+  rows.forEach((r, b) => logits.set(Array.from(r.logits), b * V));
+  return {
+    logits: raw(dtype, [B, V], logits),
+    temperature: f32s(rows.map((r) => r.T)),
+    topK: i32s(rows.map((r) => r.topK ?? 0)),
+    topP: f32s(rows.map((r) => r.topP ?? 1)),
+    seeds: raw('i64', [B], BigInt64Array.from(rows, (r) => BigInt(r.seed))),
+    steps: i32s(rows.map((r) => r.step)),
+    out: output([B], 'i32'),
+  };
+}
+
+const sampleProgram = (t: Record<string, Tensor>) => [ops.sample({
+  logits: t.logits, temperature: t.temperature, topK: t.topK, topP: t.topP, seeds: t.seeds, steps: t.steps, out: t.out,
+})];
+
+/** The tokens the device draws for `rows` (one batch). */
+function sampleOnDevice(rows: Row[], dtype: LogitsDType = 'f32'): number[] {
+  const t = onDevice('f32', sampleSpecs(rows, dtype));
+  runSync(sampleProgram(t));
+  return Array.from(numbers(t.out));
+}
+
+/** The device's and the CPU's tokens for the same batch. */
+function sampleBoth(rows: Row[], dtype: LogitsDType = 'f32'): { dev: number[]; cpu: number[] } {
+  const r = runBoth('f32', sampleSpecs(rows, dtype), sampleProgram);
+  return { dev: Array.from(r.dev.out), cpu: Array.from(r.cpu.out) };
+}
+
+describeGpu('argmax', () => {
+  test.each([
+    ['f32', 7, 32000], ['f16', 7, 32000], ['bf16', 7, 32000], ['f32', 3, 128000], ['bf16', 5, 1], ['f16', 16, 49152],
+  ] as const)('%s logits [%i, %i]: the CPU\'s index, the first one on ties', (dtype, B, V) => {
+    const seed = nextSeed();
+    const x = normal(B * V, seed, 3);
+    if (V > 9000) {
+      x[2 * V + 100] = 50;  // a tie in row 2: index 100 comes first
+      x[2 * V + 9000] = 50;
+      x[V - 1] = 60;  // the last column, in row 0
+    }
+    const r = runBoth('f32', { logits: raw(dtype as DType, [B, V], x), out: output([B], 'i32') },
+      (t) => [ops.argmax({ logits: t.logits, out: t.out })]);
+    expect(Array.from(r.dev.out)).toEqual(Array.from(r.cpu.out));
+    if (V > 9000) {
+      expect(r.dev.out[2]).toBe(100);
+      expect(r.dev.out[0]).toBe(V - 1);
+    }
+  });
+});
+
+describeGpu('sample', () => {
+  const V = 1000;
+  const logitsA = normal(V, 11, 2), logitsB = normal(V, 12, 2);
+
+  test.each(['f32', 'f16', 'bf16'] as const)('%s logits: the CPU\'s token in every row of a mixed batch', (dtype) => {
+    const base = nextSeed();
+    const rows: Row[] = Array.from({ length: 96 }, (_, i) => ({
+      logits: i % 2 ? logitsA : logitsB,
+      T: [0, 0.3, 0.7, 1, 1.5, 4][i % 6],
+      topK: [0, 1, 5, 40, 999, 5000][(i >> 1) % 6],
+      topP: [1, 0.9, 0.5, 0.99, 0][(i >> 2) % 5],
+      seed: i % 7 === 0 ? -BigInt(base + i) * 1000003n : base + i,
+      step: (i * 37) % 101,
+    }));
+    const { dev, cpu } = sampleBoth(rows, dtype);
+    expect(dev).toEqual(cpu);
+    expect(new Set(dev).size).toBeGreaterThan(10);  // the batch really samples
+  });
+
+  test('a 128k vocabulary with top-p and with top-k: the CPU\'s tokens', () => {
+    const big = normal(128000, nextSeed(), 3);
+    const rows: Row[] = Array.from({ length: 32 }, (_, i) => (i % 2
+      ? { logits: big, T: 0.7, topP: 0.9, seed: i, step: 0 }
+      : { logits: big, T: 1, topK: 20, seed: i, step: 1 }));
+    const { dev, cpu } = sampleBoth(rows);
+    expect(dev).toEqual(cpu);
+  });
+
+  test('temperature ≤ 0 and top-k = 1 are argmax', () => {
+    const toks = sampleOnDevice([
+      { logits: logitsA, T: 0, seed: 1, step: 0 }, { logits: logitsB, T: -1, topK: 50, topP: 0.5, seed: 2, step: 3 },
+      { logits: logitsA, T: 5, topK: 1, seed: 3, step: 3 },
+    ]);
+    expect(toks).toEqual([ref.argmax(logitsA), ref.argmax(logitsB), ref.argmax(logitsA)]);
+  });
+
+  test('the same (seed, step) gives the same token whatever else is in the batch; steps differ', () => {
+    const mine: Row = { logits: logitsA, T: 1.5, topP: 0.95, seed: 123456789012345n, step: 7 };
+    const alone = sampleOnDevice([mine])[0];
+    const others = Array.from({ length: 6 }, (_, i) => ({ logits: i % 2 ? logitsA : logitsB, T: 0.3 + i, topK: i * 10, seed: i, step: i }));
+    for (let pos = 0; pos <= others.length; pos++) {
+      expect(sampleOnDevice([...others.slice(0, pos), mine, ...others.slice(pos)])[pos]).toBe(alone);
+    }
+    expect(new Set(sampleOnDevice(Array.from({ length: 64 }, (_, s) => ({ ...mine, step: s })))).size).toBeGreaterThan(20);
+  });
+
+  /** χ² of the device's counts over many seeds against the reference distribution; nothing outside its support. */
+  function expectDistribution(logits: number[], T: number, topK: number, topP: number): void {
+    const draws = 20000, base = nextSeed();
+    const toks = sampleOnDevice(Array.from({ length: draws }, (_, i) => ({ logits, T, topK, topP, seed: base + i, step: i % 5 })));
+    const probs = ref.samplingDistribution(logits, T, topK, topP);
+    const counts = new Float64Array(logits.length);
+    for (const t of toks) counts[t]++;
+    let chi2 = 0, df = -1;
+    probs.forEach((p, i) => {
+      if (p === 0) {
+        expect({ token: i, count: counts[i] }).toEqual({ token: i, count: 0 });
+      } else {
+        chi2 += (counts[i] - p * draws) ** 2 / (p * draws);
+        df++;
+      }
+    });
+    // χ² with df degrees of freedom has mean df and sd √(2 df): 6 sd is far beyond chance
+    expect(chi2).toBeLessThan(df + 6 * Math.sqrt(2 * Math.max(df, 1)) + 10);
+  }
+
+  const small = [2.0, 1.5, 1.2, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, 0.8, 1.9];
+  test.each([
+    ['plain temperature', 1.0, 0, 1], ['low temperature', 0.5, 0, 1], ['top-k', 1.3, 4, 1], ['top-p', 1.0, 0, 0.7],
+    ['top-k then top-p', 0.8, 6, 0.85],
+  ] as const)('%s: counts over 20000 seeds follow the reference distribution', (_name, T, topK, topP) => {
+    expectDistribution(small, T, topK, topP);
+  });
+
+  test('top-p keeps exactly the smallest most likely set whose mass reaches p', () => {
+    const logits = [0.5, 0.3, 0.15, 0.05].map(Math.log);
+    const seen = (topP: number) =>
+      [...new Set(sampleOnDevice(Array.from({ length: 3000 }, (_, i) => ({ logits, T: 1, topP, seed: i, step: 0 }))))].sort();
+    expect(seen(0.45)).toEqual([0]);
+    expect(seen(0.75)).toEqual([0, 1]);
+    expect(seen(0.9)).toEqual([0, 1, 2]);
+    expect(seen(0.99)).toEqual([0, 1, 2, 3]);
+    expect(seen(0)).toEqual([0]);
+  });
+});

@@ -229,8 +229,10 @@ export function renderRun(run: RunRecord, plotPrefix: string | null, plots: stri
   if (slower.length) parts.push(`**Where gpuformer is slower than a peer in this run** (ratio = gpuformer ÷ peer):\n\n${slower.map((x) => `- ${x}`).join('\n')}\n`);
   const failed = run.results.filter((r) => !r.ok);
   if (failed.length) parts.push(`**Did not run:**\n\n${failed.map((r) => `- ${r.engine} · ${r.model.id}: ${(r.error ?? '').split('\n')[0]}`).join('\n')}\n`);
-  const notes = [...new Set(run.results.flatMap((r) => r.notes.map((n) => `${r.engine}: ${n}`)))];
-  if (notes.length) parts.push(`Notes: ${notes.join('; ')}.\n`);
+  // the same note from several engines once, naming them
+  const byNote = new Map<string, EngineName[]>();
+  for (const r of run.results) for (const n of r.notes) byNote.set(n, [...new Set([...(byNote.get(n) ?? []), r.engine])]);
+  if (byNote.size) parts.push(`Notes:\n\n${[...byNote].map(([n, engines]) => `- ${n} (${engines.join(', ')})`).join('\n')}\n`);
   if (plotPrefix && plots.length) parts.push(plots.map((p) => `![${p}](${p})`).join('\n') + '\n');
   return parts.join('\n');
 }

@@ -88,7 +88,9 @@ describe('report', () => {
       'm 1 streams: gpuformer 40 tokens/s (all streams), node-llama-cpp 50 (0.80×)',
       'm 64 streams: gpuformer 100 tokens/s (all streams), node-llama-cpp 150 (0.67×)',
     ]);
-    const md = renderRun(records, null);
+    const noted = run(records.results.map((r) => ({ ...r, notes: ['m ran the quick sizes'] })));
+    const md = renderRun(noted, null);
+    expect(md).toContain('- m ran the quick sizes (gpuformer, node-llama-cpp)');
     expect(md).toContain('Conditions: the machine was otherwise idle');
     expect(md).toContain('**Where gpuformer is slower than a peer in this run**');
   });

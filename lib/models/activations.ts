@@ -31,11 +31,29 @@ export function layoutRegions(sizes: Record<string, number>, dtype: DType): { of
   return { offsets, numel: Math.max(next, 1) };
 }
 
+/**
+ * The views of a device buffer handed out during one step. A view keeps its storage alive, so each is
+ * disposed by release() once the step's program has run.
+ */
+export class StepViews {
+  private views: Tensor[] = [];
+
+  /** Remembers `v` for release() and returns it. */
+  take(v: Tensor): Tensor {
+    this.views.push(v);
+    return v;
+  }
+
+  release(): void {
+    for (const v of this.views) v.dispose();
+    this.views = [];
+  }
+}
+
 export class Arena {
   private buffer: Tensor | null;
   private readonly regions: Map<string, [number, number]>;
-  /** views handed out since the last release(): a view keeps its storage alive, so each is disposed */
-  private views: Tensor[] = [];
+  private readonly stepViews = new StepViews();
   readonly bytes: number;
 
   constructor(readonly device: DeviceName, readonly dtype: DType, tag: MemoryTag, sizes: Record<string, number>) {
@@ -51,15 +69,12 @@ export class Arena {
     if (!region || !this.buffer) throw new Error(`Arena: no region '${name}'${this.buffer ? '' : ' (disposed)'}`);
     const numel = shape.reduce((a, b) => a * b, 1);
     if (numel > region[1]) throw new Error(`Arena: region '${name}' holds ${region[1]} elements, asked for [${shape}]`);
-    const v = this.buffer.view(region[0], shape);
-    this.views.push(v);
-    return v;
+    return this.stepViews.take(this.buffer.view(region[0], shape));
   }
 
   /** Disposes the views handed out so far (call once the program that used them has finished). */
   release(): void {
-    for (const v of this.views) v.dispose();
-    this.views = [];
+    this.stepViews.release();
   }
 
   dispose(): void {

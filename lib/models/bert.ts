@@ -16,7 +16,7 @@
 import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { Arena } from './activations';
-import type { EncoderForward, EncoderStepTensors } from './forward';
+import { attentionViews, type EncoderForward, type EncoderStepTensors } from './forward';
 import type { ModelSpec } from './spec';
 import type { BertWeights } from './weights';
 
@@ -35,14 +35,7 @@ export class Bert implements EncoderForward {
     const T = s.numTokens;
     let h = act.view('hA', [T, C]);
     let spare = act.view('hB', [T, C]);
-    const q = act.view('q', [T, C]);
-    const k = act.view('k', [T, C]);
-    const v = act.view('v', [T, C]);
-    const q3 = act.view('q', [T, H, D]);
-    const k3 = act.view('k', [T, H, D]);
-    const v3 = act.view('v', [T, H, D]);
-    const attn3 = act.view('attn', [T, H, D]);
-    const attn = act.view('attn', [T, C]);
+    const { q, k, v, attn, q3, k3, v3, attn3 } = attentionViews(act, T, H, H, D);
     const delta = act.view('delta', [T, C]);
     const inter = act.view('inter', [T, F]);
     const interAct = act.view('interAct', [T, F]);

@@ -43,3 +43,15 @@ export interface EncoderForward {
   forward(prog: Command[], s: EncoderStepTensors, act: Arena): Tensor;
   dispose(): void;
 }
+
+/**
+ * One attention block's activation views, each buffer seen both as rows ([T, heads·D], what the linears
+ * write) and per head ([T, heads, D], what attention reads): q with Hq heads, k and v with Hkv (fewer under
+ * GQA), the attention output with Hq.
+ */
+export function attentionViews(act: Arena, T: number, Hq: number, Hkv: number, D: number) {
+  return {
+    q: act.view('q', [T, Hq * D]), k: act.view('k', [T, Hkv * D]), v: act.view('v', [T, Hkv * D]), attn: act.view('attn', [T, Hq * D]),
+    q3: act.view('q', [T, Hq, D]), k3: act.view('k', [T, Hkv, D]), v3: act.view('v', [T, Hkv, D]), attn3: act.view('attn', [T, Hq, D]),
+  };
+}

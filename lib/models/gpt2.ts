@@ -18,7 +18,7 @@
 import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { Arena } from './activations';
-import type { DecoderForward, DecoderStepTensors } from './forward';
+import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
 import type { KvCache } from './kv-cache';
 import type { ModelSpec } from './spec';
 import type { Gpt2Weights, Linear } from './weights';
@@ -45,14 +45,7 @@ export class Gpt2 implements DecoderForward {
     const h = act.view('h', [T, C]);
     const xn = act.view('xn', [T, C]);
     const delta = act.view('delta', [T, C]);
-    const q = act.view('q', [T, C]);
-    const k = act.view('k', [T, C]);
-    const v = act.view('v', [T, C]);
-    const q3 = act.view('q', [T, H, D]);
-    const k3 = act.view('k', [T, H, D]);
-    const v3 = act.view('v', [T, H, D]);
-    const attn3 = act.view('attn', [T, H, D]);
-    const attn = act.view('attn', [T, C]);
+    const { q, k, v, attn, q3, k3, v3, attn3 } = attentionViews(act, T, H, H, D);
     const fc = act.view('fc', [T, F]);
     const fcAct = act.view('fcAct', [T, F]);
 

@@ -20,7 +20,7 @@
 import { ops } from '../ops';
 import { Command, DeviceName, Tensor } from '../native';
 import type { Arena } from './activations';
-import type { DecoderForward, DecoderStepTensors } from './forward';
+import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
 import type { KvCache } from './kv-cache';
 import { ropeTables } from './rope';
 import type { ModelSpec } from './spec';
@@ -55,14 +55,7 @@ export class Llama implements DecoderForward {
     const h = act.view('h', [T, C]);
     const xn = act.view('xn', [T, C]);
     const delta = act.view('delta', [T, C]);
-    const q = act.view('q', [T, Hq * D]);
-    const k = act.view('k', [T, Hkv * D]);
-    const v = act.view('v', [T, Hkv * D]);
-    const q3 = act.view('q', [T, Hq, D]);
-    const k3 = act.view('k', [T, Hkv, D]);
-    const v3 = act.view('v', [T, Hkv, D]);
-    const attn3 = act.view('attn', [T, Hq, D]);
-    const attn = act.view('attn', [T, Hq * D]);
+    const { q, k, v, attn, q3, k3, v3, attn3 } = attentionViews(act, T, Hq, Hkv, D);
     const gate = act.view('gate', [T, F]);
     const up = act.view('up', [T, F]);
     const mlp = act.view('mlpAct', [T, F]);

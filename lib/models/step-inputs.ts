@@ -11,6 +11,7 @@
 import { inputError } from '../errors';
 import { DeviceName, Tensor } from '../native';
 import type { StepSequence } from '../engine/types';
+import { StepViews } from './activations';
 
 export interface StepLimits {
   vocabSize: number;
@@ -185,7 +186,7 @@ export function packEncoderBatch(batch: number[][], typeIds: number[][] | undefi
  */
 export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
   private readonly buffer: Tensor;
-  private views: Tensor[] = [];
+  private readonly stepViews = new StepViews();
 
   constructor(device: DeviceName, private readonly make: (n: number) => A, dtype: 'i32' | 'f32' | 'i64', readonly capacity: number) {
     this.buffer = Tensor.empty(device, dtype, [Math.max(capacity, 1)], 'workspace');
@@ -208,16 +209,11 @@ export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
       off += d.length;
     }
     if (total > 0) this.buffer.write(host);
-    return parts.map(([, shape], i) => {
-      const v = this.buffer.view(offsets[i], shape);
-      this.views.push(v);
-      return v;
-    });
+    return parts.map(([, shape], i) => this.stepViews.take(this.buffer.view(offsets[i], shape)));
   }
 
   release(): void {
-    for (const v of this.views) v.dispose();
-    this.views = [];
+    this.stepViews.release();
   }
 
   dispose(): void {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -12,6 +13,33 @@ namespace gf {
 namespace {
 
 thread_local bool t_inside_region = false;
+
+// Spinning before sleeping: a forward pass is a chain of short parallel regions (one or more per op; a
+// small embedding batch or a decode step has regions of tens of microseconds). Waking a sleeping worker
+// through a condition variable costs about as much as such a region, so workers and the caller first spin
+// on an atomic for a short while (kSpin) and only then sleep. Between requests the workers fall asleep and
+// use no CPU.
+constexpr std::chrono::microseconds kSpin{100};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// Spins until ready() or kSpin has passed (the clock is read every 64 pauses: a pause costs from a few to
+// over a hundred cycles depending on the core); returns ready().
+template <typename Ready>
+bool spin_until(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 1;; i++) {
+    if (ready()) return true;
+    cpu_relax();
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= deadline) return ready();
+  }
+}
 
 class ThreadPool {
  public:
@@ -43,29 +71,33 @@ class ThreadPool {
       job_ = &fn;
       job_n_ = n;
       job_chunk_ = chunk;
-      next_.store(0);
-      pending_ = static_cast<int>(workers_.size());
+      next_.store(0, std::memory_order_relaxed);
+      pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
       error_ = nullptr;
-      generation_++;
+      // release: a worker that sees the new generation (spinning, without the mutex) sees the job too
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     work();
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    auto finished = [&] { return pending_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(finished)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, finished);
+    }
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
 
  private:
   void start(int threads) {
-    quit_ = false;
+    quit_.store(false);
     for (int i = 0; i < threads - 1; i++) workers_.emplace_back([this] { loop(); });
   }
 
   void stop() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      quit_ = true;
+      quit_.store(true);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -89,17 +121,21 @@ class ThreadPool {
   }
 
   void loop() {
-    uint64_t seen = 0;
+    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
-      {
+      auto ready = [&] { return quit_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
+      if (!spin_until(ready)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return quit_ || generation_ != seen; });
-        if (quit_) return;
-        seen = generation_;
+        wake_.wait(lock, ready);
       }
+      if (quit_.load(std::memory_order_acquire)) return;
+      seen = generation_.load(std::memory_order_acquire);
       work();
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (--pending_ == 0) done_.notify_one();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        // under the mutex, so a caller between its check and its wait cannot miss the notification
+        std::lock_guard<std::mutex> lock(mutex_);
+        done_.notify_one();
+      }
     }
   }
 
@@ -110,9 +146,9 @@ class ThreadPool {
   const RangeFn* job_ = nullptr;
   int64_t job_n_ = 0, job_chunk_ = 1;
   std::atomic<int64_t> next_{0};
-  int pending_ = 0;
-  uint64_t generation_ = 0;
-  bool quit_ = false;
+  std::atomic<int> pending_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> quit_{false};
   std::exception_ptr error_;
 };
 

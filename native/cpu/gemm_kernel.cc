@@ -6,11 +6,7 @@
 
 #include "cpu/simd.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define GF_HAVE_AVX2_PATH 1
-#define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
-#endif
+#include "cpu/avx2_target.h"
 
 namespace gf {
 namespace cpu {

@@ -11,11 +11,7 @@
 #include "cpu/quant.h"
 #include "cpu/simd.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define GF_HAVE_AVX2_PATH 1
-#define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
-#endif
+#include "cpu/avx2_target.h"
 
 namespace gf {
 namespace cpu {
@@ -68,13 +64,6 @@ inline float load1(const void* w, int64_t k) {
   if constexpr (WT == DType::F32) return static_cast<const float*>(w)[k];
   if constexpr (WT == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(w)[k]);
   return bf16_to_f32(static_cast<const uint16_t*>(w)[k]);
-}
-
-GF_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // A independent accumulators per row so that at least four FMA chains are in flight (FMA latency is 4–5

@@ -11,11 +11,7 @@
 #include "cpu/simd.h"
 #include "gpuformer/error.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define GF_HAVE_AVX2_PATH 1
-#define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
-#endif
+#include "cpu/avx2_target.h"
 
 namespace gf {
 namespace cpu {
@@ -86,13 +82,6 @@ void dot(const void* w, const BlockQ8Act* xq, int64_t ldx, int64_t blocks, int r
 #ifdef GF_HAVE_AVX2_PATH
 namespace avx2 {
 
-GF_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 GF_AVX2 void quantize(const float* x, BlockQ8Act* out, int64_t K) {
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
   for (int64_t b = 0; b < K / kQuantBlock; b++, x += kQuantBlock) {
@@ -119,12 +108,6 @@ GF_AVX2 void quantize(const float* x, BlockQ8Act* out, int64_t K) {
     out[b].d = d;
     out[b].s = d * hsum(_mm256_cvtepi32_ps(sum32));
   }
-}
-
-GF_AVX2 inline float hsum(__m128 s) {
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 // Blocks are processed as two 128-bit halves (elements 0..15 and 16..31, which is also how Q4 nibbles

@@ -5,12 +5,10 @@
 #include <cmath>
 #include <limits>
 
+#include "cpu/avx2_target.h"
 #include "cpu/simd.h"
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define GF_HAVE_AVX2_PATH 1
-#define GF_AVX2 __attribute__((target("avx2,fma,f16c")))
+#ifdef GF_HAVE_AVX2_PATH
 // Fixed-trip loops over register tiles must unroll early, or GCC keeps the accumulator arrays in memory.
 #define GF_UNROLL _Pragma("GCC unroll 16")
 #endif
@@ -112,13 +110,6 @@ void pv_tile(const float* p, int p_stride, int nq, const float* const* v, int nk
 // ------------------------------------------------------------------------------------------------ AVX2 + FMA
 #ifdef GF_HAVE_AVX2_PATH
 namespace avx2 {
-
-GF_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
 
 GF_AVX2 inline float hmax(__m256 v) {
   __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

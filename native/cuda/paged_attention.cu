@@ -75,6 +75,14 @@ __global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
   const int h0 = hk * group + (blockIdx.y % chunks_per_kv) * G8;  // first query head of this block
   const int G = min(G8, hk * group + group - h0);
 
+  // A token's binary search only visits the sequences around it, so the first block checks every
+  // sequence's bounds once: a cu_seqlens that decreases elsewhere is reported, not silently misread.
+  if (t == 0 && blockIdx.y == 0 && split == 0) {
+    for (int bb = threadIdx.x; bb < a.B; bb += blockDim.x) {
+      int64_t first, last;
+      checked_seq_bounds(a.faults, a.cu_q, bb, a.B, a.T, &first, &last);
+    }
+  }
   const int b = sequence_of(a.cu_q, a.B, t);
   const SeqInfo s = seq_info(a, b);
   if (!a.block_tables && t == s.q_start && blockIdx.y == 0 && split == 0 && threadIdx.x == 0 && s.n_q > a.max_q_len) {

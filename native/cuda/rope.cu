@@ -6,18 +6,19 @@ namespace cuda {
 namespace {
 
 // x [T,H,D] in place, positions [T], inv_freq [R/2]. One thread per (token, frequency): it computes the
-// angle's sine and cosine once and rotates that pair in every head. The angle is rounded to f32 as the
-// reference computes it (position · inv_freq in f32), then its sine and cosine are taken in double: the
-// build uses fast math, whose sinf/cosf lose accuracy at the large angles long contexts produce.
+// angle's sine and cosine once and rotates that pair in every head. The angle is formed and its sine and
+// cosine taken in double, as the CPU op does: position · inv_freq reaches 1e5 rad and more in long
+// contexts, where an f32 product is already off by 1e-2 rad, and the build's fast-math sinf/cosf lose
+// accuracy at large angles. One double sincos per (token, frequency) pair is cheap next to the heads.
 template <typename T>
 __global__ void rope_kernel(T* x, const int32_t* __restrict__ positions, const float* __restrict__ inv_freq, int T_,
                             int H, int D, int half_r, bool interleaved) {
   const int64_t idx = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (idx >= int64_t(T_) * half_r) return;
   const int t = static_cast<int>(idx / half_r), i = static_cast<int>(idx % half_r);
-  const float angle = static_cast<float>(positions[t]) * inv_freq[i];
+  const double angle = static_cast<double>(positions[t]) * static_cast<double>(inv_freq[i]);
   double s, c;
-  sincos(static_cast<double>(angle), &s, &c);
+  sincos(angle, &s, &c);
   const float sn = static_cast<float>(s), cs = static_cast<float>(c);
   int a, b;
   rope_pair(interleaved, i, 2 * half_r, &a, &b);

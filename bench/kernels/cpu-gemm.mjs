@@ -108,6 +108,26 @@ for (const dtype of gemmDtypes) {
   }
 }
 
+// ------------------------------------------------------------------------------------------------ rows sweep
+// GFLOP/s against the number of rows at the FFN-up shape, across linear.cc's switch from the unpacked
+// dot-product tiles (few rows) to the packed GEMM (many rows): the curve should have no dip at the switch.
+const sweepRows = quick ? [1, 16, 128, 256] : [1, 2, 4, 8, 16, 32, 64, 96, 128, 129, 192, 256];
+const rowsSweep = [];
+for (const dtype of quick ? ['f32'] : ['f32', 'f16', 'q4_1']) {
+  const K = 384, N = 1536;
+  const w = weight(dtype, N, K);
+  for (const M of sweepRows) {
+    const x = native.Tensor.fromData('cpu', 'f32', [M, K], randomF32(M * K), 'activations');
+    const out = native.Tensor.empty('cpu', 'f32', [M, N], 'activations');
+    const sec = time([{ op: 'linear', x, w, out }], quick ? 0.1 : 0.3);
+    const gflops = (2 * M * N * K) / sec / 1e9;
+    rowsSweep.push({ dtype, M, K, N, us: +(sec * 1e6).toFixed(1), gflops: +gflops.toFixed(1) });
+    console.log(`rows ${dtype.padEnd(5)} M=${M} K=${K} N=${N}: ${gflops.toFixed(1)} GFLOP/s`);
+    for (const t of [x, out]) t.dispose();
+  }
+  w.dispose();
+}
+
 // ------------------------------------------------------------------------------------------------ GEMV
 const gemvDtypes = quick ? ['f32', 'q8_0', 'q4_1'] : ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1'];
 // SmolLM2-135M: hidden 576, 9 heads / 3 KV heads of 64, FFN 1536, vocab 49152 (tied head, Q8_0 in the GGUF)
@@ -168,7 +188,7 @@ if (peakNote) console.log(peakNote);
 const result = {
   bench: 'cpu-gemm', date, command, label, threads, quick, cpu: cpu.model, cores: os.cpus().length, ghz, flopsPerCycle,
   peakGflops, impliedMinGhz: peakNote ? +impliedGhz.toFixed(3) : undefined, peakNote: peakNote || undefined,
-  loadAverage: { before: loadBefore, after: load }, gemm, gemv, decode,
+  loadAverage: { before: loadBefore, after: load }, gemm, rowsSweep, gemv, decode,
 };
 
 const md = [
@@ -184,6 +204,12 @@ const md = [
   '| weights | M | K | N | layer | ms | GFLOP/s | of peak |',
   '|---|---|---|---|---|---|---|---|',
   ...gemm.map((r) => `| ${r.dtype} | ${r.M} | ${r.K} | ${r.N} | ${r.what} | ${r.ms} | ${r.gflops} | ${(100 * r.fractionOfPeak).toFixed(0)}% |`),
+  '',
+  '## Rows sweep — FFN up (K 384, N 1536): dot-product tiles for few rows, packed GEMM for many (linear.cc)',
+  '',
+  '| weights | M | µs | GFLOP/s |',
+  '|---|---|---|---|',
+  ...rowsSweep.map((r) => `| ${r.dtype} | ${r.M} | ${r.us} | ${r.gflops} |`),
   '',
   '## GEMV (decode) — SmolLM2-135M shapes, weights streamed from DRAM',
   '',

@@ -91,7 +91,11 @@ class ThreadPool {
  private:
   void start(int threads) {
     quit_.store(false);
-    for (int i = 0; i < threads - 1; i++) workers_.emplace_back([this] { loop(); });
+    // The generation is read here, not in the new thread: a region may start before the thread first runs,
+    // and a worker that took that region's generation as "seen" would never join it (the caller would wait
+    // forever for its share).
+    const uint64_t seen = generation_.load(std::memory_order_acquire);
+    for (int i = 0; i < threads - 1; i++) workers_.emplace_back([this, seen] { loop(seen); });
   }
 
   void stop() {
@@ -120,8 +124,7 @@ class ThreadPool {
     t_inside_region = false;
   }
 
-  void loop() {
-    uint64_t seen = generation_.load(std::memory_order_acquire);
+  void loop(uint64_t seen) {
     for (;;) {
       auto ready = [&] { return quit_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; };
       if (!spin_until(ready)) {

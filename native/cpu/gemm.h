@@ -1,8 +1,9 @@
 // The two matmul strategies behind cpu::linear (linear.cc picks one by the number of rows M):
 //   gemm  — blocked GEMM for many rows: weight panels converted to f32 and packed per K block, micro-kernel
 //           tiles (gemm_kernel.h), parallel over (M, N) blocks. Any weight dtype.
-//   gemv  — for a few rows (decode): each weight row is read once for all M rows; f16/bf16 convert in
-//           registers, quantized weights meet activations quantized to 8 bits (quant.h) in integer dot products.
+//   gemv  — for fewer rows (decode, short inputs): weight rows read in place, no packing, in register tiles
+//           against all M rows; f16/bf16 convert in registers, quantized weights meet activations quantized
+//           to 8 bits (quant.h) in integer dot products.
 #pragma once
 #include <cstdint>
 

@@ -10,10 +10,15 @@ namespace gf {
 namespace cpu {
 namespace {
 
-// Up to this many rows, reading each weight row once for all rows (gemv) beats packing weight panels
-// for the GEMM micro-kernel; quantized weights also keep their integer dot products up to here.
-// (Measured with bench/kernels/cpu-gemm.mjs.)
-int64_t gemv_max_rows(DType w_dtype) { return is_quantized(w_dtype) ? 8 : 4; }
+// Up to this many rows the unpacked dot-product tiles (gemv.cc) beat packing weight panels for the GEMM
+// micro-kernel: f32 weights up to ~128 rows (packing costs as much as the multiply below that), f16/bf16
+// weights only up to ~16 (the tiles convert every weight vector once per 3 rows, the packer once per task),
+// quantized weights up to 8 (integer block dot products). Measured at all-MiniLM-L6-v2 shapes on 1 and 2
+// threads (bench/kernels/cpu-gemm.mjs, its rows sweep).
+int64_t gemv_max_rows(DType w_dtype) {
+  if (is_quantized(w_dtype)) return 8;
+  return w_dtype == DType::F32 ? 128 : 16;
+}
 
 }  // namespace
 

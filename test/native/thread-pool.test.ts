@@ -1,0 +1,43 @@
+/**
+ * The CPU thread pool: a parallel region that starts right after the pool's workers were (re)started must
+ * still be joined by every worker. A lost worker blocks the caller forever, so each case runs in a child
+ * process with a deadline rather than in jest's own thread.
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+const root = path.resolve(__dirname, '../..');
+
+/** Runs `body` (JavaScript, with `native` bound to the addon) in a fresh Node process; fails on a hang. */
+function runChild(body: string, timeoutMs: number) {
+  const explicit = process.env.GPUFORMER_ADDON;
+  const load = explicit
+    ? `require(${JSON.stringify(path.resolve(explicit))})`
+    : `require('node-gyp-build')(${JSON.stringify(root)})`;
+  const script = `const native = ${load};\n${body}`;
+  const r = spawnSync(process.execPath, ['-e', script], { cwd: root, timeout: timeoutMs, encoding: 'utf8' });
+  return { ...r, hung: r.signal === 'SIGTERM' };
+}
+
+describe('CPU thread pool', () => {
+  test('regions started right after the workers (re)start always complete', () => {
+    // A linear op big enough to be split across threads; the pool is rebuilt before every call, so each
+    // region races the start of its workers.
+    const r = runChild(`
+      const K = 256, N = 512, M = 32;
+      const x = native.Tensor.fromData('cpu', 'f32', [M, K], new Float32Array(M * K).fill(0.5), 'activations');
+      const w = native.Tensor.fromData('cpu', 'f32', [N, K], new Float32Array(N * K).fill(0.25), 'weights');
+      const out = native.Tensor.empty('cpu', 'f32', [M, N], 'activations');
+      for (let i = 0; i < 300; i++) {
+        native.setNumThreads(2 + (i % 3));
+        native.execSync([{ op: 'linear', x, w, out }]);
+      }
+      const got = new Float32Array(out.read());
+      if (got.some((v) => v !== K * 0.125)) throw new Error('wrong result ' + got[0]);
+      console.log('ok');
+    `, 60_000);
+    expect(r.hung).toBe(false);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim()).toBe('ok');
+  });
+});

@@ -111,7 +111,7 @@ for (const dtype of gemmDtypes) {
 // ------------------------------------------------------------------------------------------------ rows sweep
 // GFLOP/s against the number of rows at the FFN-up shape, across linear.cc's switch from the unpacked
 // dot-product tiles (few rows) to the packed GEMM (many rows): the curve should have no dip at the switch.
-const sweepRows = quick ? [1, 16, 128, 256] : [1, 2, 4, 8, 16, 32, 64, 96, 128, 129, 192, 256];
+const sweepRows = quick ? [1, 8, 48, 256] : [1, 2, 4, 8, 9, 16, 32, 48, 49, 64, 128, 256];
 const rowsSweep = [];
 for (const dtype of quick ? ['f32'] : ['f32', 'f16', 'q4_1']) {
   const K = 384, N = 1536;

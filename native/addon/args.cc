@@ -20,7 +20,8 @@ std::string type_name(const Napi::Value& v) {
   return "object";
 }
 
-Fields::Fields(const Napi::Value& obj, std::string where) : where_(std::move(where)) {
+Fields::Fields(const Napi::Value& obj, std::string where, std::set<int>* cuda_devices)
+    : where_(std::move(where)), devices_(cuda_devices) {
   if (!obj.IsObject() || obj.IsArray()) input_error(where_, ": expected an options object, got ", type_name(obj));
   obj_ = obj.As<Napi::Object>();
 }
@@ -33,7 +34,9 @@ bool Fields::has(const char* name) const {
 }
 
 const gf::Tensor& Fields::tensor(const char* name) const {
-  return TensorWrap::Get(get(name), where_ + ": '" + name + "'");
+  const gf::Tensor& t = TensorWrap::Get(get(name), where_.c_str(), name);
+  if (devices_ && t.device().is_cuda()) devices_->insert(t.device().index);
+  return t;
 }
 
 const gf::Tensor* Fields::opt_tensor(const char* name) const {

@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,8 @@ std::string type_name(const Napi::Value& v);  // "number", "string", "Tensor", "
 // Named fields of an options object (`where` prefixes messages, e.g. "linear").
 class Fields {
  public:
-  Fields(const Napi::Value& obj, std::string where);
+  // With `cuda_devices`, the index of every CUDA device a tensor field lives on is added to it.
+  Fields(const Napi::Value& obj, std::string where, std::set<int>* cuda_devices = nullptr);
   const gf::Tensor& tensor(const char* name) const;
   const gf::Tensor* opt_tensor(const char* name) const;  // null or undefined -> nullptr
   double number(const char* name) const;
@@ -31,6 +33,7 @@ class Fields {
   Napi::Value get(const char* name) const;
   Napi::Object obj_;
   std::string where_;
+  std::set<int>* devices_;
 };
 
 int64_t to_integer(const Napi::Value& v, const std::string& what);

@@ -36,19 +36,10 @@ Program parse_program(const Napi::Value& v) {
     const std::string op = name.As<Napi::String>().Utf8Value();
     auto it = registry().find(op);
     if (it == registry().end()) input_error("exec: unknown op '", op, "' in command ", i);
-    Fields f(c, op);
+    // every tensor the parser reads notes its CUDA device: a CUDA program settles only after its stream
+    // is drained
+    Fields f(c, op, &prog.cuda_devices);
     prog.steps.push_back(it->second(f));
-    // The output decides the device; a CUDA program settles only after its stream is drained.
-    Napi::Object obj = c.As<Napi::Object>();
-    Napi::Array keys = obj.GetPropertyNames();
-    for (uint32_t k = 0; k < keys.Length(); k++) {
-      Napi::Value val = obj.Get(keys.Get(k));
-      if (TensorWrap::Is(val)) {
-        const gf::Tensor& t = TensorWrap::Get(val, "exec");
-        if (t.device().is_cuda()) prog.cuda_devices.insert(t.device().index);
-        break;
-      }
-    }
   }
   return prog;
 }

@@ -9,6 +9,11 @@ namespace gfaddon {
 namespace {
 Napi::FunctionReference* g_ctor = nullptr;
 
+// Every Tensor object carries this tag from its constructor: checking it is how a value is known to be
+// ours before unwrapping. (instanceof walked the prototype chain and looked up Symbol.hasInstance, and
+// was the largest single cost of handing a program to exec.)
+constexpr napi_type_tag kTensorTypeTag = {0x6770'7566'6f72'6d65ULL, 0x7254'656e'736f'7231ULL};
+
 // The bytes of a Buffer, TypedArray, DataView or ArrayBuffer.
 void view_bytes(const Napi::Value& v, const std::string& what, const void** data, size_t* bytes) {
   if (v.IsTypedArray()) {
@@ -57,7 +62,9 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
   return f;
 }
 
-TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {}
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {
+  NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_type_tag_object(info.Env(), info.This(), &kTensorTypeTag));
+}
 
 Napi::Object TensorWrap::Wrap(Napi::Env env, gf::Tensor t) {
   Napi::Object obj = g_ctor->New({});
@@ -68,13 +75,19 @@ Napi::Object TensorWrap::Wrap(Napi::Env env, gf::Tensor t) {
 }
 
 bool TensorWrap::Is(const Napi::Value& v) {
-  return g_ctor && v.IsObject() && v.As<Napi::Object>().InstanceOf(g_ctor->Value());
+  if (!v.IsObject()) return false;
+  bool tagged = false;
+  return napi_check_object_type_tag(v.Env(), v, &kTensorTypeTag, &tagged) == napi_ok && tagged;
 }
 
-const gf::Tensor& TensorWrap::Get(const Napi::Value& v, const std::string& what) {
-  if (!Is(v)) input_error(what, " must be a Tensor, got ", type_name(v));
+const gf::Tensor& TensorWrap::Get(const Napi::Value& v, const std::string& what) { return Get(v, what.c_str(), nullptr); }
+
+const gf::Tensor& TensorWrap::Get(const Napi::Value& v, const char* where, const char* field) {
+  // the message is only assembled on failure: this runs for every tensor of every command
+  auto what = [&] { return field ? std::string(where) + ": '" + field + "'" : std::string(where); };
+  if (!Is(v)) input_error(what(), " must be a Tensor, got ", type_name(v));
   TensorWrap* w = Napi::ObjectWrap<TensorWrap>::Unwrap(v.As<Napi::Object>());
-  if (w->disposed_) input_error(what, " is a disposed Tensor");
+  if (w->disposed_) input_error(what(), " is a disposed Tensor");
   return w->tensor_;
 }
 

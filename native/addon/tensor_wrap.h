@@ -14,6 +14,8 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   static bool Is(const Napi::Value& v);
   // The tensor behind a JS value, or ERR_GPUFORMER_INPUT naming `what` (not a Tensor, or disposed).
   static const gf::Tensor& Get(const Napi::Value& v, const std::string& what);
+  // The same, with `what` = "where: 'field'" (field may be null), assembled only for an error message.
+  static const gf::Tensor& Get(const Napi::Value& v, const char* where, const char* field);
 
   explicit TensorWrap(const Napi::CallbackInfo& info);
 

@@ -1,5 +1,5 @@
 // Blocked GEMM for cpu::linear with many rows (gemm.h). Loop nest of one task (an M block × an N block):
-//   for each K block of kKc:      convert + pack the task's weight rows into 16-row panels (f32, ≤ 256 KB: L2)
+//   for each K block of kKc:      convert + transpose the task's weight rows into 16-row panels (f32, ≤ 256 KB: L2)
 //     for each 6 rows of x:       the 6 × kc slice of x stays in L1 across the N block
 //       for each 16-row panel:    micro-kernel tile 6 × 16 (gemm_kernel.h), accumulating over K blocks
 // x is read in place (broadcast loads need no packing); weights are never expanded beyond one panel block,
@@ -13,7 +13,10 @@
 #include "cpu/convert.h"
 #include "cpu/gemm.h"
 #include "cpu/gemm_kernel.h"
+#include "cpu/simd.h"
 #include "gpuformer/error.h"
+
+#include "cpu/avx2_target.h"
 
 namespace gf {
 namespace cpu {
@@ -41,23 +44,78 @@ float* thread_scratch(int slot, int64_t floats) {
   return b.data;
 }
 
+// panel[k * 16 + j] = rows[j][k] for j < 16, k < kc: one 16-row panel, transposed from f32 rows.
+void transpose_panel_portable(const float* const* rows, int64_t kc, float* panel) {
+  for (int64_t k = 0; k < kc; k++) {
+    for (int j = 0; j < kGemmNR; j++) panel[k * kGemmNR + j] = rows[j][k];
+  }
+}
+
+#ifdef GF_HAVE_AVX2_PATH
+// The same in 8 × 8 blocks: eight row loads, an in-register transpose, eight stores.
+GF_AVX2 void transpose_panel_avx2(const float* const* rows, int64_t kc, float* panel) {
+  int64_t k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    for (int h = 0; h < kGemmNR; h += 8) {
+      __m256 r[8], t[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows[h + i] + k);
+#pragma GCC unroll 4
+      for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+      }
+#pragma GCC unroll 2
+      for (int i = 0; i < 8; i += 4) {  // quads of rows: 4 consecutive k of 4 rows per 128-bit lane
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; i++) {  // lanes: k = i from the low halves, k = i + 4 from the high halves
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+      }
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (k + i) * kGemmNR + h, t[i]);
+    }
+  }
+  for (; k < kc; k++) {
+    for (int j = 0; j < kGemmNR; j++) panel[k * kGemmNR + j] = rows[j][k];
+  }
+}
+#endif
+
+using TransposePanelFn = void (*)(const float* const* rows, int64_t kc, float* panel);
+
+TransposePanelFn transpose_panel() {
+#ifdef GF_HAVE_AVX2_PATH
+  if (use_avx2()) return transpose_panel_avx2;
+#endif
+  return transpose_panel_portable;
+}
+
 // packed[p * kc * 16 + k * 16 + j] = w[n0 + 16 p + j][k0 + k] as f32, for the nc rows from n0 (rows of the
-// last panel past n0 + nc are zero). `rows` holds 16 × kc floats of converted rows before the transpose.
+// last panel past n0 + nc are zero). f32 rows are transposed in place; other dtypes are converted into
+// `rows` (16 × kc floats) first.
 void pack_weights(const MatmulArgs& a, int64_t n0, int64_t nc, int64_t k0, int64_t kc, float* packed, float* rows) {
+  static const float zeros[kKc] = {};
+  const TransposePanelFn transpose = transpose_panel();
   for (int64_t p = 0; p * kGemmNR < nc; p++) {
+    const float* src[kGemmNR];
     for (int j = 0; j < kGemmNR; j++) {
       const int64_t n = p * kGemmNR + j;
-      float* r = rows + j * kc;
-      if (n < nc) {
-        to_f32(element_ptr(a.w, a.w_dtype, (n0 + n) * a.K + k0), a.w_dtype, r, kc);
+      if (n >= nc) {
+        src[j] = zeros;
+      } else if (a.w_dtype == DType::F32) {
+        src[j] = static_cast<const float*>(a.w) + (n0 + n) * a.K + k0;
       } else {
-        std::memset(r, 0, static_cast<size_t>(kc) * sizeof(float));
+        to_f32(element_ptr(a.w, a.w_dtype, (n0 + n) * a.K + k0), a.w_dtype, rows + j * kc, kc);
+        src[j] = rows + j * kc;
       }
     }
-    float* panel = packed + p * kc * kGemmNR;
-    for (int64_t k = 0; k < kc; k++) {
-      for (int j = 0; j < kGemmNR; j++) panel[k * kGemmNR + j] = rows[j * kc + k];
-    }
+    transpose(src, kc, packed + p * kc * kGemmNR);
   }
 }
 

@@ -10,15 +10,12 @@ namespace gf {
 namespace cpu {
 namespace {
 
-// Up to this many rows the unpacked dot-product tiles (gemv.cc) beat packing weight panels for the GEMM
-// micro-kernel: f32 weights up to ~128 rows (packing costs as much as the multiply below that), f16/bf16
-// weights only up to ~16 (the tiles convert every weight vector once per 3 rows, the packer once per task),
-// quantized weights up to 8 (integer block dot products). Measured at all-MiniLM-L6-v2 shapes on 1 and 2
-// threads (bench/kernels/cpu-gemm.mjs, its rows sweep).
-int64_t gemv_max_rows(DType w_dtype) {
-  if (is_quantized(w_dtype)) return 8;
-  return w_dtype == DType::F32 ? 128 : 16;
-}
+// Up to this many rows the unpacked dot-product tiles (gemv.cc) beat the GEMM, whose weight packing costs
+// as much as the multiply for few rows: f32 weights up to ~48 rows, f16/bf16 up to ~8 (the tiles convert
+// each weight vector once per 3 rows, the packer once per task), quantized weights up to 8 (integer block
+// dot products). Measured at all-MiniLM-L6-v2 shapes on 1 and 2 threads (bench/kernels/cpu-gemm.mjs, its
+// rows sweep).
+int64_t gemv_max_rows(DType w_dtype) { return w_dtype == DType::F32 ? 48 : 8; }
 
 }  // namespace
 

@@ -6,6 +6,7 @@
  */
 import { inputError } from '../errors';
 import { DeviceName, native } from '../native';
+import { checkDeviceSupport } from '../models/device-support';
 import { DtypeChoice, Precision, choosePrecision } from '../models/precision';
 import type { ModelSpec } from '../models/spec';
 import { WeightPlan, planWeights } from '../models/weights';
@@ -60,6 +61,7 @@ export function resolveDevice(device: string | undefined, deviceTotalBytes?: num
  */
 export function planForSource(source: ModelSource, o: PlanOptions = {}, strict = true): LoadPlan {
   const device = resolveDevice(o.device, o.deviceTotalBytes);
+  checkDeviceSupport(source.spec, device);
   const precision = choosePrecision(device === 'cpu', o.dtype ?? 'auto', source.spec.checkpointDtype);
   const weightPlan = planWeights(source.spec, source.tensors, precision.weights);
   const weights = weightEntries(source.tensors, weightPlan.requests);

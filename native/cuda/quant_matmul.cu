@@ -57,8 +57,13 @@ __global__ void quantize_activations_kernel(const T* __restrict__ x, int64_t n_b
   const int lane = threadIdx.x % 32;
   const float v = to_f32(x[blk * 32 + lane]);
   const float amax = warp_max(fabsf(v));
-  const float d = amax / 127.0f;
-  const int q = amax > 0.0f ? __float2int_rn(v / d) : 0;
+  // the CPU's arithmetic exactly (cpu/quant.cc): v times the rounded reciprocal, not v / d, so that both
+  // backends pick the same integers (v / d and v * (1 / d) differ in the last bit often enough to flip a
+  // rounding); a zero block gets id = 0 and all-zero integers, as on the CPU
+  // (explicit _rn intrinsics: the build's --use_fast_math would make '/' approximate)
+  const float d = __fdiv_rn(amax, 127.0f);
+  const float id = d != 0.0f ? __frcp_rn(d) : 0.0f;
+  const int q = __float2int_rn(__fmul_rn(v, id));
   const float sum = warp_sum(static_cast<float>(q));
   reinterpret_cast<int8_t*>(out[blk].qs)[lane] = static_cast<int8_t>(q);
   if (lane == 0) {

@@ -8,6 +8,7 @@ import { specFromConfig } from '../../lib/loader/config';
 import { planForSource } from '../../lib/loader/inspect';
 import { openModel } from '../../lib/loader/open';
 import { formatBytes, formatCount, formatPlan } from '../../lib/memory/format';
+import { CUDA_HEAD_DIMS } from '../../lib/models/device-support';
 import { computeMemoryPlan, kvBytesPerToken, paramGroup, planMemory, weightEntriesFromSpec } from '../../lib/memory/planner';
 import { native } from '../../lib/native';
 import { GGUF_FILE, MODELS, expectCoded, fixture } from '../loader/helpers';
@@ -122,6 +123,21 @@ describe('the worked example: vocab 32064 × hidden 3072, 131072 positions', () 
     const text = formatPlan(computeMemoryPlan(spec, weights, { ...H100, deviceTotalBytes: 16e9 }));
     for (const s of ['token embedding', '98.5 M', '197.0 MB', 'LM head', 'KV cache', '393.2 kB per token', 'maxModelLen',
       'capped by the memory left', 'gpuMemoryUtilization 0.9 × 16.0 GB on cuda:0']) expect(text).toContain(s);
+  });
+});
+
+describe('what the device cannot run fails at planning, before any allocation', () => {
+  it('a head dim without a CUDA attention kernel is ERR_GPUFORMER_UNSUPPORTED on CUDA, fine on the CPU', async () => {
+    const src = await openModel(fixture('llama-gqa'));
+    const odd = { ...src, spec: { ...src.spec, headDim: 48 } };
+    const before = native.memoryTotals('cpu');
+    await expectCoded(() => planForSource(odd, { device: 'cuda:0', deviceTotalBytes: 80e9 }), 'ERR_GPUFORMER_UNSUPPORTED',
+      /head dim 48 has no CUDA attention kernel .*device: 'cpu'/);
+    expect(native.memoryTotals('cpu')).toEqual(before);
+    expect(planForSource(odd, { device: 'cpu', memoryBudgetBytes: 256e6, maxNumSeqs: 8 }).device).toBe('cpu');
+    for (const headDim of CUDA_HEAD_DIMS) {
+      expect(planForSource({ ...src, spec: { ...src.spec, headDim } }, { device: 'cuda:0', deviceTotalBytes: 80e9 }).device).toBe('cuda:0');
+    }
   });
 });
 

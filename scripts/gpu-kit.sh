@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Packs what a lent GPU machine needs to run test/gpu and the CUDA benchmarks, for a session's `device`
+# tool. That machine has nvcc, PyTorch and 16 cores but no Node.js and no package registry, and each call
+# carries at most 64 MiB beside the working tree, so the kit is two compressed folders to name in `carry`:
+#
+#   .gpukit/base     Node.js (this machine's binary), node_modules without the CPU benchmark peers, the addon
+#                    built for sm_90 only (H100/H200), and the unpack script          (~35 MB)
+#   .gpukit/shared   ../shared/fixtures and the small llama2c-260K model              (~24 MB)
+#
+# The two real models of ../shared/models that test/gpu also uses (all-MiniLM-L6-v2, 87 MB; the SmolLM2
+# GGUF, 94 MB) are each larger than a call may carry: their suites report them missing.
+#
+#   bash scripts/gpu-kit.sh               # build the sm_90 addon (a few minutes on 2 cores) and pack
+#   bash scripts/gpu-kit.sh --no-build    # pack an addon built before (build-kit/Release/gpuformer.node)
+#
+# On the device, in one call (carry [".gpukit/base", ".gpukit/shared"]; leave shared out for the op suites):
+#   source .gpukit/base/unpack.sh && npx jest test/gpu
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+kit=$root/.gpukit
+build=1
+[ "${1:-}" = "--no-build" ] && build=0
+
+if [ "$build" = 1 ]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+  npx cmake-js compile --out build-kit --CDCMAKE_CUDA_ARCHITECTURES=90-real --CDGPUFORMER_CUDA=ON
+fi
+addon=build-kit/Release/gpuformer.node
+[ -f "$addon" ] || { echo "no $addon: run without --no-build" >&2; exit 1; }
+
+rm -rf "$kit"
+mkdir -p "$kit/base" "$kit/shared"
+xzc() { xz -T0 -6; }
+
+node_bin=$(readlink -f "$(command -v node)")
+tar -C "$(dirname "$node_bin")" -cf - "$(basename "$node_bin")" | xzc > "$kit/base/node.tar.xz"
+strip -o "$kit/base/gpuformer.node" "$addon" 2>/dev/null || cp "$addon" "$kit/base/gpuformer.node"
+xz -T0 -6 "$kit/base/gpuformer.node"
+
+# node_modules minus what only the CPU benchmarks and their plots use (llama.cpp and onnxruntime binaries,
+# transformers.js, the chart renderer, the openai client of the server tests)
+tar -cf - \
+  --exclude=node_modules/@node-llama-cpp --exclude=node_modules/node-llama-cpp \
+  --exclude='node_modules/onnxruntime-*' --exclude=node_modules/@huggingface/transformers \
+  --exclude=node_modules/@img --exclude=node_modules/sharp --exclude='node_modules/vega*' --exclude='node_modules/d3*' \
+  --exclude=node_modules/@resvg --exclude=node_modules/openai --exclude=node_modules/.cache \
+  --exclude=node_modules/caniuse-lite --exclude=node_modules/protobufjs \
+  node_modules | xzc > "$kit/base/node_modules.tar.xz"
+
+cat > "$kit/base/unpack.sh" <<'EOF'
+# Sourced on the device from the repository root: unpacks the kit and sets PATH and GPUFORMER_ADDON.
+set -e
+k=.gpukit/base
+mkdir -p /tmp/gpukit/bin
+tar -C /tmp/gpukit/bin -xJf "$k/node.tar.xz"
+tar -xJf "$k/node_modules.tar.xz"
+mkdir -p build-kit/Release
+xz -dc "$k/gpuformer.node.xz" > build-kit/Release/gpuformer.node
+if [ -f .gpukit/shared/shared.tar.xz ]; then mkdir -p ../shared && tar -C ../shared -xJf .gpukit/shared/shared.tar.xz; fi
+export PATH="/tmp/gpukit/bin:$PWD/node_modules/.bin:$PATH"
+export GPUFORMER_ADDON="$PWD/build-kit/Release/gpuformer.node"
+set +e
+node -e "const d = require(process.env.GPUFORMER_ADDON).devices(); console.log('gpu kit: node', process.version, '| cuda:', d.cuda.available ? d.devices.filter(x => x.id !== 'cpu').map(x => x.name).join(', ') : d.cuda.reason)"
+EOF
+
+tar -C "$root/../shared" -cf - fixtures models/llama2c-260K | xzc > "$kit/shared/shared.tar.xz"
+du -sh "$kit/base" "$kit/shared"

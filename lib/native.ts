@@ -59,10 +59,18 @@ export interface Command {
   [arg: string]: unknown;
 }
 
+/** A program parsed once by prepare() and run any number of times; dispose() releases its tensors. */
+export interface PreparedProgram {
+  /** number of commands (0 once disposed) */
+  readonly length: number;
+  dispose(): void;
+}
+
 export interface Binding {
   Tensor: TensorStatic;
-  exec(program: Command[]): Promise<void>;
-  execSync(program: Command[]): void;
+  exec(program: Command[] | PreparedProgram): Promise<void>;
+  execSync(program: Command[] | PreparedProgram): void;
+  prepare(program: Command[]): PreparedProgram;
   opNames(): string[];
   devices(): NativeDevices;
   memoryTotals(device: DeviceName): MemoryTotals;

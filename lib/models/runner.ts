@@ -6,8 +6,8 @@
  * (when asked) logits come back to JS.
  */
 import { inputError, unsupported } from '../errors';
-import { Command, DType, DeviceName, Tensor } from '../native';
-import { ops, run } from '../ops';
+import { Command, DType, DeviceName, PreparedProgram, Tensor } from '../native';
+import { ops, prepare, run } from '../ops';
 import type { DecoderRunner, EncoderRunner, PoolingMode, StepResult, StepSequence } from '../engine/types';
 import { Arena, dtypeBytes, layoutRegions } from './activations';
 import { Bert, bertActivationSizes } from './bert';
@@ -104,6 +104,19 @@ export function createRunner(spec: ModelSpec, plan: WeightPlan, loaded: Map<stri
 
 // ------------------------------------------------------------------------------------- decoder
 
+/** Prepared decode programs kept per runner (one per batch size × block-table width × greedy or not in use). */
+const MAX_DECODE_PROGRAMS = 16;
+
+/**
+ * What fixes every tensor of a decode step's program: the batch size (= tokens = sampled rows, which place
+ * every index and sampling buffer), the block-table width and whether it samples greedily. null for any
+ * other step (prefill chunks, sequences that do not sample), which builds its program afresh.
+ */
+function decodeProgramKey(p: PackedStep): string | null {
+  if (p.numTokens !== p.numSeqs || p.sampleSeqs.length !== p.numSeqs) return null;
+  return `${p.numSeqs}:${p.blockTableWidth}:${p.allGreedy ? 'greedy' : 'sample'}`;
+}
+
 export class ModelDecoderRunner implements DecoderRunner {
   readonly blockSize: number;
   readonly numBlocks: number;
@@ -113,6 +126,8 @@ export class ModelDecoderRunner implements DecoderRunner {
   private readonly seeds: Staging<BigInt64Array>;
   private readonly sampled: Tensor;
   private readonly limits: StepLimits;
+  /** prepared decode programs by decodeProgramKey, least recently used first */
+  private readonly decodePrograms = new Map<string, PreparedProgram>();
   private busy = false;
   private disposed = false;
 
@@ -140,6 +155,8 @@ export class ModelDecoderRunner implements DecoderRunner {
   /** One forward pass over the batch; samples a token for each sequence that asks (-1 for the others). */
   async step(seqs: StepSequence[]): Promise<StepResult> {
     const packed = packStep(seqs, this.limits);
+    const key = decodeProgramKey(packed);
+    if (key !== null) return this.exclusive(() => this.decodeStep(packed, key));
     return this.exclusive(async () => {
       const t = this.upload(packed);
       const prog: Command[] = [];
@@ -151,17 +168,9 @@ export class ModelDecoderRunner implements DecoderRunner {
         return { tokens };
       }
       // logits only for the rows that sample: the last token of each sampling sequence
-      const last = this.act.view('last', [S, this.spec.hiddenSize]);
-      const logits = this.act.view('logits', [S, this.spec.vocabSize]);
       const out = this.sampled.view(0, [S]);
       try {
-        prog.push(
-          ops.gatherRows({ x: hidden, idx: t.sampleRows!, out: last }),
-          ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }),
-          packed.allGreedy
-            ? ops.argmax({ logits, out })
-            : ops.sample({ logits, temperature: t.temperature!, topK: t.topK!, topP: t.topP!, seeds: t.seeds!, steps: t.steps!, out }),
-        );
+        prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
         await run(prog);
         const ids = new Int32Array(out.read());
         packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
@@ -170,6 +179,57 @@ export class ModelDecoderRunner implements DecoderRunner {
         out.dispose();
       }
     });
+  }
+
+  /**
+   * A decode step (one new token per sequence, every sequence samples) runs a prepared program: its tensors
+   * depend only on the key (batch size, block-table width, greedy or not), so after the first step of a
+   * shape only the index and sampling data are uploaded, and neither the JS program nor its native parse
+   * (hundreds of commands, a sizeable share of a small model's step) is redone. The attention's context
+   * bound is the block tables' capacity rather than the step's longest context, so it too stays fixed.
+   */
+  private async decodeStep(packed: PackedStep, key: string): Promise<StepResult> {
+    const S = packed.sampleSeqs.length;
+    const t = this.upload(packed, packed.blockTableWidth * this.blockSize);
+    let program = this.decodePrograms.get(key);
+    if (program) {
+      this.decodePrograms.delete(key); // re-inserted below: the map's order is least recently used first
+    } else {
+      const prog: Command[] = [];
+      const hidden = this.model.forward(prog, t.step, this.act);
+      const out = this.sampled.view(0, [S]);
+      try {
+        prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
+        program = prepare(prog);
+      } finally {
+        out.dispose();
+      }
+      while (this.decodePrograms.size >= MAX_DECODE_PROGRAMS) {
+        const [oldest, p] = this.decodePrograms.entries().next().value as [string, PreparedProgram];
+        p.dispose();
+        this.decodePrograms.delete(oldest);
+      }
+    }
+    this.decodePrograms.set(key, program);
+    await run(program);
+    const ids = new Int32Array(this.sampled.read(), 0, S);
+    const tokens = new Int32Array(packed.numSeqs).fill(-1);
+    packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+    return { tokens };
+  }
+
+  /** The gather of the sampling rows, the LM head and argmax or sampling into `out`. */
+  private sampleCommands(hidden: Tensor, t: ReturnType<ModelDecoderRunner['upload']>, greedy: boolean, out: Tensor): Command[] {
+    const S = out.shape[0];
+    const last = this.act.view('last', [S, this.spec.hiddenSize]);
+    const logits = this.act.view('logits', [S, this.spec.vocabSize]);
+    return [
+      ops.gatherRows({ x: hidden, idx: t.sampleRows!, out: last }),
+      ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }),
+      greedy
+        ? ops.argmax({ logits, out })
+        : ops.sample({ logits, temperature: t.temperature!, topK: t.topK!, topP: t.topP!, seeds: t.seeds!, steps: t.steps!, out }),
+    ];
   }
 
   /**
@@ -200,6 +260,8 @@ export class ModelDecoderRunner implements DecoderRunner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    for (const p of this.decodePrograms.values()) p.dispose(); // they hold references to every buffer below
+    this.decodePrograms.clear();
     this.act.dispose();
     this.idx.dispose();
     this.params.dispose();
@@ -226,7 +288,8 @@ export class ModelDecoderRunner implements DecoderRunner {
     }
   }
 
-  private upload(p: PackedStep) {
+  /** `contextBound` (≥ every context of the step) replaces the step's longest context as the attention's bound. */
+  private upload(p: PackedStep, contextBound = p.maxContextLen) {
     const T = p.numTokens;
     const B = p.numSeqs;
     const S = p.sampleSeqs.length;
@@ -235,7 +298,7 @@ export class ModelDecoderRunner implements DecoderRunner {
       [p.blockTables, [B, p.blockTableWidth]], [p.sampleRows, [S]], [p.topK, [S]], [p.steps, [S]],
     ]);
     const step: DecoderStepTensors = { numTokens: T, ids, positions, slotMapping, cuSeqlens, contextLens, blockTables,
-      maxContextLen: p.maxContextLen };
+      maxContextLen: contextBound };
     if (S === 0 || p.allGreedy) return { step, sampleRows: S ? sampleRows : undefined };
     const [temperature, topP] = this.params.upload([[p.temperature, [S]], [p.topP, [S]]]);
     const [seeds] = this.seeds.upload([[p.seeds, [S]]]);

@@ -5,7 +5,7 @@
  *
  * Shapes: T packed tokens, B sequences, H heads, D head dim, V vocab, C channels.
  */
-import { Command, native, Tensor } from '../native';
+import { Command, native, PreparedProgram, Tensor } from '../native';
 
 type Opt<T> = T | null | undefined;
 
@@ -71,8 +71,16 @@ export const ops = {
 };
 
 /** Runs a program on a native worker thread; resolves when every op (and the device stream) is done. */
-export function run(program: Command[]): Promise<void> {
+export function run(program: Command[] | PreparedProgram): Promise<void> {
   return native.exec(program);
+}
+
+/**
+ * Parses a program once for repeated runs: its tensors (views included) and scalars are fixed, so only the
+ * data written into its input buffers may change between runs. The caller disposes it.
+ */
+export function prepare(program: Command[]): PreparedProgram {
+  return native.prepare(program);
 }
 
 /** Runs a program on the calling thread. For tests and tiny programs only: it blocks the event loop. */

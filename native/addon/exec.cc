@@ -1,6 +1,7 @@
 #include "exec.h"
 
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -49,22 +50,79 @@ void run_program(const Program& prog) {
   for (int dev : prog.cuda_devices) gf::cuda::synchronize(dev);
 }
 
+// A parsed program kept for reuse (prepare()): the steps hold their tensors, so running it again needs no
+// JS objects at all. dispose() drops the steps (and with them the tensors' references) at once; a program
+// still running keeps its own reference until it finishes.
+class PreparedWrap : public Napi::ObjectWrap<PreparedWrap> {
+ public:
+  static Napi::FunctionReference* ctor;
+  explicit PreparedWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PreparedWrap>(info) {
+    NAPI_THROW_IF_FAILED_VOID(info.Env(), napi_type_tag_object(info.Env(), info.This(), &kTag));
+  }
+  static bool Is(const Napi::Value& v) {
+    bool tagged = false;
+    return v.IsObject() && napi_check_object_type_tag(v.Env(), v, &kTag, &tagged) == napi_ok && tagged;
+  }
+  std::shared_ptr<Program> program(const char* where) const {
+    if (!prog_) input_error(where, ": the prepared program has been disposed");
+    return prog_;
+  }
+  std::shared_ptr<Program> prog_;
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    prog_.reset();
+    return info.Env().Undefined();
+  }
+  Napi::Value GetLength(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), prog_ ? static_cast<double>(prog_->steps.size()) : 0);
+  }
+
+ private:
+  static constexpr napi_type_tag kTag = {0x6770'7566'6f72'6d65ULL, 0x7250'726f'6772'616dULL};
+};
+Napi::FunctionReference* PreparedWrap::ctor = nullptr;
+
+// exec's argument: a prepared program, or a command array parsed now.
+std::shared_ptr<Program> program_of(const Napi::Value& v, const char* where) {
+  if (PreparedWrap::Is(v)) return PreparedWrap::Unwrap(v.As<Napi::Object>())->program(where);
+  return std::make_shared<Program>(parse_program(v));
+}
+
 }  // namespace
 
 OpRegistrar::OpRegistrar(const char* name, OpParser parser) { registry()[name] = parser; }
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto prog = std::make_shared<Program>(parse_program(info[0]));
+    auto prog = program_of(info[0], "exec");
     return run_async(info.Env(), [prog] { run_program(*prog); });
   });
 }
 
 Napi::Value ExecSync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    run_program(parse_program(info[0]));
+    run_program(*program_of(info[0], "execSync"));
     return info.Env().Undefined();
   });
+}
+
+Napi::Value Prepare(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto prog = std::make_shared<Program>(parse_program(info[0]));
+    Napi::Object obj = PreparedWrap::ctor->New({});
+    PreparedWrap::Unwrap(obj)->prog_ = std::move(prog);
+    return obj;
+  });
+}
+
+Napi::Function DefinePreparedProgram(Napi::Env env) {
+  Napi::Function f = PreparedWrap::DefineClass(env, "PreparedProgram", {
+    PreparedWrap::InstanceMethod<&PreparedWrap::Dispose>("dispose"),
+    PreparedWrap::InstanceAccessor<&PreparedWrap::GetLength>("length"),
+  });
+  if (!PreparedWrap::ctor) PreparedWrap::ctor = new Napi::FunctionReference();
+  *PreparedWrap::ctor = Napi::Persistent(f);
+  return f;
 }
 
 Napi::Value OpNames(const Napi::CallbackInfo& info) {

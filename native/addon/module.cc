@@ -88,6 +88,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tensor", TensorWrap::Define(env));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   exports.Set("execSync", Napi::Function::New(env, ExecSync, "execSync"));
+  exports.Set("prepare", Napi::Function::New(env, Prepare, "prepare"));
+  exports.Set("PreparedProgram", DefinePreparedProgram(env));
   exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));

@@ -3,6 +3,7 @@
  * allocator, runs work off the event loop, and turns every bad argument into a coded GpuformerError.
  */
 import { devices, GpuformerError, native, Tensor } from '../../lib';
+import { erf } from '../helpers/reference';
 
 const totals = () => native.memoryTotals('cpu');
 
@@ -142,6 +143,39 @@ describe('bad input gives ERR_GPUFORMER_INPUT naming the argument, never a crash
     } catch (e) {
       expect(['ERR_GPUFORMER_CUDA', 'ERR_GPUFORMER_UNSUPPORTED']).toContain((e as GpuformerError).code);
     }
+  });
+});
+
+describe('prepared programs', () => {
+  test('parsed once, run many times: each run sees the data then in its buffers; dispose releases the tensors', async () => {
+    const before = totals();
+    const x = Tensor.fromData('cpu', 'f32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]), 'activations');
+    const w = Tensor.fromData('cpu', 'f32', [2, 3], new Float32Array([1, 0, 0, 0, 1, 1]), 'weights');
+    const out = Tensor.empty('cpu', 'f32', [2, 2], 'activations');
+    const p = native.prepare([{ op: 'linear', x, w, out }, { op: 'gelu', x: out, out, tanh: false }]);
+    expect(p.length).toBe(2);
+    const gelu = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    const expectOut = (want: number[]) => {
+      const got = new Float32Array(out.read());
+      want.forEach((v, i) => expect(got[i]).toBeCloseTo(gelu(v), 5));
+    };
+    out.write(new Float32Array(4).fill(NaN));
+    native.execSync(p);
+    expectOut([1, 5, 4, 11]);
+    x.write(new Float32Array([-1, 0.5, 0.25, 2, -3, 1]));
+    out.write(new Float32Array(4).fill(NaN));
+    await native.exec(p);
+    expectOut([-1, 0.75, 2, -2]);
+    // the program holds its own references: the handles may go first, the memory stays until it does
+    x.dispose();
+    w.dispose();
+    expect(native.memoryTotals('cpu').weights).toBeGreaterThan(before.weights);
+    native.execSync(p);
+    p.dispose();
+    expect(p.length).toBe(0);
+    expect(() => native.execSync(p)).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/disposed/) }));
+    out.dispose();
+    expect(totals()).toEqual(before);
   });
 });
 

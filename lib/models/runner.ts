@@ -6,8 +6,8 @@
  * (when asked) logits come back to JS.
  */
 import { inputError, unsupported } from '../errors';
-import { Command, DType, DeviceName, PreparedProgram, Tensor } from '../native';
-import { ops, prepare, run } from '../ops';
+import { Command, DType, DeviceName, Tensor } from '../native';
+import { ops, run } from '../ops';
 import type { DecoderRunner, EncoderRunner, PoolingMode, StepResult, StepSequence } from '../engine/types';
 import { Arena, dtypeBytes, layoutRegions } from './activations';
 import { Bert, bertActivationSizes } from './bert';
@@ -15,6 +15,7 @@ import type { DecoderForward, DecoderStepTensors, EncoderForward, EncoderStepTen
 import { Gpt2, gpt2ActivationSizes } from './gpt2';
 import { KvCache } from './kv-cache';
 import { Llama, llamaActivationSizes } from './llama';
+import { ProgramCache } from './program-cache';
 import type { ModelSpec } from './spec';
 import { PackedEncoderBatch, PackedStep, Staging, StepLimits, packEncoderBatch, packStep } from './step-inputs';
 import { WeightPlan, bertWeights, gpt2Weights, llamaWeights } from './weights';
@@ -126,8 +127,8 @@ export class ModelDecoderRunner implements DecoderRunner {
   private readonly seeds: Staging<BigInt64Array>;
   private readonly sampled: Tensor;
   private readonly limits: StepLimits;
-  /** prepared decode programs by decodeProgramKey, least recently used first */
-  private readonly decodePrograms = new Map<string, PreparedProgram>();
+  /** prepared decode programs by decodeProgramKey */
+  private readonly decodePrograms = new ProgramCache(MAX_DECODE_PROGRAMS);
   private busy = false;
   private disposed = false;
 
@@ -191,31 +192,21 @@ export class ModelDecoderRunner implements DecoderRunner {
   private async decodeStep(packed: PackedStep, key: string): Promise<StepResult> {
     const S = packed.sampleSeqs.length;
     const t = this.upload(packed, packed.blockTableWidth * this.blockSize);
-    let program = this.decodePrograms.get(key);
-    if (program) {
-      this.decodePrograms.delete(key); // re-inserted below: the map's order is least recently used first
-    } else {
-      const prog: Command[] = [];
-      const hidden = this.model.forward(prog, t.step, this.act);
-      const out = this.sampled.view(0, [S]);
-      try {
+    const out = this.sampled.view(0, [S]);
+    try {
+      await run(this.decodePrograms.get(key, () => {
+        const prog: Command[] = [];
+        const hidden = this.model.forward(prog, t.step, this.act);
         prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
-        program = prepare(prog);
-      } finally {
-        out.dispose();
-      }
-      while (this.decodePrograms.size >= MAX_DECODE_PROGRAMS) {
-        const [oldest, p] = this.decodePrograms.entries().next().value as [string, PreparedProgram];
-        p.dispose();
-        this.decodePrograms.delete(oldest);
-      }
+        return prog;
+      }));
+      const ids = new Int32Array(out.read());
+      const tokens = new Int32Array(packed.numSeqs).fill(-1);
+      packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+      return { tokens };
+    } finally {
+      out.dispose();
     }
-    this.decodePrograms.set(key, program);
-    await run(program);
-    const ids = new Int32Array(this.sampled.read(), 0, S);
-    const tokens = new Int32Array(packed.numSeqs).fill(-1);
-    packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
-    return { tokens };
   }
 
   /** The gather of the sampling rows, the LM head and argmax or sampling into `out`. */
@@ -260,8 +251,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const p of this.decodePrograms.values()) p.dispose(); // they hold references to every buffer below
-    this.decodePrograms.clear();
+    this.decodePrograms.dispose(); // the programs hold references to every buffer below
     this.act.dispose();
     this.idx.dispose();
     this.params.dispose();
@@ -308,10 +298,15 @@ export class ModelDecoderRunner implements DecoderRunner {
 
 // ------------------------------------------------------------------------------------- encoder
 
+/** Prepared embedding programs kept per runner: one per (tokens, sequences, longest sequence) shape in use. */
+const MAX_ENCODER_PROGRAMS = 64;
+
 export class ModelEncoderRunner implements EncoderRunner {
   private readonly act: Arena;
   private readonly pooledArena: Arena;
   private readonly idx: Staging<Int32Array>;
+  /** prepared embedding programs by batch shape (inputs of similar lengths repeat shapes often) */
+  private readonly programs = new ProgramCache(MAX_ENCODER_PROGRAMS);
   private busy = false;
   private disposed = false;
 
@@ -338,17 +333,18 @@ export class ModelEncoderRunner implements EncoderRunner {
       const packed = this.pack(batch.slice(from, to), opts.typeIds?.slice(from, to));
       const vectors = await this.exclusive(async () => {
         const s = this.upload(packed);
-        const prog: Command[] = [];
-        const hidden = this.model.forward(prog, s, this.act);
         const B = packed.numSeqs;
         const pooled = this.pooledArena.view('pooled', [B, C]);
-        prog.push(ops.pool({ x: hidden, cuSeqlens: s.cuSeqlens, mode: opts.pooling, out: pooled }));
-        let result = pooled;
-        if (opts.normalize) {
-          result = this.pooledArena.view('normed', [B, C]);
-          prog.push(ops.l2Normalize({ x: pooled, out: result }));
-        }
-        await run(prog);
+        const result = opts.normalize ? this.pooledArena.view('normed', [B, C]) : pooled;
+        // the tensors depend on the token and sequence counts and the longest sequence (the attention's bound)
+        const key = `${packed.numTokens}:${B}:${packed.maxSeqlen}:${opts.pooling}:${opts.normalize}`;
+        await run(this.programs.get(key, () => {
+          const prog: Command[] = [];
+          const hidden = this.model.forward(prog, s, this.act);
+          prog.push(ops.pool({ x: hidden, cuSeqlens: s.cuSeqlens, mode: opts.pooling, out: pooled }));
+          if (opts.normalize) prog.push(ops.l2Normalize({ x: pooled, out: result }));
+          return prog;
+        }));
         return new Float32Array(result.read());
       });
       for (let b = 0; b < to - from; b++) out.push(vectors.slice(b * C, (b + 1) * C));
@@ -380,6 +376,7 @@ export class ModelEncoderRunner implements EncoderRunner {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.programs.dispose(); // they hold references to every buffer below
     this.act.dispose();
     this.pooledArena.dispose();
     this.idx.dispose();

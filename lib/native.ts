@@ -63,6 +63,10 @@ export interface Command {
 export interface PreparedProgram {
   /** number of commands (0 once disposed) */
   readonly length: number;
+  /** true once its runs replay a captured CUDA graph (a program on one CUDA device, from its second run) */
+  readonly graphed: boolean;
+  /** why a CUDA program runs eagerly for good ('' otherwise); GPUFORMER_CUDA_GRAPHS=0 turns graphs off */
+  readonly graphNote: string;
   dispose(): void;
 }
 
@@ -71,6 +75,8 @@ export interface Binding {
   exec(program: Command[] | PreparedProgram): Promise<void>;
   execSync(program: Command[] | PreparedProgram): void;
   prepare(program: Command[]): PreparedProgram;
+  /** whether prepared CUDA programs may run as CUDA graphs (default: on unless GPUFORMER_CUDA_GRAPHS=0) */
+  setCudaGraphs(on: boolean): void;
   opNames(): string[];
   devices(): NativeDevices;
   memoryTotals(device: DeviceName): MemoryTotals;

@@ -33,6 +33,16 @@ export class ProgramCache {
     return program;
   }
 
+  /** How many programs are kept, how many replay CUDA graphs, and why any CUDA program could not. */
+  stats(): { programs: number; graphed: number; notGraphed: string[] } {
+    const all = [...this.programs.values()];
+    return {
+      programs: all.length,
+      graphed: all.filter((p) => p.graphed).length,
+      notGraphed: [...new Set(all.map((p) => p.graphNote).filter((n) => n !== ''))],
+    };
+  }
+
   dispose(): void {
     for (const p of this.programs.values()) p.dispose();
     this.programs.clear();

@@ -148,6 +148,11 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.sampled = Tensor.empty(o.device, 'i32', [S], 'workspace');
   }
 
+  /** The prepared decode programs: how many, how many run as CUDA graphs, and why others cannot. */
+  programStats(): ReturnType<ProgramCache['stats']> {
+    return this.decodePrograms.stats();
+  }
+
   /** Bytes of the activation, index and sampling buffers (what runnerWorkspaceBytes predicts). */
   get workspaceBytes(): number {
     return this.act.bytes + this.idx.bytes + this.params.bytes + this.seeds.bytes + this.sampled.nbytes;

@@ -20,8 +20,8 @@ std::string type_name(const Napi::Value& v) {
   return "object";
 }
 
-Fields::Fields(const Napi::Value& obj, std::string where, std::set<int>* cuda_devices)
-    : where_(std::move(where)), devices_(cuda_devices) {
+Fields::Fields(const Napi::Value& obj, std::string where, ProgramDevices* devices)
+    : where_(std::move(where)), devices_(devices) {
   if (!obj.IsObject() || obj.IsArray()) input_error(where_, ": expected an options object, got ", type_name(obj));
   obj_ = obj.As<Napi::Object>();
 }
@@ -35,7 +35,13 @@ bool Fields::has(const char* name) const {
 
 const gf::Tensor& Fields::tensor(const char* name) const {
   const gf::Tensor& t = TensorWrap::Get(get(name), where_.c_str(), name);
-  if (devices_ && t.device().is_cuda()) devices_->insert(t.device().index);
+  if (devices_) {
+    if (t.device().is_cuda()) {
+      devices_->cuda.insert(t.device().index);
+    } else {
+      devices_->cpu = true;
+    }
+  }
   return t;
 }
 

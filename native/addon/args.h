@@ -13,11 +13,17 @@ namespace gfaddon {
 
 std::string type_name(const Napi::Value& v);  // "number", "string", "Tensor", "null", ...
 
+// The devices the tensors of a program live on, noted as its commands are read.
+struct ProgramDevices {
+  std::set<int> cuda;  // CUDA device indices
+  bool cpu = false;
+};
+
 // Named fields of an options object (`where` prefixes messages, e.g. "linear").
 class Fields {
  public:
-  // With `cuda_devices`, the index of every CUDA device a tensor field lives on is added to it.
-  Fields(const Napi::Value& obj, std::string where, std::set<int>* cuda_devices = nullptr);
+  // With `devices`, every tensor field read notes its device there.
+  Fields(const Napi::Value& obj, std::string where, ProgramDevices* devices = nullptr);
   const gf::Tensor& tensor(const char* name) const;
   const gf::Tensor* opt_tensor(const char* name) const;  // null or undefined -> nullptr
   double number(const char* name) const;
@@ -33,7 +39,7 @@ class Fields {
   Napi::Value get(const char* name) const;
   Napi::Object obj_;
   std::string where_;
-  std::set<int>* devices_;
+  ProgramDevices* devices_;
 };
 
 int64_t to_integer(const Napi::Value& v, const std::string& what);

@@ -1,5 +1,7 @@
 #include "exec.h"
 
+#include <atomic>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <set>
@@ -21,8 +23,29 @@ std::map<std::string, OpParser>& registry() {
 
 struct Program {
   std::vector<Step> steps;
-  std::set<int> cuda_devices;  // devices whose stream must be drained before the promise settles
+  ProgramDevices devices;  // the CUDA ones have their stream drained before the promise settles
+
+  // A prepared program on one CUDA device (and nothing on the CPU) runs as a CUDA graph: eagerly once
+  // (scratch buffers reach their size, cuBLASLt picks its algorithms), then captured and replayed. It is
+  // captured again when a scratch buffer moved, and runs eagerly for good if it cannot be captured.
+  struct GraphState {
+    int eager_runs = 0;
+    std::shared_ptr<gf::cuda::Graph> graph;
+    uint64_t epoch = 0;
+    std::string not_captured;  // why the program runs eagerly (empty while it may still be captured)
+  } graph;
 };
+
+// Whether prepared CUDA programs may run as graphs: on unless GPUFORMER_CUDA_GRAPHS=0; setCudaGraphs()
+// changes it at run time (comparisons, debugging). Programs already graphed keep replaying.
+std::atomic<bool>& cuda_graphs_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("GPUFORMER_CUDA_GRAPHS");
+    return !(v && std::string(v) == "0");
+  }()};
+  return on;
+}
+bool cuda_graphs_enabled() { return cuda_graphs_flag().load(std::memory_order_relaxed); }
 
 Program parse_program(const Napi::Value& v) {
   if (!v.IsArray()) input_error("exec: the program must be an array of commands, got ", type_name(v));
@@ -37,9 +60,8 @@ Program parse_program(const Napi::Value& v) {
     const std::string op = name.As<Napi::String>().Utf8Value();
     auto it = registry().find(op);
     if (it == registry().end()) input_error("exec: unknown op '", op, "' in command ", i);
-    // every tensor the parser reads notes its CUDA device: a CUDA program settles only after its stream
-    // is drained
-    Fields f(c, op, &prog.cuda_devices);
+    // every tensor the parser reads notes its device: a CUDA program settles only after its stream is drained
+    Fields f(c, op, &prog.devices);
     prog.steps.push_back(it->second(f));
   }
   return prog;
@@ -47,7 +69,33 @@ Program parse_program(const Napi::Value& v) {
 
 void run_program(const Program& prog) {
   for (const Step& s : prog.steps) s();
-  for (int dev : prog.cuda_devices) gf::cuda::synchronize(dev);
+  for (int dev : prog.devices.cuda) gf::cuda::synchronize(dev);
+}
+
+// A prepared program: as a CUDA graph where it can be (Program::GraphState), else as run_program does.
+void run_prepared(Program& prog) {
+  Program::GraphState& g = prog.graph;
+  const bool graphable = prog.devices.cuda.size() == 1 && !prog.devices.cpu && cuda_graphs_enabled();
+  if (!graphable || !g.not_captured.empty()) return run_program(prog);
+  const int dev = *prog.devices.cuda.begin();
+  const uint64_t epoch = gf::cuda::scratch_epoch(dev);
+  if (!g.graph || g.epoch != epoch) {
+    g.graph.reset();
+    if (g.eager_runs++ == 0) return run_program(prog);  // warm-up: scratch sizes, library plans
+    std::string why;
+    g.graph = gf::cuda::capture_graph(dev, [&] { for (const Step& s : prog.steps) s(); }, &why);
+    if (!g.graph) {
+      g.not_captured = why.empty() ? "capture failed" : why;
+      return run_program(prog);
+    }
+    g.epoch = gf::cuda::scratch_epoch(dev);
+    if (g.epoch != epoch) {  // a scratch buffer grew while capturing: the next run captures again
+      g.graph.reset();
+      return run_program(prog);
+    }
+  }
+  gf::cuda::launch_graph(dev, *g.graph);
+  gf::cuda::synchronize(dev);
 }
 
 // A parsed program kept for reuse (prepare()): the steps hold their tensors, so running it again needs no
@@ -76,16 +124,36 @@ class PreparedWrap : public Napi::ObjectWrap<PreparedWrap> {
   Napi::Value GetLength(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), prog_ ? static_cast<double>(prog_->steps.size()) : 0);
   }
+  // true once runs replay a captured CUDA graph
+  Napi::Value GetGraphed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), prog_ && prog_->graph.graph != nullptr);
+  }
+  // why the program runs eagerly for good ('' when it is graphed, may still be, or is not a CUDA program)
+  Napi::Value GetGraphNote(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), prog_ ? prog_->graph.not_captured : "");
+  }
 
  private:
   static constexpr napi_type_tag kTag = {0x6770'7566'6f72'6d65ULL, 0x7250'726f'6772'616dULL};
 };
 Napi::FunctionReference* PreparedWrap::ctor = nullptr;
 
-// exec's argument: a prepared program, or a command array parsed now.
-std::shared_ptr<Program> program_of(const Napi::Value& v, const char* where) {
-  if (PreparedWrap::Is(v)) return PreparedWrap::Unwrap(v.As<Napi::Object>())->program(where);
-  return std::make_shared<Program>(parse_program(v));
+// exec's argument: a prepared program, or a command array parsed now (and then run once, eagerly).
+struct Runnable {
+  std::shared_ptr<Program> program;
+  bool prepared;
+  void operator()() const {
+    if (prepared) {
+      run_prepared(*program);
+    } else {
+      run_program(*program);
+    }
+  }
+};
+
+Runnable program_of(const Napi::Value& v, const char* where) {
+  if (PreparedWrap::Is(v)) return {PreparedWrap::Unwrap(v.As<Napi::Object>())->program(where), true};
+  return {std::make_shared<Program>(parse_program(v)), false};
 }
 
 }  // namespace
@@ -94,14 +162,14 @@ OpRegistrar::OpRegistrar(const char* name, OpParser parser) { registry()[name] =
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    auto prog = program_of(info[0], "exec");
-    return run_async(info.Env(), [prog] { run_program(*prog); });
+    Runnable run = program_of(info[0], "exec");
+    return run_async(info.Env(), [run] { run(); });
   });
 }
 
 Napi::Value ExecSync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    run_program(*program_of(info[0], "execSync"));
+    program_of(info[0], "execSync")();
     return info.Env().Undefined();
   });
 }
@@ -115,10 +183,20 @@ Napi::Value Prepare(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsBoolean()) input_error("setCudaGraphs: 'on' must be a boolean, got ", type_name(info[0]));
+    cuda_graphs_flag().store(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Function DefinePreparedProgram(Napi::Env env) {
   Napi::Function f = PreparedWrap::DefineClass(env, "PreparedProgram", {
     PreparedWrap::InstanceMethod<&PreparedWrap::Dispose>("dispose"),
     PreparedWrap::InstanceAccessor<&PreparedWrap::GetLength>("length"),
+    PreparedWrap::InstanceAccessor<&PreparedWrap::GetGraphed>("graphed"),
+    PreparedWrap::InstanceAccessor<&PreparedWrap::GetGraphNote>("graphNote"),
   });
   if (!PreparedWrap::ctor) PreparedWrap::ctor = new Napi::FunctionReference();
   *PreparedWrap::ctor = Napi::Persistent(f);

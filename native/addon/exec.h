@@ -28,5 +28,6 @@ Napi::Value OpNames(const Napi::CallbackInfo& info);   // the registered op name
 // tensors and scalars are the same from step to step: only the data in its input buffers changes).
 Napi::Value Prepare(const Napi::CallbackInfo& info);
 Napi::Function DefinePreparedProgram(Napi::Env env);
+Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info);  // setCudaGraphs(on): prepared CUDA programs as graphs
 
 }  // namespace gfaddon

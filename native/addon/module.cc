@@ -90,6 +90,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("execSync", Napi::Function::New(env, ExecSync, "execSync"));
   exports.Set("prepare", Napi::Function::New(env, Prepare, "prepare"));
   exports.Set("PreparedProgram", DefinePreparedProgram(env));
+  exports.Set("setCudaGraphs", Napi::Function::New(env, SetCudaGraphs, "setCudaGraphs"));
   exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));

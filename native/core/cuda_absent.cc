@@ -20,6 +20,12 @@ void copy_d2h(int, void*, const void*, size_t) { absent(); }
 void copy_d2d(int, void*, const void*, size_t) { absent(); }
 void memset_device(int, void*, int, size_t) { absent(); }
 void synchronize(int) { absent(); }
+std::shared_ptr<Graph> capture_graph(int, const std::function<void()>&, std::string* why) {
+  if (why) *why = unavailable_reason();
+  return nullptr;
+}
+void launch_graph(int, const Graph&) { absent(); }
+uint64_t scratch_epoch(int) { return 0; }
 
 }  // namespace cuda
 }  // namespace gf

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "cuda/device_faults.h"
@@ -165,6 +167,51 @@ void synchronize(int device) {
   use_device(device);
   GF_CUDA_CHECK(cudaStreamSynchronize(op_stream(device)));
   raise_device_fault(device);
+}
+
+struct Graph {
+  cudaGraphExec_t exec = nullptr;
+  ~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+
+std::shared_ptr<Graph> capture_graph(int device, const std::function<void()>& enqueue, std::string* why) {
+  use_device(device);
+  cudaStream_t s = op_stream(device);
+  auto refuse = [&](const std::string& reason) -> std::shared_ptr<Graph> {
+    cudaGetLastError();  // capture errors are not sticky; clear the last-error slot for the next op
+    if (why) *why = reason;
+    return nullptr;
+  };
+  // Thread-local mode: only this thread's calls are checked, so other engines' threads may keep working.
+  cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  if (err != cudaSuccess) return refuse(std::string("cudaStreamBeginCapture: ") + cudaGetErrorString(err));
+  std::string failed;
+  try {
+    enqueue();
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  cudaGraph_t graph = nullptr;
+  err = cudaStreamEndCapture(s, &graph);  // always ends the capture, so the stream is usable again
+  if (!failed.empty() || err != cudaSuccess || !graph) {
+    if (graph) cudaGraphDestroy(graph);
+    return refuse(!failed.empty() ? failed : std::string("cudaStreamEndCapture: ") + cudaGetErrorString(err));
+  }
+  auto g = std::make_shared<Graph>();
+  err = cudaGraphInstantiate(&g->exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (err != cudaSuccess) {
+    g->exec = nullptr;
+    return refuse(std::string("cudaGraphInstantiate: ") + cudaGetErrorString(err));
+  }
+  return g;
+}
+
+void launch_graph(int device, const Graph& graph) {
+  use_device(device);
+  GF_CUDA_CHECK(cudaGraphLaunch(graph.exec, op_stream(device)));
 }
 
 }  // namespace cuda

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <vector>
 
+#include "gpuformer/cuda_runtime.h"
 #include "gpuformer/tensor.h"
 
 namespace gf {
@@ -14,12 +15,24 @@ std::mutex g_mutex;
 // g_buffers[device][purpose]; never destroyed, because freeing device memory from a static destructor at
 // process exit can run after the CUDA runtime has shut down.
 auto& g_buffers = *new std::vector<std::vector<std::shared_ptr<Storage>>>();
+std::vector<uint64_t> g_epochs;  // per device: bumped whenever an address handed out may have changed
+
+void bump_epoch(int device) {
+  if (static_cast<int>(g_epochs.size()) <= device) g_epochs.resize(device + 1, 0);
+  g_epochs[device]++;
+}
 
 }  // namespace
 
 void release_scratch(int device) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (device < static_cast<int>(g_buffers.size())) g_buffers[device].clear();
+  bump_epoch(device);
+}
+
+uint64_t scratch_epoch(int device) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  return device < static_cast<int>(g_epochs.size()) ? g_epochs[device] : 0;
 }
 
 void* scratch(int device, Scratch purpose, size_t bytes) {
@@ -35,6 +48,7 @@ void* scratch(int device, Scratch purpose, size_t bytes) {
     want = (want + 255) / 256 * 256;
     buf.reset();  // frees the old one first (after the stream drains), so peak memory stays one buffer
     buf = allocate(Device{DeviceKind::CUDA, device}, want, MemoryTag::Workspace);
+    bump_epoch(device);
   }
   return buf->ptr;
 }

@@ -4,6 +4,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,16 @@ void copy_d2h(int device, void* dst, const void* src, size_t bytes);
 void copy_d2d(int device, void* dst, const void* src, size_t bytes);
 void memset_device(int device, void* dst, int value, size_t bytes);
 void synchronize(int device);          // waits for the device's op stream; throws ERR_GPUFORMER_CUDA on errors
+
+// CUDA graphs: the device work `enqueue` puts on `device`'s op stream, captured once (nothing runs while it
+// is captured) and then launched as one unit. capture_graph returns nullptr, with the reason in *why, when
+// the work cannot be captured (an op that synchronizes, allocates or copies from pageable memory).
+struct Graph;
+std::shared_ptr<Graph> capture_graph(int device, const std::function<void()>& enqueue, std::string* why);
+void launch_graph(int device, const Graph& graph);
+// Changes whenever a scratch buffer of `device` is reallocated or released: a graph captured under another
+// epoch holds stale scratch addresses and must be captured again.
+uint64_t scratch_epoch(int device);
 
 }  // namespace cuda
 }  // namespace gf

@@ -8,19 +8,31 @@
 #   .gpukit/shared   ../shared/fixtures and the small llama2c-260K model              (~24 MB)
 #
 # The two real models of ../shared/models that test/gpu also uses (all-MiniLM-L6-v2, 87 MB; the SmolLM2
-# GGUF, 94 MB) are each larger than a call may carry: their suites report them missing.
+# GGUF, 94 MB) are each larger than a call may carry. With --models they are cut into .gpukit/part-NN folders
+# of 30 MB, one per call: the machine keeps /tmp while it stays warm (30 s between calls), so a few
+# consecutive calls, each carrying .gpukit/base and one part, gather them; the call that brings the last
+# part assembles ../shared/models. Without them, those suites fail on their missing files.
 #
-#   bash scripts/gpu-kit.sh               # build the sm_90 addon (a few minutes on 2 cores) and pack
-#   bash scripts/gpu-kit.sh --no-build    # pack an addon built before (build-kit/Release/gpuformer.node)
+#   bash scripts/gpu-kit.sh [--models]              # build the sm_90 addon (a few minutes on 2 cores) and pack
+#   bash scripts/gpu-kit.sh --no-build [--models]   # pack an addon built before (build-kit/Release/gpuformer.node)
 #
 # On the device, in one call (carry [".gpukit/base", ".gpukit/shared"]; leave shared out for the op suites):
 #   source .gpukit/base/unpack.sh && npx jest test/gpu
+# and for the models, calls carrying [".gpukit/base", ".gpukit/part-00"], then part-01, … with the same first
+# command; the last one can go on to run the suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 kit=$root/.gpukit
 build=1
-[ "${1:-}" = "--no-build" ] && build=0
+models=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    --models) models=1 ;;
+    *) echo "usage: bash scripts/gpu-kit.sh [--no-build] [--models]" >&2; exit 2 ;;
+  esac
+done
 
 if [ "$build" = 1 ]; then
   export PATH="/usr/local/cuda/bin:$PATH"
@@ -52,12 +64,22 @@ cat > "$kit/base/unpack.sh" <<'EOF'
 # Sourced on the device from the repository root: unpacks the kit and sets PATH and GPUFORMER_ADDON.
 set -e
 k=.gpukit/base
-mkdir -p /tmp/gpukit/bin
+mkdir -p /tmp/gpukit/bin /tmp/gpukit/parts
 tar -C /tmp/gpukit/bin -xJf "$k/node.tar.xz"
 tar -xJf "$k/node_modules.tar.xz"
 mkdir -p build-kit/Release
 xz -dc "$k/gpuformer.node.xz" > build-kit/Release/gpuformer.node
 if [ -f .gpukit/shared/shared.tar.xz ]; then mkdir -p ../shared && tar -C ../shared -xJf .gpukit/shared/shared.tar.xz; fi
+# model parts: kept in /tmp across the calls that carry them; the last one completes ../shared/models
+for p in .gpukit/part-*/models.tar.*; do [ -f "$p" ] && cp "$p" /tmp/gpukit/parts/; done
+if [ -f "$k/model-parts" ]; then
+  have=$(ls /tmp/gpukit/parts | wc -l)
+  echo "gpu kit: model parts $have of $(cat "$k/model-parts")"
+  # every call with all parts in /tmp (they stay there while the machine is warm) extracts them again
+  if [ "$have" = "$(cat "$k/model-parts")" ]; then
+    mkdir -p ../shared && cat /tmp/gpukit/parts/models.tar.* | tar -C ../shared -xf -
+  fi
+fi
 export PATH="/tmp/gpukit/bin:$PWD/node_modules/.bin:$PATH"
 export GPUFORMER_ADDON="$PWD/build-kit/Release/gpuformer.node"
 set +e
@@ -65,4 +87,16 @@ node -e "const d = require(process.env.GPUFORMER_ADDON).devices(); console.log('
 EOF
 
 tar -C "$root/../shared" -cf - fixtures models/llama2c-260K | xzc > "$kit/shared/shared.tar.xz"
-du -sh "$kit/base" "$kit/shared"
+if [ "$models" = 1 ]; then
+  # weights do not compress: plain tar, cut into 30 MB parts, one folder per device call
+  tar -C "$root/../shared" -cf - models/all-MiniLM-L6-v2 models/SmolLM2-135M-Instruct-GGUF |
+    split -b 30M -d -a 2 - "$kit/models.tar."
+  n=0
+  for f in "$kit"/models.tar.*; do
+    d="$kit/part-${f##*.}"
+    mkdir -p "$d" && mv "$f" "$d/"
+    n=$((n + 1))
+  done
+  echo "$n" > "$kit/base/model-parts"
+fi
+du -sh "$kit"/*

@@ -32,9 +32,9 @@ export async function loadGpuformerGenerate(model: ModelTarget, device: Device, 
   });
   return {
     version: VERSION,
-    async generate(promptIds, maxTokens, onToken): Promise<TokenTiming> {
+    async generate(promptIds, maxTokens, onToken, opts): Promise<TokenTiming> {
       const at: bigint[] = [];
-      for await (const chunk of engine.generate(promptIds, { maxTokens, temperature: 0 })) {
+      for await (const chunk of engine.generate(promptIds, { maxTokens, temperature: 0, ignoreEos: opts?.ignoreEos })) {
         for (let i = 0; i < chunk.tokenIds.length; i++) {
           at.push(process.hrtime.bigint());
           onToken?.();

@@ -58,7 +58,8 @@ export async function measureDecode(a: GenerateAdapter, s: GenerateScenario & { 
   const gaps: number[] = [];
   let tokens = Infinity;
   await repeatMeasured(async (rep) => {
-    const t = await a.generate(promptIds(s.decode.promptLen, s.vocabSize, 20_000 + rep), s.decode.tokens);
+    // fixed length: every engine decodes exactly s.decode.tokens, whatever tokens its arithmetic picks
+    const t = await a.generate(promptIds(s.decode.promptLen, s.vocabSize, 20_000 + rep), s.decode.tokens, undefined, { ignoreEos: true });
     const n = t.at.length;
     if (rep >= 0) {
       tokens = Math.min(tokens, n);

@@ -71,7 +71,7 @@ export interface PrefillPoint {
 
 export interface DecodePoint {
   promptLen: number;
-  /** tokens generated per repetition (fewer than asked only if the engine stopped at EOS) */
+  /** tokens generated per repetition (the asked length: decode runs ignore EOS; older records may hold fewer) */
   tokens: number;
   /** decode tokens/s per repetition: (tokens − 1) ÷ (last token time − first token time) */
   tokensPerSec: Summary;
@@ -147,9 +147,10 @@ export interface GenerateAdapter {
   readonly version: string;
   /**
    * Generates up to maxTokens greedily from promptIds (ids, so every engine sees the same prompt),
-   * calling onToken as each token arrives. Resolves with the token times.
+   * calling onToken as each token arrives. Resolves with the token times. With ignoreEos the run goes on
+   * past end-of-sequence tokens to exactly maxTokens (vLLM's ignore_eos): fixed-length decode runs.
    */
-  generate(promptIds: number[], maxTokens: number, onToken?: () => void): Promise<TokenTiming>;
+  generate(promptIds: number[], maxTokens: number, onToken?: () => void, opts?: { ignoreEos?: boolean }): Promise<TokenTiming>;
   /** makes room for n concurrent generations (llama.cpp: a context with n sequences) */
   setParallelism(n: number): Promise<void>;
   kv?(): KvProbe | undefined;

@@ -41,7 +41,7 @@ export async function loadLlamaCppGenerate(target: ModelTarget, device: Device, 
       free = Array.from({ length: n }, () => context.getSequence());
       parallelism = n;
     },
-    async generate(promptIds, maxTokens, onToken): Promise<TokenTiming> {
+    async generate(promptIds, maxTokens, onToken, opts): Promise<TokenTiming> {
       if (!context) await adapter.setParallelism(1);
       const seq = free.pop();
       if (!seq) throw new Error('llama-cpp adapter: more concurrent generations than sequences');
@@ -49,12 +49,12 @@ export async function loadLlamaCppGenerate(target: ModelTarget, device: Device, 
       try {
         await seq.clearHistory();
         // The run ends at an end-of-generation token, which counts as generated, as gpuformer's generate()
-        // ends at EOS and returns it (gpuformer has no ignore-EOS option): both engines then make the same
-        // greedy tokens and stop at the same place. yieldEogToken yields that token so it can be timed.
+        // ends at EOS and returns it; yieldEogToken yields that token so it can be timed. With ignoreEos it
+        // goes on to maxTokens, as gpuformer's ignoreEos does (fixed-length decode runs).
         for await (const token of seq.evaluate(promptIds, { temperature: 0, yieldEogToken: true })) {
           at.push(process.hrtime.bigint());
           onToken?.();
-          if (at.length >= maxTokens || model.isEogToken(token)) break;
+          if (at.length >= maxTokens || (!opts?.ignoreEos && model.isEogToken(token))) break;
         }
       } finally {
         free.push(seq);

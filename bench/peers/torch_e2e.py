@@ -191,30 +191,31 @@ class Generator:
         if self.pad is None:
             self.pad = min(self.eos) if self.eos else 0
 
-    def generate(self, prompts, max_tokens):
-        """Greedy generation of a left-padded batch; answers (t0, clock)."""
+    def generate(self, prompts, max_tokens, ignore_eos=False):
+        """Greedy generation of a left-padded batch; answers (t0, clock). ignore_eos: exactly max_tokens each."""
         torch = self.torch
         width = max(len(p) for p in prompts)
         ids = torch.tensor([[self.pad] * (width - len(p)) + p for p in prompts], device=self.dev)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.dev)
         clock = self.Clock()
         t0 = now_ns()
+        extra = {"min_new_tokens": max_tokens} if ignore_eos else {}
         with torch.inference_mode():
             self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_tokens, do_sample=False,
-                                streamer=clock, pad_token_id=self.pad)
+                                streamer=clock, pad_token_id=self.pad, **extra)
         return t0, clock
 
-    def one(self, prompt, max_tokens):
-        """Token times of one stream, up to its end-of-sequence token."""
-        t0, clock = self.generate([prompt], max_tokens)
-        return t0, clock.at[:self.count(clock, 0, max_tokens)]
+    def one(self, prompt, max_tokens, ignore_eos=False):
+        """Token times of one stream, up to its end-of-sequence token (or max_tokens exactly, with ignore_eos)."""
+        t0, clock = self.generate([prompt], max_tokens, ignore_eos)
+        return t0, clock.at[:self.count(clock, 0, max_tokens, ignore_eos)]
 
-    def count(self, clock, i, max_tokens):
+    def count(self, clock, i, max_tokens, ignore_eos=False):
         """Tokens request i of a batch generated: up to max_tokens or its first end-of-sequence token."""
         n = 0
         for step in clock.tokens:
             n += 1
-            if n >= max_tokens or step[i] in self.eos:
+            if n >= max_tokens or (not ignore_eos and step[i] in self.eos):
                 break
         return n
 
@@ -267,7 +268,7 @@ def run_generate(job, result, dev, torch):
         rates, gaps, tokens = [], [], [None]
 
         def once(rep):
-            _, at = gen.one(inputs[("decode", rep)], d["tokens"])
+            _, at = gen.one(inputs[("decode", rep)], d["tokens"], ignore_eos=True)  # fixed length, as bench/e2e
             n = len(at)
             if rep >= 0:
                 tokens[0] = n if tokens[0] is None else min(tokens[0], n)

@@ -222,7 +222,7 @@ export function renderRun(run: RunRecord, plotPrefix: string | null, plots: stri
   const section = (title: string, note: string, body: string) => { if (body) parts.push(`**${title}** ${note}\n\n${body}`); };
   section('Embedding throughput', '(sentences/s, median; ratio = gpuformer ÷ peer, above 1 is faster)', embedTable(run));
   section('Prefill', '(prompt tokens/s: prompt length ÷ time to first token, median)', prefillTable(run));
-  section('Decode, one stream', '(tokens/s, median; inter-token latency p50 / p90; tokens per run, fewer than asked where the model produced EOS, which ends a run in every engine)', decodeTable(run));
+  section('Decode, one stream', '(tokens/s, median; inter-token latency p50 / p90; tokens per run: every engine now ignores EOS and decodes exactly the asked length; fewer in older runs means EOS ended them)', decodeTable(run));
   section('Concurrent streams', '(requests of mixed prompt and output lengths started together; KV waste = reserved bytes not holding a token)', concurrencyTable(run));
   section('Memory', '(peak RSS of the engine\'s own worker process; the engine\'s own accounting where it reports one)', memoryTable(run));
   const slower = slowerThanPeers(run);

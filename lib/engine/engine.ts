@@ -244,7 +244,7 @@ export class Engine {
       promptIds,
       maxTokens: Math.min(o.maxTokens, room),
       sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed },
-      stopTokenIds: [...new Set([...stopTokenIds, ...o.stopTokenIds])],
+      stopTokenIds: [...new Set([...(o.ignoreEos ? [] : stopTokenIds), ...o.stopTokenIds])],
       signal: o.signal,
     };
     const tok = this.parts.tokenizer;

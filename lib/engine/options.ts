@@ -54,6 +54,9 @@ export interface GenerateOptions {
   stop?: string | string[];
   /** token ids that end the generation (besides the model's EOS); the id is the last one returned */
   stopTokenIds?: number[];
+  /** keep generating past the model's EOS / end-of-turn tokens, up to maxTokens (stopTokenIds and stop strings
+   * still end it): fixed-length runs for benchmarks, as vLLM's ignore_eos */
+  ignoreEos?: boolean;
   signal?: AbortSignal;
 }
 
@@ -77,6 +80,7 @@ export interface ResolvedGenerateOptions {
   seed: bigint;
   stop: string[];
   stopTokenIds: number[];
+  ignoreEos: boolean;
   signal?: AbortSignal;
 }
 
@@ -139,7 +143,10 @@ export function resolveGenerateOptions(o: GenerateOptions | undefined): Resolved
   if (opts.signal !== undefined && !(isObject(opts.signal) && 'aborted' in opts.signal)) {
     throw inputError('signal must be an AbortSignal');
   }
-  return { maxTokens, temperature, topK, topP, seed, stop: stopRaw, stopTokenIds, signal: opts.signal };
+  if (opts.ignoreEos !== undefined && typeof opts.ignoreEos !== 'boolean') {
+    throw inputError(`ignoreEos must be a boolean, got ${JSON.stringify(opts.ignoreEos)}`);
+  }
+  return { maxTokens, temperature, topK, topP, seed, stop: stopRaw, stopTokenIds, ignoreEos: opts.ignoreEos ?? false, signal: opts.signal };
 }
 
 export function resolveEmbedOptions(o: EmbedOptions | undefined, model: { pooling?: { mode: PoolingMode; normalize: boolean } }):

@@ -124,5 +124,7 @@ export function samplingFields(b: Body) {
   if (topP === 0) throw badRequest('top_p', "'top_p' must be greater than 0");
   const topKRaw = optionalNumber(b, 'top_k', -1, 1e9, true);
   const seed = optionalNumber(b, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
-  return { temperature, topP, topK: topKRaw === undefined || topKRaw === -1 ? undefined : topKRaw, seed, stop: optionalStop(b) };
+  // ignore_eos: vLLM's extension (fixed-length generations for benchmarks)
+  return { temperature, topP, topK: topKRaw === undefined || topKRaw === -1 ? undefined : topKRaw, seed, stop: optionalStop(b),
+    ignoreEos: optionalBoolean(b, 'ignore_eos') };
 }

@@ -81,6 +81,16 @@ describe('SmolLM2 GGUF, dequantized to float32', () => {
     }
   });
 
+  it('ignoreEos runs past <|im_end|> to maxTokens (same ids up to there); a non-boolean is a coded error', async () => {
+    const c = ref.cases.find((x) => x.kind === 'chat')!;
+    const messages = c.input as Array<{ role: string; content: string }>;
+    const r = await engine.completeChat(messages, { maxTokens: c.greedy_ids.length + 3, ignoreEos: true });
+    expect(r.tokenIds.slice(0, c.greedy_ids.length)).toEqual(c.greedy_ids); // EOS included, generation goes on
+    expect(r.tokenIds).toHaveLength(c.greedy_ids.length + 3);
+    expect(r.finishReason).toBe('length');
+    await expect(engine.completeChat(messages, { ignoreEos: 'yes' as never })).rejects.toMatchObject({ code: 'ERR_GPUFORMER_INPUT' });
+  });
+
   it('streams text pieces that join to the decoded ids, never a broken character', async () => {
     const c = ref.cases.find((x) => x.kind === 'text')!;
     const chunks: GenerateChunk[] = [];

@@ -9,7 +9,8 @@
 #
 # The two real models of ../shared/models that test/gpu also uses (all-MiniLM-L6-v2, 87 MB; the SmolLM2
 # GGUF, 94 MB) are each larger than a call may carry. With --models they are cut into .gpukit/part-NN folders
-# of 30 MB, one per call: the machine keeps /tmp while it stays warm (30 s between calls), so a few
+# of 26 MiB, one per call (with the 33 MiB base and the repository, under the 64 MiB a call carries): the
+# machine keeps /tmp while it stays warm (30 s between calls), so a few
 # consecutive calls, each carrying .gpukit/base and one part, gather them; the call that brings the last
 # part assembles ../shared/models. Without them, those suites fail on their missing files.
 #
@@ -19,7 +20,10 @@
 # On the device, in one call (carry [".gpukit/base", ".gpukit/shared"]; leave shared out for the op suites):
 #   source .gpukit/base/unpack.sh && npx jest test/gpu
 # and for the models, calls carrying [".gpukit/base", ".gpukit/part-00"], then part-01, … with the same first
-# command; the last one can go on to run the suites.
+# command; the last one can go on to run the suites. (Source it in the command's own shell, not in a pipeline:
+# `source … | tail` would set PATH and GPUFORMER_ADDON in a subshell only.)
+# Checked here: seven simulated calls in fresh clones gather byte-identical models, and the two model suites
+# pass in the dry mode (GPUFORMER_GPU_SUITE_DEVICE=cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -88,9 +92,9 @@ EOF
 
 tar -C "$root/../shared" -cf - fixtures models/llama2c-260K | xzc > "$kit/shared/shared.tar.xz"
 if [ "$models" = 1 ]; then
-  # weights do not compress: plain tar, cut into 30 MB parts, one folder per device call
+  # weights do not compress: plain tar, cut into 26 MiB parts, one folder per device call
   tar -C "$root/../shared" -cf - models/all-MiniLM-L6-v2 models/SmolLM2-135M-Instruct-GGUF |
-    split -b 30M -d -a 2 - "$kit/models.tar."
+    split -b 26M -d -a 2 - "$kit/models.tar."
   n=0
   for f in "$kit"/models.tar.*; do
     d="$kit/part-${f##*.}"

@@ -44,12 +44,14 @@ float* thread_scratch(int slot, int64_t floats) {
   return b.data;
 }
 
-// panel[k * 16 + j] = rows[j][k] for j < 16, k < kc: one 16-row panel, transposed from f32 rows.
-void transpose_panel_portable(const float* const* rows, int64_t kc, float* panel) {
-  for (int64_t k = 0; k < kc; k++) {
+// panel[k * 16 + j] = rows[j][k] for j < 16, k0 ≤ k < kc: (part of) one 16-row panel, transposed from f32 rows.
+void transpose_columns(const float* const* rows, int64_t k0, int64_t kc, float* panel) {
+  for (int64_t k = k0; k < kc; k++) {
     for (int j = 0; j < kGemmNR; j++) panel[k * kGemmNR + j] = rows[j][k];
   }
 }
+
+void transpose_panel_portable(const float* const* rows, int64_t kc, float* panel) { transpose_columns(rows, 0, kc, panel); }
 
 #ifdef GF_HAVE_AVX2_PATH
 // The same in 8 × 8 blocks: eight row loads, an in-register transpose, eight stores.
@@ -81,9 +83,7 @@ GF_AVX2 void transpose_panel_avx2(const float* const* rows, int64_t kc, float* p
       for (int i = 0; i < 8; i++) _mm256_storeu_ps(panel + (k + i) * kGemmNR + h, t[i]);
     }
   }
-  for (; k < kc; k++) {
-    for (int j = 0; j < kGemmNR; j++) panel[k * kGemmNR + j] = rows[j][k];
-  }
+  transpose_columns(rows, k, kc, panel);  // the last kc % 8 columns
 }
 #endif
 

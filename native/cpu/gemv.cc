@@ -23,11 +23,9 @@ constexpr int kRowGroup = 4;  // x rows per pass over a weight row
 // Rows of w per parallel chunk: enough work (~16k weights) that a chunk outweighs handing it out.
 int64_t row_grain(int64_t K) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(K, 1)); }
 
-// res[r] = w_row · x_r for r < rows; the row group's x rows are x + r * K.
-using FloatDotFn = void (*)(const void* w, const float* x, int64_t K, int rows, float* res);
-
 // ------------------------------------------------------------------------------------------------ portable
-// Converts the weight row to f32 first (a thread-local row buffer), then plain dot products.
+// res[r] = w_row · x_r for r < rows (the row group's x rows are x + r * K): the weight row is converted to
+// f32 first (a thread-local row buffer), then plain dot products.
 void dot_portable(const void* w, DType w_dtype, const float* x, int64_t K, int rows, float* res) {
   thread_local std::vector<float> row;
   if (static_cast<int64_t>(row.size()) < K) row.resize(K);
@@ -38,11 +36,6 @@ void dot_portable(const void* w, DType w_dtype, const float* x, int64_t K, int r
     for (int64_t k = 0; k < K; k++) acc += row[k] * xr[k];
     res[r] = acc;
   }
-}
-
-template <DType WT>
-void dot_portable_t(const void* w, const float* x, int64_t K, int rows, float* res) {
-  dot_portable(w, WT, x, K, rows, res);
 }
 
 // ---------------------------------------------------------------------------------------------------- AVX2
@@ -163,14 +156,6 @@ void float_tiles(const MatmulArgs& a) {
 }  // namespace avx2
 #endif
 
-FloatDotFn float_dot(DType w_dtype) {
-  switch (w_dtype) {
-    case DType::F16: return dot_portable_t<DType::F16>;
-    case DType::BF16: return dot_portable_t<DType::BF16>;
-    default: return dot_portable_t<DType::F32>;
-  }
-}
-
 // Runs `dot_group(w_row, m, rows, res)` for every weight row and row group of x, and writes out + bias.
 template <typename DotGroup>
 void for_each_row(const MatmulArgs& a, const DotGroup& dot_group) {
@@ -211,12 +196,9 @@ void gemv(const MatmulArgs& a) {
     }
   }
 #endif
-  {
-    const FloatDotFn dot = float_dot(a.w_dtype);
-    for_each_row(a, [&](const void* w_row, int64_t m, int rows, float* res) {
-      dot(w_row, a.x + m * a.K, a.K, rows, res);
-    });
-  }
+  for_each_row(a, [&](const void* w_row, int64_t m, int rows, float* res) {
+    dot_portable(w_row, a.w_dtype, a.x + m * a.K, a.K, rows, res);
+  });
 }
 
 }  // namespace cpu

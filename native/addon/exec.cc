@@ -25,9 +25,10 @@ struct Program {
   std::vector<Step> steps;
   ProgramDevices devices;  // the CUDA ones have their stream drained before the promise settles
 
-  // A prepared program on one CUDA device (and nothing on the CPU) runs as a CUDA graph: eagerly once
-  // (scratch buffers reach their size, cuBLASLt picks its algorithms), then captured and replayed. It is
-  // captured again when a scratch buffer moved, and runs eagerly for good if it cannot be captured.
+  // A program on one CUDA device (and nothing on the CPU) runs eagerly the first time (scratch buffers reach
+  // their size, cuBLASLt picks its algorithms); a prepared one, run again, is captured as a CUDA graph and
+  // replayed from then on. It is captured again when a scratch buffer moved, and runs eagerly for good if
+  // it cannot be captured. (A program parsed for one exec never gets past its first, eager run.)
   struct GraphState {
     int eager_runs = 0;
     std::shared_ptr<gf::cuda::Graph> graph;
@@ -67,32 +68,32 @@ Program parse_program(const Napi::Value& v) {
   return prog;
 }
 
-void run_program(const Program& prog) {
+void run_eagerly(const Program& prog) {
   for (const Step& s : prog.steps) s();
   for (int dev : prog.devices.cuda) gf::cuda::synchronize(dev);
 }
 
-// A prepared program: as a CUDA graph where it can be (Program::GraphState), else as run_program does.
-void run_prepared(Program& prog) {
+// Runs a program: as a CUDA graph where it can be (Program::GraphState), else step by step.
+void run_program(Program& prog) {
   Program::GraphState& g = prog.graph;
   const bool graphable = prog.devices.cuda.size() == 1 && !prog.devices.cpu && cuda_graphs_enabled();
-  if (!graphable || !g.not_captured.empty()) return run_program(prog);
+  if (!graphable || !g.not_captured.empty()) return run_eagerly(prog);
   const int dev = *prog.devices.cuda.begin();
   const uint64_t epoch = gf::cuda::scratch_epoch(dev);
   if (!g.graph || g.epoch != epoch) {
     g.graph.reset();
-    if (g.eager_runs++ == 0) return run_program(prog);  // warm-up: scratch sizes, library plans
+    if (g.eager_runs++ == 0) return run_eagerly(prog);  // warm-up: scratch sizes, library plans
     std::string why;
-    g.graph = gf::cuda::capture_graph(dev, [&] { for (const Step& s : prog.steps) s(); }, &why);
-    if (!g.graph) {
+    auto graph = gf::cuda::capture_graph(dev, [&] { for (const Step& s : prog.steps) s(); }, &why);
+    // A scratch buffer that grew while capturing (which also breaks the capture) is no reason to give up:
+    // this run goes eagerly, the next one captures again with the buffer at its new size.
+    if (gf::cuda::scratch_epoch(dev) != epoch) return run_eagerly(prog);
+    if (!graph) {
       g.not_captured = why.empty() ? "capture failed" : why;
-      return run_program(prog);
+      return run_eagerly(prog);
     }
-    g.epoch = gf::cuda::scratch_epoch(dev);
-    if (g.epoch != epoch) {  // a scratch buffer grew while capturing: the next run captures again
-      g.graph.reset();
-      return run_program(prog);
-    }
+    g.graph = std::move(graph);
+    g.epoch = epoch;
   }
   gf::cuda::launch_graph(dev, *g.graph);
   gf::cuda::synchronize(dev);
@@ -138,22 +139,10 @@ class PreparedWrap : public Napi::ObjectWrap<PreparedWrap> {
 };
 Napi::FunctionReference* PreparedWrap::ctor = nullptr;
 
-// exec's argument: a prepared program, or a command array parsed now (and then run once, eagerly).
-struct Runnable {
-  std::shared_ptr<Program> program;
-  bool prepared;
-  void operator()() const {
-    if (prepared) {
-      run_prepared(*program);
-    } else {
-      run_program(*program);
-    }
-  }
-};
-
-Runnable program_of(const Napi::Value& v, const char* where) {
-  if (PreparedWrap::Is(v)) return {PreparedWrap::Unwrap(v.As<Napi::Object>())->program(where), true};
-  return {std::make_shared<Program>(parse_program(v)), false};
+// exec's argument: a prepared program, or a command array parsed now.
+std::shared_ptr<Program> program_of(const Napi::Value& v, const char* where) {
+  if (PreparedWrap::Is(v)) return PreparedWrap::Unwrap(v.As<Napi::Object>())->program(where);
+  return std::make_shared<Program>(parse_program(v));
 }
 
 }  // namespace
@@ -162,14 +151,14 @@ OpRegistrar::OpRegistrar(const char* name, OpParser parser) { registry()[name] =
 
 Napi::Value Exec(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    Runnable run = program_of(info[0], "exec");
-    return run_async(info.Env(), [run] { run(); });
+    auto prog = program_of(info[0], "exec");
+    return run_async(info.Env(), [prog] { run_program(*prog); });
   });
 }
 
 Napi::Value ExecSync(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    program_of(info[0], "execSync")();
+    run_program(*program_of(info[0], "execSync"));
     return info.Env().Undefined();
   });
 }

@@ -158,60 +158,42 @@ export class ModelDecoderRunner implements DecoderRunner {
     return this.act.bytes + this.idx.bytes + this.params.bytes + this.seeds.bytes + this.sampled.nbytes;
   }
 
-  /** One forward pass over the batch; samples a token for each sequence that asks (-1 for the others). */
+  /**
+   * One forward pass over the batch; samples a token for each sequence that asks (-1 for the others).
+   *
+   * A decode step (one new token per sequence, every sequence samples) runs a prepared program: its tensors
+   * depend only on decodeProgramKey (batch size, block-table width, greedy or not), so after the first step
+   * of a shape only the index and sampling data are uploaded, and neither the JS program nor its native
+   * parse (hundreds of commands, a sizeable share of a small model's step) is redone. Its attention's
+   * context bound is the block tables' capacity rather than the step's longest context, so that stays fixed
+   * too. Other steps (prefill chunks) build their program afresh.
+   */
   async step(seqs: StepSequence[]): Promise<StepResult> {
     const packed = packStep(seqs, this.limits);
     const key = decodeProgramKey(packed);
-    if (key !== null) return this.exclusive(() => this.decodeStep(packed, key));
     return this.exclusive(async () => {
-      const t = this.upload(packed);
-      const prog: Command[] = [];
-      const hidden = this.model.forward(prog, t.step, this.act);
+      const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
       const S = packed.sampleSeqs.length;
-      const tokens = new Int32Array(seqs.length).fill(-1);
-      if (S === 0) {
-        await run(prog);
-        return { tokens };
-      }
       // logits only for the rows that sample: the last token of each sampling sequence
-      const out = this.sampled.view(0, [S]);
+      const out = S > 0 ? this.sampled.view(0, [S]) : null;
       try {
-        prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
-        await run(prog);
-        const ids = new Int32Array(out.read());
-        packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+        const build = (): Command[] => {
+          const prog: Command[] = [];
+          const hidden = this.model.forward(prog, t.step, this.act);
+          if (out) prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
+          return prog;
+        };
+        await run(key === null ? build() : this.decodePrograms.get(key, build));
+        const tokens = new Int32Array(seqs.length).fill(-1);
+        if (out) {
+          const ids = new Int32Array(out.read());
+          packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+        }
         return { tokens };
       } finally {
-        out.dispose();
+        out?.dispose();
       }
     });
-  }
-
-  /**
-   * A decode step (one new token per sequence, every sequence samples) runs a prepared program: its tensors
-   * depend only on the key (batch size, block-table width, greedy or not), so after the first step of a
-   * shape only the index and sampling data are uploaded, and neither the JS program nor its native parse
-   * (hundreds of commands, a sizeable share of a small model's step) is redone. The attention's context
-   * bound is the block tables' capacity rather than the step's longest context, so it too stays fixed.
-   */
-  private async decodeStep(packed: PackedStep, key: string): Promise<StepResult> {
-    const S = packed.sampleSeqs.length;
-    const t = this.upload(packed, packed.blockTableWidth * this.blockSize);
-    const out = this.sampled.view(0, [S]);
-    try {
-      await run(this.decodePrograms.get(key, () => {
-        const prog: Command[] = [];
-        const hidden = this.model.forward(prog, t.step, this.act);
-        prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
-        return prog;
-      }));
-      const ids = new Int32Array(out.read());
-      const tokens = new Int32Array(packed.numSeqs).fill(-1);
-      packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
-      return { tokens };
-    } finally {
-      out.dispose();
-    }
   }
 
   /** The gather of the sampling rows, the LM head and argmax or sampling into `out`. */

@@ -177,6 +177,12 @@ describe('prepared programs', () => {
     out.dispose();
     expect(totals()).toEqual(before);
   });
+
+  test('bad input to prepare and setCudaGraphs is ERR_GPUFORMER_INPUT', () => {
+    expect(() => native.prepare('linear' as never)).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/must be an array/) }));
+    expect(() => native.prepare([{ op: 'linear', x: 1 }])).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/linear: 'x' must be a Tensor/) }));
+    expect(() => native.setCudaGraphs('yes' as never)).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/'on' must be a boolean/) }));
+  });
 });
 
 describe('file loading runs off the event loop', () => {

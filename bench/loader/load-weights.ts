@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { openModel } from '../../lib/loader/open';
-import type { ModelSource, WeightRequest } from '../../lib/loader/types';
+import type { ModelSource, WeightRequest } from '../../lib/core/source';
 import { loadWeights } from '../../lib/loader/weights';
 import type { DType } from '../../lib/native';
 import { SHARED_MODELS as MODELS } from '../e2e/paths';

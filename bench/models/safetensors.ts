@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readSync, writeSync } from 'fs';
 import { join } from 'path';
 import { readShardedSafetensors, readSafetensorsTensors } from '../../lib/loader/safetensors';
-import type { TensorSource } from '../../lib/loader/types';
+import type { TensorSource } from '../../lib/core/source';
 import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from './f16';
 
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from 'fs';
 import { basename, join } from 'path';
-import type { TensorSource } from '../../lib/loader/types';
+import type { TensorSource } from '../../lib/core/source';
 import { convertFloatBytes, ELEMENT_BYTES, FLOAT_DTYPE, readModelTensors, readTensorBytes } from '../models/safetensors';
 import { syntheticVocab } from '../models/synthetic-vocab';
 import { GgufTensorType, GgufWriter } from './gguf-writer';

@@ -4,7 +4,7 @@
  * span several batches and one batch may hold several calls' sequences; a batch only mixes calls that
  * pool the same way, since the runner pools a whole batch with one mode.
  */
-import type { PoolingMode } from './types';
+import type { PoolingMode } from '../core/step';
 
 export interface EmbedJobOptions {
   pooling: PoolingMode;

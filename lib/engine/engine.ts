@@ -6,10 +6,10 @@
  */
 import { inputError, unsupported } from '../errors';
 import { DeviceName } from '../native';
-import type { ModelSource } from '../loader/types';
+import type { ModelSource } from '../core/source';
 import { MemoryReport, memoryReport } from '../memory/ledger';
 import type { MemoryPlan } from '../memory/planner';
-import type { ModelSpec } from '../models/spec';
+import type { ModelSpec } from '../core/spec';
 import type { Runner } from '../models/runner';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
 import { ChatTemplate } from '../tokenizer/chat-template';

@@ -4,10 +4,10 @@
  * weights onto the device → build the model runner. Engine.load starts the engine loop on top; any
  * failure frees what was allocated so far.
  */
+import type { ModelSource } from '../core/source';
 import { loadWeights } from '../loader/weights';
-import { LoadPlan, planForSource } from '../loader/inspect';
+import { LoadPlan, planForSource } from './plan';
 import { openModel } from '../loader/open';
-import type { ModelSource } from '../loader/types';
 import { Runner, createRunner } from '../models/runner';
 import { LoadOptions, resolveLoadOptions } from './options';
 

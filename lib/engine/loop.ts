@@ -9,12 +9,13 @@
  * with the rest; nothing the loop does can leave an unhandled rejection or a caller waiting forever.
  */
 import { GpuformerError, inputError, unsupported } from '../errors';
+import type { DecoderRunner, EncoderRunner, PoolingMode, StepSequence } from '../core/step';
 import { EmbedBatch, EmbedBatcher, EmbedJob } from './embed-batcher';
 import { LoopMetrics } from './metrics';
 import { Scheduler, SchedulerStep } from './scheduler';
 import { Sequence } from './sequence';
 import { TokenStream } from './token-stream';
-import type { DecoderRunner, EncoderRunner, EngineLoop, GenerateRequest, LoopStats, PoolingMode, StepSequence, TokenEvent } from './types';
+import type { EngineLoop, GenerateRequest, LoopStats, TokenEvent } from './types';
 
 export interface LoopOptions {
   /** most tokens one step computes; at least maxNumSeqs */

@@ -3,7 +3,7 @@
  * is an ERR_GPUFORMER_INPUT naming the option and the value, before any work starts.
  */
 import { inputError } from '../errors';
-import type { PoolingMode } from './types';
+import type { PoolingMode } from '../core/step';
 
 export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type DtypeOption = 'auto' | 'float32' | 'float16' | 'bfloat16';

@@ -18,9 +18,10 @@
  * running sequence always progresses and the others follow in arrival order.
  */
 import { inputError } from '../errors';
+import type { SamplingState } from '../core/step';
 import { BlockManager, KvStats } from '../kv/block-manager';
 import { Sequence } from './sequence';
-import type { FinishReason, SamplingState } from './types';
+import type { FinishReason } from './types';
 
 export interface SchedulerConfig {
   /** most tokens one step computes (decode tokens + prefill chunks) */

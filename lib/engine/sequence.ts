@@ -4,8 +4,9 @@
  * cache). Preemption drops the cache state (numComputed = 0) but keeps every token: the generated ones
  * become part of the prompt that is recomputed on readmission.
  */
+import type { SamplingState } from '../core/step';
 import { extendBlockHashes, BlockHash } from '../kv/block-hash';
-import type { FinishReason, SamplingState } from './types';
+import type { FinishReason } from './types';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 

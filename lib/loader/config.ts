@@ -8,7 +8,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
-import type { Family, ModelSpec, RopeScaling, RopeSpec } from '../models/spec';
+import type { Family, ModelSpec, RopeScaling, RopeSpec } from '../core/spec';
 
 export type HfConfig = Record<string, unknown>;
 

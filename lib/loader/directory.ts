@@ -8,11 +8,11 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
-import type { ModelSpec } from '../models/spec';
+import type { ModelSpec } from '../core/spec';
+import type { ModelSource, TensorSource } from '../core/source';
 import { readConfig, specFromConfig } from './config';
 import { readSafetensorsTensors, readShardedSafetensors } from './safetensors';
 import { checkTensorsAgainstSpec } from './shapes';
-import type { ModelSource, TensorSource } from './types';
 
 const exists = async (p: string) => fsp.access(p).then(() => true, () => false);
 

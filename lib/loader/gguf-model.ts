@@ -6,10 +6,10 @@
  */
 import { badWeights, unsupported } from '../errors';
 import type { DType } from '../native';
-import type { ModelSpec, RopeScaling } from '../models/spec';
+import type { ModelSpec, RopeScaling } from '../core/spec';
+import type { TensorSource } from '../core/source';
 import { endOfGenerationIds, GgufMeta } from './gguf-metadata';
 import type { GgufFile, GgufTensorInfo } from './gguf-reader';
-import type { TensorSource } from './types';
 
 const DTYPES: Record<string, DType> = {
   F32: 'f32', F16: 'f16', BF16: 'bf16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_1: 'q4_1',

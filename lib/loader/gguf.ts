@@ -4,12 +4,12 @@
  * everything after loading is shared between the two formats. openModel() sends '.gguf' paths here.
  */
 import * as path from 'path';
+import type { ModelSource } from '../core/source';
 import { endOfTurnTokenId } from '../tokenizer/chat-template';
-import { ggufTokenizer } from '../tokenizer/gguf-tokenizer';
+import { ggufTokenizer } from './gguf-tokenizer';
 import { GgufMeta } from './gguf-metadata';
 import { ggufModel } from './gguf-model';
 import { readGguf } from './gguf-reader';
-import type { ModelSource } from './types';
 
 export { readGguf } from './gguf-reader';
 export type { GgufFile, GgufTensorInfo, GgufValue } from './gguf-reader';

@@ -6,10 +6,10 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { inputError } from '../errors';
+import type { ModelSource } from '../core/source';
 import { openModelDirectory } from './directory';
 import { openGguf } from './gguf';
 import { DownloadProgress, PullOptions, isHubId, pull } from './hub';
-import type { ModelSource } from './types';
 
 export interface OpenOptions extends Omit<PullOptions, 'onProgress'> {
   /** download progress, for hub ids that are not fully cached */

@@ -12,7 +12,7 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
 import type { DType } from '../native';
-import type { TensorSource } from './types';
+import type { TensorSource } from '../core/source';
 
 /** A header longer than this is not a real checkpoint (the largest real ones are a few MB). */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;

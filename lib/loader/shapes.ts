@@ -6,8 +6,8 @@
  * from the names present, as lib/models/weights.ts does.
  */
 import { badWeights } from '../errors';
-import type { ModelSpec } from '../models/spec';
-import type { TensorSource } from './types';
+import type { ModelSpec } from '../core/spec';
+import type { TensorSource } from '../core/source';
 
 export interface ExpectedTensor {
   name: string;

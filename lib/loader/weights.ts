@@ -9,7 +9,8 @@
 import { promises as fsp } from 'fs';
 import { GpuformerError, badWeights, inputError, unsupported } from '../errors';
 import { DType, DeviceName, Tensor } from '../native';
-import type { TensorSource, WeightRequest } from './types';
+import { QUANTIZED, QUANT_BLOCK, dtypeNbytes, elementBytes } from '../core/dtype';
+import type { TensorSource, WeightRequest } from '../core/source';
 
 export interface WeightProgress {
   /** source bytes read so far (of the requested tensors) */
@@ -27,17 +28,6 @@ export interface LoadWeightsOptions {
   signal?: AbortSignal;
   /** source bytes per native read of a large tensor (progress and abort are seen between them); default 64 MiB */
   chunkBytes?: number;
-}
-
-const QUANTIZED: ReadonlySet<DType> = new Set<DType>(['q8_0', 'q4_0', 'q4_1']);
-const QUANT_BLOCK = 32;
-const QUANT_BLOCK_BYTES: Record<string, number> = { q8_0: 34, q4_0: 18, q4_1: 20 };
-const ELEMENT_BYTES: Record<string, number> = { f32: 4, f16: 2, bf16: 2, i32: 4, i64: 8, i8: 1 };
-
-/** Bytes of `numel` elements of a dtype (quantized: whole 32-element blocks). */
-export function dtypeNbytes(dtype: DType, numel: number): number {
-  if (QUANTIZED.has(dtype)) return (numel / QUANT_BLOCK) * QUANT_BLOCK_BYTES[dtype];
-  return numel * ELEMENT_BYTES[dtype];
 }
 
 /** The shape and dtype a request produces from its source (what the planner counts, what load allocates). */
@@ -159,7 +149,7 @@ async function loadRearranged(dst: Tensor, src: TensorSource, req: WeightRequest
   if (QUANTIZED.has(src.dtype)) {
     throw unsupported(`weight '${src.name}': ${src.dtype} blocks cannot be sliced or transposed`);
   }
-  const es = ELEMENT_BYTES[src.dtype];
+  const es = elementBytes(src.dtype);
   const [R, C] = src.shape;
   const [c0, c1] = req.cols ?? [0, C];
   const [r0, r1] = req.rows ?? [0, R];

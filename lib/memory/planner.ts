@@ -3,7 +3,7 @@
  * (DESIGN section 5). Parameter bytes by group at the dtypes the weights will be stored in (quantized
  * GGUF blocks at their block size; a tied LM head counted once), KV bytes per token and per block,
  * the runner's workspace for one step of maxNumBatchedTokens tokens (its exact buffer sizes, from
- * lib/models/runner), and the budget: gpuMemoryUtilization × device memory on CUDA, memoryBudgetBytes
+ * lib/models/workspace), and the budget: gpuMemoryUtilization × device memory on CUDA, memoryBudgetBytes
  * (default half of system memory) on the CPU. KV blocks are what the budget leaves; maxModelLen defaults
  * to the model's position limit, capped at what fits. When the model cannot fit, planMemory throws
  * ERR_GPUFORMER_OOM saying how many bytes are missing and which knob would help.
@@ -11,11 +11,12 @@
 import * as os from 'os';
 import { inputError, oom } from '../errors';
 import { DType, DeviceName, native } from '../native';
-import { runnerWorkspaceBytes } from '../models/runner';
-import type { ModelSpec } from '../models/spec';
+import { dtypeNbytes } from '../core/dtype';
+import type { TensorSource, WeightRequest } from '../core/source';
+import { ModelSpec, kvBytesPerToken } from '../core/spec';
 import { expectedTensors } from '../loader/shapes';
-import type { TensorSource, WeightRequest } from '../loader/types';
-import { dtypeNbytes, requestedLayout } from '../loader/weights';
+import { requestedLayout } from '../loader/weights';
+import { runnerWorkspaceBytes } from '../models/workspace';
 import { formatBytes } from './format';
 
 export type ParamGroup = 'tokenEmbedding' | 'positionEmbedding' | 'attention' | 'mlp' | 'norms' | 'lmHead' | 'other';
@@ -85,14 +86,6 @@ export interface MemoryPlan {
   shortfallBytes: number;
   /** when it does not fit: what would make it fit */
   advice: string[];
-}
-
-const ELEMENT_BYTES: Partial<Record<DType, number>> = { f32: 4, f16: 2, bf16: 2, i32: 4, i64: 8, i8: 1 };
-
-function elementBytes(dtype: DType): number {
-  const b = ELEMENT_BYTES[dtype];
-  if (b === undefined) throw inputError(`${dtype} is a block format; activations and the KV cache need f32, f16 or bf16`);
-  return b;
 }
 
 // ------------------------------------------------------------------------------------- weights
@@ -176,11 +169,6 @@ function budgetOf(o: MemoryPlanOptions): { bytes: number; source: string } {
 }
 
 // ------------------------------------------------------------------------------------- plan
-
-/** Bytes of keys and values for one token, all layers: 2 × layers × kvHeads × headDim × dtype bytes. */
-export function kvBytesPerToken(spec: ModelSpec, kvDtype: DType): number {
-  return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * elementBytes(kvDtype);
-}
 
 /**
  * The plan, whether or not it fits (plan.fits, plan.shortfallBytes, plan.advice say). Throws

@@ -4,24 +4,14 @@
  * every step then works on views of the size it needs. Nothing is allocated per step or per token.
  */
 import { DType, DeviceName, MemoryTag, Tensor } from '../native';
-
-/** Bytes per element of the plain dtypes (activations, indices, KV cache). */
-export function dtypeBytes(dtype: DType): number {
-  switch (dtype) {
-    case 'f32': case 'i32': return 4;
-    case 'f16': case 'bf16': return 2;
-    case 'i64': return 8;
-    case 'i8': return 1;
-    default: throw new Error(`dtypeBytes: ${dtype} is a block format, not a per-element type`);
-  }
-}
+import { elementBytes } from '../core/dtype';
 
 // Each region starts on a 256-byte boundary, so every view is aligned for vector loads on both backends.
 const ALIGN_BYTES = 256;
 
 /** Element offsets of each named region inside one buffer (computed without allocating: the planner uses it too). */
 export function layoutRegions(sizes: Record<string, number>, dtype: DType): { offsets: Map<string, [number, number]>; numel: number } {
-  const align = ALIGN_BYTES / dtypeBytes(dtype);
+  const align = ALIGN_BYTES / elementBytes(dtype);
   const offsets = new Map<string, [number, number]>();
   let next = 0;
   for (const [name, numel] of Object.entries(sizes)) {

@@ -15,9 +15,9 @@
  */
 import { ops } from '../ops';
 import { Command, Tensor } from '../native';
+import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
 import { attentionViews, type EncoderForward, type EncoderStepTensors } from './forward';
-import type { ModelSpec } from './spec';
 import type { BertWeights } from './weights';
 
 /** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */

@@ -5,7 +5,7 @@
  */
 import { unsupported } from '../errors';
 import type { DeviceName } from '../native';
-import type { ModelSpec } from './spec';
+import type { ModelSpec } from '../core/spec';
 
 /** Head dims the CUDA attention kernels are instantiated for (the switches in native/cuda/attention.cu and
  * paged_attention.cu). The CPU kernels take any head dim. */

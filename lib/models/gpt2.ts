@@ -17,10 +17,10 @@
  */
 import { ops } from '../ops';
 import { Command, Tensor } from '../native';
+import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
 import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
 import type { KvCache } from './kv-cache';
-import type { ModelSpec } from './spec';
 import type { Gpt2Weights, Linear } from './weights';
 
 /** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */

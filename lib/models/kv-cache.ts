@@ -4,8 +4,7 @@
  * which blocks a sequence owns, the runner only writes and reads slots through block tables.
  */
 import { DType, DeviceName, Tensor } from '../native';
-import { dtypeBytes } from './activations';
-import type { ModelSpec } from './spec';
+import type { ModelSpec } from '../core/spec';
 
 export class KvCache {
   readonly k: Tensor[];
@@ -30,11 +29,6 @@ export class KvCache {
       this.dispose();
       throw e;
     }
-  }
-
-  /** Bytes of one block over all layers, K and V together. */
-  static blockBytes(spec: ModelSpec, blockSize: number, dtype: DType): number {
-    return 2 * spec.numLayers * blockSize * spec.numKvHeads * spec.headDim * dtypeBytes(dtype);
   }
 
   dispose(): void {

@@ -19,11 +19,11 @@
  */
 import { ops } from '../ops';
 import { Command, DeviceName, Tensor } from '../native';
+import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
 import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
 import type { KvCache } from './kv-cache';
 import { ropeTables } from './rope';
-import type { ModelSpec } from './spec';
 import type { Linear, LlamaWeights } from './weights';
 
 /** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */

@@ -4,7 +4,7 @@
  * The rope op takes the resulting inv_freq [R/2] and applies angle = position · inv_freq[i].
  */
 import { unsupported } from '../errors';
-import type { RopeSpec } from './spec';
+import type { RopeSpec } from '../core/spec';
 
 /** What the attention needs from RoPE: per-pair frequencies and a factor on the softmax scale (YaRN). */
 export interface RopeTables {

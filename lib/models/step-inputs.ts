@@ -10,7 +10,7 @@
  */
 import { inputError } from '../errors';
 import { DeviceName, Tensor } from '../native';
-import type { StepSequence } from '../engine/types';
+import type { StepSequence } from '../core/step';
 import { StepViews } from './activations';
 
 export interface StepLimits {

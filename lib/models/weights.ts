@@ -6,8 +6,9 @@
  */
 import { badWeights } from '../errors';
 import type { DType, Tensor } from '../native';
-import type { TensorSource, WeightRequest } from '../loader/types';
-import type { ModelSpec } from './spec';
+import { QUANTIZED } from '../core/dtype';
+import type { TensorSource, WeightRequest } from '../core/source';
+import type { ModelSpec } from '../core/spec';
 
 /** A linear layer: w [out, in] (float or quantized), optional bias [out]. */
 export interface Linear {
@@ -85,8 +86,6 @@ export interface WeightPrecision {
   /** keep GGUF-quantized matrices quantized (linear and embedding read them directly); false dequantizes */
   keepQuantized: boolean;
 }
-
-const QUANTIZED: ReadonlySet<DType> = new Set<DType>(['q8_0', 'q4_0', 'q4_1']);
 
 /** The names each family reads, with the loader request for each. */
 export interface WeightPlan {

@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Engine, GenerateChunk } from '../../lib/engine/engine';
 import { loadModel } from '../../lib/engine/load';
-import { ModelDecoderRunner } from '../../lib/models/runner';
+import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { relError } from '../helpers/compare';
 import { FIXTURES, MODELS } from '../models/golden';
 

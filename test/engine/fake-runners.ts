@@ -5,8 +5,8 @@
  * `referenceTokens` gives what a request yields when it runs alone.
  */
 import { inputError } from '../../lib/errors';
-import type { DecoderRunner, EncoderRunner, PoolingMode, StepResult, StepSequence } from '../../lib/engine/types';
-import type { ModelSpec } from '../../lib/models/spec';
+import type { DecoderRunner, EncoderRunner, PoolingMode, StepResult, StepSequence } from '../../lib/core/step';
+import type { ModelSpec } from '../../lib/core/spec';
 
 export const FAKE_VOCAB = 97;
 

@@ -16,7 +16,7 @@ import * as path from 'path';
 import { Engine } from '../../lib/engine/engine';
 import { loadModel } from '../../lib/engine/load';
 import type { DeviceOption, LoadOptions } from '../../lib/engine/options';
-import { ModelDecoderRunner } from '../../lib/models/runner';
+import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { relError, TOLERANCE } from '../helpers/compare';
 import { FIXTURES, MODELS } from '../models/golden';
 import { DEVICE, describeGpu } from './both-devices';

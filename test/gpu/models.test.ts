@@ -14,7 +14,8 @@
 import * as path from 'path';
 import { loadModel } from '../../lib/engine/load';
 import type { DeviceOption, DtypeOption } from '../../lib/engine/options';
-import { ModelDecoderRunner, ModelEncoderRunner } from '../../lib/models/runner';
+import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
+import { ModelEncoderRunner } from '../../lib/models/encoder-runner';
 import { expectClose, TOLERANCE } from '../helpers/compare';
 import { FIXTURES, FixtureCase, Golden, goldenF32, goldenI32, readCases, readGolden, TestBlocks } from '../models/golden';
 import { Act, DEVICE, describeGpu, STAND_IN } from './both-devices';

@@ -9,7 +9,7 @@
  */
 import { ops } from '../../lib/ops';
 import { ropeTables } from '../../lib/models/rope';
-import type { RopeScaling } from '../../lib/models/spec';
+import type { RopeScaling } from '../../lib/core/spec';
 import { ints, nextSeed, normal } from '../helpers/random';
 import { ACTS, Act, act, describeGpu, disposeAll, expectAgree, f32s, i32s, runBoth } from './both-devices';
 

@@ -5,9 +5,9 @@
  * after a failed load. The plan's budget comes from the real device's memory.
  */
 import * as fs from 'fs';
-import { planForSource } from '../../lib/loader/inspect';
+import { planForSource } from '../../lib/engine/plan';
 import { openModel } from '../../lib/loader/open';
-import type { WeightRequest } from '../../lib/loader/types';
+import type { WeightRequest } from '../../lib/core/source';
 import { loadWeights } from '../../lib/loader/weights';
 import { native } from '../../lib/native';
 import type { DeviceName, Tensor } from '../../lib/native';

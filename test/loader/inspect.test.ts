@@ -3,7 +3,8 @@
  * shortfall instead of an exception, planning for a GPU this machine lacks, JSON round trip.
  */
 import * as path from 'path';
-import { formatInspection, inspectModel, resolveDevice } from '../../lib/loader/inspect';
+import { formatInspection, inspectModel } from '../../lib/engine/inspect';
+import { resolveDevice } from '../../lib/engine/plan';
 import { native } from '../../lib/native';
 import { GGUF_FILE, MODELS, expectCoded, fixture } from './helpers';
 

@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { DType, Tensor } from '../../lib/native';
 import { native } from '../../lib/native';
 import { openModel } from '../../lib/loader/open';
-import type { ModelSource, TensorSource, WeightRequest } from '../../lib/loader/types';
+import type { ModelSource, TensorSource, WeightRequest } from '../../lib/core/source';
 import { loadWeights } from '../../lib/loader/weights';
 import { GGUF_FILE, MODELS, expectCoded, fixture, removeTempDirs } from './helpers';
 

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { planForSource } from '../../lib/loader/inspect';
+import { planForSource } from '../../lib/engine/plan';
 import { openModel } from '../../lib/loader/open';
 import { loadWeights } from '../../lib/loader/weights';
 import { MEMORY_TAGS, memoryReport } from '../../lib/memory/ledger';

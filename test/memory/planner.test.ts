@@ -4,12 +4,14 @@
  * worked example of the issue, and ERR_GPUFORMER_OOM with the knob that helps.
  */
 import * as path from 'path';
+import { kvBytesPerToken } from '../../lib/core/spec';
 import { specFromConfig } from '../../lib/loader/config';
-import { planForSource } from '../../lib/loader/inspect';
+import { planForSource } from '../../lib/engine/plan';
 import { openModel } from '../../lib/loader/open';
-import { formatBytes, formatCount, formatPlan } from '../../lib/memory/format';
+import { formatBytes, formatCount } from '../../lib/memory/format';
+import { formatPlan } from '../../lib/memory/plan-report';
 import { CUDA_HEAD_DIMS } from '../../lib/models/device-support';
-import { computeMemoryPlan, kvBytesPerToken, paramGroup, planMemory, weightEntriesFromSpec } from '../../lib/memory/planner';
+import { computeMemoryPlan, paramGroup, planMemory, weightEntriesFromSpec } from '../../lib/memory/planner';
 import { native } from '../../lib/native';
 import { GGUF_FILE, MODELS, expectCoded, fixture } from '../loader/helpers';
 

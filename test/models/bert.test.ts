@@ -3,7 +3,7 @@
  * 1e-4 relative, the sentence-transformers embedding (mean pooling + L2 normalize, from modules.json) and
  * the CLS embedding. Each case alone, then all cases packed in one batch (some cases mix token types).
  */
-import { ModelEncoderRunner } from '../../lib/models/runner';
+import { ModelEncoderRunner } from '../../lib/models/encoder-runner';
 import { expectClose, TOLERANCE } from '../helpers/compare';
 import { FixtureCase, Golden, goldenF32, readCases, readGolden } from './golden';
 import { openFixtureRunner } from './load-runner';

@@ -5,7 +5,7 @@
  * paged KV cache identical token for token. Each case alone, then all cases packed in one batch, then
  * prefilled in chunks over the cached prefix: the answers must not change.
  */
-import { ModelDecoderRunner } from '../../lib/models/runner';
+import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { expectClose, TOLERANCE } from '../helpers/compare';
 import { FixtureCase, Golden, goldenF32, goldenI32, readCases, readGolden, TestBlocks } from './golden';
 import { openFixtureRunner } from './load-runner';

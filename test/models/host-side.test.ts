@@ -6,7 +6,7 @@
 import { StopStringMatcher } from '../../lib/engine/stop-strings';
 import { ropeTables } from '../../lib/models/rope';
 import { packEncoderBatch, packStep, StepLimits } from '../../lib/models/step-inputs';
-import type { StepSequence } from '../../lib/engine/types';
+import type { StepSequence } from '../../lib/core/step';
 
 const limits: StepLimits = { vocabSize: 100, blockSize: 4, numBlocks: 10, maxNumBatchedTokens: 16, maxNumSeqs: 3, maxModelLen: 20 };
 const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 7n, step });

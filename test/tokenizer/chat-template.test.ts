@@ -8,7 +8,7 @@ import * as path from 'path';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { ChatTemplate, endOfTurnTokenId, renderChat, type ChatMessage } from '../../lib/tokenizer/chat-template';
-import { ggufTokenizer } from '../../lib/tokenizer/gguf-tokenizer';
+import { ggufTokenizer } from '../../lib/loader/gguf-tokenizer';
 
 const SHARED = path.resolve(__dirname, '../../../shared');
 const REAL = path.join(SHARED, 'models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
-import { ggufTokenizer } from '../../lib/tokenizer/gguf-tokenizer';
+import { ggufTokenizer } from '../../lib/loader/gguf-tokenizer';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
 import { writeGguf } from '../loader/gguf-writer';
 import { HAS_LLAMA_CPP, llamaCppTokenize, SAMPLES } from './gguf-llama-cpp';

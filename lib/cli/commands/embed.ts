@@ -1,6 +1,6 @@
 /** `gpuformer embed --model M TEXT...`: sentence embeddings as JSON (one vector per line, or one array). */
+import type { PoolingMode } from '../../core/step';
 import { Engine } from '../../engine/engine';
-import type { PoolingMode } from '../../engine/types';
 import { UsageError, flag, parse, str } from '../args';
 import { ENGINE_FLAGS, ENGINE_USAGE, loadOptions, requireModel } from '../engine-flags';
 import { CliIO, readAll } from '../io';

@@ -1,5 +1,5 @@
 /** `gpuformer inspect MODEL`: the model's description and memory plan, without loading any weight. */
-import { formatInspection, inspectModel } from '../../loader/inspect';
+import { formatInspection, inspectModel } from '../../engine/inspect';
 import { UsageError, bytes, flag, parse } from '../args';
 import { planFlags } from '../engine-flags';
 import type { CliIO } from '../io';

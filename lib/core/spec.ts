@@ -3,6 +3,9 @@
  * Face directory, or GGUF metadata). The planner, the weight loader and the forward passes all read this,
  * never the raw config.
  */
+import type { DType } from '../native';
+import { elementBytes } from './dtype';
+
 export type Family = 'bert' | 'gpt2' | 'llama';
 
 export interface RopeScaling {
@@ -56,4 +59,9 @@ export interface ModelSpec {
   padTokenId?: number;
   /** the checkpoint's own float dtype ('float32' | 'float16' | 'bfloat16'), when it says */
   checkpointDtype?: string;
+}
+
+/** Bytes of keys and values for one token, all layers: 2 × layers × kvHeads × headDim × dtype bytes. */
+export function kvBytesPerToken(spec: ModelSpec, kvDtype: DType): number {
+  return 2 * spec.numLayers * spec.numKvHeads * spec.headDim * elementBytes(kvDtype);
 }

@@ -1,8 +1,11 @@
 /**
- * Where each weight lives on disk, whatever the format (safetensors, sharded safetensors, GGUF). The
- * weight loader materializes these into device tensors, converting dtypes while streaming.
+ * An opened model, whatever the format (a Hugging Face directory with safetensors or shards, a GGUF file):
+ * ModelSource is what lib/loader produces and everything above it reads; TensorSource says where each
+ * weight lives on disk, WeightRequest how a forward pass wants it. The weight loader materializes requests
+ * into device tensors, converting dtypes while streaming.
  */
 import type { DType } from '../native';
+import type { ModelSpec } from './spec';
 
 export interface TensorSource {
   /** name as the forward passes use it: Hugging Face names (GGUF names are mapped to them) */
@@ -35,7 +38,7 @@ export interface ModelSource {
   format: 'safetensors' | 'gguf';
   /** the directory or file it came from */
   path: string;
-  spec: import('../models/spec').ModelSpec;
+  spec: ModelSpec;
   /** every stored tensor by (Hugging Face) name */
   tensors: Map<string, TensorSource>;
   /** tokenizer.json content (parsed) and tokenizer_config.json when present; absent: the engine speaks ids only */

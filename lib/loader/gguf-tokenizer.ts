@@ -5,7 +5,7 @@
  * and SentencePiece BPE ('llama'). Other models (WordPiece, Unigram, RWKV…) are ERR_GPUFORMER_UNSUPPORTED.
  */
 import { badWeights, unsupported } from '../errors';
-import type { GgufMeta } from '../loader/gguf-metadata';
+import type { GgufMeta } from './gguf-metadata';
 import { ggufPreTokenizer } from './gguf-pre-tokenizers';
 
 /** llama.cpp's token types (tokenizer.ggml.token_type). */

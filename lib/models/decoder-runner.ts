@@ -1,0 +1,197 @@
+/**
+ * The decoder runner: the loop↔runner step contract (lib/core/step.ts) made concrete for the causal
+ * families. It owns the weights, the KV cache and buffers reserved once for the largest step
+ * (lib/models/workspace.ts); each step packs the batch on the host, uploads its index tensors in one write
+ * per dtype, builds ONE program (the family's forward pass + LM head + sampling) and runs it with one native
+ * call. Only the sampled ids (or, when asked, logits) come back to JS.
+ */
+import { inputError } from '../errors';
+import { Command, Tensor } from '../native';
+import { ops, run } from '../ops';
+import type { DecoderRunner, StepResult, StepSequence } from '../core/step';
+import type { ModelSpec } from '../core/spec';
+import { Arena } from './activations';
+import type { DecoderForward, DecoderStepTensors } from './forward';
+import { KvCache } from './kv-cache';
+import { ProgramCache } from './program-cache';
+import { readAsF32, splitRows } from './read-back';
+import { PackedStep, Staging, StepLimits, packStep } from './step-inputs';
+import { RunnerOptions, decoderArenaSizes, decoderIndexCapacity } from './workspace';
+
+/** Prepared decode programs kept per runner (one per batch size × block-table width × greedy or not in use). */
+const MAX_DECODE_PROGRAMS = 16;
+
+/**
+ * What fixes every tensor of a decode step's program: the batch size (= tokens = sampled rows, which place
+ * every index and sampling buffer), the block-table width and whether it samples greedily. null for any
+ * other step (prefill chunks, sequences that do not sample), which builds its program afresh.
+ */
+function decodeProgramKey(p: PackedStep): string | null {
+  if (p.numTokens !== p.numSeqs || p.sampleSeqs.length !== p.numSeqs) return null;
+  return `${p.numSeqs}:${p.blockTableWidth}:${p.allGreedy ? 'greedy' : 'sample'}`;
+}
+
+export class ModelDecoderRunner implements DecoderRunner {
+  readonly blockSize: number;
+  readonly numBlocks: number;
+  private readonly act: Arena;
+  private readonly idx: Staging<Int32Array>;
+  private readonly params: Staging<Float32Array>;
+  private readonly seeds: Staging<BigInt64Array>;
+  private readonly sampled: Tensor;
+  private readonly limits: StepLimits;
+  /** prepared decode programs by decodeProgramKey */
+  private readonly decodePrograms = new ProgramCache(MAX_DECODE_PROGRAMS);
+  private busy = false;
+  private disposed = false;
+
+  constructor(readonly spec: ModelSpec, private readonly model: DecoderForward, private readonly kv: KvCache,
+    private readonly weights: Tensor[], private readonly o: RunnerOptions) {
+    this.blockSize = o.blockSize;
+    this.numBlocks = o.numBlocks;
+    this.limits = {
+      vocabSize: spec.vocabSize, blockSize: o.blockSize, numBlocks: o.numBlocks,
+      maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen,
+    };
+    const S = o.maxNumSeqs;
+    this.act = new Arena(o.device, o.activationDtype, 'activations', decoderArenaSizes(spec, o));
+    this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', decoderIndexCapacity(o));
+    this.params = new Staging(o.device, (n) => new Float32Array(n), 'f32', 2 * S);
+    this.seeds = new Staging(o.device, (n) => new BigInt64Array(n), 'i64', S);
+    this.sampled = Tensor.empty(o.device, 'i32', [S], 'workspace');
+  }
+
+  /** The prepared decode programs: how many, how many run as CUDA graphs, and why others cannot. */
+  programStats(): ReturnType<ProgramCache['stats']> {
+    return this.decodePrograms.stats();
+  }
+
+  /** Bytes of the activation, index and sampling buffers (what runnerWorkspaceBytes predicts). */
+  get workspaceBytes(): number {
+    return this.act.bytes + this.idx.bytes + this.params.bytes + this.seeds.bytes + this.sampled.nbytes;
+  }
+
+  /**
+   * One forward pass over the batch; samples a token for each sequence that asks (-1 for the others).
+   *
+   * A decode step (one new token per sequence, every sequence samples) runs a prepared program: its tensors
+   * depend only on decodeProgramKey (batch size, block-table width, greedy or not), so after the first step
+   * of a shape only the index and sampling data are uploaded, and neither the JS program nor its native
+   * parse (hundreds of commands, a sizeable share of a small model's step) is redone. Its attention's
+   * context bound is the block tables' capacity rather than the step's longest context, so that stays fixed
+   * too. Other steps (prefill chunks) build their program afresh.
+   */
+  async step(seqs: StepSequence[]): Promise<StepResult> {
+    const packed = packStep(seqs, this.limits);
+    const key = decodeProgramKey(packed);
+    return this.exclusive(async () => {
+      const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
+      const S = packed.sampleSeqs.length;
+      // logits only for the rows that sample: the last token of each sampling sequence
+      const out = S > 0 ? this.sampled.view(0, [S]) : null;
+      try {
+        const build = (): Command[] => {
+          const prog: Command[] = [];
+          const hidden = this.model.forward(prog, t.step, this.act);
+          if (out) prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
+          return prog;
+        };
+        await run(key === null ? build() : this.decodePrograms.get(key, build));
+        const tokens = new Int32Array(seqs.length).fill(-1);
+        if (out) {
+          const ids = new Int32Array(out.read());
+          packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+        }
+        return { tokens };
+      } finally {
+        out?.dispose();
+      }
+    });
+  }
+
+  /** The gather of the sampling rows, the LM head and argmax or sampling into `out`. */
+  private sampleCommands(hidden: Tensor, t: ReturnType<ModelDecoderRunner['upload']>, greedy: boolean, out: Tensor): Command[] {
+    const S = out.shape[0];
+    const last = this.act.view('last', [S, this.spec.hiddenSize]);
+    const logits = this.act.view('logits', [S, this.spec.vocabSize]);
+    return [
+      ops.gatherRows({ x: hidden, idx: t.sampleRows!, out: last }),
+      ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }),
+      greedy
+        ? ops.argmax({ logits, out })
+        : ops.sample({ logits, temperature: t.temperature!, topK: t.topK!, topP: t.topP!, seeds: t.seeds!, steps: t.steps!, out }),
+    ];
+  }
+
+  /**
+   * Like step() (it writes the batch's keys and values into the cache too), but returns the logits of EVERY
+   * new token, f32 [n_b × V] per sequence: for tests against full-prefill references and for prompt logprobs.
+   * The logits buffer is allocated for the call, as T × V can be far larger than the step buffers.
+   */
+  async logits(seqs: StepSequence[]): Promise<Float32Array[]> {
+    const packed = packStep(seqs.map((s) => ({ ...s, sample: null })), this.limits);
+    return this.exclusive(async () => {
+      const t = this.upload(packed);
+      const prog: Command[] = [];
+      const hidden = this.model.forward(prog, t.step, this.act);
+      const V = this.spec.vocabSize;
+      const temps: Tensor[] = [];
+      try {
+        const logits = Tensor.empty(this.o.device, this.o.activationDtype, [packed.numTokens, V], 'activations');
+        temps.push(logits);
+        prog.push(ops.linear({ x: hidden, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }));
+        const host = await readAsF32(prog, logits, temps);
+        return splitRows(host, packed.cuSeqlens, V);
+      } finally {
+        for (const x of temps) x.dispose();
+      }
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.decodePrograms.dispose(); // the programs hold references to every buffer below
+    this.act.dispose();
+    this.idx.dispose();
+    this.params.dispose();
+    this.seeds.dispose();
+    this.sampled.dispose();
+    this.model.dispose();
+    this.kv.dispose();
+    for (const t of this.weights) t.dispose();
+  }
+
+  /** The step buffers are shared, so steps run one at a time; views are released once the program is done. */
+  private async exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.disposed) throw inputError('step: the runner has been disposed');
+    if (this.busy) throw inputError('step: a step is already running on this runner (the loop runs one at a time)');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.act.release();
+      this.idx.release();
+      this.params.release();
+      this.seeds.release();
+      this.busy = false;
+    }
+  }
+
+  /** `contextBound` (≥ every context of the step) replaces the step's longest context as the attention's bound. */
+  private upload(p: PackedStep, contextBound = p.maxContextLen) {
+    const T = p.numTokens;
+    const B = p.numSeqs;
+    const S = p.sampleSeqs.length;
+    const [ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, sampleRows, topK, steps] = this.idx.upload([
+      [p.ids, [T]], [p.positions, [T]], [p.slotMapping, [T]], [p.cuSeqlens, [B + 1]], [p.contextLens, [B]],
+      [p.blockTables, [B, p.blockTableWidth]], [p.sampleRows, [S]], [p.topK, [S]], [p.steps, [S]],
+    ]);
+    const step: DecoderStepTensors = { numTokens: T, ids, positions, slotMapping, cuSeqlens, contextLens, blockTables,
+      maxContextLen: contextBound };
+    if (S === 0 || p.allGreedy) return { step, sampleRows: S ? sampleRows : undefined };
+    const [temperature, topP] = this.params.upload([[p.temperature, [S]], [p.topP, [S]]]);
+    const [seeds] = this.seeds.upload([[p.seeds, [S]]]);
+    return { step, sampleRows, topK, steps, temperature, topP, seeds };
+  }
+}

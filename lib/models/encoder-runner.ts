@@ -1,0 +1,152 @@
+/**
+ * The encoder runner: packed sequences in, one pooled (optionally L2-normalized) vector each out, for the
+ * bidirectional families. It owns the weights and buffers reserved once for the largest batch
+ * (lib/models/workspace.ts); each batch runs as ONE program (forward pass + pooling), prepared once per
+ * batch shape. Only the pooled vectors (or, when asked, hidden states) come back to JS.
+ */
+import { inputError } from '../errors';
+import { Command, Tensor } from '../native';
+import { ops, run } from '../ops';
+import type { EncoderRunner, PoolingMode } from '../core/step';
+import type { ModelSpec } from '../core/spec';
+import { Arena } from './activations';
+import type { EncoderForward, EncoderStepTensors } from './forward';
+import { ProgramCache } from './program-cache';
+import { readAsF32, splitRows } from './read-back';
+import { PackedEncoderBatch, Staging, packEncoderBatch } from './step-inputs';
+import { RunnerOptions, activationSizes, encoderIndexCapacity, encoderPooledSizes } from './workspace';
+
+/** Prepared embedding programs kept per runner: one per (tokens, sequences, longest sequence) shape in use. */
+const MAX_ENCODER_PROGRAMS = 64;
+
+export class ModelEncoderRunner implements EncoderRunner {
+  private readonly act: Arena;
+  private readonly pooledArena: Arena;
+  private readonly idx: Staging<Int32Array>;
+  /** prepared embedding programs by batch shape (inputs of similar lengths repeat shapes often) */
+  private readonly programs = new ProgramCache(MAX_ENCODER_PROGRAMS);
+  private busy = false;
+  private disposed = false;
+
+  constructor(readonly spec: ModelSpec, private readonly model: EncoderForward, private readonly weights: Tensor[],
+    private readonly o: RunnerOptions) {
+    const S = o.maxNumSeqs;
+    this.act = new Arena(o.device, o.activationDtype, 'activations', activationSizes(spec, o.maxNumBatchedTokens));
+    this.pooledArena = new Arena(o.device, 'f32', 'activations', encoderPooledSizes(spec, S));
+    this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', encoderIndexCapacity(o));
+  }
+
+  get workspaceBytes(): number {
+    return this.act.bytes + this.pooledArena.bytes + this.idx.bytes;
+  }
+
+  /** Pooled (and optionally L2-normalized) vectors, f32 [C] per sequence. Sequences are already truncated. */
+  async embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]> {
+    if (!['mean', 'cls', 'last'].includes(opts.pooling)) {
+      throw inputError(`embed: pooling must be 'mean', 'cls' or 'last', got '${String(opts.pooling)}'`);
+    }
+    const C = this.spec.hiddenSize;
+    const out: Float32Array[] = [];
+    for (const [from, to] of this.chunks(batch)) {
+      const packed = this.pack(batch.slice(from, to), opts.typeIds?.slice(from, to));
+      const vectors = await this.exclusive(async () => {
+        const s = this.upload(packed);
+        const B = packed.numSeqs;
+        const pooled = this.pooledArena.view('pooled', [B, C]);
+        const result = opts.normalize ? this.pooledArena.view('normed', [B, C]) : pooled;
+        // the tensors depend on the token and sequence counts and the longest sequence (the attention's bound)
+        const key = `${packed.numTokens}:${B}:${packed.maxSeqlen}:${opts.pooling}:${opts.normalize}`;
+        await run(this.programs.get(key, () => {
+          const prog: Command[] = [];
+          const hidden = this.model.forward(prog, s, this.act);
+          prog.push(ops.pool({ x: hidden, cuSeqlens: s.cuSeqlens, mode: opts.pooling, out: pooled }));
+          if (opts.normalize) prog.push(ops.l2Normalize({ x: pooled, out: result }));
+          return prog;
+        }));
+        return new Float32Array(result.read());
+      });
+      for (let b = 0; b < to - from; b++) out.push(vectors.slice(b * C, (b + 1) * C));
+    }
+    return out;
+  }
+
+  /** The last hidden states, f32 [n_b × C] per sequence (what transformers calls last_hidden_state). */
+  async hiddenStates(batch: number[][], typeIds?: number[][]): Promise<Float32Array[]> {
+    const out: Float32Array[] = [];
+    for (const [from, to] of this.chunks(batch)) {
+      const packed = this.pack(batch.slice(from, to), typeIds?.slice(from, to));
+      const rows = await this.exclusive(async () => {
+        const s = this.upload(packed);
+        const prog: Command[] = [];
+        const hidden = this.model.forward(prog, s, this.act);
+        const temps: Tensor[] = [];
+        try {
+          return splitRows(await readAsF32(prog, hidden, temps), packed.cuSeqlens, this.spec.hiddenSize);
+        } finally {
+          for (const x of temps) x.dispose();
+        }
+      });
+      out.push(...rows);
+    }
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.programs.dispose(); // they hold references to every buffer below
+    this.act.dispose();
+    this.pooledArena.dispose();
+    this.idx.dispose();
+    this.model.dispose();
+    for (const t of this.weights) t.dispose();
+  }
+
+  /** Splits a batch into runs of consecutive sequences that fit the token and sequence budgets. */
+  private chunks(batch: number[][]): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    let from = 0;
+    let tokens = 0;
+    batch.forEach((seq, i) => {
+      if (seq.length > this.o.maxNumBatchedTokens) {
+        throw inputError(`embed: sequence ${i} has ${seq.length} tokens, more than maxNumBatchedTokens ${this.o.maxNumBatchedTokens}`);
+      }
+      if (i > from && (tokens + seq.length > this.o.maxNumBatchedTokens || i - from >= this.o.maxNumSeqs)) {
+        out.push([from, i]);
+        from = i;
+        tokens = 0;
+      }
+      tokens += seq.length;
+    });
+    if (batch.length > from) out.push([from, batch.length]);
+    return out;
+  }
+
+  private pack(batch: number[][], typeIds?: number[][]): PackedEncoderBatch {
+    return packEncoderBatch(batch, typeIds, {
+      vocabSize: this.spec.vocabSize, typeVocabSize: this.spec.typeVocabSize ?? 0, maxPositions: this.spec.maxPositionEmbeddings,
+    });
+  }
+
+  private upload(p: PackedEncoderBatch): EncoderStepTensors {
+    const T = p.numTokens;
+    const [ids, positions, typeIds, cuSeqlens] = this.idx.upload([
+      [p.ids, [T]], [p.positions, [T]], [p.typeIds, [T]], [p.cuSeqlens, [p.numSeqs + 1]],
+    ]);
+    return { numTokens: T, ids, positions, typeIds, cuSeqlens, maxSeqlen: p.maxSeqlen };
+  }
+
+  private async exclusive<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.disposed) throw inputError('embed: the runner has been disposed');
+    if (this.busy) throw inputError('embed: a batch is already running on this runner (the loop runs one at a time)');
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.act.release();
+      this.pooledArena.release();
+      this.idx.release();
+      this.busy = false;
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * What a runner reserves besides weights and the KV cache, computed from its options alone: the activation
+ * arena (each family's sizes, beside its forward pass), the i32 staging of index tensors and the sampling
+ * buffers. The runners allocate exactly these sizes, and the memory planner counts them as workspace
+ * before anything is allocated, so the two can never disagree.
+ */
+import type { DType, DeviceName } from '../native';
+import { elementBytes } from '../core/dtype';
+import type { ModelSpec } from '../core/spec';
+import { layoutRegions } from './activations';
+import { bertActivationSizes } from './bert';
+import { gpt2ActivationSizes } from './gpt2';
+import { llamaActivationSizes } from './llama';
+
+export interface RunnerOptions {
+  device: DeviceName;
+  /** dtype of activations and of the KV cache: f32 on the CPU; f16, bf16 or f32 on CUDA */
+  activationDtype: DType;
+  /** most tokens in one step (prefill chunks included); sizes the activation buffers */
+  maxNumBatchedTokens: number;
+  /** most sequences in one step */
+  maxNumSeqs: number;
+  /** longest sequence (prompt + generated) */
+  maxModelLen: number;
+  /** decoders: tokens per KV block and the number of blocks to allocate */
+  blockSize: number;
+  numBlocks: number;
+}
+
+/** Activation regions of the family's forward pass for T tokens (elements, by region name). */
+export const activationSizes = (spec: ModelSpec, T: number) =>
+  spec.family === 'llama' ? llamaActivationSizes(spec, T) : spec.family === 'gpt2' ? gpt2ActivationSizes(spec, T) : bertActivationSizes(spec, T);
+
+export function decoderArenaSizes(spec: ModelSpec, o: RunnerOptions): Record<string, number> {
+  const S = o.maxNumSeqs;
+  return { ...activationSizes(spec, o.maxNumBatchedTokens), last: S * spec.hiddenSize, logits: S * spec.vocabSize };
+}
+
+/** i32 staging: ids, positions, slots [T]; cu [S+1]; contextLens [S]; blockTables [S, W]; sampleRows, topK, steps [S] */
+export function decoderIndexCapacity(o: RunnerOptions): number {
+  const T = o.maxNumBatchedTokens;
+  const S = o.maxNumSeqs;
+  const W = Math.ceil(o.maxModelLen / o.blockSize);
+  return 3 * T + (S + 1) + S + S * W + 3 * S;
+}
+
+/** i32 staging: ids, positions, typeIds [T]; cu [B+1] */
+export const encoderIndexCapacity = (o: RunnerOptions) => 3 * o.maxNumBatchedTokens + o.maxNumSeqs + 1;
+
+/** The encoder's pooled and normalized vectors, f32 [maxNumSeqs × hidden] each. */
+export const encoderPooledSizes = (spec: ModelSpec, maxNumSeqs: number) =>
+  ({ pooled: maxNumSeqs * spec.hiddenSize, normed: maxNumSeqs * spec.hiddenSize });
+
+/**
+ * Bytes a runner reserves besides weights and KV cache (activations + index and sampling buffers), computed
+ * without allocating: what the memory planner counts as workspace.
+ */
+export function runnerWorkspaceBytes(spec: ModelSpec, o: Omit<RunnerOptions, 'device' | 'numBlocks'>): number {
+  const opts = { ...o, device: 'cpu', numBlocks: 0 };
+  const S = o.maxNumSeqs;
+  if (spec.causal) {
+    const act = layoutRegions(decoderArenaSizes(spec, opts), o.activationDtype).numel * elementBytes(o.activationDtype);
+    return act + 4 * decoderIndexCapacity(opts) + 4 * 2 * S + 8 * S + 4 * S;
+  }
+  const act = layoutRegions(activationSizes(spec, o.maxNumBatchedTokens), o.activationDtype).numel * elementBytes(o.activationDtype);
+  const pooled = layoutRegions(encoderPooledSizes(spec, S), 'f32').numel * 4;
+  return act + pooled + 4 * encoderIndexCapacity(opts);
+}

@@ -245,8 +245,6 @@ void launch_flash_for_dim(const AttnArgs& a, cudaStream_t stream) {
   }
 }
 
-}  // namespace
-
 void launch_attention_mma(const AttnArgs& a, DType dtype, cudaStream_t stream) {
   GF_CHECK_INPUT(a.B <= 65535 && a.Hq <= 65535, "attention: at most 65535 sequences and heads per call on CUDA, got ",
                  a.B, " sequences and ", a.Hq, " heads");
@@ -256,6 +254,16 @@ void launch_attention_mma(const AttnArgs& a, DType dtype, cudaStream_t stream) {
     launch_flash_for_dim<bf16>(a, stream);
   } else {
     fail(ErrorCode::Input, "attention: the tensor-core kernel takes f16 or bf16, got ", dtype_name(dtype));
+  }
+}
+
+}  // namespace
+
+void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaStream_t stream) {
+  if (dtype == DType::F32) {
+    launch_attention_split_kv(a, dtype, device, stream);  // f32: the CUDA-core kernel
+  } else {
+    launch_attention_mma(a, dtype, stream);
   }
 }
 
@@ -282,11 +290,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   a.max_kv_len = max_seqlen;
   a.faults = l.faults;
   if (a.T == 0 || a.B == 0) return;
-  if (q.dtype == DType::F32) {
-    launch_attention_split_kv(a, q.dtype, l.device, l.stream);  // f32: the CUDA-core kernel
-  } else {
-    launch_attention_mma(a, q.dtype, l.stream);
-  }
+  launch_attention_prefill(a, q.dtype, l.device, l.stream);
 }
 
 }  // namespace cuda

@@ -1,6 +1,6 @@
-// Attention family, shared by fused prefill attention (attention.cu: FlashAttention-2 style tensor-core
-// kernel) and paged attention (paged_attention.cu: FlashDecoding style split-KV kernel). Both read the
-// problem below, so one kernel serves contiguous and paged keys alike: only KvAddress differs.
+// Attention family, shared by the prefill kernels (attention.cu and the files it dispatches to) and paged
+// decode attention (paged_attention.cu: FlashDecoding style split-KV kernel). All read the problem below,
+// so one kernel serves contiguous and paged keys alike: only KvAddress differs.
 #pragma once
 #include "cuda/common.cuh"
 #include "cuda/device_faults.cuh"
@@ -79,8 +79,9 @@ __device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_le
   *lo = a.window_left >= 0 ? max(0, qpos - a.window_left) : 0;
 }
 
-// Tensor-core prefill kernel (f16 / bf16): every query run of every sequence (attention.cu).
-void launch_attention_mma(const AttnArgs& a, DType dtype, cudaStream_t stream);
+// The prefill family (attention.cu): every query run of every sequence, over contiguous keys (prefill) or
+// paged keys (chunked prefill, prefix caching). Picks the kernel for the dtype, head dim and device.
+void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaStream_t stream);
 
 // Split-KV kernel (any float dtype): one block per (query token, KV head, split), all query heads of the
 // KV head's group together, so each key and value is read once per group (paged_attention.cu).

@@ -376,13 +376,13 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
   if (a.T == 0 || a.B == 0) return;
   GF_CHECK_INPUT(a.block_size >= 1 && a.num_blocks >= 1, "paged_attention: the cache has no blocks (",
                  k_cache.describe(), ")");
-  // Mostly one query per sequence (decode): split over the keys. Longer query runs of half precision
-  // (chunked prefill, prefix caching): the tensor-core kernel, which shares each key tile among 64 queries.
+  // Mostly one query per sequence (decode): split over the keys. Longer query runs (chunked prefill, prefix
+  // caching): the prefill family, whose kernels share each key tile among a tile of queries.
   const bool decode_like = a.T <= 2LL * a.B;
-  if (q.dtype == DType::F32 || decode_like) {
+  if (decode_like) {
     launch_attention_split_kv(a, q.dtype, l.device, l.stream);
   } else {
-    launch_attention_mma(a, q.dtype, l.stream);
+    launch_attention_prefill(a, q.dtype, l.device, l.stream);
   }
 }
 

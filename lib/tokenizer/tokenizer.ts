@@ -2,7 +2,7 @@
  * The engine's tokenizer: an adapter over @huggingface/tokenizers (a maintained implementation of
  * tokenizer.json: BPE, WordPiece, Unigram, normalizers, pre-tokenizers, post-processors, added and special
  * tokens). Hugging Face directories hand it their tokenizer.json and tokenizer_config.json; GGUF files hand
- * it the tokenizer.json built from their metadata (lib/tokenizer/gguf-tokenizer.ts).
+ * it the tokenizer.json built from their metadata (lib/loader/gguf-tokenizer.ts).
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { inputError } from '../errors';

@@ -3,19 +3,9 @@
  * the same sentences and token ids: English-like sentences for the embedding benchmarks (short ones of about
  * a dozen tokens, long ones of about 200, under MiniLM's 256-token truncation), random token-id prompts for
  * the decoders (speed does not depend on which ids they are), and the request mix of the concurrency runs.
+ * Seeded by test/helpers/random.ts's generator (one mulberry32 for tests and benchmarks).
  */
-
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../test/helpers/random';
 
 export function randomInt(rand: () => number, lo: number, hiExclusive: number): number {
   return lo + Math.floor(rand() * (hiExclusive - lo));
@@ -40,7 +30,7 @@ const WORD_RANGE: Record<InputLength, [number, number]> = { short: [8, 13], long
 
 /** `count` sentences of the given length class; the same seed gives the same sentences. */
 export function sentences(count: number, length: InputLength, seed = 1): string[] {
-  const rand = seededRandom(seed * 7919 + (length === 'long' ? 1 : 0));
+  const rand = rng(seed * 7919 + (length === 'long' ? 1 : 0));
   const [lo, hi] = WORD_RANGE[length];
   const out: string[] = [];
   for (let i = 0; i < count; i++) {
@@ -60,7 +50,7 @@ export function sentences(count: number, length: InputLength, seed = 1): string[
 export function promptIds(n: number, vocabSize: number, seed: number): number[] {
   const lo = Math.min(300, Math.floor(vocabSize / 4));
   const hi = vocabSize - Math.min(300, Math.floor(vocabSize / 4));
-  const rand = seededRandom(seed);
+  const rand = rng(seed);
   return Array.from({ length: n }, () => randomInt(rand, lo, hi));
 }
 
@@ -76,7 +66,7 @@ export interface RequestSpec {
  */
 export function requestMix(count: number, vocabSize: number, promptRange: [number, number], genRange: [number, number],
   seed = 3): RequestSpec[] {
-  const rand = seededRandom(seed);
+  const rand = rng(seed);
   return Array.from({ length: count }, (_, i) => ({
     promptIds: promptIds(randomInt(rand, promptRange[0], promptRange[1] + 1), vocabSize, seed * 1000 + i),
     maxTokens: randomInt(rand, genRange[0], genRange[1] + 1),

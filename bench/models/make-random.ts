@@ -9,7 +9,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { seededRandom } from '../e2e/inputs';
+import { rng } from '../../test/helpers/random';
 import { CACHE_DIR, SHARED_MODELS } from '../e2e/paths';
 import { f32ToF16Bits } from './f16';
 import { writeSafetensors } from './safetensors';
@@ -24,7 +24,7 @@ const CHUNK = 1 << 20;
 
 function* tensorChunks(t: TensorShape, dtype: RandomDType, seed: number): Generator<Uint8Array> {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  const rand = seededRandom(seed);
+  const rand = rng(seed);
   const value = t.init === 'ones' ? () => 1 : t.init === 'zeros' ? () => 0 : () => (2 * rand() - 1) * SPREAD;
   for (let start = 0; start < n; start += CHUNK) {
     const len = Math.min(CHUNK, n - start);

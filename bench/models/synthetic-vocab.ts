@@ -6,7 +6,8 @@
  * `tokenizer.ggml.*` metadata (for llama.cpp), so every engine can load the model; the benchmarks feed
  * token ids, so what the tokens spell does not matter.
  */
-import { randomInt, seededRandom } from '../e2e/inputs';
+import { rng } from '../../test/helpers/random';
+import { randomInt } from '../e2e/inputs';
 
 /** GPT-2's byte → printable character table (bytes that print as themselves keep their code point). */
 export function byteSymbols(): string[] {
@@ -52,7 +53,7 @@ export function syntheticVocab(size: number, bosId: number, eosId: number, seed 
     pool.push(s);
   };
   for (const b of byteSymbols()) place(b);
-  const rand = seededRandom(seed);
+  const rand = rng(seed);
   const remaining = size - pool.length - specials.size;
   for (let made = 0; made < remaining;) {
     // right operands from the short end of the pool keep tokens word-sized

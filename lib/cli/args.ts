@@ -72,3 +72,8 @@ export function bytes(p: Parsed, name: string): number | undefined {
   }
   return Math.round(n * unit);
 }
+
+/** ['a', 'b', 'c'] → 'a, b or c' (the choices of a flag, in usage errors). */
+export function choices(values: readonly string[]): string {
+  return values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+}

@@ -1,6 +1,7 @@
 /** The flags every command that loads a model shares, and their translation into Engine.load options. */
-import type { LoadOptions } from '../engine/options';
-import { FlagSpec, Parsed, UsageError, bytes, int, num, str } from './args';
+import { DEVICE_OPTION, LoadOptions } from '../engine/options';
+import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
+import { FlagSpec, Parsed, UsageError, bytes, choices, int, num, str } from './args';
 import type { CliIO } from './io';
 import { ProgressBar } from './progress';
 
@@ -36,10 +37,10 @@ export function requireModel(p: Parsed): string {
 /** The planning options (device, dtype, sizes) both `inspect` and Engine.load take, validated. */
 export function planFlags(p: Parsed) {
   const device = str(p, 'device');
-  if (device !== undefined && !/^(auto|cpu|cuda(:\d+)?)$/.test(device)) throw new UsageError(`--device must be auto, cpu, cuda or cuda:N, got '${device}'`);
+  if (device !== undefined && !DEVICE_OPTION.test(device)) throw new UsageError(`--device must be auto, cpu, cuda or cuda:N, got '${device}'`);
   const dtype = str(p, 'dtype');
-  if (dtype !== undefined && !['auto', 'float32', 'float16', 'bfloat16'].includes(dtype)) {
-    throw new UsageError(`--dtype must be auto, float32, float16 or bfloat16, got '${dtype}'`);
+  if (dtype !== undefined && !DTYPE_CHOICES.includes(dtype as DtypeChoice)) {
+    throw new UsageError(`--dtype must be ${choices(DTYPE_CHOICES)}, got '${dtype}'`);
   }
   const options = {
     device: device as LoadOptions['device'],

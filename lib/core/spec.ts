@@ -55,6 +55,10 @@ export interface ModelSpec {
   causal: boolean;
   slidingWindow?: number;
   bosTokenId?: number;
+  /**
+   * the ids that end a generation: the config's or metadata's EOS, and once the model is opened also
+   * generation_config.json's EOS and the chat template's end-of-turn token (lib/loader/end-of-generation.ts)
+   */
   eosTokenIds: number[];
   padTokenId?: number;
   /** the checkpoint's own float dtype ('float32' | 'float16' | 'bfloat16'), when it says */

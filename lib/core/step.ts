@@ -5,6 +5,32 @@
  */
 import type { ModelSpec } from './spec';
 
+/**
+ * The budgets of every step, fixed when a model is loaded (lib/memory/planner decides them from the load
+ * options, the model and the memory there is): the loop schedules within them and the runner reserves its
+ * buffers for them once.
+ */
+export interface StepBudget {
+  /**
+   * most tokens one forward step computes (decode tokens + prefill chunks; an encoder's whole batch). Default
+   * 2048 for decoders (longer prompts are prefilled in chunks), max(16384, maxModelLen) for encoders (an
+   * encoder takes each input in one step)
+   */
+  maxNumBatchedTokens: number;
+  /** most sequences in one step; default 256 on CUDA, 64 on the CPU */
+  maxNumSeqs: number;
+  /** longest sequence, prompt + generated; default the model's position limit, capped at what fits in memory */
+  maxModelLen: number;
+}
+
+/** The paged KV cache of a decoder: numBlocks blocks of blockSize tokens (encoders have none: numBlocks 0). */
+export interface KvCacheShape {
+  /** tokens per block; default 16 */
+  blockSize: number;
+  /** blocks in the cache: what the memory budget leaves after weights and workspace */
+  numBlocks: number;
+}
+
 export interface SamplingState {
   /** ≤ 0: greedy */
   temperature: number;

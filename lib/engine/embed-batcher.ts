@@ -4,7 +4,7 @@
  * span several batches and one batch may hold several calls' sequences; a batch only mixes calls that
  * pool the same way, since the runner pools a whole batch with one mode.
  */
-import type { PoolingMode } from '../core/step';
+import type { PoolingMode, StepBudget } from '../core/step';
 
 export interface EmbedJobOptions {
   pooling: PoolingMode;
@@ -38,7 +38,7 @@ export interface EmbedBatch {
 export class EmbedBatcher {
   private readonly queue: EmbedJob[] = [];
 
-  constructor(private readonly maxNumBatchedTokens: number, private readonly maxNumSeqs: number) {}
+  constructor(private readonly budget: Pick<StepBudget, 'maxNumBatchedTokens' | 'maxNumSeqs'>) {}
 
   get numWaiting(): number {
     return this.queue.reduce((n, j) => n + j.batch.length - j.nextIndex, 0);
@@ -65,7 +65,7 @@ export class EmbedBatcher {
       if (job.opts.pooling !== pooling || job.opts.normalize !== normalize) break; // keep FCFS: never skip ahead
       while (job.nextIndex < job.batch.length) {
         const seq = job.batch[job.nextIndex];
-        const full = batch.sequences.length >= this.maxNumSeqs || batch.numTokens + seq.length > this.maxNumBatchedTokens;
+        const full = batch.sequences.length >= this.budget.maxNumSeqs || batch.numTokens + seq.length > this.budget.maxNumBatchedTokens;
         if (full && batch.sequences.length > 0) return batch;
         batch.sequences.push(seq);
         batch.typeIds?.push(job.opts.typeIds?.[job.nextIndex] ?? new Array(seq.length).fill(0));

@@ -6,18 +6,19 @@
  */
 import { inputError, unsupported } from '../errors';
 import { DeviceName } from '../native';
+import { checkTokenIds } from '../core/checks';
 import type { ModelSource } from '../core/source';
+import type { ModelSpec } from '../core/spec';
 import { MemoryReport, memoryReport } from '../memory/ledger';
 import type { MemoryPlan } from '../memory/planner';
-import type { ModelSpec } from '../core/spec';
-import type { Runner } from '../models/runner';
+import { ChatTemplate, templateTokens } from '../tokenizer/chat-template';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
-import { ChatTemplate } from '../tokenizer/chat-template';
 import { TextTokenizer } from '../tokenizer/tokenizer';
 import {
   ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
 } from './options';
 import { LoadedModel, loadModel } from './load';
+import type { LoadPlan } from './plan';
 import { createEngineLoop } from './loop';
 import { StopStringMatcher } from './stop-strings';
 import type { EngineLoop, FinishReason, GenerateRequest, LoopStats } from './types';
@@ -41,21 +42,13 @@ export interface Completion {
 /** What Engine.load assembles; the Engine owns all of it from then on. */
 export interface EngineParts {
   source: ModelSource;
-  device: DeviceName;
-  runner: Runner;
+  /** the load's resolved configuration (device, budgets, the memory plan) */
+  plan: LoadPlan;
   loop: EngineLoop;
   tokenizer?: TextTokenizer;
   /** renders a conversation with the model's chat template and add_generation_prompt */
   renderChat?: (messages: ChatMessage[]) => string;
-  maxModelLen: number;
-  /** the token budget embed() truncates to (sentence-transformers max_seq_length, else the position table) */
-  maxSeqLength: number;
-  /** ids that end a generation: EOS from generation_config.json and the model description */
-  eosTokenIds: number[];
-  /** ids that end a chat turn (EOS plus the template's end-of-turn token) */
-  endOfTurnIds: number[];
   memory: () => MemoryReport;
-  plan: MemoryPlan;
   /** frees the loop, the runner and everything the load allocated */
   dispose: () => Promise<void>;
 }
@@ -80,11 +73,11 @@ export class Engine {
   }
 
   get device(): DeviceName {
-    return this.parts.device;
+    return this.parts.plan.device;
   }
 
   get maxModelLen(): number {
-    return this.parts.maxModelLen;
+    return this.parts.plan.loop.maxModelLen;
   }
 
   /** The tokenizer, when the model has one (a directory without tokenizer.json speaks token ids only). */
@@ -116,7 +109,7 @@ export class Engine {
     this.live();
     const o = resolveGenerateOptions(opts);
     const promptIds = this.promptIds(prompt, true);
-    return this.stream(promptIds, o, this.parts.eosTokenIds);
+    return this.stream(promptIds, o);
   }
 
   /** generate() collected: the whole text, the ids, why it finished, and token counts. */
@@ -124,18 +117,19 @@ export class Engine {
     this.live();
     const o = resolveGenerateOptions(opts);
     const promptIds = this.promptIds(prompt, true);
-    return collect(this.stream(promptIds, o, this.parts.eosTokenIds), promptIds.length);
+    return collect(this.stream(promptIds, o), promptIds.length);
   }
 
   /**
    * A chat turn: renders the conversation with the model's chat template (add_generation_prompt) and
-   * streams the assistant's answer as generate() does, stopping at the template's end-of-turn token.
+   * streams the assistant's answer as generate() does (ending at EOS or the template's end-of-turn token,
+   * which ModelSpec.eosTokenIds holds for both).
    */
   chat(messages: ChatMessage[], opts?: GenerateOptions): AsyncIterable<GenerateChunk> {
     this.live();
     const o = resolveGenerateOptions(opts);
     const promptIds = this.chatPromptIds(messages);
-    return this.stream(promptIds, o, this.parts.endOfTurnIds);
+    return this.stream(promptIds, o);
   }
 
   /** chat() collected, like complete(). */
@@ -143,7 +137,7 @@ export class Engine {
     this.live();
     const o = resolveGenerateOptions(opts);
     const promptIds = this.chatPromptIds(messages);
-    return collect(this.stream(promptIds, o, this.parts.endOfTurnIds), promptIds.length);
+    return collect(this.stream(promptIds, o), promptIds.length);
   }
 
   /** The chat template's rendering of a conversation (with the generation prompt), as text. */
@@ -167,7 +161,7 @@ export class Engine {
 
   /** The planner's numbers for this load (budget, parameter bytes by group, KV blocks, maxModelLen…). */
   plan(): MemoryPlan {
-    return this.parts.plan;
+    return this.parts.plan.memory;
   }
 
   /** The loop's queues and counters. */
@@ -197,22 +191,15 @@ export class Engine {
     return tok;
   }
 
-  private checkIds(ids: unknown, what: string): number[] {
-    if (!Array.isArray(ids)) throw inputError(`${what} must be a string or an array of token ids`);
-    const V = this.spec.vocabSize;
-    ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw inputError(`${what}[${i}] is ${String(id)}, not a token id in [0, ${V})`);
-    });
-    return ids as number[];
-  }
-
+  /**
+   * A prompt's ids, checked here at the edge so that generate() refuses a bad prompt when it is called; its
+   * length against maxModelLen and the KV cache is the scheduler's to check (Scheduler.add).
+   */
   private promptIds(prompt: string | number[], addSpecialTokens: boolean): number[] {
     if (!this.spec.causal) throw unsupported(`${this.spec.architecture} is an embedding model: use embed(), it does not generate text`);
-    const ids = typeof prompt === 'string'
-      ? this.requireTokenizer('generate').encode(prompt, { addSpecialTokens })
-      : this.checkIds(prompt, 'prompt');
-    if (ids.length === 0) throw inputError('prompt is empty');
-    return ids;
+    const ids = typeof prompt === 'string' ? this.requireTokenizer('generate').encode(prompt, { addSpecialTokens }) : prompt;
+    if (Array.isArray(ids) && ids.length === 0) throw inputError('prompt is empty');
+    return checkTokenIds(ids, this.spec.vocabSize, 'prompt');
   }
 
   private chatPromptIds(messages: ChatMessage[]): number[] {
@@ -222,29 +209,28 @@ export class Engine {
   }
 
   private embedInputs(input: string | string[] | number[][]): number[][] {
-    const max = this.parts.maxSeqLength;
+    const max = this.parts.plan.maxSeqLength;
     if (typeof input === 'string') input = [input];
     if (!Array.isArray(input)) throw inputError('embed: input must be a string, an array of strings, or an array of token-id arrays');
     return (input as Array<string | number[]>).map((x, i) => {
       if (typeof x === 'string') return this.requireTokenizer('embed').encodeTruncated(x, max);
-      const ids = this.checkIds(x, `embed input[${i}]`);
-      if (ids.length === 0) throw inputError(`embed input[${i}] is empty`);
+      const ids = checkTokenIds(x, this.spec.vocabSize, `embed input[${i}]`);
       if (ids.length > max) throw inputError(`embed input[${i}] has ${ids.length} tokens, more than the model's ${max}`);
       return ids;
     });
   }
 
-  private async *stream(promptIds: number[], o: ResolvedGenerateOptions, stopTokenIds: number[]): AsyncGenerator<GenerateChunk> {
-    const room = this.parts.maxModelLen - promptIds.length;
-    if (room < 1) {
-      throw inputError(`the prompt has ${promptIds.length} tokens; this engine's maxModelLen is ${this.parts.maxModelLen}, ` +
-        'which leaves no room to generate (shorten the prompt or load with a larger maxModelLen)');
-    }
+  /**
+   * Runs a generation on the loop and turns its token events into text chunks (incremental detokenization,
+   * stop strings). The scheduler refuses a prompt that leaves no room in maxModelLen and ends the generation
+   * there ('length') when maxTokens would run past it.
+   */
+  private async *stream(promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
     const req: GenerateRequest = {
       promptIds,
-      maxTokens: Math.min(o.maxTokens, room),
+      maxTokens: o.maxTokens,
       sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed },
-      stopTokenIds: [...new Set([...(o.ignoreEos ? [] : stopTokenIds), ...o.stopTokenIds])],
+      stopTokenIds: [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])],
       signal: o.signal,
     };
     const tok = this.parts.tokenizer;
@@ -264,7 +250,7 @@ export class Engine {
         const { emit, stopped } = stops.push(piece, last);
         if (stopped) {
           finished = true;
-          this.parts.loop.cancel?.(req);
+          this.parts.loop.cancel(req);
           yield { text: emit, tokenIds: ids, finishReason: 'stop' };
           return;
         }
@@ -274,7 +260,7 @@ export class Engine {
       }
     } finally {
       // the caller stopped iterating early (break, throw): free the request's blocks now
-      if (!finished) this.parts.loop.cancel?.(req);
+      if (!finished) this.parts.loop.cancel(req);
     }
   }
 }
@@ -297,30 +283,17 @@ async function collect(chunks: AsyncIterable<GenerateChunk>, promptTokens: numbe
 /** Starts the engine loop on a loaded runner and gathers what the Engine needs (frees the runner on failure). */
 function engineParts({ source, plan, runner }: LoadedModel): EngineParts {
   try {
-    const m = plan.memory;
     const tokenizer = source.tokenizer ? new TextTokenizer(source.tokenizer.json, source.tokenizer.config) : undefined;
-    const eosTokenIds = endOfSequenceIds(source);
-    const chat = source.chatTemplate !== undefined && tokenizer ? chatRenderer(source, tokenizer) : undefined;
-    const loop = createEngineLoop(runner, {
-      maxNumBatchedTokens: m.workspace.maxNumBatchedTokens,
-      maxNumSeqs: m.workspace.maxNumSeqs,
-      maxModelLen: m.maxModelLen,
-    });
+    const loop = createEngineLoop(runner, plan.loop);
     return {
       source,
-      device: plan.device,
-      runner,
+      plan,
       loop,
       tokenizer,
-      renderChat: chat?.render,
-      maxModelLen: m.maxModelLen,
-      maxSeqLength: Math.min(source.maxSeqLength ?? source.spec.maxPositionEmbeddings, m.maxModelLen),
-      eosTokenIds,
-      endOfTurnIds: [...new Set([...eosTokenIds, ...(chat?.endOfTurnIds ?? [])])],
-      plan: m,
+      renderChat: source.chatTemplate !== undefined && tokenizer ? chatRenderer(source) : undefined,
       memory: () => {
         const s = loop.stats();
-        return memoryReport(plan.device, m, { usedBlocks: s.kvBlocksUsed, cachedBlocks: s.kvBlocksCached });
+        return memoryReport(plan.device, plan.memory, { usedBlocks: s.kvBlocksUsed, cachedBlocks: s.kvBlocksCached });
       },
       dispose: async () => {
         try {
@@ -336,31 +309,9 @@ function engineParts({ source, plan, runner }: LoadedModel): EngineParts {
   }
 }
 
-/** EOS ids: generation_config.json's eos_token_id (one id or a list) and the model description's. */
-function endOfSequenceIds(source: ModelSource): number[] {
-  const ids = new Set<number>(source.spec.eosTokenIds);
-  const g = source.generationConfig?.eos_token_id;
-  for (const id of Array.isArray(g) ? g : [g]) if (Number.isInteger(id)) ids.add(id as number);
-  return [...ids];
-}
-
-/**
- * The chat template with the variables transformers passes (bos_token, eos_token from the tokenizer
- * config), and the special token that closes an assistant turn in it (ChatML's <|im_end|>, Llama 3's
- * <|eot_id|>), which ends a chat answer even where it is not the model's EOS.
- */
-function chatRenderer(source: ModelSource, tokenizer: TextTokenizer) {
+/** The chat template, rendered with the variables transformers passes (bos_token, eos_token from the tokenizer config). */
+function chatRenderer(source: ModelSource): (messages: ChatMessage[]) => string {
   const template = new ChatTemplate(source.chatTemplate!);
-  const config = source.tokenizer?.config ?? {};
-  const tokenString = (v: unknown): string | undefined =>
-    typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string'
-      ? (v as { content: string }).content : undefined;
-  const vars = { bosToken: tokenString(config.bos_token), eosToken: tokenString(config.eos_token) };
-  const special = [...tokenizer.specialIds].map((id) => tokenizer.idToToken(id)).filter((t): t is string => t !== undefined);
-  const endOfTurn = template.endOfTurn(special, vars);
-  const endOfTurnId = endOfTurn !== undefined ? tokenizer.tokenToId(endOfTurn) : undefined;
-  return {
-    render: (messages: Array<{ role: string; content: string }>) => template.render(messages, { ...vars, addGenerationPrompt: true }),
-    endOfTurnIds: endOfTurnId !== undefined ? [endOfTurnId] : [],
-  };
+  const vars = templateTokens(source.tokenizer?.config);
+  return (messages: Array<{ role: string; content: string }>) => template.render(messages, { ...vars, addGenerationPrompt: true });
 }

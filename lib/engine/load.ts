@@ -5,11 +5,11 @@
  * failure frees what was allocated so far.
  */
 import type { ModelSource } from '../core/source';
-import { loadWeights } from '../loader/weights';
-import { LoadPlan, planForSource } from './plan';
 import { openModel } from '../loader/open';
+import { loadWeights } from '../loader/weights';
 import { Runner, createRunner } from '../models/runner';
 import { LoadOptions, resolveLoadOptions } from './options';
+import { LoadPlan, planForSource } from './plan';
 
 export interface LoadedModel {
   source: ModelSource;
@@ -23,28 +23,16 @@ export interface LoadedModel {
  * what tests and tools use to drive a runner directly (full-prompt logits, hidden states).
  */
 export async function loadModel(pathOrHubId: string, options: LoadOptions = {}): Promise<LoadedModel> {
-  const o = resolveLoadOptions(options);
+  const { onProgress, ...planOptions } = resolveLoadOptions(options);
   const source = await openModel(pathOrHubId, {
-    onProgress: (p) => o.onProgress?.({ phase: 'download', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+    onProgress: (p) => onProgress?.({ phase: 'download', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
   });
-  const plan = planForSource(source, {
-    device: o.device, dtype: o.dtype, gpuMemoryUtilization: o.gpuMemoryUtilization, memoryBudgetBytes: o.memoryBudgetBytes,
-    maxModelLen: o.maxModelLen, maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, blockSize: o.blockSize,
-  });
-  const m = plan.memory;
+  const plan = planForSource(source, planOptions);
   const loaded = await loadWeights(source.tensors, plan.weightPlan.requests, {
     device: plan.device,
-    onProgress: (p) => o.onProgress?.({ phase: 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
+    onProgress: (p) => onProgress?.({ phase: 'weights', bytesDone: p.bytesDone, bytesTotal: p.bytesTotal }),
   });
   // createRunner owns `loaded` from here on (it frees the tensors itself if it fails)
-  const runner = createRunner(source.spec, plan.weightPlan, loaded, {
-    device: plan.device,
-    activationDtype: plan.precision.activation,
-    maxNumBatchedTokens: m.workspace.maxNumBatchedTokens,
-    maxNumSeqs: m.workspace.maxNumSeqs,
-    maxModelLen: m.maxModelLen,
-    blockSize: m.kv.blockSize,
-    numBlocks: m.kv.blocks,
-  });
+  const runner = createRunner(source.spec, plan.weightPlan, loaded, plan.runner);
   return { source, plan, runner };
 }

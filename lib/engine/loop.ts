@@ -9,7 +9,8 @@
  * with the rest; nothing the loop does can leave an unhandled rejection or a caller waiting forever.
  */
 import { GpuformerError, inputError, unsupported } from '../errors';
-import type { DecoderRunner, EncoderRunner, PoolingMode, StepSequence } from '../core/step';
+import { checkPooling, checkPositiveInt, checkTokenIds } from '../core/checks';
+import type { DecoderRunner, EncoderRunner, PoolingMode, StepBudget, StepSequence } from '../core/step';
 import { EmbedBatch, EmbedBatcher, EmbedJob } from './embed-batcher';
 import { LoopMetrics } from './metrics';
 import { Scheduler, SchedulerStep } from './scheduler';
@@ -17,13 +18,8 @@ import { Sequence } from './sequence';
 import { TokenStream } from './token-stream';
 import type { EngineLoop, GenerateRequest, LoopStats, TokenEvent } from './types';
 
-export interface LoopOptions {
-  /** most tokens one step computes; at least maxNumSeqs */
-  maxNumBatchedTokens: number;
-  /** most sequences in one step */
-  maxNumSeqs: number;
-  /** longest sequence, prompt + generated (decoders) */
-  maxModelLen: number;
+/** The step budgets (maxNumBatchedTokens at least maxNumSeqs for decoders) and whether to cache prefixes. */
+export interface LoopOptions extends StepBudget {
   /** share full KV blocks between sequences with the same prefix (default true) */
   enablePrefixCaching?: boolean;
 }
@@ -57,11 +53,9 @@ export class BackgroundEngineLoop implements EngineLoop {
       });
       this.embeds = null;
     } else {
-      for (const [k, v] of Object.entries({ maxNumBatchedTokens, maxNumSeqs })) {
-        if (!Number.isInteger(v) || v < 1) throw inputError(`engine loop: ${k} must be a positive integer, got ${v}`);
-      }
+      for (const [k, v] of Object.entries({ maxNumBatchedTokens, maxNumSeqs })) checkPositiveInt(v, `engine loop: ${k}`);
       this.scheduler = null;
-      this.embeds = new EmbedBatcher(maxNumBatchedTokens, maxNumSeqs);
+      this.embeds = new EmbedBatcher(options);
     }
   }
 
@@ -264,15 +258,14 @@ export class BackgroundEngineLoop implements EngineLoop {
     if (this.closed) throw new GpuformerError('ERR_GPUFORMER_ABORTED', 'the engine loop has been shut down');
   }
 
+  /**
+   * What the loop asserts of a request before it joins the queue (the Engine has validated the caller's
+   * options; lengths are the scheduler's to check, in add()). Token ids are checked here rather than in the
+   * step: one bad id must not fail a whole batch of other requests.
+   */
   private checkGenerateRequest(req: GenerateRequest): void {
     if (!req || typeof req !== 'object') throw inputError('generate: the request must be an object');
-    const V = this.runner.spec.vocabSize;
-    if (!Array.isArray(req.promptIds) || req.promptIds.length === 0) throw inputError('generate: promptIds must be a non-empty array of token ids');
-    req.promptIds.forEach((id, i) => {
-      // checked here, not in the step: one bad id must not fail a whole batch of other requests
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw inputError(`generate: promptIds[${i}] is ${String(id)}, not a token id in [0, ${V})`);
-    });
-    if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw inputError(`generate: maxTokens must be a positive integer, got ${String(req.maxTokens)}`);
+    checkTokenIds(req.promptIds, this.runner.spec.vocabSize, 'generate: promptIds');
     if (!Array.isArray(req.stopTokenIds)) throw inputError('generate: stopTokenIds must be an array');
     const s = req.sampling;
     if (!s || typeof s.seed !== 'bigint' || !Number.isFinite(s.temperature) || !Number.isInteger(s.topK) || !(s.topP > 0 && s.topP <= 1)) {
@@ -280,20 +273,18 @@ export class BackgroundEngineLoop implements EngineLoop {
     }
   }
 
+  /** What the loop asserts of an embed batch before it joins the queue (as for generate: bad ids fail only their call). */
   private checkEmbedRequest(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): void {
     if (!Array.isArray(batch)) throw inputError('embed: batch must be an array of token-id arrays');
     const V = this.runner.spec.vocabSize;
     const max = this.options.maxNumBatchedTokens;
     batch.forEach((seq, i) => {
-      if (!Array.isArray(seq) || seq.length === 0) throw inputError(`embed: batch[${i}] must be a non-empty array of token ids`);
+      checkTokenIds(seq, V, `embed: batch[${i}]`);
       if (seq.length > max) throw inputError(`embed: batch[${i}] has ${seq.length} tokens, more than maxNumBatchedTokens ${max}`);
-      seq.forEach((id, j) => {
-        if (!Number.isInteger(id) || id < 0 || id >= V) throw inputError(`embed: batch[${i}][${j}] is ${String(id)}, not a token id in [0, ${V})`);
-      });
       const t = opts.typeIds?.[i];
       if (opts.typeIds && (!Array.isArray(t) || t.length !== seq.length)) throw inputError(`embed: typeIds[${i}] must have ${seq.length} entries`);
     });
-    if (!opts || !['mean', 'cls', 'last'].includes(opts.pooling)) throw inputError(`embed: pooling must be 'mean', 'cls' or 'last', got ${String(opts?.pooling)}`);
+    checkPooling(opts?.pooling, 'embed: pooling');
     if (typeof opts.normalize !== 'boolean') throw inputError('embed: normalize must be a boolean');
   }
 }

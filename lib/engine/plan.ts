@@ -1,39 +1,45 @@
 /**
  * The planning step of a load (Engine.load, and `gpuformer inspect`): for an opened model (no weights
  * read), decide the device, the dtypes (lib/models/precision), the weights each forward pass asks for
- * (lib/models/weights) and the memory plan (lib/memory/planner). planForSource is the one place these are
+ * (lib/models/weights) and the memory plan (lib/memory/planner), and from them the one resolved
+ * configuration every later floor takes its part of (LoadPlan). planForSource is the one place these are
  * combined, so inspect and load can never disagree.
  */
 import { inputError } from '../errors';
 import { DeviceName, native } from '../native';
 import type { ModelSource } from '../core/source';
-import { MemoryPlan, WeightEntry, computeMemoryPlan, planMemory, weightEntries } from '../memory/planner';
+import type { StepBudget } from '../core/step';
+import { MemoryBudgetOptions, MemoryPlan, WeightEntry, computeMemoryPlan, planMemory, weightEntries } from '../memory/planner';
 import { checkDeviceSupport } from '../models/device-support';
-import { DtypeChoice, Precision, choosePrecision } from '../models/precision';
+import { Precision, choosePrecision } from '../models/precision';
 import { WeightPlan, planWeights } from '../models/weights';
+import type { RunnerOptions } from '../models/workspace';
+import { DEVICE_OPTION, LoadOptions } from './options';
 
-export interface PlanOptions {
-  /** 'auto' (default: the first CUDA device when usable, else the CPU), 'cpu', 'cuda', 'cuda:N' */
+/** Engine.load's options as planning takes them, and deviceTotalBytes to plan for a device this machine lacks. */
+export interface PlanOptions extends Omit<LoadOptions, 'onProgress' | 'device'>, Pick<MemoryBudgetOptions, 'deviceTotalBytes'> {
+  /** as LoadOptions.device: 'auto' (default), 'cpu', 'cuda', 'cuda:N' (any string: resolveDevice checks it) */
   device?: string;
-  /** 'auto' (default), 'float32', 'float16', 'bfloat16' (see lib/models/precision) */
-  dtype?: DtypeChoice;
-  gpuMemoryUtilization?: number;
-  memoryBudgetBytes?: number;
-  /** plan for a device of this many bytes (e.g. a GPU this machine lacks) */
-  deviceTotalBytes?: number;
-  maxModelLen?: number;
-  maxNumBatchedTokens?: number;
-  maxNumSeqs?: number;
-  blockSize?: number;
 }
 
+/**
+ * A load resolved once, from the options, the model and the device: every number the floors below use
+ * comes from here, each floor taking its part (the runner its options, the loop its budgets).
+ */
 export interface LoadPlan {
   device: DeviceName;
   precision: Precision;
   /** the requests lib/loader/weights.loadWeights takes, and the prefix the model views need */
   weightPlan: WeightPlan;
   weights: WeightEntry[];
+  /** the planner's numbers (engine.plan(), `gpuformer inspect`) */
   memory: MemoryPlan;
+  /** what the model runner is built with (lib/models/runner.ts) */
+  runner: RunnerOptions;
+  /** the engine loop's and the scheduler's step budgets */
+  loop: StepBudget;
+  /** what embed() truncates text to: sentence-transformers' max_seq_length, else the position table; within maxModelLen */
+  maxSeqLength: number;
 }
 
 /** 'auto' | 'cpu' | 'cuda' | 'cuda:N' → 'cpu' | 'cuda:N'. Planning for an absent GPU needs deviceTotalBytes. */
@@ -42,13 +48,12 @@ export function resolveDevice(device: string | undefined, deviceTotalBytes?: num
   const cuda = native.devices().cuda;
   if (d === 'auto') return cuda.available ? 'cuda:0' : 'cpu';
   if (d === 'cpu') return 'cpu';
-  const m = /^cuda(?::(\d+))?$/.exec(d);
-  if (!m) throw inputError(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '${d}'`);
+  if (!DEVICE_OPTION.test(d)) throw inputError(`device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got '${d}'`);
   if (!cuda.available && deviceTotalBytes === undefined) {
     throw inputError(`device '${d}': CUDA is not available here (${cuda.reason ?? 'unknown reason'}); to plan for a GPU ` +
       'this machine lacks, give its memory size (deviceTotalBytes, CLI --device-memory)');
   }
-  return `cuda:${m[1] ?? 0}`;
+  return `cuda:${d === 'cuda' ? 0 : Number(d.slice('cuda:'.length))}`;
 }
 
 /**
@@ -62,11 +67,14 @@ export function planForSource(source: ModelSource, o: PlanOptions = {}, strict =
   const precision = choosePrecision(device === 'cpu', o.dtype ?? 'auto', source.spec.checkpointDtype);
   const weightPlan = planWeights(source.spec, source.tensors, precision.weights);
   const weights = weightEntries(source.tensors, weightPlan.requests);
-  const opts = {
-    device, activationDtype: precision.activation,
-    gpuMemoryUtilization: o.gpuMemoryUtilization, memoryBudgetBytes: o.memoryBudgetBytes, deviceTotalBytes: o.deviceTotalBytes,
-    maxModelLen: o.maxModelLen, maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, blockSize: o.blockSize,
-  };
+  const opts = { ...o, device, activationDtype: precision.activation };
   const memory = strict ? planMemory(source.spec, weights, opts) : computeMemoryPlan(source.spec, weights, opts);
-  return { device, precision, weightPlan, weights, memory };
+  const loop: StepBudget = {
+    maxNumBatchedTokens: memory.workspace.maxNumBatchedTokens, maxNumSeqs: memory.workspace.maxNumSeqs, maxModelLen: memory.maxModelLen,
+  };
+  return {
+    device, precision, weightPlan, weights, memory, loop,
+    runner: { ...loop, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks },
+    maxSeqLength: Math.min(source.maxSeqLength ?? source.spec.maxPositionEmbeddings, memory.maxModelLen),
+  };
 }

@@ -18,20 +18,14 @@
  * running sequence always progresses and the others follow in arrival order.
  */
 import { inputError } from '../errors';
-import type { SamplingState } from '../core/step';
+import { checkPositiveInt } from '../core/checks';
+import type { KvCacheShape, SamplingState, StepBudget } from '../core/step';
 import { BlockManager, KvStats } from '../kv/block-manager';
 import { Sequence } from './sequence';
 import type { FinishReason } from './types';
 
-export interface SchedulerConfig {
-  /** most tokens one step computes (decode tokens + prefill chunks) */
-  maxNumBatchedTokens: number;
-  /** most sequences running at once (and so in one step) */
-  maxNumSeqs: number;
-  /** longest sequence, prompt + generated */
-  maxModelLen: number;
-  blockSize: number;
-  numBlocks: number;
+/** The step budgets (maxNumSeqs also bounds the sequences running at once), the KV cache's shape, prefix caching. */
+export interface SchedulerConfig extends StepBudget, KvCacheShape {
   enablePrefixCaching: boolean;
 }
 
@@ -73,14 +67,12 @@ export class Scheduler {
 
   constructor(readonly config: SchedulerConfig) {
     const { maxNumBatchedTokens, maxNumSeqs, maxModelLen } = config;
-    for (const [k, v] of Object.entries({ maxNumBatchedTokens, maxNumSeqs, maxModelLen })) {
-      if (!Number.isInteger(v) || v < 1) throw inputError(`scheduler: ${k} must be a positive integer, got ${v}`);
-    }
+    for (const [k, v] of Object.entries({ maxNumBatchedTokens, maxNumSeqs, maxModelLen })) checkPositiveInt(v, `scheduler: ${k}`);
     // every running sequence must be able to decode in every step, or the newest ones would starve
     if (maxNumBatchedTokens < maxNumSeqs) {
       throw inputError(`scheduler: maxNumBatchedTokens (${maxNumBatchedTokens}) must be at least maxNumSeqs (${maxNumSeqs})`);
     }
-    this.kv = new BlockManager({ numBlocks: config.numBlocks, blockSize: config.blockSize, enablePrefixCaching: config.enablePrefixCaching });
+    this.kv = new BlockManager(config);
   }
 
   get numWaiting(): number {
@@ -113,14 +105,18 @@ export class Scheduler {
     return Math.min(seq.promptLength + seq.maxTokens, this.config.maxModelLen);
   }
 
-  /** Queues a new sequence. Refuses one that could never run (too long for maxModelLen or for the cache). */
+  /**
+   * Queues a new sequence. Refuses one that could never run (too long for maxModelLen or for the cache): the
+   * one place a request's length is checked against the model's and the cache's limits.
+   */
   add(seq: Sequence): void {
     const { maxModelLen, numBlocks, blockSize } = this.config;
     if (seq.promptLength < 1) throw inputError('the prompt is empty');
     if (seq.promptLength >= maxModelLen) {
-      throw inputError(`the prompt has ${seq.promptLength} tokens; maxModelLen is ${maxModelLen}, which leaves no room to generate`);
+      throw inputError(`the prompt has ${seq.promptLength} tokens; maxModelLen is ${maxModelLen}, which leaves no room to generate ` +
+        '(shorten the prompt or load with a larger maxModelLen)');
     }
-    if (!Number.isInteger(seq.maxTokens) || seq.maxTokens < 1) throw inputError(`maxTokens must be a positive integer, got ${seq.maxTokens}`);
+    checkPositiveInt(seq.maxTokens, 'maxTokens');
     const blocks = this.kv.blocksFor(this.maxLength(seq));
     if (blocks > numBlocks) {
       throw inputError(`a request of ${this.maxLength(seq)} tokens (prompt ${seq.promptLength} + maxTokens ${seq.maxTokens}) needs ${blocks} ` +

@@ -34,7 +34,7 @@ export interface EngineLoop {
   /** Embeds token-id sequences (already truncated) on an encoder model. */
   embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]>;
   /** Ends a generation early from outside (the Engine calls it when a stop string matches). */
-  cancel?(req: GenerateRequest): void;
+  cancel(req: GenerateRequest): void;
   stats(): LoopStats;
   shutdown(): Promise<void>;
 }
@@ -49,12 +49,12 @@ export interface LoopStats {
   generatedTokens: number;
   promptTokens: number;
   /** forward steps run so far */
-  steps?: number;
+  steps: number;
   /** sequences preempted (blocks freed, recomputed later) so far */
-  preemptions?: number;
+  preemptions: number;
   /** generated tokens per second over the last seconds */
-  tokensPerSecond?: number;
+  tokensPerSecond: number;
   /** tokens through the model per second (prefill, decode, embedding) over the last seconds */
-  throughputTokensPerSecond?: number;
-  embeddedSequences?: number;
+  throughputTokensPerSecond: number;
+  embeddedSequences: number;
 }

@@ -11,12 +11,12 @@
  *  - committed.get(seq) = how many leading blocks of the table are full, computed, and offered to the cache.
  */
 import { inputError } from '../errors';
+import { checkPositiveInt } from '../core/checks';
+import type { KvCacheShape } from '../core/step';
 import type { BlockHash } from './block-hash';
 import { BlockPool } from './block-pool';
 
-export interface BlockManagerOptions {
-  numBlocks: number;
-  blockSize: number;
+export interface BlockManagerOptions extends KvCacheShape {
   enablePrefixCaching: boolean;
 }
 
@@ -54,7 +54,7 @@ export class BlockManager {
 
   constructor(readonly options: BlockManagerOptions) {
     const { numBlocks, blockSize } = options;
-    if (!Number.isInteger(blockSize) || blockSize < 1) throw inputError(`BlockManager: blockSize must be a positive integer, got ${blockSize}`);
+    checkPositiveInt(blockSize, 'BlockManager: blockSize');
     this.blockSize = blockSize;
     this.numBlocks = numBlocks;
     this.pool = new BlockPool(numBlocks, options.enablePrefixCaching);

@@ -12,6 +12,7 @@ import type { ModelSpec } from '../core/spec';
 import type { ModelSource, TensorSource } from '../core/source';
 import { readConfig, specFromConfig } from './config';
 import { readSafetensorsTensors, readShardedSafetensors } from './safetensors';
+import { endOfGenerationIds } from './end-of-generation';
 import { checkTensorsAgainstSpec } from './shapes';
 
 const exists = async (p: string) => fsp.access(p).then(() => true, () => false);
@@ -123,6 +124,7 @@ export async function openModelDirectory(dirPath: string): Promise<ModelSource> 
   const generationConfig = await readJsonIfPresent(path.join(dir, 'generation_config.json'));
   if (generationConfig) source.generationConfig = generationConfig;
   Object.assign(source, await readSentenceTransformers(dir));
+  spec.eosTokenIds = endOfGenerationIds(source);
   return source;
 }
 

@@ -100,8 +100,8 @@ export class GgufMeta {
   }
 }
 
-/** EOS plus the end-of-turn / end-of-message tokens newer conversions record: generation stops at any. */
-export function endOfGenerationIds(meta: GgufMeta): number[] {
+/** EOS plus the end-of-turn / end-of-message tokens newer conversions record (lib/loader/end-of-generation.ts adds the rest). */
+export function ggufEosIds(meta: GgufMeta): number[] {
   const ids: number[] = [];
   for (const key of ['tokenizer.ggml.eos_token_id', 'tokenizer.ggml.eot_token_id', 'tokenizer.ggml.eom_token_id']) {
     const id = meta.uint(key);

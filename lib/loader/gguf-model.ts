@@ -8,7 +8,7 @@ import { badWeights, unsupported } from '../errors';
 import type { DType } from '../native';
 import type { ModelSpec, RopeScaling } from '../core/spec';
 import type { TensorSource } from '../core/source';
-import { endOfGenerationIds, GgufMeta } from './gguf-metadata';
+import { ggufEosIds, GgufMeta } from './gguf-metadata';
 import type { GgufFile, GgufTensorInfo } from './gguf-reader';
 
 const DTYPES: Record<string, DType> = {
@@ -127,7 +127,7 @@ function llamaSpec(file: GgufFile, meta: GgufMeta, tensors: Map<string, TensorSo
     tensors.get('model.embed_tokens.weight')?.shape[0];
   if (vocabSize === undefined) throw badWeights(`${file.path}: no llama.vocab_size, token list or token_embd.weight gives the vocabulary size`);
 
-  const eosTokenIds = endOfGenerationIds(meta);
+  const eosTokenIds = ggufEosIds(meta);
   const bosTokenId = meta.uint('tokenizer.ggml.bos_token_id');
   const padTokenId = meta.uint('tokenizer.ggml.padding_token_id');
   const scaling = ropeScaling(file, meta);

@@ -5,7 +5,7 @@
  */
 import * as path from 'path';
 import type { ModelSource } from '../core/source';
-import { endOfTurnTokenId } from '../tokenizer/chat-template';
+import { endOfGenerationIds } from './end-of-generation';
 import { ggufTokenizer } from './gguf-tokenizer';
 import { GgufMeta } from './gguf-metadata';
 import { ggufModel } from './gguf-model';
@@ -21,11 +21,8 @@ export async function openGguf(file: string): Promise<ModelSource> {
   const tokenizer = ggufTokenizer(meta);
   const chatTemplate = meta.string('tokenizer.chat_template');
 
-  // the chat template's end-of-turn token stops generation too, when it is not EOS already
-  if (chatTemplate !== undefined && tokenizer) {
-    const eot = endOfTurnTokenId(chatTemplate, tokenizer);
-    if (eot !== undefined && !spec.eosTokenIds.includes(eot)) spec.eosTokenIds.push(eot);
-  }
+  spec.eosTokenIds = endOfGenerationIds({ spec, chatTemplate, tokenizer });
+  // tokenizer_config.json and generation_config.json as transformers would save them for this model
   if (tokenizer) tokenizer.config.eos_token_ids = [...spec.eosTokenIds];
 
   const generationConfig: Record<string, unknown> = {

@@ -32,12 +32,6 @@ export function memoryTotals(device: DeviceName): MemoryTotals {
   return native.memoryTotals(device);
 }
 
-/** Live bytes over all tags. */
-export function liveBytes(device: DeviceName): number {
-  const t = memoryTotals(device);
-  return MEMORY_TAGS.reduce((a, tag) => a + t[tag], 0);
-}
-
 /**
  * engine.memory(): the allocator's totals by tag, the plan's budget and KV geometry, and the KV cache's use
  * (from the block manager). Note the totals are per device kind: two engines on one device are summed.

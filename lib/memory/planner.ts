@@ -14,6 +14,7 @@ import { DType, DeviceName, native } from '../native';
 import { dtypeNbytes } from '../core/dtype';
 import type { TensorSource, WeightRequest } from '../core/source';
 import { ModelSpec, kvBytesPerToken } from '../core/spec';
+import type { KvCacheShape, StepBudget } from '../core/step';
 import { expectedTensors } from '../loader/shapes';
 import { requestedLayout } from '../loader/weights';
 import { runnerWorkspaceBytes } from '../models/workspace';
@@ -37,27 +38,22 @@ export interface GroupTotals {
   bytes: number;
 }
 
-export interface MemoryPlanOptions {
-  /** 'cpu' or 'cuda:N' */
-  device: DeviceName;
-  /** dtype of activations and of the KV cache (f32 on the CPU; f16/bf16/f32 on CUDA) */
-  activationDtype: DType;
-  /** CUDA: share of the device's memory to use; default 0.9 */
+/** How much memory a load may use. */
+export interface MemoryBudgetOptions {
+  /** CUDA: share of the device's memory to use (weights + KV cache + workspace); default 0.9 */
   gpuMemoryUtilization?: number;
   /** an explicit byte budget (overrides gpuMemoryUtilization); the CPU's default is half of system memory */
   memoryBudgetBytes?: number;
   /** the device's total bytes, to plan for a device other than the one present (inspect --device-memory) */
   deviceTotalBytes?: number;
-  maxModelLen?: number;
-  /**
-   * default: 2048 for decoders (longer prompts are prefilled in chunks), 16384 for encoders (at least
-   * maxModelLen: an encoder takes each input in one step)
-   */
-  maxNumBatchedTokens?: number;
-  /** default 256 on CUDA, 64 on the CPU */
-  maxNumSeqs?: number;
-  /** tokens per KV block; default 16 */
-  blockSize?: number;
+}
+
+/** What the planner is asked: the device and dtype, the budget, and whichever step budgets the caller fixed. */
+export interface MemoryPlanOptions extends MemoryBudgetOptions, Partial<StepBudget>, Partial<Pick<KvCacheShape, 'blockSize'>> {
+  /** 'cpu' or 'cuda:N' */
+  device: DeviceName;
+  /** dtype of activations and of the KV cache (f32 on the CPU; f16/bf16/f32 on CUDA) */
+  activationDtype: DType;
 }
 
 export interface MemoryPlan {
@@ -71,7 +67,7 @@ export interface MemoryPlan {
     /** the LM head reuses the token embedding (counted once, under tokenEmbedding) */
     tiedLmHead: boolean;
   };
-  workspace: { bytes: number; maxNumBatchedTokens: number; maxNumSeqs: number };
+  workspace: { bytes: number } & Pick<StepBudget, 'maxNumBatchedTokens' | 'maxNumSeqs'>;
   /** decoders only; encoders have blocks = 0 */
   kv: { dtype: DType; bytesPerToken: number; blockSize: number; blockBytes: number; blocks: number; bytes: number; tokens: number };
   maxModelLen: number;

@@ -49,10 +49,7 @@ export class ModelDecoderRunner implements DecoderRunner {
     private readonly weights: Tensor[], private readonly o: RunnerOptions) {
     this.blockSize = o.blockSize;
     this.numBlocks = o.numBlocks;
-    this.limits = {
-      vocabSize: spec.vocabSize, blockSize: o.blockSize, numBlocks: o.numBlocks,
-      maxNumBatchedTokens: o.maxNumBatchedTokens, maxNumSeqs: o.maxNumSeqs, maxModelLen: o.maxModelLen,
-    };
+    this.limits = { ...o, vocabSize: spec.vocabSize };
     const S = o.maxNumSeqs;
     this.act = new Arena(o.device, o.activationDtype, 'activations', decoderArenaSizes(spec, o));
     this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', decoderIndexCapacity(o));

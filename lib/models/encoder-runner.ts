@@ -7,6 +7,7 @@
 import { inputError } from '../errors';
 import { Command, Tensor } from '../native';
 import { ops, run } from '../ops';
+import { checkPooling } from '../core/checks';
 import type { EncoderRunner, PoolingMode } from '../core/step';
 import type { ModelSpec } from '../core/spec';
 import { Arena } from './activations';
@@ -42,9 +43,7 @@ export class ModelEncoderRunner implements EncoderRunner {
 
   /** Pooled (and optionally L2-normalized) vectors, f32 [C] per sequence. Sequences are already truncated. */
   async embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]> {
-    if (!['mean', 'cls', 'last'].includes(opts.pooling)) {
-      throw inputError(`embed: pooling must be 'mean', 'cls' or 'last', got '${String(opts.pooling)}'`);
-    }
+    checkPooling(opts.pooling, 'embed: pooling');
     const C = this.spec.hiddenSize;
     const out: Float32Array[] = [];
     for (const [from, to] of this.chunks(batch)) {

@@ -7,7 +7,9 @@
 import type { DType } from '../native';
 import type { WeightPrecision } from './weights';
 
-export type DtypeChoice = 'auto' | 'float32' | 'float16' | 'bfloat16';
+/** What a load may ask for (Engine.load's dtype option). */
+export const DTYPE_CHOICES = ['auto', 'float32', 'float16', 'bfloat16'] as const;
+export type DtypeChoice = (typeof DTYPE_CHOICES)[number];
 
 export interface Precision {
   activation: DType;

@@ -10,16 +10,13 @@
  */
 import { inputError } from '../errors';
 import { DeviceName, Tensor } from '../native';
-import type { StepSequence } from '../core/step';
+import { checkTokenIds } from '../core/checks';
+import type { KvCacheShape, StepBudget, StepSequence } from '../core/step';
 import { StepViews } from './activations';
 
-export interface StepLimits {
+/** What a step must fit: the runner's budgets and cache, and the vocabulary. */
+export interface StepLimits extends StepBudget, KvCacheShape {
   vocabSize: number;
-  blockSize: number;
-  numBlocks: number;
-  maxNumBatchedTokens: number;
-  maxNumSeqs: number;
-  maxModelLen: number;
 }
 
 export interface PackedStep {
@@ -53,8 +50,7 @@ export function packStep(seqs: StepSequence[], lim: StepLimits): PackedStep {
   let numTokens = 0;
   let width = 1;
   seqs.forEach((s, b) => {
-    const n = s.tokens.length;
-    if (n < 1) throw inputError(`step: sequence ${b} has no tokens`);
+    const n = checkTokenIds(s.tokens, lim.vocabSize, `step: sequence ${b} tokens`).length;
     if (!Number.isInteger(s.start) || s.start < 0) throw inputError(`step: sequence ${b} has start ${s.start}`);
     const end = s.start + n;
     if (end > lim.maxModelLen) throw inputError(`step: sequence ${b} reaches ${end} tokens, past maxModelLen ${lim.maxModelLen}`);
@@ -90,9 +86,6 @@ export function packStep(seqs: StepSequence[], lim: StepLimits): PackedStep {
     const n = s.tokens.length;
     for (let j = 0; j < n; j++) {
       const id = s.tokens[j];
-      if (!Number.isInteger(id) || id < 0 || id >= lim.vocabSize) {
-        throw inputError(`step: sequence ${b} token ${j} is ${id}, outside the vocabulary [0, ${lim.vocabSize})`);
-      }
       const pos = s.start + j;
       ids[row] = id;
       positions[row] = pos;
@@ -155,16 +148,13 @@ export function packEncoderBatch(batch: number[][], typeIds: number[][] | undefi
   let maxSeqlen = 0;
   let row = 0;
   batch.forEach((seq, b) => {
-    if (seq.length < 1) throw inputError(`embed: sequence ${b} has no tokens`);
+    checkTokenIds(seq, lim.vocabSize, `embed: sequence ${b}`);
     if (seq.length > lim.maxPositions) {
       throw inputError(`embed: sequence ${b} has ${seq.length} tokens, the model has ${lim.maxPositions} positions`);
     }
     const tt = typeIds?.[b];
     if (tt && tt.length !== seq.length) throw inputError(`embed: typeIds[${b}] has ${tt.length} entries for ${seq.length} tokens`);
     seq.forEach((id, j) => {
-      if (!Number.isInteger(id) || id < 0 || id >= lim.vocabSize) {
-        throw inputError(`embed: sequence ${b} token ${j} is ${id}, outside the vocabulary [0, ${lim.vocabSize})`);
-      }
       const t = tt ? tt[j] : 0;
       if (!Number.isInteger(t) || t < 0 || t >= Math.max(lim.typeVocabSize, 1)) {
         throw inputError(`embed: typeIds[${b}][${j}] is ${t}, outside [0, ${lim.typeVocabSize})`);

@@ -7,24 +7,17 @@
 import type { DType, DeviceName } from '../native';
 import { elementBytes } from '../core/dtype';
 import type { ModelSpec } from '../core/spec';
+import type { KvCacheShape, StepBudget } from '../core/step';
 import { layoutRegions } from './activations';
 import { bertActivationSizes } from './bert';
 import { gpt2ActivationSizes } from './gpt2';
 import { llamaActivationSizes } from './llama';
 
-export interface RunnerOptions {
+/** What a runner is built with: its device and dtype, the step budgets its buffers are sized for, the KV cache's shape. */
+export interface RunnerOptions extends StepBudget, KvCacheShape {
   device: DeviceName;
   /** dtype of activations and of the KV cache: f32 on the CPU; f16, bf16 or f32 on CUDA */
   activationDtype: DType;
-  /** most tokens in one step (prefill chunks included); sizes the activation buffers */
-  maxNumBatchedTokens: number;
-  /** most sequences in one step */
-  maxNumSeqs: number;
-  /** longest sequence (prompt + generated) */
-  maxModelLen: number;
-  /** decoders: tokens per KV block and the number of blocks to allocate */
-  blockSize: number;
-  numBlocks: number;
 }
 
 /** Activation regions of the family's forward pass for T tokens (elements, by region name). */

@@ -1,8 +1,13 @@
 /**
  * Request-body validation for the OpenAI routes: each reader takes the parsed JSON and a field name, and
  * either returns the typed value or throws a 400 whose `param` names the field and whose message says what
- * was expected and what came.
+ * was expected and what came. Fields that carry Engine options are read through the Engine's own option
+ * entries (lib/engine/options.ts: engineOptions below), so a value means the same here as in generate();
+ * the readers here are for what only the HTTP API has (n, stream, encoding_format, prompts and messages).
  */
+import { GpuformerError } from '../errors';
+import { checkTokenIds } from '../core/checks';
+import type { OptionEntry, Resolved } from '../engine/options';
 import { badRequest } from './http';
 
 export type Body = Record<string, unknown>;
@@ -42,16 +47,6 @@ export function optionalEnum<T extends string>(b: Body, k: string, values: reado
   return b[k] as T;
 }
 
-/** `stop`: a string or up to 16 non-empty strings. */
-export function optionalStop(b: Body): string[] | undefined {
-  if (!present(b, 'stop')) return undefined;
-  const v = b.stop;
-  const list = typeof v === 'string' ? [v] : v;
-  if (!Array.isArray(list) || list.length > 16 || !list.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw badRequest('stop', `'stop' must be a non-empty string or an array of up to 16 non-empty strings, got ${describe(v)}`);
-  }
-  return list as string[];
-}
 
 /** Fields this server does not implement: accepted only at their neutral value, refused otherwise. */
 export function refuseUnsupported(b: Body, neutral: Record<string, unknown>): void {
@@ -59,9 +54,6 @@ export function refuseUnsupported(b: Body, neutral: Record<string, unknown>): vo
     if (present(b, k) && b[k] !== ok) throw badRequest(k, `'${k}' is not supported by this server (only ${JSON.stringify(ok)}), got ${describe(b[k])}`);
   }
 }
-
-const isTokenArray = (v: unknown, vocab: number): v is number[] =>
-  Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && x >= 0 && x < vocab);
 
 /**
  * A prompt or embedding input: a string, an array of strings, an array of token ids, or an array of such
@@ -74,16 +66,8 @@ export function textOrTokens(b: Body, k: string, vocab: number): Array<string | 
   if (typeof v === 'string') return [v];
   if (!Array.isArray(v) || v.length === 0) throw bad();
   if (v.every((x) => typeof x === 'string')) return v as string[];
-  if (v.every((x) => typeof x === 'number')) {
-    if (!isTokenArray(v, vocab)) throw bad();
-    return [v];
-  }
-  if (v.every((x) => Array.isArray(x))) {
-    v.forEach((x, i) => {
-      if (!isTokenArray(x, vocab)) throw badRequest(k, `'${k}[${i}]' must be a non-empty array of token ids in [0, ${vocab}), got ${describe(x)}`);
-    });
-    return v as number[][];
-  }
+  if (v.every((x) => typeof x === 'number')) return [asBadRequest(k, () => checkTokenIds(v, vocab, `'${k}'`))];
+  if (v.every((x) => Array.isArray(x))) return v.map((x, i) => asBadRequest(k, () => checkTokenIds(x, vocab, `'${k}[${i}]'`)));
   throw bad();
 }
 
@@ -117,14 +101,32 @@ export function chatMessages(b: Body): ChatMessageIn[] {
   });
 }
 
-/** The sampling fields shared by completions and chat, as Engine options. */
-export function samplingFields(b: Body) {
-  const temperature = optionalNumber(b, 'temperature', 0, 2);
-  const topP = optionalNumber(b, 'top_p', 0, 1);
-  if (topP === 0) throw badRequest('top_p', "'top_p' must be greater than 0");
-  const topKRaw = optionalNumber(b, 'top_k', -1, 1e9, true);
-  const seed = optionalNumber(b, 'seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
-  // ignore_eos: vLLM's extension (fixed-length generations for benchmarks)
-  return { temperature, topP, topK: topKRaw === undefined || topKRaw === -1 ? undefined : topKRaw, seed, stop: optionalStop(b),
-    ignoreEos: optionalBoolean(b, 'ignore_eos') };
+/**
+ * The Engine options a body carries, each read from its field by the Engine's own entry (the wire's form
+ * turned into the option's, then the Engine's check): a bad value is a 400 naming the field. Only the
+ * fields present are returned, so the Engine's defaults apply to the rest.
+ */
+export function engineOptions<E extends Record<string, OptionEntry<unknown, never>>>(b: Body, entries: E): Partial<Resolved<E>> {
+  const out: Record<string, unknown> = {};
+  for (const [option, entry] of Object.entries(entries)) {
+    if (entry.field !== undefined) out[option] = engineOption(b, entry.field, entry);
+  }
+  return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Partial<Resolved<E>>;
+}
+
+/** One Engine option from `field` (also a field other than the entry's own, e.g. chat's max_completion_tokens); undefined when absent. */
+export function engineOption<T>(b: Body, field: string, entry: OptionEntry<T, never>): T | undefined {
+  if (!present(b, field)) return undefined;
+  const name = `'${field}'`;
+  return asBadRequest(field, () => entry.check(entry.fromField ? entry.fromField(b[field], name) : b[field], name));
+}
+
+/** The Engine's own check on a field: its ERR_GPUFORMER_INPUT becomes a 400 naming the field. */
+function asBadRequest<T>(field: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof GpuformerError && e.code === 'ERR_GPUFORMER_INPUT') throw badRequest(field, e.message);
+    throw e;
+  }
 }

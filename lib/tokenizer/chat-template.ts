@@ -79,20 +79,28 @@ export class ChatTemplate {
 }
 
 /**
+ * The bos_token and eos_token strings transformers passes to chat templates, from tokenizer_config.json
+ * (where each is a string or an added-token object { content }).
+ */
+export function templateTokens(tokenizerConfig: Record<string, unknown> | undefined): Pick<RenderChatOptions, 'bosToken' | 'eosToken'> {
+  const text = (v: unknown): string | undefined =>
+    typeof v === 'string' ? v : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string'
+      ? (v as { content: string }).content : undefined;
+  return { bosToken: text(tokenizerConfig?.bos_token), eosToken: text(tokenizerConfig?.eos_token) };
+}
+
+/**
  * The id of the special token that closes an assistant turn in `template`, given the model's tokenizer.json
- * (its special added tokens are the candidates) and tokenizer config (bos_token / eos_token strings). Chat
- * generation stops there; for ChatML models whose EOS is <|endoftext|> it is <|im_end|>.
+ * (its special added tokens are the candidates) and tokenizer config (bos_token / eos_token strings).
+ * Generation stops there (lib/loader/end-of-generation.ts); for ChatML models whose EOS is <|endoftext|> it
+ * is <|im_end|>.
  */
 export function endOfTurnTokenId(template: string,
   tokenizer: { json: Record<string, unknown>; config?: Record<string, unknown> }): number | undefined {
   const special = new Map<string, number>();
   const added = (tokenizer.json.added_tokens ?? []) as Array<{ id: number; content: string; special?: boolean }>;
   for (const t of added) if (t.special) special.set(t.content, t.id);
-  const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-  const token = new ChatTemplate(template).endOfTurn(special.keys(), {
-    bosToken: str(tokenizer.config?.bos_token),
-    eosToken: str(tokenizer.config?.eos_token),
-  });
+  const token = new ChatTemplate(template).endOfTurn(special.keys(), templateTokens(tokenizer.config));
   return token === undefined ? undefined : special.get(token);
 }
 

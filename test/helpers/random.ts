@@ -1,4 +1,7 @@
-/** Seeded random inputs for op and model tests (the same seed gives the same data on every run). */
+/**
+ * Seeded random inputs for op and model tests (the same seed gives the same data on every run); rng is also
+ * the generator of the benchmarks' inputs (bench/e2e/inputs.ts, bench/models).
+ */
 
 /** mulberry32: small, fast, good enough for test data. */
 export function rng(seed: number): () => number {

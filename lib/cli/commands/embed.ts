@@ -1,7 +1,8 @@
 /** `gpuformer embed --model M TEXT...`: sentence embeddings as JSON (one vector per line, or one array). */
+import { POOLING_MODES } from '../../core/checks';
 import type { PoolingMode } from '../../core/step';
 import { Engine } from '../../engine/engine';
-import { UsageError, flag, parse, str } from '../args';
+import { UsageError, choices, flag, parse, str } from '../args';
 import { ENGINE_FLAGS, ENGINE_USAGE, loadOptions, requireModel } from '../engine-flags';
 import { CliIO, readAll } from '../io';
 import type { Command } from './command';
@@ -26,7 +27,9 @@ ${ENGINE_USAGE}`,
     const model = str(p, 'model');
     if (!model) throw new UsageError('--model is required');
     const pooling = str(p, 'pooling');
-    if (pooling !== undefined && !['mean', 'cls', 'last'].includes(pooling)) throw new UsageError(`--pooling must be mean, cls or last, got '${pooling}'`);
+    if (pooling !== undefined && !POOLING_MODES.includes(pooling as PoolingMode)) {
+      throw new UsageError(`--pooling must be ${choices(POOLING_MODES)}, got '${pooling}'`);
+    }
     if (flag(p, 'normalize') && flag(p, 'no-normalize')) throw new UsageError('--normalize and --no-normalize contradict each other');
     const normalize = flag(p, 'normalize') ? true : flag(p, 'no-normalize') ? false : undefined;
     const texts = await inputTexts(p.positionals, str(p, 'file'), io);

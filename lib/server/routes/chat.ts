@@ -2,33 +2,33 @@
  * POST /v1/chat/completions: messages → the assistant's reply, rendered with the model's chat template;
  * streamed as `chat.completion.chunk` server-sent events when `stream` is true.
  */
-import type { GenerateOptions } from '../../engine/options';
+import { GENERATE_OPTIONS, GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
 import { GenerationJob, openaiFinishReason, runGenerations } from '../generation';
 import { SseWriter } from '../sse';
-import { chatMessages, optionalBoolean, optionalNumber, refuseUnsupported, samplingFields } from '../validate';
+import { chatMessages, engineOption, engineOptions, optionalBoolean, optionalNumber, refuseUnsupported } from '../validate';
 import { RouteContext, responseId, unixSeconds } from './context';
 
 export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
   const messages = chatMessages(body);
   const n = optionalNumber(body, 'n', 1, 16, true) ?? 1;
-  // max_completion_tokens is the newer name; either caps the reply, the default is what the context leaves
-  const maxTokens = optionalNumber(body, 'max_completion_tokens', 1, engine.maxModelLen, true)
-    ?? optionalNumber(body, 'max_tokens', 1, engine.maxModelLen, true) ?? engine.maxModelLen;
+  const options = engineOptions(body, GENERATE_OPTIONS);
+  // max_completion_tokens is the newer name of max_tokens; the default is what the context leaves
+  const maxTokens = engineOption(body, 'max_completion_tokens', GENERATE_OPTIONS.maxTokens) ?? options.maxTokens ?? engine.maxModelLen;
   const stream = optionalBoolean(body, 'stream') ?? false;
   const includeUsage = stream && optionalBoolean((body.stream_options ?? {}) as Record<string, unknown>, 'include_usage') === true;
-  const sampling = samplingFields(body);
   refuseUnsupported(body, { logprobs: false, top_logprobs: null, presence_penalty: 0, frequency_penalty: 0, tools: null, tool_choice: null });
   if (!engine.spec.causal) throw badRequest('model', `${ctx.modelId} is an embedding model; use /v1/embeddings`);
 
   // rendering first turns a missing template or a bad conversation into a 400 before anything streams
   const promptText = engine.renderChat(messages);
   const promptTokens = engine.tokenizer?.encode(promptText, { addSpecialTokens: false }).length ?? 0;
-  const opts: GenerateOptions = { ...sampling, temperature: sampling.temperature ?? 1, maxTokens, signal };
+  // OpenAI's default temperature is 1 (the Engine's is 0, greedy)
+  const opts: GenerateOptions = { ...options, temperature: options.temperature ?? 1, maxTokens, signal };
   const jobs: GenerationJob[] = Array.from({ length: n }, (_, k) => ({
     index: k,
-    chunks: engine.chat(messages, { ...opts, seed: sampling.seed === undefined ? undefined : sampling.seed + k }),
+    chunks: engine.chat(messages, { ...opts, seed: options.seed === undefined ? undefined : options.seed + BigInt(k) }),
   }));
   const id = responseId('chatcmpl');
   const created = unixSeconds();

@@ -2,11 +2,11 @@
  * POST /v1/completions: prompt (a string, strings, token ids, or arrays of token ids) → text, one choice per
  * prompt × n; streamed as server-sent events when `stream` is true.
  */
-import type { GenerateOptions } from '../../engine/options';
+import { GENERATE_OPTIONS, GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
 import { GenerationJob, openaiFinishReason, runGenerations } from '../generation';
 import { SseWriter } from '../sse';
-import { optionalBoolean, optionalNumber, refuseUnsupported, samplingFields, textOrTokens } from '../validate';
+import { engineOptions, optionalBoolean, optionalNumber, refuseUnsupported, textOrTokens } from '../validate';
 import { RouteContext, responseId, unixSeconds } from './context';
 
 /** OpenAI's default for the legacy completions endpoint */
@@ -16,20 +16,20 @@ export async function completions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
   const prompts = textOrTokens(body, 'prompt', engine.spec.vocabSize);
   const n = optionalNumber(body, 'n', 1, 16, true) ?? 1;
-  const maxTokens = optionalNumber(body, 'max_tokens', 1, engine.maxModelLen, true) ?? DEFAULT_MAX_TOKENS;
+  const options = engineOptions(body, GENERATE_OPTIONS);
   const stream = optionalBoolean(body, 'stream') ?? false;
   const includeUsage = stream && optionalBoolean((body.stream_options ?? {}) as Record<string, unknown>, 'include_usage') === true;
-  const sampling = samplingFields(body);
   refuseUnsupported(body, { echo: false, best_of: 1, logprobs: null, suffix: null, presence_penalty: 0, frequency_penalty: 0 });
   if (!engine.spec.causal) throw badRequest('model', `${ctx.modelId} is an embedding model; use /v1/embeddings`);
 
-  const opts: GenerateOptions = { ...sampling, temperature: sampling.temperature ?? 1, maxTokens, signal };
+  // OpenAI's defaults for this endpoint: 16 tokens, temperature 1 (the Engine's are 256 and 0)
+  const opts: GenerateOptions = { ...options, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, temperature: options.temperature ?? 1, signal };
   const promptTokens = prompts.map((p) => (typeof p === 'string' ? engine.tokenizer?.encode(p).length ?? 0 : p.length));
   const jobs: GenerationJob[] = [];
   prompts.forEach((p, i) => {
     for (let k = 0; k < n; k++) {
       // n > 1 with a seed: each choice gets its own seed, or all n would be the same text
-      const seed = sampling.seed === undefined ? undefined : sampling.seed + k;
+      const seed = options.seed === undefined ? undefined : options.seed + BigInt(k);
       jobs.push({ index: i * n + k, chunks: engine.generate(p, { ...opts, seed }) });
     }
   });

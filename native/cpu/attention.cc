@@ -28,7 +28,7 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
       vr[j] = pv + off;
     }
   };
-  flash_attention(fp, seqs, q.data<float>(), out.data<float>(), key_rows);
+  flash_attention(fp, seqs, q.data<float>(), out.data<float>(), KeyRows<decltype(key_rows)>(key_rows));
 }
 
 }  // namespace cpu

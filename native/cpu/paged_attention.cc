@@ -40,7 +40,7 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
       }
     }
   };
-  flash_attention(fp, seqs, q.data<float>(), out.data<float>(), key_rows);
+  flash_attention(fp, seqs, q.data<float>(), out.data<float>(), KeyRows<decltype(key_rows)>(key_rows));
 }
 
 }  // namespace cpu

@@ -118,6 +118,20 @@ GF_AVX2 inline float hmax(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// The last n < 8 elements of a row as one more vector, padded with `pad`, and back: tails get the arithmetic of
+// the body, so an element's result never depends on where its row, or its chunk of a flat buffer, ends.
+GF_AVX2 inline __m256 load_tail(const float* x, int64_t n, float pad) {
+  float buf[8];
+  for (int i = 0; i < 8; i++) buf[i] = i < n ? x[i] : pad;
+  return _mm256_loadu_ps(buf);
+}
+
+GF_AVX2 inline void store_tail(float* out, __m256 v, int64_t n) {
+  float buf[8];
+  _mm256_storeu_ps(buf, v);
+  for (int64_t i = 0; i < n; i++) out[i] = buf[i];
+}
+
 // exp(x) to about 2 ulp: 2^n · p(r) with r = x − n·ln2 (Cody–Waite split) and a degree-6 polynomial. Inputs
 // below −87.3 (incl. −inf, the masked scores) give exactly 0; inputs above 88 saturate at exp(88).
 GF_AVX2 inline __m256 exp(__m256 x) {
@@ -183,12 +197,12 @@ GF_AVX2 float exp_shift_sum(const float* x, float shift, float* out, int64_t n) 
     _mm256_storeu_ps(out + i, e);
     acc = _mm256_add_ps(acc, e);
   }
-  float sum = hsum(acc);
-  for (; i < n; i++) {
-    out[i] = std::exp(x[i] - shift);
-    sum += out[i];
+  if (i < n) {  // padded with −inf, whose exp is exactly 0: the sum is that of the row padded to 8 columns
+    const __m256 e = exp(_mm256_sub_ps(load_tail(x + i, n - i, kNegInf), sh));
+    store_tail(out + i, e, n - i);
+    acc = _mm256_add_ps(acc, e);
   }
-  return sum;
+  return hsum(acc);
 }
 
 GF_AVX2 void scale(float* x, float a, int64_t n) {
@@ -235,13 +249,16 @@ GF_AVX2 void gelu(const float* x, float* out, int64_t n, bool tanh_approx) {
     const __m256 v = _mm256_loadu_ps(x + i);
     _mm256_storeu_ps(out + i, tanh_approx ? gelu_tanh8(v) : gelu_erf8(v));
   }
-  portable::gelu(x + i, out + i, n - i, tanh_approx);
+  if (i < n) {
+    const __m256 v = load_tail(x + i, n - i, 0.0f);
+    store_tail(out + i, tanh_approx ? gelu_tanh8(v) : gelu_erf8(v), n - i);
+  }
 }
 
 GF_AVX2 void silu(const float* x, float* out, int64_t n) {
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, silu8(_mm256_loadu_ps(x + i)));
-  portable::silu(x + i, out + i, n - i);
+  if (i < n) store_tail(out + i, silu8(load_tail(x + i, n - i, 0.0f)), n - i);
 }
 
 GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
@@ -249,99 +266,52 @@ GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(out + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
   }
-  portable::swiglu(gate + i, up + i, out + i, n - i);
-}
-
-// 8 key rows × 8 dims → 8 vectors of 8 keys, one per dim (the classic unpack / shuffle / permute transpose).
-GF_AVX2 inline void transpose8x8(const float* const* rows, int d0, float* dst, int dst_stride) {
-  __m256 r[8], t[8];
-  for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(rows[i] + d0);
-  for (int i = 0; i < 4; i++) {
-    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 2; i++) {
-    r[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  for (int i = 0; i < 4; i++) {
-    _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-    _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  if (i < n) {
+    store_tail(out + i, _mm256_mul_ps(silu8(load_tail(gate + i, n - i, 0.0f)), load_tail(up + i, n - i, 0.0f)), n - i);
   }
 }
 
 constexpr int kMaxTileKeys = 64, kMaxHeadDim = 256;
 
-// NQ query rows × NV·8 keys of scores: kt is the key tile transposed ([D][kt_stride]), so each step
-// broadcasts one query element and FMAs it across 8 keys — no horizontal sums.
-template <int NQ, int NV>
-GF_AVX2 inline void qk_block(const float* q, int D, const float* kt, int kt_stride, float* s, int s_stride) {
-  __m256 acc[NQ][NV];
+// The eight lanes of each of four accumulators summed, one tree for all: lanes (0+1)+(2+3) and (4+5)+(6+7) by
+// two rounds of hadd, then the two halves added. Result lane j is the sum of a[j].
+GF_AVX2 inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Scores of NQ query rows against 4 keys read in place. Every score of every tile is formed this way, whatever
+// the tile's numbers of rows and keys: eight partial sums over d (lane = d mod 8, one FMA per 8 dims in
+// order), then reduce4. NQ only decides how many rows share each key load.
+template <int NQ>
+GF_AVX2 inline void qk_block(const float* q, int D, const float* const* k, float* s, int s_stride) {
+  __m256 acc[NQ][4];
   GF_UNROLL for (int a = 0; a < NQ; a++)
-    GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_setzero_ps();
-  for (int d = 0; d < D; d++) {
-    __m256 kv[NV];
-    GF_UNROLL for (int c = 0; c < NV; c++) kv[c] = _mm256_loadu_ps(kt + d * kt_stride + c * 8);
+    GF_UNROLL for (int c = 0; c < 4; c++) acc[a][c] = _mm256_setzero_ps();
+  for (int d = 0; d < D; d += 8) {
+    __m256 kv[4];
+    GF_UNROLL for (int c = 0; c < 4; c++) kv[c] = _mm256_loadu_ps(k[c] + d);
     GF_UNROLL for (int a = 0; a < NQ; a++) {
-      const __m256 qa = _mm256_broadcast_ss(q + a * D + d);
-      GF_UNROLL for (int c = 0; c < NV; c++) acc[a][c] = _mm256_fmadd_ps(qa, kv[c], acc[a][c]);
+      const __m256 qa = _mm256_loadu_ps(q + a * D + d);
+      GF_UNROLL for (int c = 0; c < 4; c++) acc[a][c] = _mm256_fmadd_ps(qa, kv[c], acc[a][c]);
     }
   }
-  GF_UNROLL for (int a = 0; a < NQ; a++)
-    GF_UNROLL for (int c = 0; c < NV; c++) _mm256_storeu_ps(s + a * s_stride + c * 8, acc[a][c]);
+  GF_UNROLL for (int a = 0; a < NQ; a++) _mm_storeu_ps(s + a * s_stride, reduce4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
 }
 
-template <int NQ>
-GF_AVX2 inline void qk_rows(const float* q, const float* kt, int nk8, int D, float* s, int s_stride) {
-  int j = 0;
-  for (; j + 32 <= nk8; j += 32) qk_block<NQ, 4>(q, D, kt + j, kMaxTileKeys, s + j, s_stride);
-  for (; j < nk8; j += 8) qk_block<NQ, 1>(q, D, kt + j, kMaxTileKeys, s + j, s_stride);
-}
-
-// One query row against 8 keys read in place: 8 dot-product accumulators reduced together by a hadd tree
-// into one vector of 8 scores. Cheaper than transposing the tile when only a few rows share it (decode).
-GF_AVX2 inline __m256 dot8(const float* q, const float* const* k, int D) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-  for (int d = 0; d < D; d += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + d);
-    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[0] + d), a0);
-    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[1] + d), a1);
-    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[2] + d), a2);
-    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[3] + d), a3);
-    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[4] + d), a4);
-    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[5] + d), a5);
-    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[6] + d), a6);
-    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[7] + d), a7);
-  }
-  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));  // [0..3 low | 0..3 high]
-  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-// Up to this many query rows score by dot8; more rows amortize a transposed tile.
-constexpr int kDotRowsMax = 4;
-
-// s may be written up to nk rounded up to 8 columns (the caller's rows are kKeyTile wide).
+// s may be written up to nk rounded up to 4 columns (the caller's rows are kKeyTile wide); D is a multiple of 8.
 GF_AVX2 void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
   static const float zeros[kMaxHeadDim] = {};
-  const int nk8 = (nk + 7) & ~7;
+  const int nk4 = (nk + 3) & ~3;
   const float* rows[kMaxTileKeys];
-  for (int j = 0; j < nk8; j++) rows[j] = j < nk ? k[j] : zeros;
-  if (nq <= kDotRowsMax) {
-    for (int i = 0; i < nq; i++) {
-      for (int j = 0; j < nk8; j += 8) _mm256_storeu_ps(s + i * s_stride + j, dot8(q + i * D, rows + j, D));
-    }
-    return;
-  }
-  alignas(32) static thread_local float kt[kMaxHeadDim * kMaxTileKeys];
-  for (int j = 0; j < nk8; j += 8) {
-    for (int d = 0; d < D; d += 8) transpose8x8(rows + j, d, kt + d * kMaxTileKeys + j, kMaxTileKeys);
-  }
+  for (int j = 0; j < nk4; j++) rows[j] = j < nk ? k[j] : zeros;
   int i = 0;
-  for (; i + 2 <= nq; i += 2) qk_rows<2>(q + i * D, kt, nk8, D, s + i * s_stride, s_stride);
-  for (; i < nq; i++) qk_rows<1>(q + i * D, kt, nk8, D, s + i * s_stride, s_stride);
+  for (; i + 2 <= nq; i += 2) {
+    for (int j = 0; j < nk4; j += 4) qk_block<2>(q + i * D, D, rows + j, s + i * s_stride + j, s_stride);
+  }
+  for (; i < nq; i++) {
+    for (int j = 0; j < nk4; j += 4) qk_block<1>(q + i * D, D, rows + j, s + i * s_stride + j, s_stride);
+  }
 }
 
 // NQ output rows × NV·8 columns held in registers while all nk value rows stream through.

@@ -54,6 +54,30 @@ describe('pointwise activations', () => {
   });
 });
 
+describe('an element\'s activation does not depend on how many rows share the call (batch invariance)', () => {
+  // F = 172 (llama2.c 260K) is not a multiple of the vector width: some rows end in a partial vector, and the
+  // thread pool cuts the flat buffer at row-count-dependent places; every element must still get the same bits.
+  const F = 172, R = 40;
+  const bits = (t: ReturnType<typeof out>) => new Uint32Array(f32(t).buffer);
+  test.each([
+    ['swiglu', (x: ReturnType<typeof f32t>, u: ReturnType<typeof f32t>, o: ReturnType<typeof out>) => ops.swiglu({ gate: x, up: u, out: o })],
+    ['silu', (x: ReturnType<typeof f32t>, _u: unknown, o: ReturnType<typeof out>) => ops.silu({ x, out: o })],
+    ['gelu erf', (x: ReturnType<typeof f32t>, _u: unknown, o: ReturnType<typeof out>) => ops.gelu({ x, out: o })],
+    ['gelu tanh', (x: ReturnType<typeof f32t>, _u: unknown, o: ReturnType<typeof out>) => ops.gelu({ x, out: o, tanh: true })],
+  ] as const)('%s: the first rows of a 40-row call, computed alone, get the same bits', (_name, op) => {
+    const seed = nextSeed();
+    const g = inputs(R * F, seed), u = normal(R * F, seed + 1);
+    const whole = out([R, F]);
+    runSync([op(f32t([R, F], g), f32t([R, F], u), whole)]);
+    const want = bits(whole);
+    for (const r of [1, 2, 3, 5, 31]) {
+      const part = out([r, F]);
+      runSync([op(f32t([r, F], g.subarray(0, r * F)), f32t([r, F], u.subarray(0, r * F)), part)]);
+      expect(Buffer.from(bits(part).buffer).equals(Buffer.from(want.slice(0, r * F).buffer))).toBe(true);
+    }
+  });
+});
+
 describe('softmax', () => {
   test.each([[1, 1], [1, 7], [17, 257], [4, 32000], [64, 64]])('R = %i, C = %i', (R, C) => {
     const seed = nextSeed();

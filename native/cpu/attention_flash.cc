@@ -102,66 +102,40 @@ float* out_row(const FlashParams& p, const FlashSeq& sq, int64_t g, int64_t row,
   return out + ((sq.q_start + row / G) * p.Hq + g * G + row % G) * p.D;
 }
 
-// The online softmax of the task's rows over segment seg: leaves the segment's states in sc.seg.
-void run_segment(const FlashParams& p, const FlashSeq& sq, const Task& t, int64_t seg, const KeySource& keys,
-                 Scratch& sc) {
+// One tile of keys k0 .. k0 + nk − 1 (all in one segment) through the online softmax of the task's rows: their
+// segment states in sc.seg are updated.
+void run_tile(const FlashParams& p, const Task& t, int64_t k0, int nk, const float* const* krows,
+              const float* const* vrows, Scratch& sc) {
   const VecOps& vo = vec_ops();
   const int64_t D = p.D;
-  sc.seg.clear(t.nr, D);
-  const int64_t first = std::max(t.k_lo, seg * kSegmentKeys);
-  const int64_t begin = first - first % kKeyTile;  // tiles start at absolute multiples of kKeyTile
-  const int64_t end = std::min(t.k_hi, (seg + 1) * kSegmentKeys);
-
-  // Row addresses of the next tile are found one tile ahead and prefetched: the cache rows of one kv head are
-  // strided (and paged), which the hardware prefetcher does not follow; decode is bound by these loads.
-  auto fetch = [&](int64_t k0, int slot) {
-    const int nk = static_cast<int>(std::min<int64_t>(kKeyTile, end - k0));
-    const float** kr = sc.k.data() + slot * kKeyTile;
-    const float** vr = sc.v.data() + slot * kKeyTile;
-    keys.rows(sq, t.seq, t.g, k0, nk, kr, vr);
-    for (int j = 0; j < nk; j++) {
-      for (int64_t d = 0; d < D; d += 16) {
-        __builtin_prefetch(kr[j] + d);
-        __builtin_prefetch(vr[j] + d);
+  vo.qk_tile(sc.q.data(), static_cast<int>(t.nr), krows, nk, static_cast<int>(D), sc.s.data(), kKeyTile);
+  for (int64_t r = 0; r < t.nr; r++) {
+    float* s = sc.s.data() + r * kKeyTile;
+    float& m = sc.seg.m[r];
+    if (p.alibi_slopes) {
+      for (int j = 0; j < nk; j++) s[j] -= sc.slope[r] * static_cast<float>(sc.qpos[r] - (k0 + j));
+    }
+    if (k0 < sc.lo[r] || k0 + nk - 1 > sc.hi[r]) {
+      for (int j = 0; j < nk; j++) {
+        if (k0 + j < sc.lo[r] || k0 + j > sc.hi[r]) s[j] = -INFINITY;
       }
     }
-  };
-  if (begin < end) fetch(begin, 0);
-  int slot = 0;
-  for (int64_t k0 = begin; k0 < end; k0 += kKeyTile, slot ^= 1) {
-    const int nk = static_cast<int>(std::min<int64_t>(kKeyTile, end - k0));
-    if (k0 + kKeyTile < end) fetch(k0 + kKeyTile, slot ^ 1);
-    const float* const* krows = sc.k.data() + slot * kKeyTile;
-    const float* const* vrows = sc.v.data() + slot * kKeyTile;
-    vo.qk_tile(sc.q.data(), static_cast<int>(t.nr), krows, nk, static_cast<int>(D), sc.s.data(), kKeyTile);
-    for (int64_t r = 0; r < t.nr; r++) {
-      float* s = sc.s.data() + r * kKeyTile;
-      float& m = sc.seg.m[r];
-      if (p.alibi_slopes) {
-        for (int j = 0; j < nk; j++) s[j] -= sc.slope[r] * static_cast<float>(sc.qpos[r] - (k0 + j));
-      }
-      if (k0 < sc.lo[r] || k0 + nk - 1 > sc.hi[r]) {
-        for (int j = 0; j < nk; j++) {
-          if (k0 + j < sc.lo[r] || k0 + j > sc.hi[r]) s[j] = -INFINITY;
-        }
-      }
-      const float m_new = std::max(m, vo.max(s, nk));
-      if (m_new == -INFINITY) {  // nothing visible to this row yet: contributes nothing
-        std::fill(s, s + nk, 0.0f);
-        continue;
-      }
-      const float sum = vo.exp_shift_sum(s, m_new, s, nk);
-      const float alpha = std::exp(m - m_new);  // 0 on the first visible tile
-      if (alpha != 1.0f) vo.scale(sc.seg.o.data() + r * D, alpha, D);
-      sc.seg.l[r] = sc.seg.l[r] * alpha + sum;
-      m = m_new;
+    const float m_new = std::max(m, vo.max(s, nk));
+    if (m_new == -INFINITY) {  // nothing visible to this row yet: contributes nothing
+      std::fill(s, s + nk, 0.0f);
+      continue;
     }
-    vo.pv_tile(sc.s.data(), kKeyTile, static_cast<int>(t.nr), vrows, nk, static_cast<int>(D), sc.seg.o.data());
+    const float sum = vo.exp_shift_sum(s, m_new, s, nk);
+    const float alpha = std::exp(m - m_new);  // 0 on the first visible tile
+    if (alpha != 1.0f) vo.scale(sc.seg.o.data() + r * D, alpha, D);
+    sc.seg.l[r] = sc.seg.l[r] * alpha + sum;
+    m = m_new;
   }
+  vo.pv_tile(sc.s.data(), kKeyTile, static_cast<int>(t.nr), vrows, nk, static_cast<int>(D), sc.seg.o.data());
 }
 
-// Runs one task: its segments one after the other, each folded into the rows' states (then written to out) or,
-// for a split block, stored in the partial-state slots for the merge.
+// Runs one task: the tiles of its segments in key order. Each finished segment is folded into the rows' running
+// states (written to out at the end) or, for a split block, stored in its partial-state slot for the merge.
 void run_task(const FlashParams& p, const FlashSeq& sq, const Task& t, const float* q, float* out,
               const KeySource& keys, float* partials, int64_t slot_stride, Scratch& sc) {
   const int64_t G = p.Hq / p.Hkv, D = p.D;
@@ -175,8 +149,7 @@ void run_task(const FlashParams& p, const FlashSeq& sq, const Task& t, const flo
     visible_keys(p, sc.qpos[r], sq.n_keys, &sc.lo[r], &sc.hi[r]);
   }
   if (t.slot < 0) sc.acc.clear(t.nr, D);
-  for (int64_t seg = t.seg_begin; seg < t.seg_end; seg++) {
-    run_segment(p, sq, t, seg, keys, sc);
+  auto finish_segment = [&](int64_t seg) {
     for (int64_t r = 0; r < t.nr; r++) {
       const float* o = sc.seg.o.data() + r * D;
       if (t.slot < 0) {
@@ -188,7 +161,42 @@ void run_task(const FlashParams& p, const FlashSeq& sq, const Task& t, const flo
         dst[D + 1] = sc.seg.l[r];
       }
     }
+  };
+
+  // Tiles start at absolute multiples of kKeyTile, so none straddles a segment boundary.
+  const int64_t first = std::max(t.k_lo, t.seg_begin * kSegmentKeys);
+  const int64_t begin = first - first % kKeyTile;
+  const int64_t end = std::min(t.k_hi, t.seg_end * kSegmentKeys);
+  // Row addresses of the next tile are found one tile ahead and prefetched (across segment boundaries too): the
+  // cache rows of one kv head are strided (and paged), which the hardware prefetcher does not follow; decode is
+  // bound by these loads.
+  auto fetch = [&](int64_t k0, int slot) {
+    const int nk = static_cast<int>(std::min<int64_t>(kKeyTile, end - k0));
+    const float** kr = sc.k.data() + slot * kKeyTile;
+    const float** vr = sc.v.data() + slot * kKeyTile;
+    keys.rows(sq, t.seq, t.g, k0, nk, kr, vr);
+    for (int j = 0; j < nk; j++) {
+      for (int64_t d = 0; d < D; d += 16) {
+        __builtin_prefetch(kr[j] + d);
+        __builtin_prefetch(vr[j] + d);
+      }
+    }
+  };
+  if (begin < end) fetch(begin, 0);
+  int64_t seg = t.seg_begin;
+  sc.seg.clear(t.nr, D);
+  int slot = 0;
+  for (int64_t k0 = begin; k0 < end; k0 += kKeyTile, slot ^= 1) {
+    if (k0 >= (seg + 1) * kSegmentKeys) {  // a new segment starts afresh
+      finish_segment(seg);
+      seg = k0 / kSegmentKeys;
+      sc.seg.clear(t.nr, D);
+    }
+    if (k0 + kKeyTile < end) fetch(k0 + kKeyTile, slot ^ 1);
+    run_tile(p, t, k0, static_cast<int>(std::min<int64_t>(kKeyTile, end - k0)), sc.k.data() + slot * kKeyTile,
+             sc.v.data() + slot * kKeyTile, sc);
   }
+  if (begin < end) finish_segment(seg);
   if (t.slot < 0) {
     for (int64_t r = 0; r < t.nr; r++) write_row(sc.acc.o.data() + r * D, sc.acc.l[r], D, out_row(p, sq, t.g, t.r0 + r, out));
   }

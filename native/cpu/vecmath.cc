@@ -273,44 +273,37 @@ GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
 
 constexpr int kMaxTileKeys = 64, kMaxHeadDim = 256;
 
-// The eight lanes of each of four accumulators summed, one tree for all: lanes (0+1)+(2+3) and (4+5)+(6+7) by
-// two rounds of hadd, then the two halves added. Result lane j is the sum of a[j].
-GF_AVX2 inline __m128 reduce4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-}
-
-// Scores of NQ query rows against 4 keys read in place. Every score of every tile is formed this way, whatever
-// the tile's numbers of rows and keys: eight partial sums over d (lane = d mod 8, one FMA per 8 dims in
-// order), then reduce4. NQ only decides how many rows share each key load.
-template <int NQ>
-GF_AVX2 inline void qk_block(const float* q, int D, const float* const* k, float* s, int s_stride) {
-  __m256 acc[NQ][4];
-  GF_UNROLL for (int a = 0; a < NQ; a++)
-    GF_UNROLL for (int c = 0; c < 4; c++) acc[a][c] = _mm256_setzero_ps();
+// One query row against 8 keys read in place. Every score of every tile is formed this way, whatever the tile's
+// numbers of rows and keys: eight partial sums over d per key (lane = d mod 8, one FMA per 8 dims, in order),
+// then one fixed tree (two rounds of hadd, then the 128-bit halves added). Per key this streams the key row
+// once per query row; a transposed tile with broadcast queries (sequential sums over d) measured no faster
+// even at 30 rows, and would need a second arithmetic for decode's few rows.
+GF_AVX2 inline __m256 dot8(const float* q, const float* const* k, int D) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
   for (int d = 0; d < D; d += 8) {
-    __m256 kv[4];
-    GF_UNROLL for (int c = 0; c < 4; c++) kv[c] = _mm256_loadu_ps(k[c] + d);
-    GF_UNROLL for (int a = 0; a < NQ; a++) {
-      const __m256 qa = _mm256_loadu_ps(q + a * D + d);
-      GF_UNROLL for (int c = 0; c < 4; c++) acc[a][c] = _mm256_fmadd_ps(qa, kv[c], acc[a][c]);
-    }
+    const __m256 qv = _mm256_loadu_ps(q + d);
+    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[0] + d), a0);
+    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[1] + d), a1);
+    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[2] + d), a2);
+    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[3] + d), a3);
+    a4 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[4] + d), a4);
+    a5 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[5] + d), a5);
+    a6 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[6] + d), a6);
+    a7 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[7] + d), a7);
   }
-  GF_UNROLL for (int a = 0; a < NQ; a++) _mm_storeu_ps(s + a * s_stride, reduce4(acc[a][0], acc[a][1], acc[a][2], acc[a][3]));
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));  // [0..3 low | 0..3 high]
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a4, a5), _mm256_hadd_ps(a6, a7));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-// s may be written up to nk rounded up to 4 columns (the caller's rows are kKeyTile wide); D is a multiple of 8.
+// s may be written up to nk rounded up to 8 columns (the caller's rows are kKeyTile wide); D is a multiple of 8.
 GF_AVX2 void qk_tile(const float* q, int nq, const float* const* k, int nk, int D, float* s, int s_stride) {
   static const float zeros[kMaxHeadDim] = {};
-  const int nk4 = (nk + 3) & ~3;
+  const int nk8 = (nk + 7) & ~7;
   const float* rows[kMaxTileKeys];
-  for (int j = 0; j < nk4; j++) rows[j] = j < nk ? k[j] : zeros;
-  int i = 0;
-  for (; i + 2 <= nq; i += 2) {
-    for (int j = 0; j < nk4; j += 4) qk_block<2>(q + i * D, D, rows + j, s + i * s_stride + j, s_stride);
-  }
-  for (; i < nq; i++) {
-    for (int j = 0; j < nk4; j += 4) qk_block<1>(q + i * D, D, rows + j, s + i * s_stride + j, s_stride);
+  for (int j = 0; j < nk8; j++) rows[j] = j < nk ? k[j] : zeros;
+  for (int i = 0; i < nq; i++) {
+    for (int j = 0; j < nk8; j += 8) _mm256_storeu_ps(s + i * s_stride + j, dot8(q + i * D, rows + j, D));
   }
 }
 

@@ -31,13 +31,18 @@ struct SplitBlock {  // a block whose segments were spread over several tasks; f
   int64_t first_slot, segments;
 };
 
+template <class T>
+void grow(std::vector<T>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(static_cast<size_t>(n));
+}
+
 // A softmax state per row: running max m, sum l, unnormalized output o [D].
 struct RowStates {
   std::vector<float> o, m, l;
   void reserve(int64_t rows, int64_t D) {
-    if (static_cast<int64_t>(o.size()) < rows * D) o.resize(static_cast<size_t>(rows * D));
-    if (static_cast<int64_t>(m.size()) < rows) m.resize(static_cast<size_t>(rows));
-    if (static_cast<int64_t>(l.size()) < rows) l.resize(static_cast<size_t>(rows));
+    grow(o, rows * D);
+    grow(m, rows);
+    grow(l, rows);
   }
   void clear(int64_t rows, int64_t D) {
     std::fill(o.begin(), o.begin() + rows * D, 0.0f);
@@ -53,7 +58,6 @@ struct Scratch {
   std::vector<const float*> k, v;  // row addresses of the current and the next key tile
   RowStates seg, acc;              // the current segment's states and the fold of the segments before it
   void reserve(int64_t rows, int64_t D) {
-    auto grow = [](auto& vec, int64_t n) { if (static_cast<int64_t>(vec.size()) < n) vec.resize(static_cast<size_t>(n)); };
     grow(q, rows * D); grow(s, rows * kKeyTile);
     grow(slope, rows); grow(qpos, rows); grow(lo, rows); grow(hi, rows);
     grow(k, 2 * kKeyTile); grow(v, 2 * kKeyTile);

@@ -45,6 +45,17 @@ describe('README', () => {
     expect(stdout.text).not.toMatch(/<\|im_(start|end)\|>/); // template tokens are not part of the answer
   });
 
+  it('links only to files of the repository (a clone has everything it points at), ARCHITECTURE.md among them', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const targets = Array.from(readme.matchAll(/\]\(([^)#\s]+)[^)]*\)/g), (m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+    expect(targets).toContain('ARCHITECTURE.md');
+    for (const t of targets) {
+      const file = path.resolve(ROOT, t);
+      expect(path.relative(ROOT, file).startsWith('..')).toBe(false);
+      expect(fs.existsSync(file)).toBe(true);
+    }
+  });
+
   it('examples/semantic-search.mjs ranks the matching document first', async () => {
     expect(fs.existsSync(path.join(ROOT, 'dist', 'index.mjs'))).toBe(true); // run `npm run build` first
     const { stdout } = await promisify(execFile)(process.execPath, [path.join(ROOT, 'examples', 'semantic-search.mjs')], { cwd: ROOT });

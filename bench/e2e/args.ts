@@ -37,6 +37,14 @@ export const USAGE = `usage: npm run bench -- [options]
 
 const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
+/** A comma-separated list whose every item is one of `known` (`what` names an item in the error). */
+function listOf<T extends string>(flag: string, v: string, known: readonly T[], what: string): T[] {
+  const items = list(v);
+  const bad = items.filter((x) => !known.includes(x as T));
+  if (bad.length) throw new Error(`${flag}: unknown ${what} ${bad.join(', ')}; ${what}s are ${known.join(', ')}`);
+  return items as T[];
+}
+
 export function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = {
     device: 'cpu', quick: false, only: [...SECTIONS], models: [], engines: [...ENGINES], threads: 2, save: true,
@@ -57,21 +65,9 @@ export function parseArgs(argv: string[]): BenchArgs {
         break;
       }
       case '--quick': a.quick = true; break;
-      case '--only': {
-        const s = list(value());
-        const bad = s.filter((x) => !SECTIONS.includes(x as Section));
-        if (bad.length) throw new Error(`--only: unknown section ${bad.join(', ')}; sections are ${SECTIONS.join(', ')}`);
-        a.only = s as Section[];
-        break;
-      }
+      case '--only': a.only = listOf(flag, value(), SECTIONS, 'section'); break;
       case '--models': a.models = list(value()); break;
-      case '--engines': {
-        const e = list(value());
-        const bad = e.filter((x) => !ENGINES.includes(x as EngineName));
-        if (bad.length) throw new Error(`--engines: unknown engine ${bad.join(', ')}; engines are ${ENGINES.join(', ')}`);
-        a.engines = e as EngineName[];
-        break;
-      }
+      case '--engines': a.engines = listOf(flag, value(), ENGINES, 'engine'); break;
       case '--no-peers': a.engines = ['gpuformer']; break;
       case '--threads': {
         const n = Number(value());

@@ -29,41 +29,40 @@ export function concurrencyRows(run: RunRecord): Array<Record<string, unknown>> 
 }
 
 export function embedSpec(run: RunRecord, title: string): Spec | null {
-  const values = embedRows(run);
-  if (values.length === 0) return null;
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'Embedding throughput against batch size', subtitle: title },
-    data: { values },
-    facet: { row: { field: 'model', type: 'nominal', title: null }, column: { field: 'input', type: 'nominal', title: null } },
-    spec: {
-      width: 260, height: 180,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'batch', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'batch size' },
-        y: { field: 'sentencesPerSec', type: 'quantitative', scale: { type: 'log' }, title: 'sentences/s' },
-        color: { field: 'engine', type: 'nominal', scale: ENGINE_COLORS },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-    config: { font: 'DejaVu Sans' },
-  };
+  return facetedLines(embedRows(run), 'Embedding throughput against batch size', title, {
+    column: 'input', size: [260, 180],
+    x: { field: 'batch', title: 'batch size' },
+    y: { field: 'sentencesPerSec', type: 'quantitative', scale: { type: 'log' }, title: 'sentences/s' },
+  });
 }
 
 export function concurrencySpec(run: RunRecord, title: string): Spec | null {
-  const values = concurrencyRows(run);
+  return facetedLines(concurrencyRows(run), 'Latency and throughput against concurrent streams', title, {
+    column: 'metric', size: [220, 160],
+    x: { field: 'streams', title: 'concurrent streams' },
+    y: { field: 'value', type: 'quantitative', title: null },
+  });
+}
+
+/**
+ * One line per engine against a log2 x axis, in a grid of models (rows) × `column` (columns), each panel
+ * with its own y scale; null when there is nothing to plot.
+ */
+function facetedLines(values: Array<Record<string, unknown>>, text: string, subtitle: string, o: {
+  column: string; size: [number, number]; x: { field: string; title: string }; y: Record<string, unknown>;
+}): Spec | null {
   if (values.length === 0) return null;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'Latency and throughput against concurrent streams', subtitle: title },
+    title: { text, subtitle },
     data: { values },
-    facet: { row: { field: 'model', type: 'nominal', title: null }, column: { field: 'metric', type: 'nominal', title: null } },
+    facet: { row: { field: 'model', type: 'nominal', title: null }, column: { field: o.column, type: 'nominal', title: null } },
     spec: {
-      width: 220, height: 160,
+      width: o.size[0], height: o.size[1],
       mark: { type: 'line', point: true },
       encoding: {
-        x: { field: 'streams', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'concurrent streams' },
-        y: { field: 'value', type: 'quantitative', title: null },
+        x: { ...o.x, type: 'quantitative', scale: { type: 'log', base: 2 } },
+        y: o.y,
         color: { field: 'engine', type: 'nominal', scale: ENGINE_COLORS },
       },
     },

@@ -72,46 +72,37 @@ export class BufferedReader {
     return this.buf[this.pos++];
   }
   i8(): number {
-    return this.buf.readInt8(this.pos++);
+    return this.take(1, Buffer.prototype.readInt8);
   }
   u16(): number {
-    const v = this.buf.readUInt16LE(this.pos);
-    this.pos += 2;
-    return v;
+    return this.take(2, Buffer.prototype.readUInt16LE);
   }
   i16(): number {
-    const v = this.buf.readInt16LE(this.pos);
-    this.pos += 2;
-    return v;
+    return this.take(2, Buffer.prototype.readInt16LE);
   }
   u32(): number {
-    const v = this.buf.readUInt32LE(this.pos);
-    this.pos += 4;
-    return v;
+    return this.take(4, Buffer.prototype.readUInt32LE);
   }
   i32(): number {
-    const v = this.buf.readInt32LE(this.pos);
-    this.pos += 4;
-    return v;
+    return this.take(4, Buffer.prototype.readInt32LE);
   }
   u64(): bigint {
-    const v = this.buf.readBigUInt64LE(this.pos);
-    this.pos += 8;
-    return v;
+    return this.take(8, Buffer.prototype.readBigUInt64LE);
   }
   i64(): bigint {
-    const v = this.buf.readBigInt64LE(this.pos);
-    this.pos += 8;
-    return v;
+    return this.take(8, Buffer.prototype.readBigInt64LE);
   }
   f32(): number {
-    const v = this.buf.readFloatLE(this.pos);
-    this.pos += 4;
-    return v;
+    return this.take(4, Buffer.prototype.readFloatLE);
   }
   f64(): number {
-    const v = this.buf.readDoubleLE(this.pos);
-    this.pos += 8;
+    return this.take(8, Buffer.prototype.readDoubleLE);
+  }
+
+  /** One `bytes`-wide value at the read position, read by a Buffer method; the position moves past it. */
+  private take<T>(bytes: number, read: (this: Buffer, offset: number) => T): T {
+    const v = read.call(this.buf, this.pos);
+    this.pos += bytes;
     return v;
   }
 

@@ -5,7 +5,6 @@
  * per dtype, builds ONE program (the family's forward pass + LM head + sampling) and runs it with one native
  * call. Only the sampled ids (or, when asked, logits) come back to JS.
  */
-import { inputError } from '../errors';
 import { Command, Tensor } from '../native';
 import { ops, run } from '../ops';
 import type { DecoderRunner, StepResult, StepSequence } from '../core/step';
@@ -15,6 +14,7 @@ import type { DecoderForward, DecoderStepTensors } from './forward';
 import { KvCache } from './kv-cache';
 import { ProgramCache } from './program-cache';
 import { readAsF32, splitRows } from './read-back';
+import { StepGuard } from './step-guard';
 import { PackedStep, Staging, StepLimits, packStep } from './step-inputs';
 import { RunnerOptions, decoderArenaSizes, decoderIndexCapacity } from './workspace';
 
@@ -42,8 +42,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   private readonly limits: StepLimits;
   /** prepared decode programs by decodeProgramKey */
   private readonly decodePrograms = new ProgramCache(MAX_DECODE_PROGRAMS);
-  private busy = false;
-  private disposed = false;
+  private readonly guard: StepGuard;
 
   constructor(readonly spec: ModelSpec, private readonly model: DecoderForward, private readonly kv: KvCache,
     private readonly weights: Tensor[], private readonly o: RunnerOptions) {
@@ -56,6 +55,7 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.params = new Staging(o.device, (n) => new Float32Array(n), 'f32', 2 * S);
     this.seeds = new Staging(o.device, (n) => new BigInt64Array(n), 'i64', S);
     this.sampled = Tensor.empty(o.device, 'i32', [S], 'workspace');
+    this.guard = new StepGuard('step', 'a step', [this.act, this.idx, this.params, this.seeds]);
   }
 
   /** The prepared decode programs: how many, how many run as CUDA graphs, and why others cannot. */
@@ -81,7 +81,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   async step(seqs: StepSequence[]): Promise<StepResult> {
     const packed = packStep(seqs, this.limits);
     const key = decodeProgramKey(packed);
-    return this.exclusive(async () => {
+    return this.guard.run(async () => {
       const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
       const S = packed.sampleSeqs.length;
       // logits only for the rows that sample: the last token of each sampling sequence
@@ -127,7 +127,7 @@ export class ModelDecoderRunner implements DecoderRunner {
    */
   async logits(seqs: StepSequence[]): Promise<Float32Array[]> {
     const packed = packStep(seqs.map((s) => ({ ...s, sample: null })), this.limits);
-    return this.exclusive(async () => {
+    return this.guard.run(async () => {
       const t = this.upload(packed);
       const prog: Command[] = [];
       const hidden = this.model.forward(prog, t.step, this.act);
@@ -146,8 +146,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (!this.guard.dispose()) return;
     this.decodePrograms.dispose(); // the programs hold references to every buffer below
     this.act.dispose();
     this.idx.dispose();
@@ -157,22 +156,6 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.model.dispose();
     this.kv.dispose();
     for (const t of this.weights) t.dispose();
-  }
-
-  /** The step buffers are shared, so steps run one at a time; views are released once the program is done. */
-  private async exclusive<R>(fn: () => Promise<R>): Promise<R> {
-    if (this.disposed) throw inputError('step: the runner has been disposed');
-    if (this.busy) throw inputError('step: a step is already running on this runner (the loop runs one at a time)');
-    this.busy = true;
-    try {
-      return await fn();
-    } finally {
-      this.act.release();
-      this.idx.release();
-      this.params.release();
-      this.seeds.release();
-      this.busy = false;
-    }
   }
 
   /** `contextBound` (≥ every context of the step) replaces the step's longest context as the attention's bound. */

@@ -14,6 +14,7 @@ import { Arena } from './activations';
 import type { EncoderForward, EncoderStepTensors } from './forward';
 import { ProgramCache } from './program-cache';
 import { readAsF32, splitRows } from './read-back';
+import { StepGuard } from './step-guard';
 import { PackedEncoderBatch, Staging, packEncoderBatch } from './step-inputs';
 import { RunnerOptions, activationSizes, encoderIndexCapacity, encoderPooledSizes } from './workspace';
 
@@ -26,8 +27,7 @@ export class ModelEncoderRunner implements EncoderRunner {
   private readonly idx: Staging<Int32Array>;
   /** prepared embedding programs by batch shape (inputs of similar lengths repeat shapes often) */
   private readonly programs = new ProgramCache(MAX_ENCODER_PROGRAMS);
-  private busy = false;
-  private disposed = false;
+  private readonly guard: StepGuard;
 
   constructor(readonly spec: ModelSpec, private readonly model: EncoderForward, private readonly weights: Tensor[],
     private readonly o: RunnerOptions) {
@@ -35,6 +35,7 @@ export class ModelEncoderRunner implements EncoderRunner {
     this.act = new Arena(o.device, o.activationDtype, 'activations', activationSizes(spec, o.maxNumBatchedTokens));
     this.pooledArena = new Arena(o.device, 'f32', 'activations', encoderPooledSizes(spec, S));
     this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', encoderIndexCapacity(o));
+    this.guard = new StepGuard('embed', 'a batch', [this.act, this.pooledArena, this.idx]);
   }
 
   get workspaceBytes(): number {
@@ -48,7 +49,7 @@ export class ModelEncoderRunner implements EncoderRunner {
     const out: Float32Array[] = [];
     for (const [from, to] of this.chunks(batch)) {
       const packed = this.pack(batch.slice(from, to), opts.typeIds?.slice(from, to));
-      const vectors = await this.exclusive(async () => {
+      const vectors = await this.guard.run(async () => {
         const s = this.upload(packed);
         const B = packed.numSeqs;
         const pooled = this.pooledArena.view('pooled', [B, C]);
@@ -74,7 +75,7 @@ export class ModelEncoderRunner implements EncoderRunner {
     const out: Float32Array[] = [];
     for (const [from, to] of this.chunks(batch)) {
       const packed = this.pack(batch.slice(from, to), typeIds?.slice(from, to));
-      const rows = await this.exclusive(async () => {
+      const rows = await this.guard.run(async () => {
         const s = this.upload(packed);
         const prog: Command[] = [];
         const hidden = this.model.forward(prog, s, this.act);
@@ -91,8 +92,7 @@ export class ModelEncoderRunner implements EncoderRunner {
   }
 
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
+    if (!this.guard.dispose()) return;
     this.programs.dispose(); // they hold references to every buffer below
     this.act.dispose();
     this.pooledArena.dispose();
@@ -133,19 +133,5 @@ export class ModelEncoderRunner implements EncoderRunner {
       [p.ids, [T]], [p.positions, [T]], [p.typeIds, [T]], [p.cuSeqlens, [p.numSeqs + 1]],
     ]);
     return { numTokens: T, ids, positions, typeIds, cuSeqlens, maxSeqlen: p.maxSeqlen };
-  }
-
-  private async exclusive<R>(fn: () => Promise<R>): Promise<R> {
-    if (this.disposed) throw inputError('embed: the runner has been disposed');
-    if (this.busy) throw inputError('embed: a batch is already running on this runner (the loop runs one at a time)');
-    this.busy = true;
-    try {
-      return await fn();
-    } finally {
-      this.act.release();
-      this.pooledArena.release();
-      this.idx.release();
-      this.busy = false;
-    }
   }
 }

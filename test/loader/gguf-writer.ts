@@ -146,3 +146,17 @@ export function tensorBytes(type: string, n: number, seed: number): Buffer {
   }
   return out;
 }
+
+/**
+ * The llama header a tokenizer-only GGUF file needs to open (one layer, 64 wide, no tensors): the tokenizer
+ * tests write it before their tokenizer keys.
+ */
+export const TINY_LLAMA_HEADER: MetaEntry[] = [
+  { key: 'general.architecture', type: 'string', value: 'llama' },
+  { key: 'llama.block_count', type: 'uint32', value: 1 },
+  { key: 'llama.context_length', type: 'uint32', value: 512 },
+  { key: 'llama.embedding_length', type: 'uint32', value: 64 },
+  { key: 'llama.feed_forward_length', type: 'uint32', value: 128 },
+  { key: 'llama.attention.head_count', type: 'uint32', value: 4 },
+  { key: 'llama.attention.layer_norm_rms_epsilon', type: 'float32', value: 1e-5 },
+];

@@ -10,20 +10,12 @@ import { native } from '../../lib/native';
 import { openModel } from '../../lib/loader/open';
 import type { ModelSource, TensorSource, WeightRequest } from '../../lib/core/source';
 import { loadWeights } from '../../lib/loader/weights';
+import { halfToFloat } from '../helpers/reference';
 import { GGUF_FILE, MODELS, expectCoded, fixture, removeTempDirs } from './helpers';
 
 afterAll(removeTempDirs);
 
 // ------------------------------------------------------------------ reference decoding
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
-}
 
 /** every f16 bit pattern decoded once */
 const HALF = Float64Array.from({ length: 65536 }, (_, h) => halfToFloat(h));

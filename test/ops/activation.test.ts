@@ -1,4 +1,5 @@
 /** gelu (erf and tanh), silu, swiglu and softmax against float64 references. */
+import type { Command, Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal, uniform } from '../helpers/random';
@@ -17,19 +18,19 @@ function inputs(n: number, seed: number): Float32Array {
 
 describe('pointwise activations', () => {
   const sizes = [1, 7, 17, 1024, 257 * 13, 70001];
-  test.each(sizes)('gelu erf, n = %i', (n) => {
-    const seed = nextSeed();
-    const x = inputs(n, seed);
-    const o = out([n]);
-    runSync([ops.gelu({ x: f32t([n], x), out: o })]);
-    expectClose(f32(o), Array.from(x, ref.geluErf), TOLERANCE.f32, `gelu seed ${seed}`);
-  });
-  test.each(sizes)('gelu tanh, n = %i', (n) => {
-    const seed = nextSeed();
-    const x = inputs(n, seed);
-    const o = out([n]);
-    runSync([ops.gelu({ x: f32t([n], x), out: o, tanh: true })]);
-    expectClose(f32(o), Array.from(x, ref.geluTanh), TOLERANCE.f32, `gelu tanh seed ${seed}`);
+  const pointwise: Array<[string, (x: Tensor, o: Tensor) => Command, (v: number) => number]> = [
+    ['gelu erf', (x, o) => ops.gelu({ x, out: o }), ref.geluErf],
+    ['gelu tanh', (x, o) => ops.gelu({ x, out: o, tanh: true }), ref.geluTanh],
+    ['silu', (x, o) => ops.silu({ x, out: o }), ref.silu],
+  ];
+  describe.each(pointwise)('%s', (name, op, reference) => {
+    test.each(sizes)('n = %i', (n) => {
+      const seed = nextSeed();
+      const x = inputs(n, seed);
+      const o = out([n]);
+      runSync([op(f32t([n], x), o)]);
+      expectClose(f32(o), Array.from(x, reference), TOLERANCE.f32, `${name} seed ${seed}`);
+    });
   });
   test('gelu erf and tanh differ where they should (the flag is honoured)', () => {
     const x = new Float32Array([-2, -1, 1.5, 3]);
@@ -37,13 +38,6 @@ describe('pointwise activations', () => {
     runSync([ops.gelu({ x: f32t([4], x), out: a }), ops.gelu({ x: f32t([4], x), out: b, tanh: true })]);
     expectClose(f32(a), Array.from(x, ref.geluErf), 1e-6);
     expectClose(f32(b), Array.from(x, ref.geluTanh), 1e-6);
-  });
-  test.each(sizes)('silu, n = %i', (n) => {
-    const seed = nextSeed();
-    const x = inputs(n, seed);
-    const o = out([n]);
-    runSync([ops.silu({ x: f32t([n], x), out: o })]);
-    expectClose(f32(o), Array.from(x, ref.silu), TOLERANCE.f32, `silu seed ${seed}`);
   });
   test.each([[1, 1], [3, 17], [17, 1376], [2, 11008]])('swiglu, R = %i, F = %i', (R, F) => {
     const seed = nextSeed();

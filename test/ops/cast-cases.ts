@@ -10,7 +10,7 @@ import { ops, runSync } from '../../lib/ops';
 import { normal, rng } from '../helpers/random';
 import { bf16ToFloat, halfToFloat } from '../helpers/reference';
 import { encodeQuantized } from './linear-cases';
-import { disposeAll, out, tensor } from './tensors';
+import { checkEach, out, tensor } from './tensors';
 
 export type FloatDType = 'f32' | 'f16' | 'bf16';
 export type SourceDType = FloatDType | 'q8_0' | 'q4_0' | 'q4_1';
@@ -99,11 +99,5 @@ export function checkCast(c: CastCase): number {
 
 /** The baseline child's entry point. */
 export function runCastCases(cases: CastCase[]): number[] {
-  return cases.map((c) => {
-    try {
-      return checkCast(c);
-    } finally {
-      disposeAll();
-    }
-  });
+  return checkEach(cases, checkCast);
 }

@@ -3,12 +3,11 @@
  * conversions written in TypeScript (cast-cases.ts), at lengths that cover the vector bodies, their scalar
  * tails and several parallel chunks; the portable kernels in a child process; coded errors for bad arguments.
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 
 import { ops, runSync } from '../../lib/ops';
 import { nextSeed } from '../helpers/random';
 import { CastCase, checkCast, FloatDType, SourceDType } from './cast-cases';
+import { runOnBaseline } from './baseline';
 import { encodeQuantized } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
 
@@ -49,13 +48,7 @@ describe('cast', () => {
 describe('cast on the portable kernels (GPUFORMER_CPU_BASELINE=1, child process)', () => {
   test('every source and destination dtype', () => {
     const list = cases(nextSeed());
-    const child = spawnSync(process.execPath, [
-      path.join(__dirname, 'baseline-child.js'), path.join(__dirname, 'cast-cases.ts'), 'runCastCases', JSON.stringify(list),
-    ], { env: { ...process.env, GPUFORMER_CPU_BASELINE: '1' }, encoding: 'utf8', maxBuffer: 1 << 24 });
-    expect(child.stderr).toBe('');
-    const reply = JSON.parse(child.stdout) as { ok: boolean; result?: number[]; error?: string };
-    if (!reply.ok) throw new Error(`baseline child failed: ${reply.error}`);
-    expect(reply.result).toEqual(list.map((c) => c.n));
+    expect(runOnBaseline<number[]>('cast-cases.ts', 'runCastCases', list)).toEqual(list.map((c) => c.n));
   });
 });
 

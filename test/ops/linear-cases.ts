@@ -20,7 +20,7 @@ import { ops, runSync } from '../../lib/ops';
 import { expectClose, f32, relError, TOLERANCE } from '../helpers/compare';
 import { normal, rng } from '../helpers/random';
 import { bf16ToFloat, halfToFloat } from '../helpers/reference';
-import { disposeAll, out, tensor } from './tensors';
+import { checkEach, out, tensor } from './tensors';
 
 export type WeightDType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
 export type BiasDType = 'f32' | 'f16' | 'bf16';
@@ -262,11 +262,5 @@ export function casesFor(wdtype: WeightDType, seed: number): LinearCase[] {
 
 /** Runs cases one after another (the baseline child's entry point); tensors are freed after each. */
 export function runCases(cases: LinearCase[]): LinearResult[] {
-  return cases.map((c) => {
-    try {
-      return checkLinear(c);
-    } finally {
-      disposeAll();
-    }
-  });
+  return checkEach(cases, checkLinear);
 }

@@ -27,6 +27,17 @@ export function disposeAll(): void {
   while (live.length) live.pop()!.dispose();
 }
 
+/** Checks each case in turn, freeing its tensors after each (what a baseline child runs: test/ops/baseline.ts). */
+export function checkEach<C, R>(cases: C[], check: (c: C) => R): R[] {
+  return cases.map((c) => {
+    try {
+      return check(c);
+    } finally {
+      disposeAll();
+    }
+  });
+}
+
 /** Expects fn to throw a GpuformerError with this code and a message matching `message`. */
 export function expectCoded(fn: () => void, code: string, message: RegExp): void {
   let caught: unknown;

@@ -12,7 +12,7 @@ import { readGguf, type GgufFile } from '../../lib/loader/gguf-reader';
 import { SUPPORTED_PRE_TOKENIZERS } from '../../lib/loader/gguf-pre-tokenizers';
 import { ggufTokenizer } from '../../lib/loader/gguf-tokenizer';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
-import { writeGguf } from '../loader/gguf-writer';
+import { TINY_LLAMA_HEADER, writeGguf } from '../loader/gguf-writer';
 import { HAS_LLAMA_CPP, llamaCppTokenizeFiles, SAMPLES } from './gguf-llama-cpp';
 
 const REAL = path.resolve(__dirname, '../../../shared/models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -46,13 +46,7 @@ beforeAll(async () => {
     const file = path.join(tmp, `${pre}.gguf`);
     writeGguf(file, {
       metadata: [
-        { key: 'general.architecture', type: 'string', value: 'llama' },
-        { key: 'llama.block_count', type: 'uint32', value: 1 },
-        { key: 'llama.context_length', type: 'uint32', value: 512 },
-        { key: 'llama.embedding_length', type: 'uint32', value: 64 },
-        { key: 'llama.feed_forward_length', type: 'uint32', value: 128 },
-        { key: 'llama.attention.head_count', type: 'uint32', value: 4 },
-        { key: 'llama.attention.layer_norm_rms_epsilon', type: 'float32', value: 1e-5 },
+        ...TINY_LLAMA_HEADER,
         { key: 'tokenizer.ggml.model', type: 'string', value: 'gpt2' },
         { key: 'tokenizer.ggml.pre', type: 'string', value: pre },
         { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: tokens },

@@ -13,7 +13,7 @@ import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { ggufTokenizer } from '../../lib/loader/gguf-tokenizer';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
-import { writeGguf } from '../loader/gguf-writer';
+import { TINY_LLAMA_HEADER, writeGguf } from '../loader/gguf-writer';
 import { HAS_LLAMA_CPP, llamaCppTokenize, SAMPLES } from './gguf-llama-cpp';
 
 const REAL = path.resolve(__dirname, '../../../shared/models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -75,13 +75,7 @@ beforeAll(async () => {
   file = path.join(tmp, 'spm.gguf');
   writeGguf(file, {
     metadata: [
-      { key: 'general.architecture', type: 'string', value: 'llama' },
-      { key: 'llama.block_count', type: 'uint32', value: 1 },
-      { key: 'llama.context_length', type: 'uint32', value: 512 },
-      { key: 'llama.embedding_length', type: 'uint32', value: 64 },
-      { key: 'llama.feed_forward_length', type: 'uint32', value: 128 },
-      { key: 'llama.attention.head_count', type: 'uint32', value: 4 },
-      { key: 'llama.attention.layer_norm_rms_epsilon', type: 'float32', value: 1e-5 },
+      ...TINY_LLAMA_HEADER,
       { key: 'llama.vocab_size', type: 'uint32', value: tokens.length },
       { key: 'tokenizer.ggml.model', type: 'string', value: 'llama' },
       { key: 'tokenizer.ggml.tokens', type: { array: 'string' }, value: tokens },

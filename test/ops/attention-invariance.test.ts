@@ -3,10 +3,9 @@
  * on the kernels this machine picks, and on the portable kernels in a child process (GPUFORMER_CPU_BASELINE=1
  * is read once per process).
  */
-import { spawnSync } from 'child_process';
-import * as path from 'path';
 import { nextSeed } from '../helpers/random';
 import { attentionInvariance } from './attention-invariance-cases';
+import { runOnBaseline } from './baseline';
 
 const THREADS = [1, 3];
 
@@ -16,13 +15,6 @@ describe('attention rows do not depend on batching, chunking, the cache or the t
   });
 
   test('the portable kernels (child process), 2 threads', () => {
-    const child = spawnSync(process.execPath, [
-      path.join(__dirname, 'baseline-child.js'), path.join(__dirname, 'attention-invariance-cases.ts'), 'attentionInvariance',
-      JSON.stringify({ seed: nextSeed(), threads: [2] }),
-    ], { env: { ...process.env, GPUFORMER_CPU_BASELINE: '1' }, encoding: 'utf8', maxBuffer: 1 << 24 });
-    expect(child.stderr).toBe('');
-    const reply = JSON.parse(child.stdout) as { ok: boolean; result?: string[]; error?: string };
-    if (!reply.ok) throw new Error(`baseline child failed: ${reply.error}`);
-    expect(reply.result).toEqual([]);
+    expect(runOnBaseline<string[]>('attention-invariance-cases.ts', 'attentionInvariance', { seed: nextSeed(), threads: [2] })).toEqual([]);
   });
 });

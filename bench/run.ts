@@ -54,10 +54,10 @@ function runWorker(job: Job, a: BenchArgs): Promise<JobResult> {
   });
 }
 
-function resultsPath(date: string, slug: string): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  let p = join(RESULTS_DIR, `${date}-${slug}.json`);
-  for (let i = 2; existsSync(p); i++) p = join(RESULTS_DIR, `${date}-${slug}-${i}.json`);
+function resultsPath(dir: string, date: string, slug: string): string {
+  mkdirSync(dir, { recursive: true });
+  let p = join(dir, `${date}-${slug}.json`);
+  for (let i = 2; existsSync(p); i++) p = join(dir, `${date}-${slug}-${i}.json`);
   return p;
 }
 
@@ -112,10 +112,10 @@ async function main(): Promise<void> {
   };
   console.log(`\n${renderRun(record, 'results.png')}`);
   if (!args.save) return;
-  const out = resultsPath(started.toISOString().slice(0, 10), machineSlug(machine, args.device));
+  const out = resultsPath(args.outDir ?? RESULTS_DIR, started.toISOString().slice(0, 10), machineSlug(machine, args.device));
   writeFileSync(out, JSON.stringify(record, null, 1) + '\n');
   console.log(`wrote ${out}`);
-  for (const f of await writeReport()) console.log(`wrote ${f}`);
+  if (!args.outDir) for (const f of await writeReport()) console.log(`wrote ${f}`);
 }
 
 main().catch((e) => {

@@ -4,7 +4,8 @@
 # carries at most 64 MiB beside the working tree, so the kit is two compressed folders to name in `carry`:
 #
 #   .gpukit/base     Node.js (this machine's binary), node_modules without the CPU benchmark peers, the addon
-#                    built for sm_90 only (H100/H200), and the unpack script          (~35 MB)
+#                    built for sm_90 only (H100/H200), the compiled benchmarks (bench/.cache/build) and the
+#                    unpack script                                                    (~35 MB)
 #   .gpukit/shared   ../shared/fixtures and the small llama2c-260K model              (~24 MB)
 #
 # The two real models of ../shared/models that test/gpu also uses (all-MiniLM-L6-v2, 87 MB; the SmolLM2
@@ -17,9 +18,10 @@
 #   bash scripts/gpu-kit.sh [--models]              # build the sm_90 addon (a few minutes on 2 cores) and pack
 #   bash scripts/gpu-kit.sh --no-build [--models]   # pack an addon built before (build-kit/Release/gpuformer.node)
 #
-# On the device, in one call (carry [".gpukit/base", ".gpukit/shared"]; leave shared out for the op suites):
-#   source .gpukit/base/unpack.sh && npx jest test/gpu
-# and for the models, calls carrying [".gpukit/base", ".gpukit/part-00"], then part-01, … with the same first
+# On the device, scripts/gpu-check.sh runs everything (it sources the unpack script itself); by hand, in one call
+# (carry [".gpukit/base", ".gpukit/shared"]; leave shared out for the op suites):
+#   source .gpukit/base/unpack.sh && node node_modules/jest/bin/jest.js test/gpu
+# (the kit carries `node` alone: no npm or npx there), and for the models, calls carrying [".gpukit/base", ".gpukit/part-00"], then part-01, … with the same first
 # command; the last one can go on to run the suites. (Source it in the command's own shell, not in a pipeline:
 # `source … | tail` would set PATH and GPUFORMER_ADDON in a subshell only.)
 # Checked here: seven simulated calls in fresh clones gather byte-identical models, and the two model suites
@@ -44,6 +46,7 @@ if [ "$build" = 1 ]; then
 fi
 addon=build-kit/Release/gpuformer.node
 [ -f "$addon" ] || { echo "no $addon: run without --no-build" >&2; exit 1; }
+npx tsc -p bench/tsconfig.json   # the benchmarks' JavaScript (bench/.cache/build), for the machine's node
 
 rm -rf "$kit"
 mkdir -p "$kit/base" "$kit/shared"
@@ -63,16 +66,25 @@ tar -cf - \
   --exclude=node_modules/@resvg --exclude=node_modules/openai --exclude=node_modules/.cache \
   --exclude=node_modules/caniuse-lite --exclude=node_modules/protobufjs \
   node_modules | xzc > "$kit/base/node_modules.tar.xz"
+tar -cf - --exclude='*.map' --exclude=tsbuildinfo bench/.cache/build | xzc > "$kit/base/bench-build.tar.xz"
 
 cat > "$kit/base/unpack.sh" <<'EOF'
 # Sourced on the device from the repository root: unpacks the kit and sets PATH and GPUFORMER_ADDON.
 set -e
 k=.gpukit/base
 mkdir -p /tmp/gpukit/bin /tmp/gpukit/parts
-tar -C /tmp/gpukit/bin -xJf "$k/node.tar.xz"
-tar -xJf "$k/node_modules.tar.xz"
-mkdir -p build-kit/Release
-xz -dc "$k/gpuformer.node.xz" > build-kit/Release/gpuformer.node
+# a warm machine that already unpacked this very kit (node_modules and build-kit stay between calls) skips it
+stamp="$(cksum < "$k/gpuformer.node.xz") $(cksum < "$k/node_modules.tar.xz") $(cksum < "$k/bench-build.tar.xz")"
+if [ "$(cat /tmp/gpukit/stamp 2>/dev/null)" != "$stamp" ] || [ ! -f build-kit/Release/gpuformer.node ] || [ ! -d node_modules/jest ]; then
+  tar -C /tmp/gpukit/bin -xJf "$k/node.tar.xz"
+  tar -xJf "$k/node_modules.tar.xz"
+  tar -xJf "$k/bench-build.tar.xz"
+  mkdir -p build-kit/Release
+  xz -dc "$k/gpuformer.node.xz" > build-kit/Release/gpuformer.node
+  echo "$stamp" > /tmp/gpukit/stamp
+else
+  echo "gpu kit: already unpacked"
+fi
 if [ -f .gpukit/shared/shared.tar.xz ]; then mkdir -p ../shared && tar -C ../shared -xJf .gpukit/shared/shared.tar.xz; fi
 # model parts: kept in /tmp across the calls that carry them; the last one completes ../shared/models
 for p in .gpukit/part-*/models.tar.*; do [ -f "$p" ] && cp "$p" /tmp/gpukit/parts/; done

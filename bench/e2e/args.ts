@@ -15,6 +15,8 @@ export interface BenchArgs {
   threads: number;
   /** write the results JSON and BENCHMARKS.md (off: print only) */
   save: boolean;
+  /** write the results JSON into this folder instead of bench/results, and leave BENCHMARKS.md alone */
+  outDir?: string;
   /** give up on one engine × model after this many seconds */
   jobTimeoutSeconds: number;
   /** the conditions of the run, in words, for the report (e.g. "machine otherwise idle") */
@@ -32,6 +34,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-peers               gpuformer only
   --threads N              CPU threads for every engine (default 2)
   --no-save                print results without writing bench/results or BENCHMARKS.md
+  --out DIR                write the results JSON into DIR (not bench/results) and leave BENCHMARKS.md
+                           alone (a GPU machine's run, copied into bench/results afterwards)
   --job-timeout SECONDS    per engine and model (default 1800)
   --note TEXT              the run's conditions in words, kept in the record and BENCHMARKS.md`;
 
@@ -76,6 +80,7 @@ export function parseArgs(argv: string[]): BenchArgs {
         break;
       }
       case '--no-save': a.save = false; break;
+      case '--out': a.outDir = value(); break;
       case '--job-timeout': {
         const n = Number(value());
         if (!(n > 0)) throw new Error(`--job-timeout must be a positive number of seconds, got ${argv[i]}`);

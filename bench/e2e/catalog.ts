@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'fs';
 import { join } from 'path';
 import { makeRandomModel, RandomDType } from '../models/make-random';
+import { makeRandomGguf } from '../models/random-gguf';
 import { shapeByName } from '../models/shapes';
 import { convertHfToGguf } from '../peers/hf-to-gguf';
 import { CACHE_DIR, SHARED_MODELS } from './paths';
@@ -83,6 +84,18 @@ function randomDecoder(shape: string, dtype: RandomDType, like: string, runs: Ca
   };
 }
 
+/** A random-weight GGUF in a block format (bench/models/random-gguf.ts): the quantized decode path on its own bytes. */
+function randomGgufDecoder(shape: string, type: 'q8_0' | 'q4_0' | 'q4_1', like: string, runs: CatalogEntry['runs'], maxModelLen: number): CatalogEntry {
+  const file = async () => makeRandomGguf(shape, type, undefined, log);
+  return {
+    id: `${shape} (random, ${type} GGUF)`, kind: 'decoder', weights: type, runs, maxModelLen,
+    about: `random weights in the shape of ${like}, quantized to ${type.toUpperCase()} by the project's quantizer`,
+    path: file,
+    peers: [{ engine: 'node-llama-cpp', devices: ['cpu', 'cuda'], path: file }],
+    vocabSize: () => shapeByName(shape).config.vocab_size as number,
+  };
+}
+
 export const CATALOG: CatalogEntry[] = [
   {
     id: 'all-MiniLM-L6-v2', kind: 'encoder', weights: 'f32', runs: { cpu: 'quick', cuda: 'quick' }, maxModelLen: 256,
@@ -126,6 +139,8 @@ export const CATALOG: CatalogEntry[] = [
   randomDecoder('smollm2-135m', 'f16', 'SmolLM2-135M (llama, GQA 9:3)', { cpu: 'full' }, 1024, ['cpu']),
   randomDecoder('llama-3.2-1b', 'f16', 'Llama-3.2-1B', { cpu: 'full', cuda: 'quick' }, 2048, ['cpu']),
   randomDecoder('llama-7b', 'f16', 'Llama-2-7B', { cuda: 'full' }, 4096),
+  randomGgufDecoder('llama-7b', 'q4_0', 'Llama-2-7B', { cuda: 'full' }, 4096),
+  randomGgufDecoder('llama-7b', 'q8_0', 'Llama-2-7B', { cuda: 'full' }, 4096),
 ];
 
 /** The models of a run, optionally narrowed to ids containing one of `only` (case-insensitive). */

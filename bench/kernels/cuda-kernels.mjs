@@ -9,9 +9,13 @@
  *     32 query / 8 key-value heads × 128, f16, block size 16, shuffled block tables; batch 1…128, context
  *     512…32768);
  *   - embedding lookup: bytes read and written per second as a fraction of the copy bandwidth (Llama-3 tables,
- *     128256 rows of 4096 and 2048 f16, distinct random rows per call).
+ *     128256 rows of 4096 and 2048 f16, distinct random rows per call);
+ *   - gemv: the decode matmul (the `linear` op with M = 1, 4 and 16 rows) at every weight shape of Llama-2-7B and
+ *     Llama-3.2-1B, weights f16 / bf16 / GGUF Q8_0 / Q4_0 / Q4_1: weight bytes read per second as a fraction of the
+ *     copy bandwidth, and the matmul time of one decode step (every layer's matrices and the LM head) beside its
+ *     floor (those weight bytes ÷ the copy bandwidth).
  *
- *   node bench/kernels/cuda-kernels.mjs [--device cuda:0] [--quick] [--only attention,decode,embedding]
+ *   node bench/kernels/cuda-kernels.mjs [--device cuda:0] [--quick] [--only attention,decode,embedding,gemv]
  *     [--dtypes f16,bf16] [--min-ms 25] [--repeats 11] [--no-torch] [--python python3] [--dry-run]
  *     [--out bench/results] [--label note]
  *
@@ -32,15 +36,15 @@ import * as os from 'os';
 import * as path from 'path';
 import { commandLine, kernelOptions, loadAddon, random, randomF32, root, writeResults } from './common.mjs';
 import { positiveInt, usageError } from '../options.mjs';
-import { fillRepeating, nonFinite, poison, rotationSets, syncOverhead, timeCommands } from './device-timing.mjs';
+import { fillRepeating, nonFinite, poison, QUANT_BLOCK_BYTES, rotationSets, syncOverhead, timeCommands } from './device-timing.mjs';
 
-const USAGE = `usage: node bench/kernels/cuda-kernels.mjs [--device cuda:0] [--quick] [--only attention,decode,embedding]
+const USAGE = `usage: node bench/kernels/cuda-kernels.mjs [--device cuda:0] [--quick] [--only attention,decode,embedding,gemv]
     [--dtypes f16,bf16] [--min-ms 25] [--repeats 11] [--no-torch] [--python python3] [--dry-run]
     [--out bench/results] [--label note] [--threads 2]
   --dry-run   every code path on the CPU in f32 at tiny shapes (no GPU needed; the numbers mean nothing)
   --no-torch  skip PyTorch's scaled_dot_product_attention (bench/peers/torch_sdpa.py)`;
 
-const SECTIONS = ['attention', 'decode', 'embedding'];
+const SECTIONS = ['attention', 'decode', 'embedding', 'gemv'];
 const ATTENTION_DTYPES = ['f16', 'bf16'];
 
 const opts = kernelOptions(USAGE, {
@@ -85,6 +89,10 @@ const SHAPES = dryRun ? {
   totalTokens: 512, modelDim: 256, seqs: [128, 256], headDims: [32, 64], gemm: 64,
   decode: { Hq: 4, Hkv: 2, D: 32, batches: [1, 4], ctxs: [64, 256] },
   embedding: { tables: [{ name: 'tiny', V: 1000, C: 64 }], tokens: [16, 128], judgeFrom: 128 },
+  gemv: {
+    models: [{ name: 'tiny', layers: 2, mats: [{ name: 'qo', n: 64, k: 96, count: 2 }, { name: 'down', n: 96, k: 160, count: 1 }], head: { n: 200, k: 96 } }],
+    rows: [1, 4], dtypes: ['f32', 'q8_0', 'q4_0', 'q4_1'],
+  },
   copyElems: 1 << 22, rotateBytes: 1 << 20,
 } : {
   totalTokens: 16384, modelDim: 2048, seqs: quick ? [512, 2048, 8192] : [512, 1024, 2048, 4096, 8192], headDims: [64, 128],
@@ -99,16 +107,31 @@ const SHAPES = dryRun ? {
     // below this a lookup is a few microseconds and the gaps between launches decide, not the kernel
     judgeFrom: 16384,
   },
+  gemv: {
+    // each distinct weight shape of a layer once, with how many matrices of the layer have it; then the LM head
+    models: [
+      { name: 'Llama-2-7B', layers: 32, head: { n: 32000, k: 4096 }, mats: [
+        { name: 'q, k, v, o', n: 4096, k: 4096, count: 4 }, { name: 'gate, up', n: 11008, k: 4096, count: 2 },
+        { name: 'down', n: 4096, k: 11008, count: 1 }] },
+      { name: 'Llama-3.2-1B', layers: 16, head: { n: 128256, k: 2048 }, mats: [
+        { name: 'q, o', n: 2048, k: 2048, count: 2 }, { name: 'k, v', n: 512, k: 2048, count: 2 },
+        { name: 'gate, up', n: 8192, k: 2048, count: 2 }, { name: 'down', n: 2048, k: 8192, count: 1 }] },
+    ],
+    rows: [1, 4, 16],
+    dtypes: quick ? ['f16', 'q8_0', 'q4_0'] : ['f16', 'bf16', 'q8_0', 'q4_0', 'q4_1'],
+  },
   copyElems: 1 << 28, // 1 GiB of f32 each way
   rotateBytes: 256 << 20, // over 4× the L2 of an H100 (50 MB) or H200 (60 MB)
 };
 const BLOCK_SIZE = 16; // the engine's (bench/e2e/gpuformer.ts)
 const DECODE_DTYPE = dryRun ? 'f32' : 'f16';
 const EMBED_DTYPE = dryRun ? 'f32' : 'f16';
-const GOALS = { attentionVsTorch: 1, decodeOfCopy: 0.8, embeddingOfCopy: 0.85, decodeBatch: 32, decodeCtx: 4096, attentionSeq: 2048 };
+const GOALS = { attentionVsTorch: 1, decodeOfCopy: 0.8, embeddingOfCopy: 0.85, decodeBatch: 32, decodeCtx: 4096, attentionSeq: 2048, gemvOfCopy: 0.85 };
 
 // ------------------------------------------------------------------------------------------------ helpers
 const bytesOf = (dtype) => ({ f32: 4, f16: 2, bf16: 2, i32: 4 })[dtype];
+/** Bytes of a [n, k] weight matrix of `dtype` (GGUF blocks hold 32 elements each). */
+const matrixBytes = (dtype, n, k) => (QUANT_BLOCK_BYTES[dtype] ? (n * k / 32) * QUANT_BLOCK_BYTES[dtype] : n * k * bytesOf(dtype));
 const numel = (shape) => shape.reduce((a, b) => a * b, 1);
 const i32 = (values) => native.Tensor.fromData(device, 'i32', [values.length], Int32Array.from(values), 'other');
 const log = (m) => console.log(m);
@@ -324,6 +347,78 @@ async function embedding(copyBytesPerSec) {
   return results;
 }
 
+// ------------------------------------------------------------------------------------------------ gemv
+/** The activation dtype a weight dtype is multiplied with on the device (quantized weights: f16 activations). */
+const gemvActivation = (dtype) => (dryRun ? 'f32' : dtype === 'bf16' ? 'bf16' : dtype === 'f32' ? 'f32' : 'f16');
+
+/**
+ * `blocks` random GGUF blocks of `dtype` (QUANT_BLOCK_BYTES): scales d (and Q4_1's offsets m) finite f16 of about
+ * 1e-3 so that sums of thousands of products stay well inside f16, quants uniform random bytes.
+ */
+function quantBlocks(dtype, blocks) {
+  const bb = QUANT_BLOCK_BYTES[dtype];
+  const a = new Uint8Array(blocks * bb);
+  const f16 = (sign) => sign | (0x1400 + Math.floor(random() * 0x400)); // 2^-10 ≤ |x| < 2^-9
+  for (let b = 0; b < blocks; b++) {
+    const o = b * bb;
+    const d = f16(0);
+    a[o] = d & 255; a[o + 1] = d >> 8;
+    let q = o + 2;
+    if (dtype === 'q4_1') {
+      const m = f16(0x8000);
+      a[q] = m & 255; a[q + 1] = m >> 8;
+      q += 2;
+    }
+    for (; q < o + bb; q++) a[q] = Math.floor(random() * 256);
+  }
+  return a;
+}
+
+/** One gemv case: out [m, n] = x [m, k] · wᵀ, weights rotated among sets that together exceed the L2. */
+function gemvCase(model, mat, dtype, m, copyBytesPerSec) {
+  const act = gemvActivation(dtype);
+  const wBytes = matrixBytes(dtype, mat.n, mat.k);
+  const sets = rotationSets(wBytes, SHAPES.rotateBytes);
+  const base = { model: model.name, matrix: mat.name, n: mat.n, k: mat.k, dtype, activation: act, rows: m, weightBytes: wBytes, sets };
+  const what = `gemv ${model.name} ${mat.name} [${mat.n}×${mat.k}] ${dtype} M=${m}`;
+  return runCaseIfFits(what, base, sets * wBytes, async (own) => {
+    const w = owned(own, native.Tensor.empty(device, dtype, [sets * mat.n, mat.k], 'weights'));
+    if (QUANT_BLOCK_BYTES[dtype]) fillRepeating(native, w, quantBlocks(dtype, Math.min(1 << 16, (sets * mat.n * mat.k) / 32)), dtype);
+    else fillRepeating(native, w, randomF32(Math.min(sets * mat.n * mat.k, 1 << 22)), 'f32');
+    const x = owned(own, randomTensor(act, [m, mat.k]));
+    const out = owned(own, native.Tensor.empty(device, act, [m, mat.n], 'activations'));
+    const views = Array.from({ length: sets }, (_, i) => owned(own, w.view(i * mat.n * mat.k, [mat.n, mat.k])));
+    const t = await timeChecked(views.map((wv) => ({ op: 'linear', x, w: wv, bias: null, out })), [out]);
+    return ofCopy(what, base, t, wBytes, copyBytesPerSec);
+  });
+}
+
+/**
+ * Every weight shape of each model at each dtype and row count, then per (model, dtype, rows) the matmul time of
+ * one decode step: Σ layers × count × time of each shape + the LM head, against those bytes ÷ copy bandwidth.
+ */
+async function gemv(copyBytesPerSec) {
+  const cases = [];
+  const steps = [];
+  for (const model of SHAPES.gemv.models) {
+    const mats = [...model.mats.map((x) => ({ ...x, times: x.count * model.layers })), { name: 'LM head', ...model.head, times: 1 }];
+    for (const dtype of SHAPES.gemv.dtypes) {
+      for (const m of SHAPES.gemv.rows) {
+        const rows = [];
+        for (const mat of mats) rows.push(await gemvCase(model, mat, dtype, m, copyBytesPerSec));
+        cases.push(...rows);
+        if (rows.some((r) => r.error || r.skipped)) continue;
+        const seconds = rows.reduce((acc, r, i) => acc + r.seconds * mats[i].times, 0);
+        const bytes = rows.reduce((acc, r, i) => acc + r.weightBytes * mats[i].times, 0);
+        const step = { model: model.name, dtype, rows: m, seconds, weightBytes: bytes, floorSeconds: bytes / copyBytesPerSec, ofCopy: bytes / seconds / copyBytesPerSec };
+        log(`gemv ${model.name} ${dtype} M=${m}: matmuls of one step ${(seconds * 1e3).toFixed(3)} ms, floor ${(step.floorSeconds * 1e3).toFixed(3)} ms (${pct(step.ofCopy)} of copy)`);
+        steps.push(step);
+      }
+    }
+  }
+  return { cases, steps };
+}
+
 // ------------------------------------------------------------------------------------------------ PyTorch
 const TORCH_SCRIPT = path.join(root, 'bench', 'peers', 'torch_sdpa.py');
 
@@ -392,7 +487,7 @@ function verdict(rows, value, threshold) {
   return { status: worst >= threshold ? 'met' : 'not met', worst, n: values.length };
 }
 
-function goals(att, dec, emb, torchRan) {
+function goals(att, dec, emb, gemvSteps, torchRan) {
   const f16Long = att.filter((r) => r.dtype === 'f16' && r.headDim === 128 && r.seq >= GOALS.attentionSeq);
   const decBig = dec.filter((r) => r.batch >= GOALS.decodeBatch && r.ctx >= GOALS.decodeCtx);
   const embBig = emb.filter((r) => r.tokens >= SHAPES.embedding.judgeFrom);
@@ -403,6 +498,8 @@ function goals(att, dec, emb, torchRan) {
       ...verdict(decBig, (r) => r.ofCopy, GOALS.decodeOfCopy), unit: 'of copy' },
     { goal: `embedding lookup ≥ ${GOALS.embeddingOfCopy * 100} % of copy bandwidth at ≥ ${SHAPES.embedding.judgeFrom} tokens`,
       ...verdict(embBig, (r) => r.ofCopy, GOALS.embeddingOfCopy), unit: 'of copy' },
+    { goal: `decode matmuls (gemv, M ≤ 16) of a whole step ≥ ${GOALS.gemvOfCopy * 100} % of copy bandwidth, every model, dtype and row count`,
+      ...verdict(gemvSteps, (r) => r.ofCopy, GOALS.gemvOfCopy), unit: 'of copy' },
   ];
 }
 
@@ -422,7 +519,7 @@ const pct = (x) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)} %` : '—');
 const gb = (x) => (x / 1e9).toFixed(0);
 
 function markdown(report) {
-  const { date, command, label, device: dev, overheadUs, copy, gemm, attention: att, decode: dec, embedding: emb, torch, goals: g } = report;
+  const { date, command, label, device: dev, overheadUs, copy, gemm, attention: att, decode: dec, embedding: emb, gemv: gv, torch, goals: g } = report;
   const lines = [
     `# CUDA kernels — ${date.slice(0, 10)}${label ? ` (${label})` : ''}${dryRun ? ' — DRY RUN on the CPU, numbers meaningless' : ''}`,
     '',
@@ -478,11 +575,22 @@ function markdown(report) {
         : `| ${r.table} | ${r.V} × ${r.C} | ${r.tokens} | ${f(r.bytes / 2 ** 20)} | ${r.sets} | ${f(r.seconds * 1e6)} (${f(r.min * 1e6)}–${f(r.max * 1e6)}) | ${gb(r.bytesPerSec)} | ${pct(r.ofCopy)} |`)),
       '');
   }
+  if (gv.cases.length) {
+    lines.push('## Decode matmuls (gemv)', '',
+      'The `linear` op with M rows of activations (f16; bf16 for bf16 weights) at each weight shape of the models; weights rotate among ' +
+      'sets larger than the L2 cache. Bytes = the weight matrix (GGUF blocks as stored); "of copy" = those bytes per second ÷ the copy bandwidth.', '',
+      '| model | step matmuls | dtype | M | ms | floor ms | of copy |', '|---|---|---|---:|---:|---:|---:|',
+      ...gv.steps.map((r) => `| ${r.model} | every layer + LM head | ${r.dtype} | ${r.rows} | ${f(r.seconds * 1e3, 3)} | ${f(r.floorSeconds * 1e3, 3)} | ${pct(r.ofCopy)} |`),
+      '', '| model | matrix | n × k | dtype | M | MiB | sets | µs (min–max) | GB/s | of copy |', '|---|---|---|---|---:|---:|---:|---:|---:|---:|',
+      ...gv.cases.map((r) => `| ${r.model} | ${r.matrix} | ${r.n} × ${r.k} | ${r.dtype} | ${r.rows} | ${f(r.weightBytes / 2 ** 20)} | ${r.sets} | ` +
+        (notRun(r) ? `${notRun(r)} | — | — |` : `${f(r.seconds * 1e6)} (${f(r.min * 1e6)}–${f(r.max * 1e6)}) | ${gb(r.bytesPerSec)} | ${pct(r.ofCopy)} |`)),
+      '');
+  }
   lines.push('## Goals', '', '| goal | status | worst |', '|---|---|---:|',
     ...g.map((x) => `| ${x.goal} | ${x.status} | ${x.worst == null ? '—' : x.unit === 'of copy' ? pct(x.worst) : `${f(x.worst, 2)} ${x.unit}`} |`), '');
-  const bad = [...gemm, ...att, ...dec, ...emb].filter((r) => r.nonFiniteOutputs);
+  const bad = [...gemm, ...att, ...dec, ...emb, ...gv.cases].filter((r) => r.nonFiniteOutputs);
   if (bad.length) lines.push(`**Warning:** ${bad.length} cases left NaN/Inf in their outputs (see nonFiniteOutputs in the JSON).`, '');
-  const failed = [...gemm, ...att, ...dec, ...emb].filter((r) => r.error);
+  const failed = [...gemm, ...att, ...dec, ...emb, ...gv.cases].filter((r) => r.error);
   if (failed.length) lines.push(`**Warning:** ${failed.length} cases failed (their errors are in the tables).`, '');
   return lines.join('\n');
 }
@@ -501,6 +609,7 @@ const cases = sections.includes('attention') ? attentionCases() : [];
 const ours = await attention(cases);
 const decodeResults = sections.includes('decode') ? await decode(copy.bytesPerSec) : [];
 const embeddingResults = sections.includes('embedding') ? await embedding(copy.bytesPerSec) : [];
+const gemvResults = sections.includes('gemv') ? await gemv(copy.bytesPerSec) : { cases: [], steps: [] };
 const torch = cases.length ? await torchSdpa(cases) : { ran: false, reason: 'no attention cases' };
 if (!torch.ran) log(`PyTorch SDPA did not run: ${torch.reason}`);
 const attentionResults = joinTorch(ours, torch);
@@ -510,9 +619,9 @@ const command = commandLine('cuda-kernels.mjs', opts.argv);
 const report = {
   bench: 'cuda-kernels', date, command, label: opts.label, dryRun, quick, commit: gitCommit(), device: dev,
   timing: { ...timing, method: 'host clock, parse excluded, stream drained; median per command' },
-  overheadUs: overhead * 1e6, copy, gemm, attention: attentionResults, decode: decodeResults, embedding: embeddingResults,
+  overheadUs: overhead * 1e6, copy, gemm, attention: attentionResults, decode: decodeResults, embedding: embeddingResults, gemv: gemvResults,
   torch: torch.ran ? { ran: true, command: torch.command, torch: torch.torch, cuda: torch.cuda, device: torch.device } : torch,
 };
-report.goals = goals(attentionResults, decodeResults, embeddingResults, torch.ran);
+report.goals = goals(attentionResults, decodeResults, embeddingResults, gemvResults.steps, torch.ran);
 for (const g of report.goals) log(`goal: ${g.goal}: ${g.status}${g.worst == null ? '' : ` (worst ${g.worst.toFixed(3)})`}`);
 writeResults({ outDir, label: opts.label }, 'cuda-kernels', date, report, markdown(report));

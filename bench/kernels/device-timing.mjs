@@ -79,15 +79,19 @@ export function rotationSets(bytesPerCall, minBytes, maxSets = 256) {
   return Math.max(1, Math.min(maxSets, Math.ceil(minBytes / Math.max(1, bytesPerCall))));
 }
 
+/** Bytes of one 32-element block of each GGUF block dtype (native/include/gpuformer/dtype.h). */
+export const QUANT_BLOCK_BYTES = { q8_0: 34, q4_0: 18, q4_1: 20 };
+
 /**
- * Fills tensor t with `data` (elements of srcDtype) repeated to its length: `data` is uploaded once, then
- * device copies double the filled prefix (log2 steps), so a many-GB cache fills in milliseconds without a
- * host array of its size.
+ * Fills tensor t with `data` (elements of srcDtype; for a GGUF block dtype, the bytes of whole blocks) repeated
+ * to its length: `data` is uploaded once, then device copies double the filled prefix (log2 steps), so a
+ * many-GB cache fills in milliseconds without a host array of its size.
  */
 export function fillRepeating(native, t, data, srcDtype) {
   const n = t.shape.reduce((a, b) => a * b, 1);
-  const len = Math.min(data.length, n);
-  t.write(data.subarray(0, len), 0, srcDtype);
+  const bb = QUANT_BLOCK_BYTES[srcDtype];
+  const len = Math.min(bb ? (data.byteLength / bb) * 32 : data.length, n);
+  t.write(bb ? new Uint8Array(data.buffer, data.byteOffset, (len / 32) * bb) : data.subarray(0, len), 0, srcDtype);
   for (let done = len; done < n;) {
     const m = Math.min(done, n - done);
     const x = t.view(0, [m]);

@@ -1,5 +1,5 @@
 /**
- * A GGUF v3 writer for F32 and F16 tensors (the layout of ggml-org/ggml docs/gguf.md): header, metadata
+ * A GGUF v3 writer for F32, F16 and Q8_0 / Q4_0 / Q4_1 tensors (the layout of ggml-org/ggml docs/gguf.md): header, metadata
  * key/values, tensor infos, then the data section aligned to `general.alignment`, each tensor at an aligned
  * offset. It lets node-llama-cpp run the very weights gpuformer runs from safetensors (bench/peers/hf-to-gguf.ts
  * maps the names and layouts). Tensor data is streamed in chunks, so files of several GB are fine.
@@ -19,15 +19,19 @@ const VALUE_TYPE: Record<GgufScalarType | 'array', number> = {
   u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12,
 };
 
-export type GgufTensorType = 'F32' | 'F16';
-const TENSOR_TYPE: Record<GgufTensorType, { id: number; bytes: number }> = { F32: { id: 0, bytes: 4 }, F16: { id: 1, bytes: 2 } };
+export type GgufTensorType = 'F32' | 'F16' | 'Q8_0' | 'Q4_0' | 'Q4_1';
+/** ggml's type ids, and the bytes of a block of `block` elements */
+const TENSOR_TYPE: Record<GgufTensorType, { id: number; bytes: number; block: number }> = {
+  F32: { id: 0, bytes: 4, block: 1 }, F16: { id: 1, bytes: 2, block: 1 },
+  Q4_0: { id: 2, bytes: 18, block: 32 }, Q4_1: { id: 3, bytes: 20, block: 32 }, Q8_0: { id: 8, bytes: 34, block: 32 },
+};
 
 export interface GgufTensor {
   name: string;
   /** row-major (PyTorch) shape; the file stores ggml's ne, innermost first, i.e. this reversed */
   shape: number[];
   type: GgufTensorType;
-  /** row-major bytes of `type`, in any number of chunks */
+  /** row-major bytes of `type` (GGUF blocks along the rows for the quantized types), in any number of chunks */
   chunks: () => Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 }
 
@@ -72,7 +76,8 @@ class ByteSink {
 export const alignUp = (n: number, a: number) => Math.ceil(n / a) * a;
 
 export function tensorBytes(t: Pick<GgufTensor, 'shape' | 'type'>): number {
-  return t.shape.reduce((a, b) => a * b, 1) * TENSOR_TYPE[t.type].bytes;
+  const { bytes, block } = TENSOR_TYPE[t.type];
+  return (t.shape.reduce((a, b) => a * b, 1) / block) * bytes;
 }
 
 export class GgufWriter {
@@ -102,6 +107,9 @@ export class GgufWriter {
     if (this.tensors.some((x) => x.name === t.name)) throw new Error(`GgufWriter: tensor ${t.name} added twice`);
     if (t.shape.length < 1 || t.shape.length > 4 || !t.shape.every((d) => Number.isInteger(d) && d > 0)) {
       throw new Error(`GgufWriter: tensor ${t.name} has shape [${t.shape}]; 1 to 4 positive dimensions expected`);
+    }
+    if (t.shape[t.shape.length - 1] % TENSOR_TYPE[t.type].block !== 0) {
+      throw new Error(`GgufWriter: tensor ${t.name} [${t.shape}] of ${t.type} needs rows of whole ${TENSOR_TYPE[t.type].block}-element blocks`);
     }
     this.tensors.push(t);
     return this;

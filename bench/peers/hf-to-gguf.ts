@@ -20,9 +20,12 @@ const TOKEN_TYPE = { normal: 1, control: 3, userDefined: 4, unused: 5 } as const
 /** llama.cpp's pooling types */
 const POOLING = { mean: 1, cls: 2, last: 3 } as const;
 
-type Layout = { kind: 'copy' } | { kind: 'transpose' } | { kind: 'ropePermute'; heads: number };
+export type Layout = { kind: 'copy' } | { kind: 'transpose' } | { kind: 'ropePermute'; heads: number };
 
-interface TensorMapping {
+/** The float types this converter writes (random-gguf.ts writes the quantized ones). */
+type FloatType = Extract<GgufTensorType, 'F32' | 'F16'>;
+
+export interface TensorMapping {
   gguf: string;
   src: string;
   layout: Layout;
@@ -30,33 +33,46 @@ interface TensorMapping {
   f32?: boolean;
 }
 
-type Config = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Config = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 export interface ConvertResult {
   architecture: string;
   tensors: number;
-  outType: GgufTensorType;
+  outType: FloatType;
 }
 
-export async function convertHfToGguf(dir: string, outPath: string, outType: GgufTensorType = 'F32'): Promise<ConvertResult> {
+/** ggml's general.file_type ("mostly" this type) */
+const FILE_TYPE: Record<GgufTensorType, number> = { F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7 };
+
+/**
+ * Writes a model's metadata into w — architecture, hyper-parameters, the tokenizer (dir's tokenizer.json, or a
+ * synthetic vocabulary when dir has none), llama 3 rope factors — and answers where each GGUF tensor comes from
+ * (Hugging Face names without the transformer / bert / model prefix, except for llama). Shared by the
+ * converter below and bench/models/random-gguf.ts, which writes random quantized weights under the same names.
+ */
+export function describeForGguf(config: Config, dir: string, name: string, fileType: GgufTensorType, w: GgufWriter): { arch: 'llama' | 'gpt2' | 'bert'; mappings: TensorMapping[] } {
+  const arch = ggufArchitecture(config);
+  w.string('general.architecture', arch);
+  w.string('general.name', name);
+  w.u32('general.file_type', FILE_TYPE[fileType]);
+  const mappings = arch === 'llama' ? llama(config, w) : arch === 'gpt2' ? gpt2(config, w) : bert(config, dir, w);
+  if (arch === 'llama') addRopeFreqs(config, w);
+  addTokenizer(config, dir, arch, w);
+  return { arch, mappings };
+}
+
+export async function convertHfToGguf(dir: string, outPath: string, outType: FloatType = 'F32'): Promise<ConvertResult> {
   const config: Config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const tensors = await readModelTensors(dir);
   const w = new GgufWriter();
-  const arch = ggufArchitecture(config);
-  w.string('general.architecture', arch);
-  w.string('general.name', basename(dir));
-  w.u32('general.file_type', outType === 'F32' ? 0 : 1);
+  const { arch, mappings } = describeForGguf(config, dir, basename(dir), outType, w);
   const strip = (name: string) => name.replace(/^(transformer|bert|model)\./, '');
   const byShortName = new Map([...tensors].map(([k, v]) => [arch === 'llama' ? k : strip(k), v]));
-
-  const mappings = arch === 'llama' ? llama(config, w) : arch === 'gpt2' ? gpt2(config, w) : bert(config, dir, w);
   for (const m of mappings) {
     const src = byShortName.get(m.src);
     if (!src) throw new Error(`hf-to-gguf: ${dir} has no tensor ${m.src} (needed for ${m.gguf})`);
     addTensor(w, m, src, outType);
   }
-  if (arch === 'llama') addRopeFreqs(config, w);
-  addTokenizer(config, dir, arch, w);
   await w.write(outPath);
   return { architecture: arch, tensors: mappings.length, outType };
 }
@@ -67,10 +83,10 @@ function ggufArchitecture(config: Config): 'llama' | 'gpt2' | 'bert' {
   throw new Error(`hf-to-gguf: model_type ${String(t)} is not converted (llama, gpt2 and bert are)`);
 }
 
-function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: GgufTensorType): void {
+function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: FloatType): void {
   const from = FLOAT_DTYPE[src.dtype as keyof typeof FLOAT_DTYPE];
   if (!from) throw new Error(`hf-to-gguf: ${src.name} is ${src.dtype}; float tensors (f32, f16, bf16) are converted`);
-  const type: GgufTensorType = src.shape.length === 1 || m.f32 ? 'F32' : outType;
+  const type: FloatType = src.shape.length === 1 || m.f32 ? 'F32' : outType;
   const shape = m.layout.kind === 'transpose' ? [src.shape[1], src.shape[0]] : src.shape;
   w.addTensor({
     name: m.gguf, shape, type,

@@ -7,6 +7,7 @@ import type { BenchArgs } from '../e2e/args';
 import type { MachineInfo } from '../e2e/machine';
 import { ratio } from '../e2e/stats';
 import type { DecodePoint, EngineName, JobResult } from '../e2e/types';
+import { floorRows } from './gpu';
 
 export interface RunRecord {
   schema: 1;
@@ -297,8 +298,30 @@ export function goals(runs: RunRecord[]): GoalStatus[] {
     ['CPU throughput grows with concurrent streams (gpuformer, all streams, each step up; issue 6; ratio = smallest step gain)', 'cpu', pick('cpu', growth), 1],
     ['GPU embedding throughput ≥ 1.5 × sentence-transformers in f16', 'cuda', pick('cuda', embedRatios('pytorch')), 1.5],
     ['GPU single-stream decode ≥ 80 % of the bandwidth bound (weight bytes per token ÷ measured copy bandwidth)', 'cuda', pick('cuda', bandwidth), 0.8],
+    ...issue13Goals(pick),
   ];
   return rows.map(([goal, , p, threshold]) => ({ goal, status: verdict(p.pairs, threshold), run: p.run ? runTitle(p.run) : undefined }));
+}
+
+type Pairs = Array<{ id: string; r: number }>;
+type Pick = (device: string, f: (run: RunRecord) => Pairs) => { pairs: Pairs; run?: RunRecord };
+
+/** Issue 13's decode goals (the floors: bench/report/gpu.ts); ratio = measured ÷ goal, so 1 meets it. */
+function issue13Goals(pick: Pick): Array<[string, string, ReturnType<Pick>, number]> {
+  const rows = (run: RunRecord, model: RegExp) => floorRows([run]).filter((r) => model.test(r.model));
+  const oneStream = (model: RegExp, score: (r: ReturnType<typeof floorRows>[number]) => number | undefined) => (run: RunRecord) =>
+    rows(run, model).flatMap((r) => { const x = score(r); return x == null ? [] : [{ id: r.model, r: x }]; });
+  const streams64 = (run: RunRecord) => rows(run, /^llama-3\.2-1b/).flatMap((r) => r.streams.filter((s) => s.n === 64)
+    .map((s) => ({ id: `${r.model} (${fmt(s.tokensPerSec)} tokens/s, ITL p50 ${fmt(s.itlP50Ms)} ms)`, r: Math.min(s.tokensPerSec / 20000, 3 / s.itlP50Ms) })));
+  return [
+    ['GPU Llama-2-7B-shape f16 decode, one stream, ≥ 85 % of the bandwidth floor (issue 13; ratio = of floor ÷ 0.85)', 'cuda',
+      pick('cuda', oneStream(/^llama-7b .*f16/, (r) => (r.ofFloor == null ? undefined : r.ofFloor / 0.85))), 1],
+    ['GPU Llama-3.2-1B f16 decode, one stream, ≥ 1,000 tokens/s (issue 13)', 'cuda',
+      pick('cuda', oneStream(/^llama-3\.2-1b .*f16/, (r) => (r.gpuformerTokensPerSec == null ? undefined : r.gpuformerTokensPerSec / 1000))), 1],
+    ['GPU Llama-3.2-1B, 64 concurrent streams: ≥ 20,000 tokens/s and ITL p50 ≤ 3 ms (issue 13)', 'cuda', pick('cuda', streams64), 1],
+    ['GPU quantized decode (GGUF Q4_0 / Q8_0 / Q4_1), one stream, ≥ 80 % of the floor for its bytes (issue 13; ratio = of floor ÷ 0.8)', 'cuda',
+      pick('cuda', (run) => floorRows([run]).filter((r) => /^q\d/.test(r.weights) && r.ofFloor != null).map((r) => ({ id: r.model, r: r.ofFloor! / 0.8 }))), 1],
+  ];
 }
 
 export function renderGoals(runs: RunRecord[]): string {

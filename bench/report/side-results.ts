@@ -28,10 +28,13 @@ export interface LoadTestRecord {
 }
 
 export interface KernelRecord {
-  bench: 'cpu-gemm' | 'cpu-attention';
+  bench: 'cpu-gemm' | 'cpu-attention' | 'cuda-kernels';
   date: string;
   command: string;
-  threads: number;
+  /** CPU kernels */
+  threads?: number;
+  /** CUDA kernels */
+  device?: { name: string };
 }
 
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '—');
@@ -56,6 +59,6 @@ export function renderLoadTests(records: Array<{ file: string; record: LoadTestR
 export function renderKernelLinks(records: Array<{ file: string; record: KernelRecord }>): string {
   if (records.length === 0) return '';
   return records.map(({ file, record: r }) =>
-    `- ${r.bench} · ${r.date.slice(0, 16).replace('T', ' ')} UTC · ${r.threads} threads: [table](${file.replace(/\.json$/, '.md')}), ` +
+    `- ${r.bench} · ${r.date.slice(0, 16).replace('T', ' ')} UTC · ${r.device ? r.device.name : `${r.threads} threads`}: [table](${file.replace(/\.json$/, '.md')}), ` +
     `[json](${file}) — \`${r.command}\``).join('\n') + '\n';
 }

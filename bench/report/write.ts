@@ -4,22 +4,30 @@
  *
  *   node bench/.cache/build/bench/report/write.js
  */
-import { readdirSync, readFileSync, writeFileSync } from 'fs';
+import { type Dirent, existsSync, readdirSync, readFileSync, writeFileSync } from 'fs';
 import { basename, join, relative } from 'path';
 import { REPO_ROOT, RESULTS_DIR } from '../e2e/paths';
+import { renderGpuFloors } from './gpu';
 import { renderGoals, renderRun, runTitle, type RunRecord } from './markdown';
 import { concurrencySpec, embedSpec, renderPng } from './plots';
 import { renderKernelLinks, renderLoadTests, type KernelRecord, type LoadTestRecord } from './side-results';
 
-/** Every JSON record in the results folder, parsed. */
-function readRecords(dir: string): Array<{ file: string; record: Record<string, unknown> }> {
-  let files: string[] = [];
+/**
+ * Every JSON record in the results folder and in its folders one level down (a GPU machine's run keeps its
+ * records, logs and the commands that made them together, e.g. bench/results/gpu-2026-12-04-h200/), parsed.
+ */
+function readRecords(dir: string, depth = 1): Array<{ file: string; record: Record<string, unknown> }> {
+  let entries: Dirent[] = [];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    entries = readdirSync(dir, { withFileTypes: true });
   } catch {
     return [];
   }
-  return files.map((f) => ({ file: join(dir, f), record: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown> }));
+  return entries.flatMap((e) => {
+    const file = join(dir, e.name);
+    if (e.isDirectory()) return depth > 0 ? readRecords(file, depth - 1) : [];
+    return e.name.endsWith('.json') ? [{ file, record: JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown> }] : [];
+  });
 }
 
 /** The end-to-end run records (npm run bench), newest first. */
@@ -29,19 +37,48 @@ export function readRuns(dir = RESULTS_DIR): Array<{ file: string; run: RunRecor
     .sort((a, b) => b.run.startedAt.localeCompare(a.run.startedAt));
 }
 
+/** Folders of `dir` that hold a whole machine run (a README.md beside its records), newest (by name) first. */
+function runFolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'README.md')))
+      .map((e) => join(dir, e.name)).sort().reverse();
+  } catch {
+    return [];
+  }
+}
+
+type Records<R> = Array<{ file: string; record: R }>;
+export interface SideResults {
+  loadTests: Records<LoadTestRecord>;
+  kernels: Records<KernelRecord>;
+  gpuKernels: Records<KernelRecord>;
+  /** folders of bench/results holding one GPU machine run each (with a README.md), newest first, relative paths */
+  gpuRunFolders: string[];
+}
+
 /** Load-test and kernel records (told apart by their `bench` field), newest first, paths relative to the repository. */
-export function readSideResults(dir = RESULTS_DIR): { loadTests: Array<{ file: string; record: LoadTestRecord }>; kernels: Array<{ file: string; record: KernelRecord }> } {
+export function readSideResults(dir = RESULTS_DIR): SideResults {
   const all = readRecords(dir).map(({ file, record }) => ({ file: relative(REPO_ROOT, file), record }))
     .sort((a, b) => String(b.record.date).localeCompare(String(a.record.date)));
   return {
     loadTests: all.filter((x) => x.record.bench === 'load-test') as unknown as Array<{ file: string; record: LoadTestRecord }>,
     kernels: all.filter((x) => x.record.bench === 'cpu-gemm' || x.record.bench === 'cpu-attention') as unknown as Array<{ file: string; record: KernelRecord }>,
+    gpuKernels: all.filter((x) => x.record.bench === 'cuda-kernels' && !x.record.dryRun) as unknown as Array<{ file: string; record: KernelRecord }>,
+    gpuRunFolders: runFolders(dir).map((f) => relative(REPO_ROOT, f)),
   };
 }
 
-export function renderBenchmarks(runs: RunRecord[], runSections: string[], side: ReturnType<typeof readSideResults> = { loadTests: [], kernels: [] }): string {
+export function renderBenchmarks(runs: RunRecord[], runSections: string[], side: SideResults = { loadTests: [], kernels: [], gpuKernels: [], gpuRunFolders: [] }): string {
   const load = renderLoadTests(side.loadTests);
   const kernels = renderKernelLinks(side.kernels);
+  const gpuKernels = renderKernelLinks(side.gpuKernels);
+  const floors = renderGpuFloors(runs);
+  const folders = side.gpuRunFolders.map((f) => `- [${basename(f)}](${f}/README.md)`).join('\n');
+  const gpu = floors || gpuKernels || folders
+    ? `## GPU: decode against the bandwidth floor\n\n${floors}` +
+      `${gpuKernels ? `\nGPU kernel benchmarks (bench/kernels/cuda-kernels.mjs):\n\n${gpuKernels}` : ''}` +
+      `${folders ? `\nEach GPU machine run in full (commands, logs, test/gpu results, the ncu step breakdown of a decode step):\n\n${folders}\n` : ''}\n`
+    : '';
   return `# Benchmarks
 
 End-to-end speed of gpuformer against its peers on the same weights, the same inputs and the same machine,
@@ -52,7 +89,7 @@ within one run; above 1 means gpuformer is faster. Benchmarks are never timed te
 ## Goals
 
 ${runs.length ? renderGoals(runs) : 'No run recorded yet.\n'}
-${load ? `## Load test of \`gpuformer serve\` (bench/e2e/load-test.mjs)\n\n${load}\n` : ''}${kernels ? `## CPU kernel benchmarks (bench/kernels)\n\n${kernels}\n` : ''}## Runs (newest first)
+${gpu}${load ? `## Load test of \`gpuformer serve\` (bench/e2e/load-test.mjs)\n\n${load}\n` : ''}${kernels ? `## CPU kernel benchmarks (bench/kernels)\n\n${kernels}\n` : ''}## Runs (newest first)
 
 ${runSections.join('\n---\n\n')}`;
 }

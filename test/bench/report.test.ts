@@ -6,6 +6,7 @@ import { planJobs } from '../../bench/e2e/plan';
 import { summarize } from '../../bench/e2e/stats';
 import type { ConcurrencyPoint, JobResult } from '../../bench/e2e/types';
 import { goals, renderRun, slowerThanPeers, type RunRecord } from '../../bench/report/markdown';
+import { floorRows, renderGpuFloors } from '../../bench/report/gpu';
 import { renderLoadTests, type LoadTestRecord } from '../../bench/report/side-results';
 
 function decoder(id: string, reduced?: CatalogEntry['reduced']): CatalogEntry {
@@ -101,6 +102,34 @@ describe('report', () => {
     // 40 → 120 → 100 tokens/s: the step from 8 to 64 streams loses
     expect(g.find((x) => x.goal.includes('grows with concurrent streams'))?.status).toMatch(/^not met \(m \(40 → 120 → 100 tokens\/s at 1\/8\/64 streams\) 0\.83×\)$/);
     expect(g.find((x) => x.goal.includes('GPU embedding'))?.status).toBe('not measured yet');
+  });
+
+  it('puts each GPU decode beside its floor: weight bytes ÷ copy bandwidth per token, N tokens per that time for N streams', () => {
+    const gpuRun: RunRecord = {
+      ...run([
+        result('gpuformer', 'llama-7b (random, f16)', {
+          device: 'cuda', model: { id: 'llama-7b (random, f16)', kind: 'decoder', path: '/x', weights: 'f16' },
+          engineMemory: { weightsBytes: 13.5e9 },
+          decode: { promptLen: 32, tokens: 32, tokensPerSec: s(225), interTokenMs: s(4.4) },
+          concurrency: [conc(1, 225), conc(64, 12000)],
+        }),
+        result('pytorch', 'llama-7b (random, f16)', {
+          device: 'cuda', decode: { promptLen: 32, tokens: 32, tokensPerSec: s(47), interTokenMs: s(21) }, engineMemory: { weightsBytes: 13.5e9 },
+        }),
+      ]),
+      args: parseArgs(['--device', 'cuda']), copyBytesPerSec: 4.5e12,
+    };
+    const [row] = floorRows([gpuRun, records]);  // the CPU run has no floor
+    expect(row.floorSeconds).toBeCloseTo(3e-3, 12);  // 13.5 GB ÷ 4.5 TB/s
+    expect(row.ofFloor).toBeCloseTo(0.675, 12);  // 225 tokens/s ÷ 333.3
+    expect(row.streams.find((x) => x.n === 64)!.ofFloor).toBeCloseTo((12000 * 3e-3) / 64, 12);
+    const md = renderGpuFloors([gpuRun]);
+    expect(md).toContain('| llama-7b (random, f16) | 13.50 GB | 4,500 GB/s | 3 ms (333) | 4.44 ms (225) | 68 % | 47 |');
+    expect(md).toContain('| llama-7b (random, f16) | 64 | 12,000 | 21,333 | 56 % | 20 ms | 3 ms |');
+    expect(renderGpuFloors([records])).toBe('');
+    const g = goals([gpuRun]);
+    expect(g.find((x) => x.goal.includes('Llama-2-7B-shape'))?.status).toBe('not met (llama-7b (random, f16) 0.79×)');
+    expect(g.find((x) => x.goal.includes('GPU quantized'))?.status).toBe('not measured yet');
   });
 
   it('renders load tests, and says plainly when the server did not go back to its baseline', () => {

@@ -17,14 +17,17 @@ export interface FixtureCase {
   greedy_min_margin?: number;
 }
 
+/** A fixture's directory: a name under FIXTURES, or any directory in the same format (an absolute path). */
+const fixtureDir = (fixture: string) => path.resolve(FIXTURES, fixture);
+
 export function readCases(fixture: string): FixtureCase[] {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES, fixture, 'cases.json'), 'utf8')).cases;
+  return JSON.parse(fs.readFileSync(path.join(fixtureDir(fixture), 'cases.json'), 'utf8')).cases;
 }
 
 export type Golden = Map<string, Float32Array | Int32Array>;
 
 export function readGolden(fixture: string): Golden {
-  const buf = fs.readFileSync(path.join(FIXTURES, fixture, 'golden.safetensors'));
+  const buf = fs.readFileSync(path.join(fixtureDir(fixture), 'golden.safetensors'));
   const headerLen = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, { dtype: string; data_offsets: [number, number] }>;
   const base = 8 + headerLen;

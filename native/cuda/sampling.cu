@@ -133,7 +133,9 @@ __device__ int64_t block_argmax(const T* x, int64_t V, BlockScratch& sh, float* 
 
 // Σ over members (in both cuts) of 1 (kMass false) or the weight (kMass true) whose key ≥ τ, as a function
 // of τ: finds the largest τ where it satisfies the goal (≥ goal, or > goal when kStrict), and the sum of
-// the members strictly above τ. Four passes of 8-bit histograms from the top digit down. False when no τ
+// the members strictly above τ. Four passes of 8-bit histograms from the top digit down; only a digit that
+// holds members can be chosen, so τ is always a member's key (a goal already met by nothing — top-p 0, whose
+// mass goal is 0 — gives the largest member's key, not an empty digit above every logit). False when no τ
 // satisfies the goal (rounding at the very end of the order).
 template <bool kMass, bool kStrict, typename T>
 __device__ bool radix_search(const Row<T>& r, Cut c1, Cut c2, double goal, BlockScratch& sh, uint32_t* tau,
@@ -157,7 +159,7 @@ __device__ bool radix_search(const Row<T>& r, Cut c1, Cut c2, double goal, Block
       int chosen = -1;
       for (int d = 255; d >= 0; d--) {
         const double with = run + sh.hist[d];
-        if (kStrict ? with > goal : with >= goal) {
+        if (sh.hist[d] > 0 && (kStrict ? with > goal : with >= goal)) {
           chosen = d;
           break;
         }
@@ -179,33 +181,42 @@ __device__ bool radix_search(const Row<T>& r, Cut c1, Cut c2, double goal, Block
   return found;
 }
 
-// Among members with key == τ, walked in index order starting from `start`, the first index where the
-// running sum (of 1 or the weight) satisfies the goal; -1 if none does. One pass: each thread takes a
-// contiguous run of indices, the runs' sums are scanned, and the thread whose run crosses walks it.
+// Among members with key == τ, walked in index order starting from `start`, the first member whose running
+// sum (of 1 or the weight, the member included) satisfies the goal — the first member at all when `start`
+// already does (a goal of 0); -1 if none does. One pass: each thread takes a contiguous run of indices, the
+// runs' sums and member counts are scanned, and the one thread whose run holds that member walks it. Running
+// sums only grow, so that is the thread whose last member meets the goal while no member before its run did
+// (there is none, or the sum before its run does not meet the goal).
 template <bool kMass, bool kStrict, typename T, typename Pred>
 __device__ int64_t index_order_cut(const Row<T>& r, Pred member, double start, double goal, BlockScratch& sh) {
   const int64_t chunk = (r.V + kThreads - 1) / kThreads;
   const int64_t lo = min(r.V, int64_t(threadIdx.x) * chunk), hi = min(r.V, lo + chunk);
   double local = 0;
+  int count = 0;
   for (int64_t i = lo; i < hi; i++) {
     const float v = r.val(i);
-    if (member(v, i)) local += kMass ? r.weight(v) : 1.0;
+    if (member(v, i)) {
+      local += kMass ? r.weight(v) : 1.0;
+      count++;
+    }
   }
   const double before = start + block_exclusive_scan_d(local, sh);
+  const double members_before = block_exclusive_scan_d(static_cast<double>(count), sh);  // exact: counts < 2^53
   auto meets = [&](double s) { return kStrict ? s > goal : s >= goal; };
   if (threadIdx.x == 0) sh.index = -1;
   __syncthreads();
-  if (!meets(before) && meets(before + local)) {
+  if (count > 0 && meets(before + local) && (members_before == 0 || !meets(before))) {
     double cum = before;
+    int64_t last = -1;
     for (int64_t i = lo; i < hi; i++) {
       const float v = r.val(i);
       if (!member(v, i)) continue;
       cum += kMass ? r.weight(v) : 1.0;
-      if (meets(cum)) {
-        sh.index = i;
-        break;
-      }
+      last = i;
+      if (meets(cum)) break;
     }
+    // the walk adds in another order than before + local did: at a crossing within rounding, its last member
+    sh.index = last;
   }
   __syncthreads();
   const int64_t result = sh.index;

@@ -89,6 +89,20 @@ describeGpu('sample', () => {
     expect(new Set(dev).size).toBeGreaterThan(10);  // the batch really samples
   });
 
+  // the first GPU run gave token 0 here: a mass goal of 0 (top-p 0) let the radix search settle on an empty
+  // bucket above every logit, so no token was kept (sampling.cu)
+  test.each(['f32', 'f16', 'bf16'] as const)('%s logits: top-p ≤ 0 keeps the most likely token, the first of tied maxima', (dtype) => {
+    const tied = Array.from(logitsA);
+    const top = Math.max(...tied);
+    tied[17] = tied[400] = tied[999] = top + 1;  // the maximum three times (equal after rounding to any dtype)
+    const rows: Row[] = Array.from({ length: 48 }, (_, i) => ({
+      logits: tied, T: [0.3, 1, 4][i % 3], topK: [0, 2, 50, 999][(i >> 2) % 4], topP: i % 2 ? 0 : -0.5, seed: nextSeed(), step: i,
+    }));
+    const { dev, cpu } = sampleBoth(rows, dtype);
+    expect(dev).toEqual(cpu);
+    expect([...new Set(dev)]).toEqual([17]);
+  });
+
   test('a 128k vocabulary with top-p and with top-k: the CPU\'s tokens', () => {
     const big = normal(128000, nextSeed(), 3);
     const rows: Row[] = Array.from({ length: 32 }, (_, i) => (i % 2

@@ -127,6 +127,17 @@ describe('sample', () => {
     expect([...seen(0)].sort()).toEqual([0]);        // never empty
   });
 
+  test('top-p ≤ 0 keeps one token, the most likely, the first index among tied maxima (a mass goal of 0 still keeps it)', () => {
+    const logits = [0.1, 2, -1, 2, 0.5, 2, 1.9];  // the maximum three times
+    for (const topP of [0, -1]) {
+      for (const topK of [0, 2, 5]) {
+        const toks = sample(Array.from({ length: 200 }, (_, i) => ({ logits, T: 1.5, topK, topP, seed: i, step: i })));
+        expect([...new Set(toks)]).toEqual([1]);
+        expect(ref.samplingDistribution(logits, 1.5, topK, topP)[1]).toBe(1);
+      }
+    }
+  });
+
   test('a 128k vocabulary with top-p (partial sorting) stays within the reference support', () => {
     const big = normal(128000, nextSeed(), 3);
     const probs = ref.samplingDistribution(big, 0.7, 0, 0.9);

@@ -13,13 +13,15 @@ import { MemoryReport, memoryReport } from '../memory/ledger';
 import type { MemoryPlan } from '../memory/planner';
 import { ChatTemplate, templateTokens } from '../tokenizer/chat-template';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
-import { TextTokenizer } from '../tokenizer/tokenizer';
+import { TokenizerPool } from '../tokenizer/pool';
+import { TextTokenizer, TooLong } from '../tokenizer/tokenizer';
 import {
   ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
 } from './options';
 import { LoadedModel, loadModel } from './load';
 import type { LoadPlan } from './plan';
 import { createEngineLoop } from './loop';
+import { longestPrompt, promptTooLong } from './scheduler';
 import { StopStringMatcher } from './stop-strings';
 import type { EngineLoop, FinishReason, GenerateRequest, LoopStats } from './types';
 
@@ -46,6 +48,8 @@ export interface EngineParts {
   plan: LoadPlan;
   loop: EngineLoop;
   tokenizer?: TextTokenizer;
+  /** the tokenizer on worker threads, for the async paths (tokenize*, complete, embed) */
+  tokenizerPool?: TokenizerPool;
   /** renders a conversation with the model's chat template and add_generation_prompt */
   renderChat?: (messages: ChatMessage[]) => string;
   memory: () => MemoryReport;
@@ -80,6 +84,11 @@ export class Engine {
     return this.parts.plan.loop.maxModelLen;
   }
 
+  /** What embed() truncates text to (sentence-transformers' max_seq_length, 256 for all-MiniLM-L6-v2), within maxModelLen. */
+  get maxSeqLength(): number {
+    return this.parts.plan.maxSeqLength;
+  }
+
   /** The tokenizer, when the model has one (a directory without tokenizer.json speaks token ids only). */
   get tokenizer(): TextTokenizer | undefined {
     return this.parts.tokenizer;
@@ -95,7 +104,7 @@ export class Engine {
     this.live();
     if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
     const o = resolveEmbedOptions(opts, this.parts.source);
-    const batch = this.embedInputs(input);
+    const batch = await this.tokenizeEmbedInputs(input);
     if (batch.length === 0) return [];
     return this.parts.loop.embed(batch, o);
   }
@@ -103,7 +112,8 @@ export class Engine {
   /**
    * Streams a generation: chunks of { text, tokenIds } and finally one with finishReason ('stop' at EOS or
    * a stop string, 'length' at maxTokens or maxModelLen, 'abort' when the signal fires). Breaking out of the
-   * loop cancels the request and frees its KV blocks.
+   * loop cancels the request and frees its KV blocks. A text prompt is tokenized here, on the caller's thread;
+   * tokenizePrompts() does it off the event loop, and generate() takes its ids.
    */
   generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<GenerateChunk> {
     this.live();
@@ -116,7 +126,7 @@ export class Engine {
   async complete(prompt: string | number[], opts?: GenerateOptions): Promise<Completion> {
     this.live();
     const o = resolveGenerateOptions(opts);
-    const promptIds = this.promptIds(prompt, true);
+    const [promptIds] = await this.tokenizePrompts([prompt], { signal: o.signal });
     return collect(this.stream(promptIds, o), promptIds.length);
   }
 
@@ -136,8 +146,52 @@ export class Engine {
   async completeChat(messages: ChatMessage[], opts?: GenerateOptions): Promise<Completion> {
     this.live();
     const o = resolveGenerateOptions(opts);
-    const promptIds = this.chatPromptIds(messages);
+    const promptIds = await this.tokenizeChat(messages, { signal: o.signal });
     return collect(this.stream(promptIds, o), promptIds.length);
+  }
+
+  /**
+   * Prompts' token ids as generate() takes them, each text tokenized once with the model's special tokens and
+   * off the event loop when the batch is large (the tokenizer's worker threads); token-id prompts are
+   * checked. A prompt too long for maxModelLen is refused as soon as that is known: from its byte length
+   * alone where the tokenizer bounds the bytes a token covers (TextTokenizer.maxBytesPerToken), else once
+   * counted, never after being queued.
+   */
+  async tokenizePrompts(prompts: Array<string | number[]>, opts: { signal?: AbortSignal } = {}): Promise<number[][]> {
+    this.live();
+    if (!this.spec.causal) throw unsupported(`${this.spec.architecture} is an embedding model: use embed(), it does not generate text`);
+    return this.tokenizeTexts(prompts, { addSpecialTokens: true, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
+      (i) => (prompts.length > 1 ? `prompt[${i}]` : 'prompt'),
+      (ids, what) => this.promptIds(ids, false, what));
+  }
+
+  /** A conversation's prompt ids: rendered with the chat template, then tokenized as tokenizePrompts does. */
+  async tokenizeChat(messages: ChatMessage[], opts: { signal?: AbortSignal } = {}): Promise<number[]> {
+    this.live();
+    const text = this.renderChat(messages);
+    this.requireTokenizer('chat');
+    // the template writes the special tokens itself (BOS included, where the model uses one)
+    const [ids] = await this.tokenizeTexts([text], { addSpecialTokens: false, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
+      () => 'the conversation', (x) => x);
+    return this.promptIds(ids, false);
+  }
+
+  /**
+   * embed()'s inputs as the token ids it embeds: texts tokenized off the event loop when large and truncated
+   * to maxSeqLength as sentence-transformers does, token-id inputs checked (they must already fit). Their
+   * lengths are the tokens the model reads.
+   */
+  async tokenizeEmbedInputs(input: string | string[] | number[][], opts: { signal?: AbortSignal } = {}): Promise<number[][]> {
+    this.live();
+    if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
+    const max = this.maxSeqLength;
+    if (typeof input === 'string') input = [input];
+    if (!Array.isArray(input)) throw inputError('embed: input must be a string, an array of strings, or an array of token-id arrays');
+    return this.tokenizeTexts(input as Array<string | number[]>, { truncateTo: max, signal: opts.signal }, (i) => `embed input[${i}]`, (x, what) => {
+      const ids = checkTokenIds(x, this.spec.vocabSize, what);
+      if (ids.length > max) throw inputError(`${what} has ${ids.length} tokens, more than the model's ${max}`);
+      return ids;
+    });
   }
 
   /** The chat template's rendering of a conversation (with the generation prompt), as text. */
@@ -195,11 +249,11 @@ export class Engine {
    * A prompt's ids, checked here at the edge so that generate() refuses a bad prompt when it is called; its
    * length against maxModelLen and the KV cache is the scheduler's to check (Scheduler.add).
    */
-  private promptIds(prompt: string | number[], addSpecialTokens: boolean): number[] {
+  private promptIds(prompt: string | number[], addSpecialTokens: boolean, what = 'prompt'): number[] {
     if (!this.spec.causal) throw unsupported(`${this.spec.architecture} is an embedding model: use embed(), it does not generate text`);
     const ids = typeof prompt === 'string' ? this.requireTokenizer('generate').encode(prompt, { addSpecialTokens }) : prompt;
-    if (Array.isArray(ids) && ids.length === 0) throw inputError('prompt is empty');
-    return checkTokenIds(ids, this.spec.vocabSize, 'prompt');
+    if (Array.isArray(ids) && ids.length === 0) throw inputError(`${what} is empty`);
+    return checkTokenIds(ids, this.spec.vocabSize, what);
   }
 
   private chatPromptIds(messages: ChatMessage[]): number[] {
@@ -208,16 +262,37 @@ export class Engine {
     return this.promptIds(tok.encode(this.renderChat(messages), { addSpecialTokens: false }), false);
   }
 
-  private embedInputs(input: string | string[] | number[][]): number[][] {
-    const max = this.parts.plan.maxSeqLength;
-    if (typeof input === 'string') input = [input];
-    if (!Array.isArray(input)) throw inputError('embed: input must be a string, an array of strings, or an array of token-id arrays');
-    return (input as Array<string | number[]>).map((x, i) => {
-      if (typeof x === 'string') return this.requireTokenizer('embed').encodeTruncated(x, max);
-      const ids = checkTokenIds(x, this.spec.vocabSize, `embed input[${i}]`);
-      if (ids.length > max) throw inputError(`embed input[${i}] has ${ids.length} tokens, more than the model's ${max}`);
-      return ids;
+  /**
+   * Texts and token-id inputs to ids: the texts in one batch on the tokenizer pool, each token-id input
+   * through `checkIds`. With `limit`, a text longer than that many tokens is refused as promptTooLong, from
+   * its byte length when the tokenizer bounds the bytes per token (before any tokenizing), else from its count.
+   */
+  private async tokenizeTexts(items: Array<string | number[]>, o: { addSpecialTokens?: boolean; truncateTo?: number; limit?: number; signal?: AbortSignal },
+    what: (i: number) => string, checkIds: (ids: number[], what: string) => number[]): Promise<number[][]> {
+    const out: number[][] = new Array(items.length);
+    const at = items.flatMap((x, i) => (typeof x === 'string' ? [i] : []));
+    items.forEach((x, i) => {
+      if (typeof x !== 'string') out[i] = checkIds(x, what(i));
     });
+    if (at.length === 0) return out;
+    const tok = this.requireTokenizer('tokenize');
+    const texts = at.map((i) => items[i] as string);
+    const maxBytes = o.limit !== undefined ? tok.maxBytesPerToken : undefined;
+    if (maxBytes !== undefined) {
+      at.forEach((i, k) => {
+        const bytes = Buffer.byteLength(texts[k]);
+        if (bytes > o.limit! * maxBytes) {
+          throw promptTooLong(what(i), Math.ceil(bytes / maxBytes), this.maxModelLen, { bytes, maxBytesPerToken: maxBytes });
+        }
+      });
+    }
+    const results = await this.parts.tokenizerPool!.encode(texts, o);
+    results.forEach((r, k) => {
+      const i = at[k];
+      if ((r as TooLong).tooLong !== undefined) throw promptTooLong(what(i), (r as TooLong).tooLong, this.maxModelLen);
+      out[i] = checkIds(r as number[], what(i));
+    });
+    return out;
   }
 
   /**
@@ -285,11 +360,13 @@ function engineParts({ source, plan, runner }: LoadedModel): EngineParts {
   try {
     const tokenizer = source.tokenizer ? new TextTokenizer(source.tokenizer.json, source.tokenizer.config) : undefined;
     const loop = createEngineLoop(runner, plan.loop);
+    const tokenizerPool = tokenizer ? new TokenizerPool(tokenizer, source.tokenizer!) : undefined;
     return {
       source,
       plan,
       loop,
       tokenizer,
+      tokenizerPool,
       renderChat: source.chatTemplate !== undefined && tokenizer ? chatRenderer(source) : undefined,
       memory: () => {
         const s = loop.stats();
@@ -297,7 +374,7 @@ function engineParts({ source, plan, runner }: LoadedModel): EngineParts {
       },
       dispose: async () => {
         try {
-          await loop.shutdown();
+          await Promise.all([loop.shutdown(), tokenizerPool?.dispose()]);
         } finally {
           runner.dispose();
         }

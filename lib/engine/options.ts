@@ -10,7 +10,7 @@
  * in GENERATE_OPTIONS or EMBED_OPTIONS (the compiler insists on one per declared option), read the resolved
  * value where it takes effect, and set `field` when the OpenAI / vLLM request body carries it.
  */
-import { inputError } from '../errors';
+import { inputError, shown as show } from '../errors';
 import { checkPooling, checkPositiveInt } from '../core/checks';
 import type { ModelSource } from '../core/source';
 import type { KvCacheShape, PoolingMode, StepBudget } from '../core/step';
@@ -103,8 +103,6 @@ export interface OptionEntry<T, Ctx = void> {
 
 type Entries<O, Ctx = void> = { [K in keyof Required<O>]: OptionEntry<unknown, Ctx> };
 export type Resolved<E> = { [K in keyof E]: E[K] extends OptionEntry<infer T, infer _C> ? T : never };
-
-const show = (v: unknown) => (typeof v === 'string' ? `'${v}'` : typeof v === 'bigint' ? `${v}n` : JSON.stringify(v) ?? String(v));
 
 function numberIn(ok: (n: number) => boolean, what: string) {
   return (v: unknown, name: string): number => {

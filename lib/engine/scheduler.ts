@@ -17,7 +17,7 @@
  * (add() refuses requests whose longest possible length needs more blocks than exist), so the oldest
  * running sequence always progresses and the others follow in arrival order.
  */
-import { inputError } from '../errors';
+import { GpuformerError, inputError } from '../errors';
 import { checkPositiveInt } from '../core/checks';
 import type { KvCacheShape, SamplingState, StepBudget } from '../core/step';
 import { BlockManager, KvStats } from '../kv/block-manager';
@@ -55,6 +55,21 @@ export interface SequenceOutput {
   seq: Sequence;
   tokenId: number;
   finishReason?: FinishReason;
+}
+
+/** The longest prompt a sequence may have: maxModelLen less the one position it must generate into. */
+export const longestPrompt = (maxModelLen: number) => maxModelLen - 1;
+
+/**
+ * The refusal of a prompt longer than longestPrompt: raised here when a sequence is added, and by the Engine
+ * as soon as tokenizing shows it, or a text's byte length alone (`fromBytes`: then `tokens` is a lower
+ * bound), before anything is queued.
+ */
+export function promptTooLong(what: string, tokens: number, maxModelLen: number,
+  fromBytes?: { bytes: number; maxBytesPerToken: number }): GpuformerError {
+  const count = fromBytes ? `at least ${tokens} tokens (its ${fromBytes.bytes} bytes, at most ${fromBytes.maxBytesPerToken} per token)` : `${tokens} tokens`;
+  return inputError(`${what} has ${count}; maxModelLen is ${maxModelLen}, which leaves no room to generate ` +
+    '(shorten the prompt or load with a larger maxModelLen)');
 }
 
 export class Scheduler {
@@ -112,10 +127,7 @@ export class Scheduler {
   add(seq: Sequence): void {
     const { maxModelLen, numBlocks, blockSize } = this.config;
     if (seq.promptLength < 1) throw inputError('the prompt is empty');
-    if (seq.promptLength >= maxModelLen) {
-      throw inputError(`the prompt has ${seq.promptLength} tokens; maxModelLen is ${maxModelLen}, which leaves no room to generate ` +
-        '(shorten the prompt or load with a larger maxModelLen)');
-    }
+    if (seq.promptLength > longestPrompt(maxModelLen)) throw promptTooLong('the prompt', seq.promptLength, maxModelLen);
     checkPositiveInt(seq.maxTokens, 'maxTokens');
     const blocks = this.kv.blocksFor(this.maxLength(seq));
     if (blocks > numBlocks) {

@@ -1,9 +1,10 @@
 /**
  * HTTP plumbing shared by the routes: OpenAI-style error objects, JSON responses (the official client needs
- * `content-type: application/json` to see any data), and size-limited body reading.
+ * `content-type: application/json` to see any data), and strict body reading: JSON only, UTF-8 only, size-
+ * and time-limited.
  */
 import type { IncomingMessage, ServerResponse } from 'http';
-import { GpuformerError } from '../errors';
+import { GpuformerError, shown } from '../errors';
 
 /** An error the client caused or should see, with the HTTP status and the OpenAI error fields. */
 export class HttpError extends Error {
@@ -15,9 +16,16 @@ export class HttpError extends Error {
 
 export const badRequest = (param: string, message: string) => new HttpError(400, message, param);
 
+/**
+ * Longest error message sent. Messages quote a caller's values through shown() (a short escaped prefix);
+ * this bounds whatever else a message could carry (a chat template's exception, a library's text).
+ */
+const MAX_MESSAGE = 500;
+
 /** The body OpenAI answers errors with: { error: { message, type, param, code } }. */
 export function errorBody(e: HttpError): object {
-  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+  const message = e.message.length > MAX_MESSAGE ? `${e.message.slice(0, MAX_MESSAGE)}…` : e.message;
+  return { error: { message, type: e.type, param: e.param, code: e.code } };
 }
 
 /** Maps anything thrown while serving to an HttpError: the engine's input errors are the client's fault. */
@@ -42,20 +50,73 @@ export function sendError(res: ServerResponse, e: HttpError, headers: Record<str
   sendJson(res, e.status, errorBody(e), headers);
 }
 
-/** Reads the whole body as JSON; 413 past maxBytes (declared or streamed), 400 when it is not JSON. */
-export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const tooLarge = () => new HttpError(413, `the request body exceeds the server's limit of ${maxBytes} bytes`, null,
+export interface BodyLimits {
+  /** largest body (bytes, declared or streamed): 413 past it */
+  maxBodyBytes: number;
+  /** the whole body must have arrived this long after the request's headers: 408 otherwise */
+  requestTimeoutMs: number;
+}
+
+/**
+ * 415 unless the body is JSON as the API sends it: Content-Type application/json (charset, if given,
+ * UTF-8) and no Content-Encoding. Checked before a byte of the body is read. A browser page on another site
+ * can send a cross-origin POST without asking first only as text/plain, form data or multipart: refusing
+ * those here is what keeps such a page from running generations on a server without an API key.
+ */
+export function checkJsonContentType(req: IncomingMessage): void {
+  const header = req.headers['content-type'] ?? '';
+  const [type, ...params] = header.split(';').map((s) => s.trim().toLowerCase());
+  const charset = params.find((p) => p.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  const unsupported = (message: string) => new HttpError(415, message, null, 'invalid_request_error', 'unsupported_media_type');
+  if (type !== 'application/json') {
+    throw unsupported(`the request body must be JSON sent as Content-Type: application/json, got ${header ? shown(header) : 'no Content-Type'}`);
+  }
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw unsupported(`JSON bodies must be UTF-8, got charset ${shown(charset)}`);
+  }
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw unsupported(`Content-Encoding ${shown(encoding)} is not supported: send the body uncompressed`);
+  }
+}
+
+/**
+ * Reads the whole body as JSON (after checkJsonContentType): 413 past maxBodyBytes (declared or streamed),
+ * 408 when it has not all arrived within requestTimeoutMs (a client sending a byte now and then holds a
+ * socket and a buffer for no more than that), 400 when it is not UTF-8 or not JSON.
+ */
+export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Promise<unknown> {
+  const { maxBodyBytes, requestTimeoutMs } = limits;
+  const tooLarge = () => new HttpError(413, `the request body exceeds the server's limit of ${maxBodyBytes} bytes`, null,
     'invalid_request_error', 'request_too_large');
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge();
+  const bytes = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onClosed).off('close', onClosed);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish();
+    const onClosed = () => finish(new HttpError(400, 'the client closed the connection before sending the whole body'));
+    const timer = setTimeout(() => finish(new HttpError(408, `the request body did not arrive within ${requestTimeoutMs / 1000} s ` +
+      '(the server\'s request timeout)', null, 'invalid_request_error', 'request_timeout')), requestTimeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', onClosed).on('close', onClosed);
+  });
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpError(400, 'the request body is not valid UTF-8');
   }
-  const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'the request body is empty; send a JSON object');
   try {
     return JSON.parse(text);

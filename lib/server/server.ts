@@ -1,14 +1,20 @@
 /**
- * The OpenAI-compatible HTTP server (DESIGN section 7) on node:http: routing, the API key, body limits,
- * client disconnects (which abort the request and free its KV blocks), and the per-request metrics.
+ * The OpenAI-compatible HTTP server (DESIGN section 7) on node:http: routing, the API key, the request
+ * limits every route shares (lib/server/limits.ts: body size and time, JSON only), the Host and CORS checks
+ * (lib/server/access.ts), client disconnects (which abort the request and free its KV blocks), and the
+ * per-request metrics and access log, aborted requests included.
  *
  *   POST /v1/embeddings  /v1/completions  /v1/chat/completions
  *   GET  /v1/models  /v1/models/{id}  /health  /metrics
  */
 import * as http from 'http';
+import { setMaxListeners } from 'events';
 import type { AddressInfo } from 'net';
 import { timingSafeEqual } from 'crypto';
-import { HttpError, errorBody, readJsonBody, sendError, sendJson, toHttpError } from './http';
+import { shown } from '../errors';
+import { AccessPolicy } from './access';
+import { HttpError, checkJsonContentType, errorBody, readJsonBody, sendError, sendJson, toHttpError } from './http';
+import { RequestLimits, resolveLimits } from './limits';
 import { ServerMetrics } from './metrics';
 import { chatCompletions } from './routes/chat';
 import { completions } from './routes/completions';
@@ -16,8 +22,6 @@ import { RouteContext, unixSeconds } from './routes/context';
 import { embeddings } from './routes/embeddings';
 import type { ServedEngine, ServerOptions } from './types';
 import { asBody, requiredString } from './validate';
-
-const DEFAULT_MAX_BODY = 8 * 2 ** 20;
 
 type Handler = (ctx: RouteContext) => Promise<void>;
 
@@ -27,23 +31,34 @@ const POST_ROUTES: Record<string, Handler> = {
   '/v1/embeddings': embeddings,
 };
 
+/** The status a request the client abandoned is logged and counted with (nginx's "client closed request"). */
+export const CLIENT_CLOSED = 499;
+
 export class OpenAIServer {
   readonly metrics = new ServerMetrics();
+  readonly limits: RequestLimits;
   private readonly server: http.Server;
   private readonly created = unixSeconds();
-  private readonly maxBodyBytes: number;
+  private readonly access: AccessPolicy;
 
   constructor(private readonly engine: ServedEngine, private readonly options: ServerOptions) {
-    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
-    this.server = http.createServer((req, res) => {
+    this.limits = resolveLimits(options);
+    this.access = new AccessPolicy({ host: options.host ?? '127.0.0.1', allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins });
+    const timeout = this.limits.requestTimeoutMs;
+    this.server = http.createServer({
+      // slow headers: node answers 408 and closes the socket, checking every connectionsCheckingInterval
+      headersTimeout: timeout,
+      connectionsCheckingInterval: Math.min(30_000, Math.max(10, Math.floor(timeout / 4))),
+      // the body's deadline is readJsonBody's (answered and counted like any error); a response then
+      // streams for as long as its generation runs
+      requestTimeout: 0,
+    }, (req, res) => {
       this.handle(req, res).catch((e) => {
         // handle() answers every error itself; this only guards against a failure while answering
         if (!res.headersSent) sendError(res, toHttpError(e));
-        else res.destroy();
+        else res.destroy(e);
       });
     });
-    // generations can stream for minutes
-    this.server.requestTimeout = 0;
     this.server.keepAliveTimeout = 5000;
   }
 
@@ -83,21 +98,30 @@ export class OpenAIServer {
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
     const route = POST_ROUTES[path] ? path : path.startsWith('/v1/models') ? '/v1/models' : ['/health', '/metrics'].includes(path) ? path : 'other';
-    // a client that goes away before the response is complete aborts its request (and frees its KV blocks)
+    // a client that goes away before the response is complete aborts its request (and frees its KV blocks);
+    // the request's generations (at most maxPrompts × maxN) and its tokenization each listen to the signal
     const ac = new AbortController();
+    setMaxListeners(this.limits.maxPrompts * this.limits.maxN + 4, ac.signal);
+    let recorded = false;
+    const record = (status: number) => {
+      if (recorded) return;
+      recorded = true;
+      const ms = performance.now() - startedAt;
+      this.metrics.countRequest(route, status);
+      if (route !== '/metrics' && route !== '/health') this.metrics.requestLatency.observe(ms / 1000);
+      this.options.onRequest?.({ method: loggable(method), path: loggable(path), status, ms });
+    };
+    res.on('finish', () => record(res.statusCode));
     res.on('close', () => {
-      if (!res.writableFinished) {
-        this.metrics.aborted++;
-        ac.abort();
-      }
-    });
-    res.on('finish', () => {
-      this.metrics.countRequest(route, res.statusCode);
-      if (route !== '/metrics' && route !== '/health') this.metrics.requestLatency.observe((performance.now() - startedAt) / 1000);
-      this.options.onRequest?.({ method, path, status: res.statusCode, ms: performance.now() - startedAt });
+      if (res.writableFinished) return;
+      this.metrics.aborted++;
+      ac.abort();
+      record(CLIENT_CLOSED);
     });
 
     try {
+      this.access.checkHost(req);
+      if (this.access.cors(req, res)) return;
       if (path.startsWith('/v1/')) this.authorize(req);
       if (method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok' });
       if (method === 'GET' && path === '/metrics') {
@@ -108,33 +132,36 @@ export class OpenAIServer {
       }
       if (method === 'GET' && path === '/v1/models') return sendJson(res, 200, { object: 'list', data: [this.modelCard()] });
       if (method === 'GET' && path.startsWith('/v1/models/')) {
-        const id = decodeURIComponent(path.slice('/v1/models/'.length));
+        const id = decodePathSegment(path.slice('/v1/models/'.length));
         if (id !== this.options.modelId) throw this.unknownModel(id);
         return sendJson(res, 200, this.modelCard());
       }
       const handler = POST_ROUTES[path];
       if (!handler) {
         const known = path === '/health' || path === '/metrics' || path.startsWith('/v1/models');
-        if (known) throw new HttpError(405, `${method} is not allowed on ${path}`, null, 'invalid_request_error', 'method_not_allowed');
-        throw new HttpError(404, `no route ${method} ${path}`, null, 'invalid_request_error', 'not_found');
+        if (known) throw new HttpError(405, `${shown(method)} is not allowed on ${shown(path)}`, null, 'invalid_request_error', 'method_not_allowed');
+        throw new HttpError(404, `no route ${shown(method)} ${shown(path)}`, null, 'invalid_request_error', 'not_found');
       }
-      if (method !== 'POST') throw new HttpError(405, `${path} takes POST, not ${method}`, null, 'invalid_request_error', 'method_not_allowed');
-      const body = asBody(await readJsonBody(req, this.maxBodyBytes));
+      if (method !== 'POST') throw new HttpError(405, `${path} takes POST, not ${shown(method)}`, null, 'invalid_request_error', 'method_not_allowed');
+      checkJsonContentType(req);
+      const body = asBody(await readJsonBody(req, this.limits));
       const model = requiredString(body, 'model');
       if (model !== this.options.modelId) throw this.unknownModel(model);
-      await handler({ engine: this.engine, modelId: this.options.modelId, body, res, signal: ac.signal, metrics: this.metrics, startedAt });
+      await handler({
+        engine: this.engine, modelId: this.options.modelId, body, res, signal: ac.signal, metrics: this.metrics, startedAt, limits: this.limits,
+      });
     } catch (e) {
-      this.fail(res, e, ac.signal);
+      this.fail(req, res, e, ac.signal);
     }
   }
 
   /** Answers an error: as JSON before anything was sent, as a final SSE event mid-stream. */
-  private fail(res: http.ServerResponse, e: unknown, signal: AbortSignal): void {
+  private fail(req: http.IncomingMessage, res: http.ServerResponse, e: unknown, signal: AbortSignal): void {
     if (signal.aborted || res.destroyed) return;
     const err = toHttpError(e);
     if (!res.headersSent) {
-      // after a 413 the rest of the body is not worth reading: close the connection
-      sendError(res, err, err.status === 413 ? { connection: 'close' } : {});
+      // refused before its body was all read (too large, too slow, not JSON): the rest is not worth reading
+      sendError(res, err, req.complete ? {} : { connection: 'close' });
       return;
     }
     if (!res.writableEnded) res.end(`data: ${JSON.stringify(errorBody(err))}\n\ndata: [DONE]\n\n`);
@@ -154,12 +181,14 @@ export class OpenAIServer {
   }
 
   private unknownModel(id: string): HttpError {
-    return new HttpError(404, `the model '${id}' does not exist; this server serves '${this.options.modelId}'`, 'model',
+    return new HttpError(404, `the model ${shown(id)} does not exist; this server serves '${this.options.modelId}'`, 'model',
       'invalid_request_error', 'model_not_found');
   }
 
   private modelCard() {
-    return { id: this.options.modelId, object: 'model', created: this.created, owned_by: 'gpuformer', max_model_len: this.engine.maxModelLen };
+    // the longest input a request uses: a generator's context, or what an embedding model truncates to
+    const maxLen = this.engine.spec.causal ? this.engine.maxModelLen : this.engine.maxSeqLength;
+    return { id: this.options.modelId, object: 'model', created: this.created, owned_by: 'gpuformer', max_model_len: maxLen };
   }
 }
 
@@ -168,4 +197,19 @@ export async function serve(engine: ServedEngine, options: ServerOptions): Promi
   const server = new OpenAIServer(engine, options);
   await server.listen();
   return server;
+}
+
+/** A percent-encoded path segment decoded; 400 when its encoding is broken (%E0%A4%A). */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `the URL path segment ${shown(segment)} is not valid percent-encoded UTF-8`, null, 'invalid_request_error', 'invalid_url');
+  }
+}
+
+/** A request's method or path as the access log shows it: at most 200 characters, controls escaped. */
+function loggable(s: string): string {
+  const cut = s.length > 200 ? `${s.slice(0, 200)}…` : s;
+  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -32,7 +32,8 @@ export class SseWriter {
     this.res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
-      connection: 'keep-alive',
+      // no Connection header of our own: node keeps the connection alive, or closes it after [DONE] when the
+      // client asked for that (Connection: close, HTTP/1.0)
       'x-accel-buffering': 'no',
     });
     this.res.flushHeaders();

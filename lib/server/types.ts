@@ -4,6 +4,7 @@
  */
 import type { ChatMessage, EmbedOptions, GenerateOptions } from '../engine/options';
 import type { LoopStats } from '../engine/types';
+import type { RequestLimits } from './limits';
 
 export interface ServedChunk {
   text: string;
@@ -14,18 +15,23 @@ export interface ServedChunk {
 export interface ServedEngine {
   readonly spec: { causal: boolean; vocabSize: number; hiddenSize: number; architecture: string };
   readonly maxModelLen: number;
-  readonly tokenizer?: { encode(text: string, opts?: { addSpecialTokens?: boolean }): number[] };
-  embed(input: string | string[] | number[][], opts?: EmbedOptions): Promise<Float32Array[]>;
-  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<ServedChunk>;
-  chat(messages: ChatMessage[], opts?: GenerateOptions): AsyncIterable<ServedChunk>;
-  renderChat(messages: ChatMessage[]): string;
+  /** what embeddings truncate their inputs to (an embedding model's advertised length) */
+  readonly maxSeqLength: number;
+  /** prompts' ids, tokenized once per request and off the event loop; over-long ones refused early (ERR_GPUFORMER_INPUT) */
+  tokenizePrompts(prompts: Array<string | number[]>, opts?: { signal?: AbortSignal }): Promise<number[][]>;
+  /** a conversation rendered with the chat template and tokenized, as tokenizePrompts */
+  tokenizeChat(messages: ChatMessage[], opts?: { signal?: AbortSignal }): Promise<number[]>;
+  /** embedding inputs as the (truncated) ids the model reads */
+  tokenizeEmbedInputs(input: string[] | number[][], opts?: { signal?: AbortSignal }): Promise<number[][]>;
+  embed(input: number[][], opts?: EmbedOptions): Promise<Float32Array[]>;
+  generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk>;
   stats(): LoopStats;
   /** device memory by purpose (bytes), when the engine reports it */
   memory?(): { device: string; budgetBytes: number; weightsBytes: number; workspaceBytes: number; activationsBytes: number;
     otherBytes: number; kv: { bytes: number } };
 }
 
-export interface ServerOptions {
+export interface ServerOptions extends Partial<RequestLimits> {
   /** the name clients pass as `model` (default: the model directory's or file's base name) */
   modelId: string;
   /** default 127.0.0.1: only this machine can connect unless told otherwise */
@@ -34,8 +40,13 @@ export interface ServerOptions {
   port?: number;
   /** when set, /v1/* requires `Authorization: Bearer <apiKey>` */
   apiKey?: string;
-  /** largest request body accepted (bytes, default 8 MiB); larger bodies get 413 */
-  maxBodyBytes?: number;
-  /** called once per finished request (method, path, status, milliseconds), e.g. for an access log */
+  /** hostnames accepted in the Host header besides localhost, 127.0.0.1 and [::1] ('*': any); see lib/server/access.ts */
+  allowedHosts?: string[];
+  /** origins whose browser pages may call the API (CORS; '*': any); none by default */
+  allowedOrigins?: string[];
+  /**
+   * called once per request when it ends (method, path, status, milliseconds), e.g. for an access log; a
+   * request the client abandoned has status 499; method and path come escaped and cut to 200 characters
+   */
   onRequest?: (r: { method: string; path: string; status: number; ms: number }) => void;
 }

@@ -5,14 +5,14 @@
  * entries (lib/engine/options.ts: engineOptions below), so a value means the same here as in generate();
  * the readers here are for what only the HTTP API has (n, stream, encoding_format, prompts and messages).
  */
-import { GpuformerError } from '../errors';
+import { GpuformerError, shown } from '../errors';
 import { checkTokenIds } from '../core/checks';
 import type { OptionEntry, Resolved } from '../engine/options';
 import { badRequest } from './http';
 
 export type Body = Record<string, unknown>;
 
-const describe = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v).slice(0, 60) : typeof v === 'object' ? 'an object' : String(v));
+const describe = shown;
 
 export function asBody(v: unknown): Body {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw badRequest('body', `the request body must be a JSON object, got ${describe(v)}`);

@@ -12,6 +12,19 @@ export interface EncodeOptions {
   addSpecialTokens?: boolean;
 }
 
+/** What encodeBatch does with each text: special tokens, truncation, a length past which only the count matters. */
+export interface BatchEncodeOptions extends EncodeOptions {
+  /** cut each text's tokens to this many as encodeTruncated does (sentence-transformers' truncation) */
+  truncateTo?: number;
+  /** a text with more tokens than this is answered with its count instead of its ids (the caller refuses it) */
+  limit?: number;
+}
+
+/** A text encodeBatch found longer than `limit`: its token count, not its ids. */
+export interface TooLong {
+  tooLong: number;
+}
+
 export interface DecodeOptions {
   /** leave special tokens (EOS, end-of-turn, [SEP]…) out of the text; default true */
   skipSpecialTokens?: boolean;
@@ -22,7 +35,10 @@ export class TextTokenizer {
   /** ids of the special added tokens (control tokens: BOS, EOS, end-of-turn, [CLS]…) */
   readonly specialIds: ReadonlySet<number>;
 
-  constructor(json: Record<string, unknown>, config: Record<string, unknown> = {}) {
+  /** maxBytesPerToken once worked out (null: not yet) */
+  private byteBound: number | undefined | null = null;
+
+  constructor(private readonly json: Record<string, unknown>, config: Record<string, unknown> = {}) {
     try {
       this.tok = new HfTokenizer(json, config);
     } catch (e) {
@@ -57,6 +73,32 @@ export class TextTokenizer {
     return [...full.slice(0, start), ...body.slice(0, keep), ...suffix].slice(0, maxLength);
   }
 
+  /**
+   * Several texts, each encoded (or truncated) alone: the one routine the tokenizer's worker threads and the
+   * inline path both run (lib/tokenizer/pool.ts), so a text's ids never depend on where it was tokenized.
+   */
+  encodeBatch(texts: string[], opts: BatchEncodeOptions = {}): Array<number[] | TooLong> {
+    return texts.map((text) => {
+      const ids = opts.truncateTo !== undefined ? this.encodeTruncated(text, opts.truncateTo) : this.encode(text, opts);
+      return opts.limit !== undefined && ids.length > opts.limit ? { tooLong: ids.length } : ids;
+    });
+  }
+
+  /**
+   * The most bytes of input text one token can stand for, where the tokenizer's kind proves a bound, so a
+   * text's byte length alone shows it has at least bytes / maxBytesPerToken tokens and an over-long prompt is
+   * refused before it is tokenized. Proven for byte-level BPE (GPT-2, Llama 3, SmolLM2, Qwen without a
+   * normalizer): nothing normalizes the text, the pre-tokenizers only split it (none removes what it
+   * matches), every input byte becomes one character of exactly one token, so no token covers more bytes
+   * than its longest vocabulary entry or added token has, and no added token swallows whitespace around it
+   * (lstrip / rstrip). Undefined for every other tokenizer (WordPiece drops whitespace, normalizers shrink
+   * text, Metaspace rewrites it): those are only counted by tokenizing.
+   */
+  get maxBytesPerToken(): number | undefined {
+    if (this.byteBound === null) this.byteBound = byteLevelBound(this.json);
+    return this.byteBound;
+  }
+
   decode(ids: number[], opts: DecodeOptions = {}): string {
     if (ids.length === 0) return ''; // the library refuses an empty list
     return this.tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? true });
@@ -70,4 +112,25 @@ export class TextTokenizer {
   idToToken(id: number): string | undefined {
     return this.tok.id_to_token(id);
   }
+}
+
+/** Pre-tokenizers that only split the text (or map each byte to a character) and keep every byte of it. */
+const KEEPING_PRE_TOKENIZERS = new Set(['ByteLevel', 'Split', 'Digits', 'Punctuation']);
+
+/** maxBytesPerToken's bound for a tokenizer.json, or undefined where the kind of tokenizer proves none. */
+function byteLevelBound(json: Record<string, unknown>): number | undefined {
+  const model = json.model as { type?: string; vocab?: Record<string, number>; fuse_unk?: boolean } | undefined;
+  if (model?.type !== 'BPE' || model.fuse_unk || !model.vocab || json.normalizer) return undefined;
+  const pre = json.pre_tokenizer as { type?: string; pretokenizers?: unknown[] } | null | undefined;
+  const steps = (pre?.type === 'Sequence' ? pre.pretokenizers ?? [] : pre ? [pre] : []) as Array<{ type?: string; behavior?: string }>;
+  if (!steps.some((p) => p.type === 'ByteLevel')) return undefined;
+  if (!steps.every((p) => KEEPING_PRE_TOKENIZERS.has(p.type ?? '') && p.behavior !== 'Removed')) return undefined;
+  let max = 0;
+  // byte-level vocabulary entries spell one byte per character
+  for (const token of Object.keys(model.vocab)) max = Math.max(max, token.length);
+  for (const t of (json.added_tokens ?? []) as Array<{ content: string; lstrip?: boolean; rstrip?: boolean }>) {
+    if (t.lstrip || t.rstrip) return undefined;
+    max = Math.max(max, Buffer.byteLength(t.content));
+  }
+  return max > 0 ? max : undefined;
 }

@@ -46,26 +46,45 @@ export class FakeEngine implements ServedEngine {
   readonly tokenizer = charTokenizer;
   readonly runner: FakeDecoderRunner | FakeEncoderRunner;
   readonly loop: BackgroundEngineLoop;
+  /** what embeddings truncate to */
+  readonly maxSeqLength: number;
+  /** calls of the tokenize* methods, by method (the server should tokenize once per request) */
+  readonly tokenizeCalls = { prompts: 0, chat: 0, embed: 0 };
 
   constructor(kind: 'decoder' | 'encoder', readonly maxModelLen = 256, numBlocks = 256) {
     this.spec = fakeSpec(kind === 'decoder');
     this.runner = kind === 'decoder' ? new FakeDecoderRunner(numBlocks, 8) : new FakeEncoderRunner();
     this.loop = new BackgroundEngineLoop(this.runner, { maxNumBatchedTokens: 256, maxNumSeqs: 32, maxModelLen });
+    this.maxSeqLength = Math.min(64, maxModelLen);
   }
 
-  async embed(input: string | string[] | number[][], opts?: EmbedOptions): Promise<Float32Array[]> {
+  async tokenizePrompts(prompts: Array<string | number[]>): Promise<number[][]> {
+    this.tokenizeCalls.prompts++;
+    return prompts.map((p) => this.checkPrompt(typeof p === 'string' ? charTokenizer.encode(p) : p));
+  }
+
+  async tokenizeChat(messages: ChatMessage[]): Promise<number[]> {
+    this.tokenizeCalls.chat++;
+    return this.checkPrompt(charTokenizer.encode(this.renderChat(messages), { addSpecialTokens: false }));
+  }
+
+  /** texts truncated to maxSeqLength (the fake keeps the first ids); token-id inputs must fit */
+  async tokenizeEmbedInputs(input: string[] | number[][]): Promise<number[][]> {
+    this.tokenizeCalls.embed++;
+    return (input as Array<string | number[]>).map((x) => {
+      if (typeof x === 'string') return charTokenizer.encode(x).slice(0, this.maxSeqLength);
+      if (x.length > this.maxSeqLength) throw inputError(`embed input has ${x.length} tokens, more than ${this.maxSeqLength}`);
+      return x;
+    });
+  }
+
+  async embed(input: number[][], opts?: EmbedOptions): Promise<Float32Array[]> {
     const o = resolveEmbedOptions(opts, { pooling: { mode: 'mean', normalize: true } });
-    const list = typeof input === 'string' ? [input] : input;
-    return this.loop.embed(list.map((x) => (typeof x === 'string' ? charTokenizer.encode(x) : x)), o);
+    return this.loop.embed(input, o);
   }
 
-  generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
-    const ids = typeof prompt === 'string' ? charTokenizer.encode(prompt) : prompt;
-    return this.stream(ids, opts);
-  }
-
-  chat(messages: ChatMessage[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
-    return this.stream(charTokenizer.encode(this.renderChat(messages), { addSpecialTokens: false }), opts);
+  generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
+    return this.stream(prompt, opts);
   }
 
   renderChat(messages: ChatMessage[]): string {
@@ -79,6 +98,11 @@ export class FakeEngine implements ServedEngine {
 
   memory() {
     return { device: 'cpu', budgetBytes: 1 << 20, weightsBytes: 1000, workspaceBytes: 10, activationsBytes: 20, otherBytes: 0, kv: { bytes: 4096 } };
+  }
+
+  private checkPrompt(ids: number[]): number[] {
+    if (ids.length >= this.maxModelLen) throw inputError(`the prompt has ${ids.length} tokens; maxModelLen is ${this.maxModelLen}`);
+    return ids;
   }
 
   private async *stream(promptIds: number[], opts?: GenerateOptions): AsyncGenerator<ServedChunk> {

@@ -5,14 +5,15 @@
 import { GENERATE_OPTIONS, GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
 import { GenerationJob, openaiFinishReason, runGenerations } from '../generation';
+import { choicesPerPrompt } from '../limits';
 import { SseWriter } from '../sse';
-import { chatMessages, engineOption, engineOptions, optionalBoolean, optionalNumber, refuseUnsupported } from '../validate';
+import { chatMessages, engineOption, engineOptions, optionalBoolean, refuseUnsupported } from '../validate';
 import { RouteContext, responseId, unixSeconds } from './context';
 
 export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
   const messages = chatMessages(body);
-  const n = optionalNumber(body, 'n', 1, 16, true) ?? 1;
+  const n = choicesPerPrompt(body, ctx.limits);
   const options = engineOptions(body, GENERATE_OPTIONS);
   // max_completion_tokens is the newer name of max_tokens; the default is what the context leaves
   const maxTokens = engineOption(body, 'max_completion_tokens', GENERATE_OPTIONS.maxTokens) ?? options.maxTokens ?? engine.maxModelLen;
@@ -21,14 +22,16 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   refuseUnsupported(body, { logprobs: false, top_logprobs: null, presence_penalty: 0, frequency_penalty: 0, tools: null, tool_choice: null });
   if (!engine.spec.causal) throw badRequest('model', `${ctx.modelId} is an embedding model; use /v1/embeddings`);
 
-  // rendering first turns a missing template or a bad conversation into a 400 before anything streams
-  const promptText = engine.renderChat(messages);
-  const promptTokens = engine.tokenizer?.encode(promptText, { addSpecialTokens: false }).length ?? 0;
+  // rendered and tokenized once (whatever n is) before anything streams, so a missing template, a bad
+  // conversation or one too long is a 400
+  const promptIds = await engine.tokenizeChat(messages, { signal });
+  if (signal.aborted) return;
+  const promptTokens = promptIds.length;
   // OpenAI's default temperature is 1 (the Engine's is 0, greedy)
   const opts: GenerateOptions = { ...options, temperature: options.temperature ?? 1, maxTokens, signal };
   const jobs: GenerationJob[] = Array.from({ length: n }, (_, k) => ({
     index: k,
-    chunks: engine.chat(messages, { ...opts, seed: options.seed === undefined ? undefined : options.seed + BigInt(k) }),
+    chunks: engine.generate(promptIds, { ...opts, seed: options.seed === undefined ? undefined : options.seed + BigInt(k) }),
   }));
   const id = responseId('chatcmpl');
   const created = unixSeconds();

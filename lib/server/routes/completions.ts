@@ -5,8 +5,9 @@
 import { GENERATE_OPTIONS, GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
 import { GenerationJob, openaiFinishReason, runGenerations } from '../generation';
+import { checkCount, choicesPerPrompt } from '../limits';
 import { SseWriter } from '../sse';
-import { engineOptions, optionalBoolean, optionalNumber, refuseUnsupported, textOrTokens } from '../validate';
+import { engineOptions, optionalBoolean, refuseUnsupported, textOrTokens } from '../validate';
 import { RouteContext, responseId, unixSeconds } from './context';
 
 /** OpenAI's default for the legacy completions endpoint */
@@ -15,7 +16,8 @@ const DEFAULT_MAX_TOKENS = 16;
 export async function completions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
   const prompts = textOrTokens(body, 'prompt', engine.spec.vocabSize);
-  const n = optionalNumber(body, 'n', 1, 16, true) ?? 1;
+  checkCount('prompt', prompts.length, ctx.limits, 'maxPrompts');
+  const n = choicesPerPrompt(body, ctx.limits);
   const options = engineOptions(body, GENERATE_OPTIONS);
   const stream = optionalBoolean(body, 'stream') ?? false;
   const includeUsage = stream && optionalBoolean((body.stream_options ?? {}) as Record<string, unknown>, 'include_usage') === true;
@@ -24,9 +26,11 @@ export async function completions(ctx: RouteContext): Promise<void> {
 
   // OpenAI's defaults for this endpoint: 16 tokens, temperature 1 (the Engine's are 256 and 0)
   const opts: GenerateOptions = { ...options, maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS, temperature: options.temperature ?? 1, signal };
-  const promptTokens = prompts.map((p) => (typeof p === 'string' ? engine.tokenizer?.encode(p).length ?? 0 : p.length));
+  // each prompt tokenized once, whatever n is
+  const promptIds = await engine.tokenizePrompts(prompts, { signal });
+  if (signal.aborted) return;
   const jobs: GenerationJob[] = [];
-  prompts.forEach((p, i) => {
+  promptIds.forEach((p, i) => {
     for (let k = 0; k < n; k++) {
       // n > 1 with a seed: each choice gets its own seed, or all n would be the same text
       const seed = options.seed === undefined ? undefined : options.seed + BigInt(k);
@@ -37,7 +41,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
   const created = unixSeconds();
   const base = { id, object: 'text_completion', created, model: ctx.modelId };
   const usage = (completion: number) => {
-    const prompt = promptTokens.reduce((a, b) => a + b, 0) * n;
+    const prompt = promptIds.reduce((a, p) => a + p.length, 0) * n;
     return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
   };
 

@@ -1,5 +1,6 @@
 /** What every route handler gets: the engine, the parsed body, the response, and the request's lifetime. */
 import type { ServerResponse } from 'http';
+import type { RequestLimits } from '../limits';
 import type { ServerMetrics } from '../metrics';
 import type { ServedEngine } from '../types';
 import type { Body } from '../validate';
@@ -14,6 +15,8 @@ export interface RouteContext {
   metrics: ServerMetrics;
   /** performance.now() when the request arrived */
   startedAt: number;
+  /** what one request may ask for (inputs, tokens, choices) */
+  limits: RequestLimits;
 }
 
 /** OpenAI-style ids: a prefix and 24 random hex characters. */

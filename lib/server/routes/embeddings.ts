@@ -4,6 +4,7 @@
  * base64 of the little-endian float32 bytes.
  */
 import { badRequest } from '../http';
+import { checkCount, checkTokenTotal } from '../limits';
 import { optionalEnum, optionalNumber, textOrTokens } from '../validate';
 import { RouteContext } from './context';
 
@@ -20,16 +21,20 @@ function base64Float32(v: Float32Array): string {
 export async function embeddings(ctx: RouteContext): Promise<void> {
   const { engine, body } = ctx;
   const inputs = textOrTokens(body, 'input', engine.spec.vocabSize);
+  checkCount('input', inputs.length, ctx.limits, 'maxEmbeddingInputs');
   const format = optionalEnum(body, 'encoding_format', ['float', 'base64'] as const) ?? 'float';
   const dims = optionalNumber(body, 'dimensions', 1, 1e6, true);
   if (engine.spec.causal) throw badRequest('model', `${ctx.modelId} is a text generator; /v1/embeddings needs an embedding model`);
   if (dims !== undefined && dims !== engine.spec.hiddenSize) {
     throw badRequest('dimensions', `'dimensions' must be the model's ${engine.spec.hiddenSize} (this model cannot shorten its vectors), got ${dims}`);
   }
-  // textOrTokens answers all strings or all token arrays, never a mix
-  const vectors = typeof inputs[0] === 'string' ? await engine.embed(inputs as string[]) : await engine.embed(inputs as number[][]);
+  // the ids the model reads (texts truncated to its maximum), tokenized once: the usage and the cap count these
+  const ids = await engine.tokenizeEmbedInputs(inputs as string[] | number[][], { signal: ctx.signal });
+  const promptTokens = ids.reduce((n, x) => n + x.length, 0);
+  checkTokenTotal('input', promptTokens, ctx.limits, 'maxEmbeddingTokens');
   if (ctx.signal.aborted) return;
-  const promptTokens = inputs.reduce<number>((n, x) => n + Math.min(typeof x === 'string' ? engine.tokenizer?.encode(x).length ?? 0 : x.length, engine.maxModelLen), 0);
+  const vectors = await engine.embed(ids);
+  if (ctx.signal.aborted) return;
   const data = vectors.map((v, index) => ({ object: 'embedding', index, embedding: format === 'base64' ? base64Float32(v) : Array.from(v) }));
   ctx.res.writeHead(200, { 'content-type': 'application/json' });
   ctx.res.end(JSON.stringify({ object: 'list', data, model: ctx.modelId, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }));

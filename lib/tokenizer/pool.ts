@@ -1,0 +1,168 @@
+/**
+ * Tokenization off the event loop. Encoding is plain JavaScript (@huggingface/tokenizers): about a second
+ * per MiB of text on one core, time in which a server could answer nothing else. A TokenizerPool runs
+ * large batches on worker threads, each holding its own copy of the tokenizer, and small ones (a few KiB,
+ * a few milliseconds) inline, where a message to a thread would cost more than it saves. Both run the same
+ * TextTokenizer.encodeBatch, so the ids do not depend on where a text went.
+ */
+import { availableParallelism } from 'os';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { GpuformerError } from '../errors';
+import type { BatchEncodeOptions, TextTokenizer, TooLong } from './tokenizer';
+
+/** Batches of at most this many characters in all are encoded inline (a few milliseconds). */
+export const INLINE_CHARS = 4096;
+
+export interface PoolEncodeOptions extends BatchEncodeOptions {
+  /** fails the batch with ERR_GPUFORMER_ABORTED (a thread already on it finishes, and its answer is dropped) */
+  signal?: AbortSignal;
+}
+
+/** What a worker is sent and answers (lib/tokenizer/worker.ts). */
+export interface WorkerJob extends BatchEncodeOptions {
+  id: number;
+  texts: string[];
+}
+export type WorkerAnswer = { id: number; results: Array<Int32Array | TooLong> } | { id: number; error: { message: string; code?: string } };
+
+interface Pending {
+  job: WorkerJob;
+  resolve: (r: Array<number[] | TooLong>) => void;
+  reject: (e: Error) => void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+  settled?: boolean;
+}
+
+interface PoolWorker {
+  worker: Worker;
+  busy?: Pending;
+}
+
+export class TokenizerPool {
+  private readonly workers: PoolWorker[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private disposed = false;
+
+  /**
+   * `tokenizer` answers inline batches; the workers build theirs from the same tokenizer.json and config.
+   * `size`: most worker threads (default: 2, or 1 on a one-core machine), started on first use.
+   */
+  constructor(private readonly tokenizer: TextTokenizer, private readonly files: { json: Record<string, unknown>; config?: Record<string, unknown> },
+    private readonly size = Math.min(2, availableParallelism())) {}
+
+  /** Each text's ids (or, past opts.limit, its count), as TextTokenizer.encodeBatch answers them. */
+  async encode(texts: string[], opts: PoolEncodeOptions = {}): Promise<Array<number[] | TooLong>> {
+    const { signal, ...batch } = opts;
+    if (this.disposed) throw new GpuformerError('ERR_GPUFORMER_ABORTED', 'the tokenizer pool has been disposed');
+    if (signal?.aborted) throw aborted();
+    const chars = texts.reduce((n, t) => n + t.length, 0);
+    if (chars <= INLINE_CHARS || this.size < 1) return this.tokenizer.encodeBatch(texts, batch);
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { job: { id: this.nextId++, texts, ...batch }, resolve, reject, signal };
+      if (signal) {
+        pending.onAbort = () => {
+          const i = this.queue.indexOf(pending);
+          if (i >= 0) this.queue.splice(i, 1);
+          this.settle(pending, aborted());
+        };
+        signal.addEventListener('abort', pending.onAbort, { once: true });
+      }
+      this.queue.push(pending);
+      this.dispatch();
+    });
+  }
+
+  /** Worker threads running now (for tests and stats). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  /** Stops the threads; queued and running batches fail with ERR_GPUFORMER_ABORTED. */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const p of this.queue.splice(0)) this.settle(p, aborted());
+    const workers = this.workers.splice(0);
+    for (const w of workers) if (w.busy) this.settle(w.busy, aborted());
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      let w = this.workers.find((x) => !x.busy);
+      if (!w && this.workers.length < this.size) w = this.spawn();
+      if (!w) return;
+      const pending = this.queue.shift()!;
+      w.busy = pending;
+      w.worker.ref();
+      w.worker.postMessage(pending.job);
+    }
+  }
+
+  private spawn(): PoolWorker {
+    const w: PoolWorker = { worker: startWorker(this.files) };
+    w.worker.on('message', (answer: WorkerAnswer) => {
+      const pending = w.busy;
+      if (!pending || pending.job.id !== answer.id) return;
+      w.busy = undefined;
+      w.worker.unref();
+      if (pending.settled) {
+        // aborted while this thread worked on it: nobody waits for the answer
+      } else if ('error' in answer) {
+        const e = answer.error.code ? new GpuformerError(answer.error.code as GpuformerError['code'], answer.error.message) : new Error(answer.error.message);
+        this.settle(pending, e);
+      } else {
+        this.settle(pending, undefined, answer.results.map((r) => (r instanceof Int32Array ? Array.from(r) : r)));
+      }
+      this.dispatch();
+    });
+    // a thread that dies (out of memory, a bug) fails its batch; the next batch starts a new one
+    const lost = (e: Error) => {
+      const i = this.workers.indexOf(w);
+      if (i < 0) return;
+      this.workers.splice(i, 1);
+      if (w.busy) this.settle(w.busy, new Error(`a tokenizer thread stopped: ${e.message}`));
+      w.busy = undefined;
+      if (!this.disposed) this.dispatch();
+    };
+    w.worker.on('error', lost);
+    w.worker.on('exit', (code) => lost(new Error(`exit code ${code}`)));
+    w.worker.unref();
+    this.workers.push(w);
+    return w;
+  }
+
+  /** Answers a batch once (an aborted batch's late answer is dropped). */
+  private settle(p: Pending, error?: Error, results?: Array<number[] | TooLong>): void {
+    if (p.settled) return;
+    p.settled = true;
+    if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
+    if (error) p.reject(error);
+    else p.resolve(results!);
+  }
+}
+
+const aborted = () => new GpuformerError('ERR_GPUFORMER_ABORTED', 'tokenization was cancelled');
+
+/**
+ * A worker thread running worker.js beside this file. From the TypeScript sources (the tests run them
+ * through ts-jest, which a worker thread does not have), the thread first teaches its require() to compile
+ * .ts files with the TypeScript compiler, then loads worker.ts.
+ */
+function startWorker(files: { json: Record<string, unknown>; config?: Record<string, unknown> }): Worker {
+  const entry = path.join(__dirname, `worker${path.extname(__filename)}`);
+  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: files });
+  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: { ...files, entry, typescript: require.resolve('typescript') } });
+}
+
+const TS_BOOTSTRAP = `
+const { readFileSync } = require('fs');
+const { workerData } = require('worker_threads');
+const ts = require(workerData.typescript);
+const compilerOptions = { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true };
+require.extensions['.ts'] = (module, file) =>
+  module._compile(ts.transpileModule(readFileSync(file, 'utf8'), { fileName: file, compilerOptions }).outputText, file);
+require(workerData.entry);
+`;

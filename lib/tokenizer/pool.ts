@@ -114,7 +114,8 @@ export class TokenizerPool {
         const e = answer.error.code ? new GpuformerError(answer.error.code as GpuformerError['code'], answer.error.message) : new Error(answer.error.message);
         this.settle(pending, e);
       } else {
-        this.settle(pending, undefined, answer.results.map((r) => (r instanceof Int32Array ? Array.from(r) : r)));
+        // (isView, not instanceof: under a test runner's sandbox the array comes from another realm)
+        this.settle(pending, undefined, answer.results.map((r) => (ArrayBuffer.isView(r) ? Array.from(r) : r)));
       }
       this.dispatch();
     });

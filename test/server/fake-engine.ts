@@ -50,6 +50,8 @@ export class FakeEngine implements ServedEngine {
   readonly maxSeqLength: number;
   /** calls of the tokenize* methods, by method (the server should tokenize once per request) */
   readonly tokenizeCalls = { prompts: 0, chat: 0, embed: 0 };
+  /** the abort signal of the latest generate() call */
+  lastSignal?: AbortSignal;
 
   constructor(kind: 'decoder' | 'encoder', readonly maxModelLen = 256, numBlocks = 256) {
     this.spec = fakeSpec(kind === 'decoder');
@@ -84,6 +86,7 @@ export class FakeEngine implements ServedEngine {
   }
 
   generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {
+    this.lastSignal = opts?.signal;
     return this.stream(prompt, opts);
   }
 

@@ -1,0 +1,276 @@
+/**
+ * The server against hostile but legitimate clients, on loopback over real sockets (a model-free engine):
+ * only JSON bodies, the Host and Origin checks browsers need, slow bodies and headers cut off, malformed
+ * URLs and huge values answered with short 4xx messages, the per-request caps, SSE closing when asked,
+ * aborted requests in the access log and the metrics, and one tokenization per request whatever n is.
+ */
+import * as http from 'http';
+import { getEventListeners, getMaxListeners } from 'events';
+import { OpenAIServer } from '../../lib/server/server';
+import { parsePrometheus } from '../../lib/server/metrics';
+import { FakeEngine } from './fake-engine';
+import { rawExchange, statusOf } from './raw-socket';
+
+interface ErrorObject { message: string; type: string; param: string | null; code: string | null }
+const errorOf = async (r: Response) => ((await r.json()) as { error: ErrorObject }).error;
+
+const MODEL = 'fake-llm';
+const TIMEOUT_MS = 400;
+
+/** A GET or POST with headers fetch() would not let us set (Host); resolves with the status and headers. */
+function nodeRequest(port: number, o: { method?: string; path: string; headers?: Record<string, string>; body?: string }) {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path, headers: o.headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}
+
+describe('server safety: generation model', () => {
+  let engine: FakeEngine;
+  let server: OpenAIServer;
+  let base: string;
+  let port: number;
+  const log: Array<{ method: string; path: string; status: number }> = [];
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) => fetch(`${base}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+
+  beforeAll(async () => {
+    engine = new FakeEngine('decoder', 256);
+    // key-less, as the servers a browser page could reach on localhost are
+    server = new OpenAIServer(engine, {
+      modelId: MODEL, port: 0, requestTimeoutMs: TIMEOUT_MS, maxPrompts: 4, allowedHosts: ['my-box.local'],
+      allowedOrigins: ['http://localhost:3000'], onRequest: (r) => log.push(r),
+    });
+    port = (await server.listen()).port;
+    base = `http://127.0.0.1:${port}`;
+  });
+  afterAll(async () => {
+    await server.close();
+    await engine.loop.shutdown();
+  });
+
+  it('accepts only application/json bodies in UTF-8, uncompressed: 415 before any work, 400 for bad bytes', async () => {
+    const body = JSON.stringify({ model: MODEL, prompt: 'hi', max_tokens: 2 });
+    const calls = engine.tokenizeCalls.prompts;
+    for (const type of ['text/plain', 'text/plain;charset=UTF-8', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x',
+      'application/json; charset=latin1', 'application/jsonx']) {
+      const r = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': type }, body });
+      expect(r.status).toBe(415);
+      expect(await errorOf(r)).toMatchObject({ code: 'unsupported_media_type' });
+    }
+    const none = await fetch(`${base}/v1/completions`, { method: 'POST', body: new TextEncoder().encode(body) });
+    expect(none.status).toBe(415);
+    expect((await errorOf(none)).message).toMatch(/no Content-Type/);
+    const gzip = await post('/v1/completions', body, { 'content-encoding': 'gzip' });
+    expect(gzip.status).toBe(415);
+    expect(engine.tokenizeCalls.prompts).toBe(calls);
+    expect((await post('/v1/completions', body, { 'content-type': 'Application/JSON; charset="UTF-8"' })).status).toBe(200);
+    const badUtf8 = Buffer.concat([Buffer.from('{"model": "fake-llm", "prompt": "'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')]);
+    const bad = await fetch(`${base}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: badUtf8 });
+    expect(bad.status).toBe(400);
+    expect((await errorOf(bad)).message).toMatch(/not valid UTF-8/);
+  });
+
+  it('answers only requests whose Host names this server (DNS rebinding)', async () => {
+    for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1.evil.example:${port}`, `localhost.evil:${port}`]) {
+      for (const path of ['/health', '/v1/models']) {
+        const r = await nodeRequest(port, { path, headers: { host } });
+        expect(r.status).toBe(403);
+        expect(JSON.parse(r.body).error.code).toBe('host_not_allowed');
+      }
+    }
+    const rebound = await nodeRequest(port, { method: 'POST', path: '/v1/completions', headers: { host: `evil.example:${port}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: MODEL, prompt: 'x' }) });
+    expect(rebound.status).toBe(403);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`, `my-box.local:${port}`, 'localhost.']) {
+      expect((await nodeRequest(port, { path: '/health', headers: { host } })).status).toBe(200);
+    }
+  });
+
+  it('sends CORS headers to allowed origins only, and refuses other origins\' preflights', async () => {
+    const preflight = (origin: string) => nodeRequest(port, { method: 'OPTIONS', path: '/v1/chat/completions', headers: {
+      origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, x-stainless-os',
+    } });
+    const ok = await preflight('http://localhost:3000');
+    expect(ok.status).toBe(204);
+    expect(ok.headers).toMatchObject({
+      'access-control-allow-origin': 'http://localhost:3000', 'access-control-allow-methods': 'GET, POST',
+      'access-control-allow-headers': 'authorization, content-type, x-stainless-os', vary: 'Origin',
+    });
+    const evil = await preflight('https://evil.example');
+    expect(evil.status).toBe(403);
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+    expect(JSON.parse(evil.body).error.code).toBe('origin_not_allowed');
+    const injected = await nodeRequest(port, { method: 'OPTIONS', path: '/v1/models', headers: {
+      origin: 'http://localhost:3000', 'access-control-request-method': 'GET', 'access-control-request-headers': 'a\u00ff: b',
+    } });
+    expect(injected.headers['access-control-allow-headers']).toBeUndefined();
+    const allowed = await nodeRequest(port, { path: '/v1/models', headers: { origin: 'http://localhost:3000' } });
+    expect(allowed.headers['access-control-allow-origin']).toBe('http://localhost:3000');
+    const other = await nodeRequest(port, { path: '/v1/models', headers: { origin: 'https://evil.example' } });
+    expect(other.status).toBe(200);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const plain = await nodeRequest(port, { path: '/v1/models' });
+    expect(Object.keys(plain.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+  });
+
+  it('answers a malformed URL with 400 and quotes at most a short escaped prefix of what it was sent', async () => {
+    const r = await fetch(`${base}/v1/models/%E0%A4%A`);
+    expect(r.status).toBe(400);
+    expect(await errorOf(r)).toMatchObject({ code: 'invalid_url' });
+    const huge = 'm'.repeat(10_000);
+    const missing = await post('/v1/completions', { model: huge, prompt: 'x' });
+    expect(missing.status).toBe(404);
+    const message = (await errorOf(missing)).message;
+    expect(message.length).toBeLessThan(200);
+    expect(message).toContain(`"${'m'.repeat(40)}"… (10000 characters)`);
+    const control = await post('/v1/completions', { model: MODEL, prompt: 'x', temperature: `\u001b[31m${'t'.repeat(5000)}` });
+    const m2 = (await errorOf(control)).message;
+    expect(m2.length).toBeLessThan(200);
+    expect(m2).not.toContain('\u001b');
+    expect(m2).toContain('\\u001b[31m');
+    const path = await fetch(`${base}/${'p'.repeat(5000)}`);
+    expect(path.status).toBe(404);
+    expect((await errorOf(path)).message.length).toBeLessThan(200);
+  });
+
+  it('closes a slow body with 408 after the request timeout, and counts and logs it', async () => {
+    const body = JSON.stringify({ model: MODEL, prompt: 'hello', max_tokens: 2 });
+    const head = `POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    // one byte every 50 ms: the body would take seconds, the timeout is 400 ms
+    const r = await rawExchange(port, [head, ...body.split('')], { gapMs: 50, closeWithinMs: 10_000 });
+    expect(statusOf(r.data)).toBe(408);
+    expect(r.data).toContain('"code":"request_timeout"');
+    expect(r.closedByServer).toBe(true);
+    expect(r.ms).toBeLessThan(TIMEOUT_MS + 5000);
+    expect(log).toContainEqual(expect.objectContaining({ path: '/v1/completions', status: 408 }));
+    const v = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+    expect(v.get('gpuformer_http_requests_total{route="/v1/completions",status="408"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('closes slow headers (node\'s headers timeout, set to the request timeout)', async () => {
+    const head = `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`;
+    const r = await rawExchange(port, head.match(/.{1,4}/gs)!, { gapMs: 50, closeWithinMs: 10_000 });
+    expect(r.closedByServer).toBe(true);
+    expect(statusOf(r.data) ?? 408).toBe(408);
+    expect(r.ms).toBeLessThan(TIMEOUT_MS * 2 + 5000);
+  });
+
+  it('closes the socket after an SSE [DONE] when the client sent Connection: close, keeps it otherwise', async () => {
+    const body = JSON.stringify({ model: MODEL, prompt: 'stream me', max_tokens: 5, stream: true });
+    const request = (connection: string) => `POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\nConnection: ${connection}\r\n\r\n${body}`;
+    const closing = await rawExchange(port, [request('close')], { closeWithinMs: 5000 });
+    expect(statusOf(closing.data)).toBe(200);
+    expect(closing.data).toContain('data: [DONE]');
+    expect(closing.closedByServer).toBe(true);
+    const kept = await rawExchange(port, [request('keep-alive')], { closeWithinMs: 1000 });
+    expect(kept.data).toContain('data: [DONE]');
+    expect(kept.closedByServer).toBe(false); // node's keep-alive timeout is 5 s
+  });
+
+  it('logs and counts a request the client abandoned (499)', async () => {
+    (engine.runner as { delayMs: number }).delayMs = 5;
+    try {
+      const ac = new AbortController();
+      const res = await fetch(`${base}/v1/completions`, {
+        method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: MODEL, prompt: [0, 77, 78], max_tokens: 200, stream: true }),
+      });
+      await res.body!.getReader().read();
+      ac.abort();
+      const end = Date.now() + 5000;
+      while (!log.some((e) => e.status === 499) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(log).toContainEqual(expect.objectContaining({ method: 'POST', path: '/v1/completions', status: 499 }));
+      const v = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+      expect(v.get('gpuformer_http_requests_total{route="/v1/completions",status="499"}')).toBeGreaterThanOrEqual(1);
+      expect(v.get('gpuformer_client_disconnects_total')).toBeGreaterThanOrEqual(1);
+    } finally {
+      (engine.runner as { delayMs: number }).delayMs = 0;
+    }
+  });
+
+  it('tokenizes a request once whatever n is, its generations all listening to one abort signal within its listener limit', async () => {
+    const chat = engine.tokenizeCalls.chat;
+    (engine.runner as { delayMs: number }).delayMs = 2;
+    try {
+      const pending = post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'hi' }], n: 16, max_tokens: 6, temperature: 1 });
+      const end = Date.now() + 5000;
+      while (engine.stats().running + engine.stats().waiting < 16 && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+      expect(engine.stats().running + engine.stats().waiting).toBe(16);
+      // node warns (MaxListenersExceededWarning) once a signal has more listeners than its limit
+      const signal = engine.lastSignal!;
+      expect(getEventListeners(signal, 'abort').length).toBeGreaterThanOrEqual(16);
+      expect(getEventListeners(signal, 'abort').length).toBeLessThanOrEqual(getMaxListeners(signal));
+      const r = await pending;
+      expect(r.status).toBe(200);
+      expect(((await r.json()) as { choices: unknown[] }).choices).toHaveLength(16);
+      expect(engine.tokenizeCalls.chat).toBe(chat + 1);
+    } finally {
+      (engine.runner as { delayMs: number }).delayMs = 0;
+    }
+    const prompts = engine.tokenizeCalls.prompts;
+    const c = await post('/v1/completions', { model: MODEL, prompt: ['a', 'b'], n: 8, max_tokens: 2 });
+    expect(((await c.json()) as { choices: unknown[] }).choices).toHaveLength(16);
+    expect(engine.tokenizeCalls.prompts).toBe(prompts + 1);
+  });
+
+  it('caps prompts and n per request with a 400 that names the limit and its flag', async () => {
+    const prompts = await post('/v1/completions', { model: MODEL, prompt: ['a', 'b', 'c', 'd', 'e'] });
+    expect(prompts.status).toBe(400);
+    expect(await errorOf(prompts)).toMatchObject({ param: 'prompt', code: 'limit_exceeded', message: expect.stringMatching(/at most 4 .*--max-prompts.*got 5/) });
+    const n = await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x' }], n: 17 });
+    expect(n.status).toBe(400);
+    expect(await errorOf(n)).toMatchObject({ param: 'n', message: expect.stringMatching(/at most 16 .*--max-n.*got 17/) });
+    expect((await post('/v1/completions', { model: MODEL, prompt: ['a', 'b', 'c', 'd'], max_tokens: 1 })).status).toBe(200);
+  });
+
+  it('refuses a prompt too long for maxModelLen with a 400 before streaming anything', async () => {
+    const r = await post('/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(400) }], stream: true });
+    expect(r.status).toBe(400);
+    expect((await errorOf(r)).message).toMatch(/maxModelLen is 256/);
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0, kvBlocksUsed: 0 });
+  });
+});
+
+describe('server safety: embedding model', () => {
+  let engine: FakeEngine;
+  let server: OpenAIServer;
+  let base: string;
+  const post = (body: unknown) => fetch(`${base}/v1/embeddings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  beforeAll(async () => {
+    engine = new FakeEngine('encoder', 256);
+    server = new OpenAIServer(engine, { modelId: 'fake-embed', port: 0, maxEmbeddingInputs: 5, maxEmbeddingTokens: 100 });
+    await server.listen();
+    base = server.url.replace(/\/v1$/, '');
+  });
+  afterAll(async () => {
+    await server.close();
+    await engine.loop.shutdown();
+  });
+
+  it('caps inputs and tokens per request, counting tokens after truncation', async () => {
+    const inputs = await post({ model: 'fake-embed', input: ['a', 'b', 'c', 'd', 'e', 'f'] });
+    expect(inputs.status).toBe(400);
+    expect(await errorOf(inputs)).toMatchObject({ param: 'input', message: expect.stringMatching(/at most 5 .*--max-embedding-inputs.*got 6/) });
+    const tokens = await post({ model: 'fake-embed', input: ['x'.repeat(60), 'y'.repeat(60)] });
+    expect(tokens.status).toBe(413);
+    expect(await errorOf(tokens)).toMatchObject({ param: 'input', message: expect.stringMatching(/122 tokens.*at most 100 .*--max-embedding-tokens/) });
+    // 500 characters are 501 tokens before truncation, 64 after: under the cap, and what usage reports
+    const long = await post({ model: 'fake-embed', input: 'z'.repeat(500) });
+    expect(long.status).toBe(200);
+    expect(((await long.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens).toBe(64);
+  });
+
+  it('advertises the length embeddings use, not the position table', async () => {
+    const card = (await (await fetch(`${base}/v1/models/fake-embed`)).json()) as { max_model_len: number };
+    expect(card.max_model_len).toBe(64);
+    expect(engine.maxModelLen).toBe(256);
+  });
+});

@@ -56,6 +56,8 @@ export class FakeDecoderRunner implements DecoderRunner {
   failOnToken: number | null = null;
   /** milliseconds each step takes (setTimeout), 0: one setImmediate */
   delayMs = 0;
+  /** while set, every step waits for it (a test holds the loop still to look at a state) */
+  hold: Promise<void> | null = null;
   disposed = false;
   private busy = false;
 
@@ -69,6 +71,7 @@ export class FakeDecoderRunner implements DecoderRunner {
     this.busy = true;
     try {
       await new Promise((r) => (this.delayMs ? setTimeout(r, this.delayMs) : setImmediate(r)));
+      if (this.hold) await this.hold;
       if (seqs.length === 0) throw inputError('step: the batch is empty');
       this.batches.push(seqs.map((s) => ({ start: s.start, numTokens: s.tokens.length, sample: s.sample !== null })));
       if (this.failOnToken !== null && seqs.some((s) => s.tokens.includes(this.failOnToken!))) {

@@ -7,17 +7,11 @@ import { OpenAIServer } from '../../lib/server/server';
 import { parsePrometheus } from '../../lib/server/metrics';
 import { fakeEmbedding } from '../engine/fake-runners';
 import { FakeEngine, charTokenizer, expectedText, renderFakeChat } from './fake-engine';
+import { errorOf, until } from './helpers';
 
 const KEY = 'test-key-123';
 const MODEL = 'fake-llm';
 
-interface ErrorObject { message: string; type: string; param: string | null; code: string | null }
-const errorOf = async (r: Response) => ((await r.json()) as { error: ErrorObject }).error;
-
-/** Waits, however long this machine takes, for the server to reach a state (the test's own timeout bounds it). */
-async function until(cond: () => boolean) {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
-}
 
 describe('server: generation endpoints', () => {
   let engine: FakeEngine;

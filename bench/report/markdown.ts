@@ -262,7 +262,7 @@ function verdict(pairs: Array<{ id: string; r: number }>, threshold: number): st
   return `${worst >= threshold ? 'met' : 'not met'} (${list})`;
 }
 
-/** Each goal of issues 7 and 9, judged on the newest run that measured it (runs newest first). */
+/** Each goal of issues 7, 9, 13 and 18, judged on the newest run that measured it (runs newest first). */
 export function goals(runs: RunRecord[]): GoalStatus[] {
   const pick = (device: string, f: (run: RunRecord) => Array<{ id: string; r: number }>): { pairs: Array<{ id: string; r: number }>; run?: RunRecord } => {
     for (const run of runs) {
@@ -291,6 +291,12 @@ export function goals(runs: RunRecord[]): GoalStatus[] {
     const gains = pts.slice(1).map((p, i) => p.tokensPerSec / pts[i].tokensPerSec);
     return { id: `${g.model.id} (${pts.map((p) => fmt(p.tokensPerSec)).join(' → ')} tokens/s at ${pts.map((p) => p.concurrency).join('/')} streams)`, r: Math.min(...gains) };
   });
+  // gpuformer's prompt tokens/s at one prompt length as a fraction of a target rate (models by id prefix:
+  // 'llama-3.2-1b (random, f16)' is the Llama-3.2-1B shape)
+  const prefillRate = (model: RegExp, promptLen: number, target: number) => (run: RunRecord) => ok(run)
+    .filter((r) => r.engine === 'gpuformer' && model.test(r.model.id))
+    .flatMap((g) => (g.prefill ?? []).filter((p) => p.promptLen === promptLen)
+      .map((p) => ({ id: `${g.model.id} ${promptLen}-token prompts ${fmt(p.tokensPerSec)} tokens/s`, r: p.tokensPerSec / target })));
   const rows: Array<[string, string, { pairs: Array<{ id: string; r: number }>; run?: RunRecord }, number]> = [
     ['CPU embedding throughput ≥ transformers.js (all-MiniLM-L6-v2, every batch size and length)', 'cpu', pick('cpu', embedRatios('transformers.js', 'all-MiniLM-L6-v2')), 1],
     ['CPU decode ≥ node-llama-cpp at f32 / f16 (same weights, 2 threads)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['f32', 'f16'])), 1],
@@ -299,6 +305,8 @@ export function goals(runs: RunRecord[]): GoalStatus[] {
     ['GPU embedding throughput ≥ 1.5 × sentence-transformers in f16', 'cuda', pick('cuda', embedRatios('pytorch')), 1.5],
     ['GPU single-stream decode ≥ 80 % of the bandwidth bound (weight bytes per token ÷ measured copy bandwidth)', 'cuda', pick('cuda', bandwidth), 0.8],
     ...issue13Goals(pick),
+    ['GPU prefill ≥ 150,000 tokens/s, Llama-3.2-1B 512-token prompts (issue 18; ratio = measured ÷ 150,000)', 'cuda', pick('cuda', prefillRate(/^llama-3\.2-1b/, 512, 150_000)), 1],
+    ['GPU prefill ≥ 20,000 tokens/s, Llama-2-7B shape 128-token prompts (issue 18; ratio = measured ÷ 20,000)', 'cuda', pick('cuda', prefillRate(/^llama-7b/, 128, 20_000)), 1],
   ];
   return rows.map(([goal, , p, threshold]) => ({ goal, status: verdict(p.pairs, threshold), run: p.run ? runTitle(p.run) : undefined }));
 }

@@ -1,10 +1,16 @@
-// Fused prefill attention, FlashAttention-2 style: a block owns 64 query rows of one head of one sequence
-// (16 per warp), streams the sequence's keys and values through shared memory in tiles, computes S = QKᵀ
-// and O += PV with m16n8k16 tensor-core MMAs (f32 accumulators), and keeps the softmax online (running max
-// and sum per row), so no S×S matrix ever exists. K and V tiles are loaded with cp.async while the previous
-// tile's math runs. The same kernel reads paged keys (chunked prefill over a cached prefix) through
-// KvAddress. f32 activations go to the split-KV kernel instead (paged_attention.cu).
+// The prefill attention family's entry (launch_attention_prefill: the Hopper kernel of attention_sm90.cu
+// where it applies, else the kernel below; f32 the tiled CUDA-core kernel of attention_f32.cu), the
+// `attention` op, and the mma.sync kernel,
+// FlashAttention-2 style, the path of sm_80/86/89 and of the head dims the Hopper kernel lacks: a block owns
+// 128 query rows of one head of one sequence (16 per warp; 64 rows at head dim 256, for registers), streams
+// the sequence's keys and values through shared memory in tiles, computes S = QKᵀ and O += PV with
+// m16n8k16 tensor-core MMAs fed by ldmatrix (f32 accumulators), and keeps the softmax online (running max
+// and sum per row), so no S×S matrix ever exists. V of a tile is loaded with cp.async while S is computed,
+// and the next K while the softmax and P·V run. Only tiles crossing a mask boundary pay for the per-element
+// mask (attention_tiles.h). The same kernel reads paged keys (chunked prefill over a cached prefix) through
+// KvAddress.
 #include "cuda/attention.cuh"
+#include "cuda/attention_tiles.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/mma.cuh"
 
@@ -14,7 +20,7 @@ namespace {
 
 template <typename T, int D>
 struct Flash {
-  static constexpr int kWarps = 4;
+  static constexpr int kWarps = D <= 128 ? 8 : 4;  // 128 query rows share each key tile (64 at D = 256)
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kBr = 16 * kWarps;          // query rows per block
   static constexpr int kBc = D <= 128 ? 64 : 32;   // keys per tile (smaller for D = 256: registers)
@@ -68,13 +74,14 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
   const T* vbase = static_cast<const T*>(a.v) + hk * D;
 
   // Keys this tile of queries can see: from the first row's window start to the last row's causal end.
-  const int q_last = min(q0 + F::kBr, s.n_q) - 1;
-  const int qpos_lo = s.q_offset + q0, qpos_hi = s.q_offset + q_last;
-  int k_lo, k_hi, unused;
-  key_range(a, qpos_lo, s.kv_len, &k_lo, &unused);
-  key_range(a, qpos_hi, s.kv_len, &unused, &k_hi);
-  const int first_key = k_lo / F::kBc * F::kBc;
-  const int n_tiles = k_hi > first_key ? (k_hi - first_key + F::kBc - 1) / F::kBc : 0;
+  tiles::Mask mask;
+  mask.kv_len = s.kv_len;
+  mask.causal = a.causal;
+  mask.window_left = a.window_left;
+  const int qpos_lo = s.q_offset + q0, qpos_hi = s.q_offset + min(q0 + F::kBr, s.n_q) - 1;
+  const tiles::KeyTiles kt = tiles::key_tiles(mask, qpos_lo, qpos_hi, F::kBc);
+  const int first_key = kt.first_key, n_tiles = kt.count;
+  const int k_hi = s.kv_len;  // keys past it load as zeros
 
   for (int i = threadIdx.x; i < F::kBr * F::kChunks; i += F::kThreads) {
     const int r = i / F::kChunks, c = i % F::kChunks;
@@ -128,8 +135,7 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
     }
 
     // Scale into the exp2 domain, add ALiBi, mask where this tile crosses a boundary.
-    const bool need_mask = key0 + F::kBc > k_hi || (a.causal && key0 + F::kBc - 1 > qpos_lo) ||
-                           (a.window_left >= 0 && key0 < qpos_hi - a.window_left);
+    const bool need_mask = tiles::tile_needs_mask(mask, qpos_lo, qpos_hi, key0, F::kBc);
 #pragma unroll
     for (int nt = 0; nt < F::kSTiles; nt++) {
 #pragma unroll
@@ -138,10 +144,7 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
         const int qp = qpos[e >> 1];
         float x = sc[nt][e] * a.scale_log2;
         if (a.alibi) x += slope * static_cast<float>(key - qp);
-        if (need_mask && (key >= s.kv_len || (a.causal && key > qp) ||
-                          (a.window_left >= 0 && key < qp - a.window_left))) {
-          x = -INFINITY;
-        }
+        if (need_mask && !tiles::key_visible(mask, qp, key)) x = -INFINITY;
         sc[nt][e] = x;
       }
     }
@@ -261,10 +264,14 @@ void launch_attention_mma(const AttnArgs& a, DType dtype, cudaStream_t stream) {
 
 void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaStream_t stream) {
   if (dtype == DType::F32) {
-    launch_attention_split_kv(a, dtype, device, stream);  // f32: the CUDA-core kernel
-  } else {
-    launch_attention_mma(a, dtype, stream);
+    // head dim 256 keeps the split-KV kernel (attention_f32.cu says why)
+    if (attention_f32_applies(a)) return launch_attention_f32(a, stream);
+    return launch_attention_split_kv(a, dtype, device, stream);
   }
+#if GPUFORMER_SM90_ATTENTION
+  if (attention_sm90_applies(a, dtype, device)) return launch_attention_sm90(a, dtype, stream);
+#endif
+  launch_attention_mma(a, dtype, stream);
 }
 
 // q [T,Hq,D], k [T,Hkv,D], v [T,Hkv,D], cu_seqlens i32 [B+1], out [T,Hq,D]

@@ -2,6 +2,7 @@
 // decode attention (paged_attention.cu: FlashDecoding style split-KV kernel). All read the problem below,
 // so one kernel serves contiguous and paged keys alike: only KvAddress differs.
 #pragma once
+#include "cuda/attention_tiles.h"
 #include "cuda/common.cuh"
 #include "cuda/device_faults.cuh"
 #include "cuda/kv_cache.cuh"
@@ -75,13 +76,26 @@ __device__ __forceinline__ SeqInfo seq_info(const AttnArgs& a, int b) {
 
 // The keys [lo, hi) that query position qpos may see.
 __device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_len, int* lo, int* hi) {
-  *hi = a.causal ? min(qpos + 1, kv_len) : kv_len;
-  *lo = a.window_left >= 0 ? max(0, qpos - a.window_left) : 0;
+  tiles::Mask m;
+  m.kv_len = kv_len;
+  m.causal = a.causal;
+  m.window_left = a.window_left;
+  tiles::visible_keys(m, qpos, lo, hi);
 }
 
 // The prefill family (attention.cu): every query run of every sequence, over contiguous keys (prefill) or
 // paged keys (chunked prefill, prefix caching). Picks the kernel for the dtype, head dim and device.
 void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaStream_t stream);
+
+// The Hopper kernel (attention_sm90.cu, sm_90a code, built where CMakeLists.txt defines
+// GPUFORMER_SM90_ATTENTION): whether it serves this problem on this device (f16 / bf16, head dims 64 and 128,
+// compute capability 9.0, cache block sizes 8 to 128 that divide 128), and its launch.
+bool attention_sm90_applies(const AttnArgs& a, DType dtype, int device);
+void launch_attention_sm90(const AttnArgs& a, DType dtype, cudaStream_t stream);
+
+// The f32 kernel (attention_f32.cu, CUDA cores, tiled): head dims 32 to 128.
+bool attention_f32_applies(const AttnArgs& a);
+void launch_attention_f32(const AttnArgs& a, cudaStream_t stream);
 
 // Split-KV kernel (any float dtype): one block per (query token, KV head, split), all query heads of the
 // KV head's group together, so each key and value is read once per group (paged_attention.cu).

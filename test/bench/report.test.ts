@@ -132,6 +132,18 @@ describe('report', () => {
     expect(g.find((x) => x.goal.includes('GPU quantized'))?.status).toBe('not measured yet');
   });
 
+  it('judges the GPU prefill goals of issue 18 on the prompt tokens/s of the newest CUDA run', () => {
+    const cudaRun = {
+      ...run([result('gpuformer', 'llama-3.2-1b (random, f16)', { device: 'cuda:0', prefill: [{ promptLen: 512, seconds: s(0.005), tokensPerSec: 100_000 }] }),
+        result('gpuformer', 'llama-7b (random, f16)', { device: 'cuda:0', prefill: [{ promptLen: 128, seconds: s(0.005), tokensPerSec: 25_000 }] })]),
+      args: parseArgs(['--device', 'cuda']),
+    };
+    const g = goals([cudaRun]);
+    expect(g.find((x) => x.goal.includes('150,000'))?.status).toBe('not met (llama-3.2-1b (random, f16) 512-token prompts 100,000 tokens/s 0.67×)');
+    expect(g.find((x) => x.goal.includes('Llama-2-7B shape 128-token'))?.status).toBe('met (llama-7b (random, f16) 128-token prompts 25,000 tokens/s 1.25×)');
+    expect(goals([records]).find((x) => x.goal.includes('150,000'))?.status).toBe('not measured yet');
+  });
+
   it('renders load tests, and says plainly when the server did not go back to its baseline', () => {
     const base: LoadTestRecord = {
       bench: 'load-test', date: '2026-11-23T01:30:00.000Z', command: 'node bench/e2e/load-test.mjs --concurrency 8',

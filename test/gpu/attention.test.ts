@@ -1,9 +1,14 @@
 /**
  * Fused prefill attention over packed variable-length batches on the device against the CPU, in every
- * activation dtype (f16 / bf16 take the tensor-core kernel, f32 the split-KV kernel): every head dim the
- * device compiles (32, 64, 80, 96, 128, 256), causal and bidirectional, one query tile and many (1, 17, 257
- * and 700 tokens), a batch mixing lengths with an empty sequence, GQA 8:1 and MQA, ALiBi, sliding windows,
- * and peaked scores.
+ * activation dtype: every head dim the device compiles (32, 64, 80, 96, 128, 256), causal and bidirectional,
+ * one query tile and many (1, 17, 257 and 700 tokens), sequences ending just before, on and after a
+ * 64- or 128-row tile edge, long sequences (2048 and 4096 tokens), ragged batches with empty sequences, GQA
+ * ratios 1, 4 and 8 and MQA, ALiBi, sliding windows, and peaked scores.
+ *
+ * Which kernel runs: f16 / bf16 at head dims 64 and 128 take the Hopper kernel on compute capability 9.0
+ * (attention_sm90.cu: 128 query rows × 128-key tiles, masks only on diagonal, window-start and end tiles),
+ * the mma.sync kernel elsewhere and at the other head dims; f32 takes its own path. The shapes below cross
+ * every boundary of those tiles.
  */
 import { ops } from '../../lib/ops';
 import { nextSeed, normal, uniform } from '../helpers/random';
@@ -77,8 +82,36 @@ describeGpu('attention (prefill, packed varlen)', () => {
       check(a, { lens: [80, 200], Hq: 2, Hkv: 2, D: 128, causal: false, windowLeft: 10 });
     });
 
+    test.each([63, 64, 65, 127, 128, 129, 255, 256, 257])('one sequence of %i tokens (query and key tile edges), head dims 64 and 128', (n) => {
+      check(a, { lens: [n], Hq: 2, Hkv: 1, D: 64, causal: true });
+      check(a, { lens: [n], Hq: 2, Hkv: 2, D: 128, causal: n % 2 === 0 });
+    });
+
+    test.each([64, 128])('long sequences (2048 and 4096 tokens), head dim %i, causal and bidirectional', (D) => {
+      check(a, { lens: [2048], Hq: 2, Hkv: 1, D, causal: true });
+      check(a, { lens: [4096], Hq: 1, Hkv: 1, D, causal: true });
+      check(a, { lens: [2048], Hq: 1, Hkv: 1, D, causal: false });
+    });
+
+    test.each([64, 128])('ragged batches with empty sequences, head dim %i', (D) => {
+      check(a, { lens: [1, 130, 0, 255, 513, 64, 0, 129, 7], Hq: 4, Hkv: 2, D, causal: true });
+      check(a, { lens: [300, 0, 1, 128, 200], Hq: 2, Hkv: 1, D, causal: false });
+    });
+
+    test.each([[64, 1], [64, 4], [64, 8], [128, 1], [128, 4], [128, 8]])('head dim %i, GQA ratio %i (query heads per KV head)', (D, ratio) => {
+      check(a, { lens: [200, 77], Hq: 2 * ratio, Hkv: 2, D, causal: true });
+      check(a, { lens: [150], Hq: ratio, Hkv: 1, D, causal: false });
+    });
+
+    test('sliding windows and ALiBi across 128-key tiles, head dim 128', () => {
+      check(a, { lens: [600], Hq: 2, Hkv: 1, D: 128, causal: true, windowLeft: 200 });
+      check(a, { lens: [300, 130], Hq: 4, Hkv: 4, D: 128, causal: true, alibi: true });
+      check(a, { lens: [260], Hq: 2, Hkv: 2, D: 64, causal: false, windowLeft: 100, alibi: true });
+    });
+
     test('peaked scores (large logits) stay finite', () => {
       check(a, { lens: [50, 3], Hq: 2, Hkv: 1, D: 64, causal: true, qkStd: 4 });
+      check(a, { lens: [300], Hq: 2, Hkv: 1, D: 128, causal: true, qkStd: 4 });
     });
   });
 });

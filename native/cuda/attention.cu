@@ -74,13 +74,8 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
   const T* vbase = static_cast<const T*>(a.v) + hk * D;
 
   // Keys this tile of queries can see: from the first row's window start to the last row's causal end.
-  tiles::Mask mask;
-  mask.kv_len = s.kv_len;
-  mask.causal = a.causal;
-  mask.window_left = a.window_left;
-  const int qpos_lo = s.q_offset + q0, qpos_hi = s.q_offset + min(q0 + F::kBr, s.n_q) - 1;
-  const tiles::KeyTiles kt = tiles::key_tiles(mask, qpos_lo, qpos_hi, F::kBc);
-  const int first_key = kt.first_key, n_tiles = kt.count;
+  const QueryTile qt = query_tile(a, s, q0, F::kBr, F::kBc);
+  const int first_key = qt.keys.first_key, n_tiles = qt.keys.count;
   const int k_hi = s.kv_len;  // keys past it load as zeros
 
   for (int i = threadIdx.x; i < F::kBr * F::kChunks; i += F::kThreads) {
@@ -135,7 +130,7 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
     }
 
     // Scale into the exp2 domain, add ALiBi, mask where this tile crosses a boundary.
-    const bool need_mask = tiles::tile_needs_mask(mask, qpos_lo, qpos_hi, key0, F::kBc);
+    const bool need_mask = tiles::tile_needs_mask(qt.mask, qt.qpos_first, qt.qpos_last, key0, F::kBc);
 #pragma unroll
     for (int nt = 0; nt < F::kSTiles; nt++) {
 #pragma unroll
@@ -144,7 +139,7 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
         const int qp = qpos[e >> 1];
         float x = sc[nt][e] * a.scale_log2;
         if (a.alibi) x += slope * static_cast<float>(key - qp);
-        if (need_mask && !tiles::key_visible(mask, qp, key)) x = -INFINITY;
+        if (need_mask && !tiles::key_visible(qt.mask, qp, key)) x = -INFINITY;
         sc[nt][e] = x;
       }
     }
@@ -157,9 +152,8 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
       for (int nt = 0; nt < F::kSTiles; nt++) mx = fmaxf(mx, fmaxf(sc[nt][2 * r], sc[nt][2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -INFINITY ? 0.0f : mx;  // a row with nothing visible yet stays all zeros
-      const float alpha = exp2f(row_max[r] - base);
-      row_max[r] = mx;
+      float alpha;
+      const float base = online_softmax_step(&row_max[r], mx, &alpha);
       float sum = 0.0f;
 #pragma unroll
       for (int nt = 0; nt < F::kSTiles; nt++) {

@@ -83,6 +83,35 @@ __device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_le
   tiles::visible_keys(m, qpos, lo, hi);
 }
 
+// A tile of a sequence's queries, rows [q0, q0 + rows): the sequence's mask, the positions of the tile's first
+// and last query, and the key tiles of width block_n they visit (attention_tiles.h).
+struct QueryTile {
+  tiles::Mask mask;
+  int qpos_first = 0, qpos_last = 0;
+  tiles::KeyTiles keys;
+};
+__device__ __forceinline__ QueryTile query_tile(const AttnArgs& a, const SeqInfo& s, int q0, int rows, int block_n) {
+  QueryTile t;
+  t.mask.kv_len = s.kv_len;
+  t.mask.causal = a.causal;
+  t.mask.window_left = a.window_left;
+  t.qpos_first = s.q_offset + q0;
+  t.qpos_last = s.q_offset + min(q0 + rows, s.n_q) - 1;
+  t.keys = tiles::key_tiles(t.mask, t.qpos_first, t.qpos_last, block_n);
+  return t;
+}
+
+// One step of a row's online softmax (exp2 domain): tile_max is the larger of the row's running maximum and
+// this tile's scores. Updates the running maximum, sets *alpha to the factor that rescales what came before,
+// and returns what this tile's scores are taken relative to (0 while the row sees nothing yet: such a row
+// stays all zeros instead of NaN).
+__device__ __forceinline__ float online_softmax_step(float* row_max, float tile_max, float* alpha) {
+  const float base = tile_max == -INFINITY ? 0.0f : tile_max;
+  *alpha = exp2f(*row_max - base);
+  *row_max = tile_max;
+  return base;
+}
+
 // The prefill family (attention.cu): every query run of every sequence, over contiguous keys (prefill) or
 // paged keys (chunked prefill, prefix caching). Picks the kernel for the dtype, head dim and device.
 void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaStream_t stream);

@@ -75,12 +75,8 @@ __global__ void __launch_bounds__(F32Tile<D>::kThreads) f32_attention_kernel(con
   const float* vbase = static_cast<const float*>(a.v) + hk * D;
   const auto kv_row = [&](int j) { return s.kv.row_of(j); };
 
-  tiles::Mask mask;
-  mask.kv_len = s.kv_len;
-  mask.causal = a.causal;
-  mask.window_left = a.window_left;
-  const int qpos_lo = s.q_offset + q0, qpos_hi = s.q_offset + min(q0 + F::kBr, s.n_q) - 1;
-  const tiles::KeyTiles kt = tiles::key_tiles(mask, qpos_lo, qpos_hi, F::kBc);
+  const QueryTile qt = query_tile(a, s, q0, F::kBr, F::kBc);
+  const tiles::KeyTiles& kt = qt.keys;
   int qpos[F::kRows];
 #pragma unroll
   for (int i = 0; i < F::kRows; i++) qpos[i] = s.q_offset + q0 + F::kRows * rg + i;
@@ -124,7 +120,7 @@ __global__ void __launch_bounds__(F32Tile<D>::kThreads) f32_attention_kernel(con
     }
 
     // exp2 domain, ALiBi, mask; online softmax per row over its half-warp; P into shared memory
-    const bool need_mask = tiles::tile_needs_mask(mask, qpos_lo, qpos_hi, key0, F::kBc);
+    const bool need_mask = tiles::tile_needs_mask(qt.mask, qt.qpos_first, qt.qpos_last, key0, F::kBc);
 #pragma unroll
     for (int i = 0; i < F::kRows; i++) {
       float mx = row_max[i];
@@ -133,15 +129,14 @@ __global__ void __launch_bounds__(F32Tile<D>::kThreads) f32_attention_kernel(con
         const int key = key0 + kg + 16 * j;
         float x = sc[i][j] * a.scale_log2;
         if (a.alibi) x += slope * static_cast<float>(key - qpos[i]);
-        if (need_mask && !tiles::key_visible(mask, qpos[i], key)) x = -INFINITY;
+        if (need_mask && !tiles::key_visible(qt.mask, qpos[i], key)) x = -INFINITY;
         sc[i][j] = x;
         mx = fmaxf(mx, x);
       }
 #pragma unroll
       for (int off = 1; off < 16; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const float base = mx == -INFINITY ? 0.0f : mx;  // a row with nothing visible yet stays all zeros
-      const float alpha = exp2f(row_max[i] - base);
-      row_max[i] = mx;
+      float alpha;
+      const float base = online_softmax_step(&row_max[i], mx, &alpha);
       float sum = 0.0f;
 #pragma unroll
       for (int j = 0; j < F::kKeys; j++) {

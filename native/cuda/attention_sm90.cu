@@ -99,13 +99,10 @@ struct Sm90Smem {
   }
 };
 
-// Where a block's queries are: the sequence, its first query row, and the key tiles its rows visit.
-struct BlockWork {
+// Where a block's queries are: the sequence, its head and first query row, and the key tiles its rows visit.
+struct BlockWork : QueryTile {
   SeqInfo s;
   int h = 0, q0 = 0;
-  int qpos_first = 0, qpos_last = 0;  // positions of the block's first and last query inside the sequence
-  tiles::Mask mask;
-  tiles::KeyTiles keys;
 };
 
 // ------------------------------------------------------------------------------------------ producer
@@ -261,9 +258,7 @@ __device__ __forceinline__ void consume(const Sm90Params& p, const Sm90Smem<T, D
       for (int i = 0; i < F::kBlockN / 8; i++) mx = fmaxf(mx, fmaxf(sc[4 * i + 2 * r], sc[4 * i + 2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float base = mx == -INFINITY ? 0.0f : mx;  // a row with nothing visible yet stays all zeros
-      alpha[r] = exp2f(row_max[r] - base);
-      row_max[r] = mx;
+      const float base = online_softmax_step(&row_max[r], mx, &alpha[r]);
       float sum = 0.0f;
 #pragma unroll
       for (int i = 0; i < F::kBlockN / 8; i++) {
@@ -377,12 +372,7 @@ __device__ __forceinline__ BlockWork block_work(const AttnArgs& a, int b, int h,
   w.h = h;
   w.q0 = q0;
   w.s = seq_info(a, b);
-  w.mask.kv_len = w.s.kv_len;
-  w.mask.causal = a.causal;
-  w.mask.window_left = a.window_left;
-  w.qpos_first = w.s.q_offset + q0;
-  w.qpos_last = w.s.q_offset + min(q0 + F::kBlockM, w.s.n_q) - 1;
-  w.keys = tiles::key_tiles(w.mask, w.qpos_first, w.qpos_last, F::kBlockN);
+  static_cast<QueryTile&>(w) = query_tile(a, w.s, q0, F::kBlockM, F::kBlockN);
   return w;
 }
 

@@ -135,9 +135,22 @@ struct WgmmaRS;
 #define GF_F32(d) GF_F8(d, 0), GF_F8(d, 8), GF_F8(d, 16), GF_F8(d, 24)
 #define GF_F64(d) GF_F32(d), GF_F8(d, 32), GF_F8(d, 40), GF_F8(d, 48), GF_F8(d, 56)
 
+// A-in-registers form, for one shape: imm-scale-a/b = 1, B MN-major (imm-trans-b = 1), always accumulating.
+// a_regs, b_op and p_op name the operands after the accumulators.
+#define GF_WGMMA_RS(T, ty, n, acc_text, acc_ops, a_regs, b_op, p_op)                                      \
+  template <>                                                                                             \
+  struct WgmmaRS<T, n> {                                                                                  \
+    static __device__ __forceinline__ void run(float (&d)[n / 2], const uint32_t (&a)[4], uint64_t b) {   \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " p_op ", 0;\n"                                       \
+                   "wgmma.mma_async.sync.aligned.m64n" #n "k16.f32." ty "." ty " {" acc_text "}, {" a_regs  \
+                   "}, " b_op ", p, 1, 1, 1;\n}\n"                                                        \
+                   : acc_ops(d)                                                                           \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                         \
+    }                                                                                                     \
+  };
+
 // The three shapes the attention kernel uses, for one element type (ty: its PTX name). scale-d is a
-// predicate: 0 makes d = A·B, ignoring what d held. imm-scale-a/b = 1; SS: both K-major (trans 0, 0);
-// RS: B MN-major (trans-b 1).
+// predicate: 0 makes d = A·B, ignoring what d held. SS: both operands K-major (imm-trans-a/b = 0).
 #define GF_DEFINE_WGMMA(T, ty)                                                                              \
   template <>                                                                                               \
   struct WgmmaSS<T, 128> {                                                                                  \
@@ -149,29 +162,12 @@ struct WgmmaRS;
                    : "l"(a), "l"(b), "r"(accumulate));                                                      \
     }                                                                                                       \
   };                                                                                                        \
-  template <>                                                                                               \
-  struct WgmmaRS<T, 128> {                                                                                  \
-    static __device__ __forceinline__ void run(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {        \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                              \
-                   "wgmma.mma_async.sync.aligned.m64n128k16.f32." ty "." ty " {" GF_WGMMA_ACC64              \
-                   "}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"                                          \
-                   : GF_F64(d)                                                                              \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                           \
-    }                                                                                                       \
-  };                                                                                                        \
-  template <>                                                                                               \
-  struct WgmmaRS<T, 64> {                                                                                   \
-    static __device__ __forceinline__ void run(float (&d)[32], const uint32_t (&a)[4], uint64_t b) {        \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                              \
-                   "wgmma.mma_async.sync.aligned.m64n64k16.f32." ty "." ty " {" GF_WGMMA_ACC32               \
-                   "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"                                          \
-                   : GF_F32(d)                                                                              \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));                           \
-    }                                                                                                       \
-  };
+  GF_WGMMA_RS(T, ty, 128, GF_WGMMA_ACC64, GF_F64, "%64, %65, %66, %67", "%68", "%69")                       \
+  GF_WGMMA_RS(T, ty, 64, GF_WGMMA_ACC32, GF_F32, "%32, %33, %34, %35", "%36", "%37")
 GF_DEFINE_WGMMA(half, "f16")
 GF_DEFINE_WGMMA(bf16, "bf16")
 #undef GF_DEFINE_WGMMA
+#undef GF_WGMMA_RS
 
 }  // namespace sm90
 }  // namespace cuda

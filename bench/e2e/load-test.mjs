@@ -12,12 +12,11 @@
  * Only loopback addresses are accepted: this is a local benchmark, never a load generator against others.
  * Exit status: 0 when everything went back to baseline and no request failed, 1 otherwise, 2 on bad options.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import { parseOptions, positiveInt as positiveIntOption } from '../options.mjs';
+import { checkLoopback, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
 
 const USAGE = `usage: node bench/e2e/load-test.mjs (--url URL | --model MODEL) [options]
   --url URL            a running server on loopback (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT)
@@ -47,99 +46,7 @@ const maxTokens = positiveInt('max-tokens', 64);
 const prompt = args.prompt ?? 'Once upon a time, in a small village by the sea, there lived';
 const headers = { 'content-type': 'application/json', ...(args['api-key'] ? { authorization: `Bearer ${args['api-key']}` } : {}) };
 
-/** Loopback only: 127.0.0.0/8, ::1, localhost. */
-function checkLoopback(url) {
-  let u;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new Error(`--url '${url}' is not a URL`);
-  }
-  const host = u.hostname.replace(/^\[|\]$/g, '');
-  if (!(host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host))) {
-    throw new Error(`--url must be a loopback address (127.x.x.x, ::1, localhost), got ${u.hostname}`);
-  }
-  return `${u.protocol}//${u.host}`;
-}
-
-// ------------------------------------------------------------------------------------------ server
-
-async function startServer(model) {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const cli = join(root, 'dist', 'cli.js');
-  if (!existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build:ts' first, or pass --url of a running server`);
-  const extra = (args['serve-args'] ?? '').split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [cli, 'serve', '--model', model, '--host', '127.0.0.1', '--port', '0', '--quiet', ...extra], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('the server did not start within 10 minutes')), 600_000);
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /at (http:\/\/[^\s]+)\/v1/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}) before listening`));
-    });
-  });
-  const stop = () => new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.kill('SIGINT');
-    setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
-  });
-  return { url, stop, pid: child.pid };
-}
-
-/** A process's resident set now and its high-water mark (bytes), from /proc; null where there is none. */
-function processMemory(pid) {
-  const file = `/proc/${pid}/status`;
-  if (!pid || !existsSync(file)) return null;
-  const status = readFileSync(file, 'utf8');
-  const kib = (field) => Number((new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status) || [])[1]) * 1024;
-  return { rssBytes: kib('VmRSS'), peakRssBytes: kib('VmHWM') };
-}
-
-// ------------------------------------------------------------------------------------------ metrics
-
-async function scrape(base) {
-  const r = await fetch(`${base}/metrics`);
-  if (!r.ok) throw new Error(`/metrics answered ${r.status}`);
-  const values = new Map();
-  for (const line of (await r.text()).split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    values.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return values;
-}
-
-/** What must come back to baseline: blocks in use, queues, and device memory other than the prefix cache. */
-function footprint(m) {
-  const out = {
-    kvBlocksUsed: m.get('gpuformer_kv_blocks_used') ?? 0,
-    running: m.get('gpuformer_requests_running') ?? 0,
-    waiting: m.get('gpuformer_requests_waiting') ?? 0,
-  };
-  for (const [k, v] of m) {
-    const purpose = /^gpuformer_memory_bytes\{.*purpose="([a-z]+)"/.exec(k)?.[1];
-    if (purpose) out[`memory.${purpose}`] = v;
-  }
-  return out;
-}
-
 // ------------------------------------------------------------------------------------------ clients
-
-const percentile = (xs, q) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-};
 
 /** One streaming request; resolves with its timings (ms). */
 async function streamOne(base, model, clientId, signal) {
@@ -151,42 +58,28 @@ async function streamOne(base, model, clientId, signal) {
   const t0 = performance.now();
   const r = await fetch(`${base}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
   if (!r.ok || !r.body) throw new Error(`${path} answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
-  const decoder = new TextDecoder();
-  let buffer = '';
   let first = 0;
   let last = 0;
   const gaps = [];
   let tokens = 0;
-  for await (const bytes of r.body) {
-    buffer += decoder.decode(bytes, { stream: true });
-    let i;
-    while ((i = buffer.indexOf('\n\n')) >= 0) {
-      const event = buffer.slice(0, i);
-      buffer = buffer.slice(i + 2);
-      if (!event.startsWith('data: ')) continue;
-      const data = event.slice(6);
-      if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data);
-      if (chunk.error) throw new Error(`stream error: ${chunk.error.message}`);
-      if (chunk.usage) tokens = chunk.usage.completion_tokens;
-      const piece = chunk.choices?.[0]?.text ?? chunk.choices?.[0]?.delta?.content ?? '';
-      if (piece) {
-        const now = performance.now();
-        if (!first) first = now;
-        else gaps.push(now - last);
-        last = now;
-      }
+  await readSse(r.body, t0, (chunk, at) => {
+    if (chunk.usage) tokens = chunk.usage.completion_tokens;
+    const piece = chunk.choices?.[0]?.text ?? chunk.choices?.[0]?.delta?.content ?? '';
+    if (piece) {
+      if (!first) first = at;
+      else gaps.push(at - last);
+      last = at;
     }
-  }
-  const end = performance.now();
-  return { ttft: first ? first - t0 : NaN, gaps, tokens, total: end - t0, decodeMs: first ? last - first : 0 };
+  });
+  const end = performance.now() - t0;
+  return { ttft: first || NaN, gaps, tokens, total: end, decodeMs: first ? last - first : 0 };
 }
 
 // ------------------------------------------------------------------------------------------ main
 
 async function main() {
   if (!args.url && !args.model) throw new Error(`give --url or --model\n\n${USAGE}`);
-  const server = args.model ? await startServer(args.model) : null;
+  const server = args.model ? await startServer(args.model, (args['serve-args'] ?? '').split(/\s+/).filter(Boolean)) : null;
   const base = checkLoopback(server ? server.url : args.url);
   try {
     const models = await (await fetch(`${base}/v1/models`, { headers })).json();
@@ -219,13 +112,7 @@ async function main() {
     clearTimeout(hardTimer);
     const wall = (performance.now() - t0) / 1000;
 
-    // the server frees blocks right after the last event; give its loop a moment, then compare
-    let after = footprint(await scrape(base));
-    for (let i = 0; i < 50 && JSON.stringify(after) !== JSON.stringify(baseline); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      after = footprint(await scrape(base));
-    }
-    const back = JSON.stringify(after) === JSON.stringify(baseline);
+    const { after, back } = await settledFootprint(base, baseline);
     const memoryAfter = processMemory(server?.pid);
 
     const ttft = results.map((r) => r.ttft).filter(Number.isFinite);

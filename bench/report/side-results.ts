@@ -1,6 +1,7 @@
 /**
- * The results BENCHMARKS.md shows beside the end-to-end runs: the load test of `gpuformer serve`
- * (bench/e2e/load-test.mjs --json) and the CPU kernel benchmarks (bench/kernels/*.mjs), each a JSON record
+ * The results BENCHMARKS.md shows beside the end-to-end runs: the load test and the load-and-fault test of
+ * `gpuformer serve` (bench/e2e/load-test.mjs, fault-test.mjs --json) and the CPU kernel benchmarks
+ * (bench/kernels/*.mjs), each a JSON record
  * in bench/results told apart by its `bench` field. Pure functions of the records, like markdown.ts.
  */
 import { bytes } from './markdown';
@@ -25,6 +26,25 @@ export interface LoadTestRecord {
   after: Record<string, number>;
   backToBaseline: boolean;
   serverMemory?: { baselineRssBytes: number; peakRssBytes: number; afterRssBytes: number };
+}
+
+export interface FaultTestRecord {
+  bench: 'fault-test';
+  date: string;
+  command: string;
+  machine: { cpu: string; cores: number; node: string; loadAverage: { before: number; after: number } };
+  model: string;
+  kind: 'generation' | 'embedding';
+  requestTimeoutSeconds: number;
+  wallSeconds: number;
+  scenarios: Array<{
+    name: string; count: number; failed: number; requestsPerSecond?: number;
+    latencyMs: { p50: number; p90: number; p99: number; max: number };
+  }>;
+  after: Record<string, number>;
+  backToBaseline: boolean;
+  serverMemory?: { baselineRssBytes: number; peakRssBytes: number; afterRssBytes: number; maxGrowthBytes: number };
+  passed: boolean;
 }
 
 export interface KernelRecord {
@@ -54,6 +74,24 @@ export function renderLoadTests(records: Array<{ file: string; record: LoadTestR
   return `${[head, `|${head.split(' | ').map(() => '---').join('|')}|`, ...rows].join('\n')}\n\n` +
     `Command${commands.length > 1 ? 's' : ''}: ${commands.map((c) => `\`${c}\``).join(', ')} ` +
     `(loopback; each client streams one request after another until the request or time limit).\n`;
+}
+
+/** One line per fault-test run (what passed, the streams' rate, /health's worst latency meanwhile), then its scenarios. */
+export function renderFaultTests(records: Array<{ file: string; record: FaultTestRecord }>): string {
+  if (records.length === 0) return '';
+  return records.map(({ file, record: r }) => {
+    const m = r.serverMemory;
+    const load = r.machine.loadAverage;
+    const head = `- ${r.date.slice(0, 16).replace('T', ' ')} UTC · ${r.model} (${r.kind}) · ${r.passed ? '**passed**' : '**FAILED**'} in ` +
+      `${r.wallSeconds.toFixed(0)} s (load average ${load.before.toFixed(1)} → ${load.after.toFixed(1)} on ${r.machine.cores} cores); ` +
+      `back to baseline: ${r.backToBaseline ? 'yes' : `**no**: ${JSON.stringify(r.after)}`}` +
+      `${m ? `; server RSS ${bytes(m.baselineRssBytes)} / ${bytes(m.peakRssBytes)} / ${bytes(m.afterRssBytes)} (before / peak / after)` : ''}` +
+      ` — [json](${file}), \`${r.command}\``;
+    const rows = r.scenarios.map((s) => `  - ${s.name}: ${s.count} (${s.failed} failed)` +
+      `${s.requestsPerSecond !== undefined ? `, ${s.requestsPerSecond.toFixed(2)} requests/s` : ''}; ms p50 / p90 / max ` +
+      `${ms(s.latencyMs.p50)} / ${ms(s.latencyMs.p90)} / ${ms(s.latencyMs.max)}`);
+    return [head, ...rows].join('\n');
+  }).join('\n') + '\n';
 }
 
 export function renderKernelLinks(records: Array<{ file: string; record: KernelRecord }>): string {

@@ -10,7 +10,7 @@ import { REPO_ROOT, RESULTS_DIR } from '../e2e/paths';
 import { renderGpuFloors } from './gpu';
 import { renderGoals, renderRun, runTitle, type RunRecord } from './markdown';
 import { concurrencySpec, embedSpec, renderPng } from './plots';
-import { renderKernelLinks, renderLoadTests, type KernelRecord, type LoadTestRecord } from './side-results';
+import { renderFaultTests, renderKernelLinks, renderLoadTests, type FaultTestRecord, type KernelRecord, type LoadTestRecord } from './side-results';
 
 /**
  * Every JSON record in the results folder and in its folders one level down (a GPU machine's run keeps its
@@ -50,6 +50,7 @@ function runFolders(dir: string): string[] {
 type Records<R> = Array<{ file: string; record: R }>;
 export interface SideResults {
   loadTests: Records<LoadTestRecord>;
+  faultTests: Records<FaultTestRecord>;
   kernels: Records<KernelRecord>;
   gpuKernels: Records<KernelRecord>;
   /** folders of bench/results holding one GPU machine run each (with a README.md), newest first, relative paths */
@@ -62,14 +63,16 @@ export function readSideResults(dir = RESULTS_DIR): SideResults {
     .sort((a, b) => String(b.record.date).localeCompare(String(a.record.date)));
   return {
     loadTests: all.filter((x) => x.record.bench === 'load-test') as unknown as Array<{ file: string; record: LoadTestRecord }>,
+    faultTests: all.filter((x) => x.record.bench === 'fault-test') as unknown as Array<{ file: string; record: FaultTestRecord }>,
     kernels: all.filter((x) => x.record.bench === 'cpu-gemm' || x.record.bench === 'cpu-attention') as unknown as Array<{ file: string; record: KernelRecord }>,
     gpuKernels: all.filter((x) => x.record.bench === 'cuda-kernels' && !x.record.dryRun) as unknown as Array<{ file: string; record: KernelRecord }>,
     gpuRunFolders: runFolders(dir).map((f) => relative(REPO_ROOT, f)),
   };
 }
 
-export function renderBenchmarks(runs: RunRecord[], runSections: string[], side: SideResults = { loadTests: [], kernels: [], gpuKernels: [], gpuRunFolders: [] }): string {
+export function renderBenchmarks(runs: RunRecord[], runSections: string[], side: SideResults = { loadTests: [], faultTests: [], kernels: [], gpuKernels: [], gpuRunFolders: [] }): string {
   const load = renderLoadTests(side.loadTests);
+  const faults = renderFaultTests(side.faultTests);
   const kernels = renderKernelLinks(side.kernels);
   const gpuKernels = renderKernelLinks(side.gpuKernels);
   const floors = renderGpuFloors(runs);
@@ -89,7 +92,7 @@ within one run; above 1 means gpuformer is faster. Benchmarks are never timed te
 ## Goals
 
 ${runs.length ? renderGoals(runs) : 'No run recorded yet.\n'}
-${gpu}${load ? `## Load test of \`gpuformer serve\` (bench/e2e/load-test.mjs)\n\n${load}\n` : ''}${kernels ? `## CPU kernel benchmarks (bench/kernels)\n\n${kernels}\n` : ''}## Runs (newest first)
+${gpu}${load ? `## Load test of \`gpuformer serve\` (bench/e2e/load-test.mjs)\n\n${load}\n` : ''}${faults ? `## Load-and-fault test of \`gpuformer serve\` (bench/e2e/fault-test.mjs)\n\n${faults}\n` : ''}${kernels ? `## CPU kernel benchmarks (bench/kernels)\n\n${kernels}\n` : ''}## Runs (newest first)
 
 ${runSections.join('\n---\n\n')}`;
 }

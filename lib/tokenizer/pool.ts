@@ -14,12 +14,29 @@ import type { BatchEncodeOptions, TextTokenizer, TooLong } from './tokenizer';
 /** Batches of at most this many characters in all are encoded inline (a few milliseconds). */
 export const INLINE_CHARS = 4096;
 
+/**
+ * A thread that encoded a batch of more characters than this is stopped once it answers: encoding 7 MiB
+ * grows a thread's heap by hundreds of MiB (the library's per-token objects), which V8 keeps; a fresh thread
+ * starts for the next large batch, so memory goes back to what it was.
+ */
+export const RECYCLE_CHARS = 2 ** 20;
+
 export interface PoolEncodeOptions extends BatchEncodeOptions {
   /** fails the batch with ERR_GPUFORMER_ABORTED (a thread already on it finishes, and its answer is dropped) */
   signal?: AbortSignal;
 }
 
-/** What a worker is sent and answers (lib/tokenizer/worker.ts). */
+/** What a tokenizer is built from: tokenizer.json and tokenizer_config.json, parsed. */
+export interface TokenizerFiles {
+  json: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}
+
+/** What a worker is started with, sent and answers (lib/tokenizer/worker.ts). */
+export interface WorkerData {
+  /** TokenizerFiles as UTF-8 JSON */
+  shared: SharedArrayBuffer;
+}
 export interface WorkerJob extends BatchEncodeOptions {
   id: number;
   texts: string[];
@@ -28,6 +45,8 @@ export type WorkerAnswer = { id: number; results: Array<Int32Array | TooLong> } 
 
 interface Pending {
   job: WorkerJob;
+  /** the batch's characters in all */
+  chars: number;
   resolve: (r: Array<number[] | TooLong>) => void;
   reject: (e: Error) => void;
   signal?: AbortSignal;
@@ -45,13 +64,21 @@ export class TokenizerPool {
   private readonly queue: Pending[] = [];
   private nextId = 1;
   private disposed = false;
+  /**
+   * tokenizer.json and its config as UTF-8 JSON in shared memory, written once here: a thread starting later
+   * parses it on its own time, where cloning the objects into it would hold this thread for ~100 ms (SmolLM2)
+   */
+  private readonly shared: SharedArrayBuffer;
 
   /**
    * `tokenizer` answers inline batches; the workers build theirs from the same tokenizer.json and config.
    * `size`: most worker threads (default: 2, or 1 on a one-core machine), started on first use.
    */
-  constructor(private readonly tokenizer: TextTokenizer, private readonly files: { json: Record<string, unknown>; config?: Record<string, unknown> },
-    private readonly size = Math.min(2, availableParallelism())) {}
+  constructor(private readonly tokenizer: TextTokenizer, files: TokenizerFiles, private readonly size = Math.min(2, availableParallelism())) {
+    const bytes = Buffer.from(JSON.stringify(files));
+    this.shared = new SharedArrayBuffer(bytes.length);
+    bytes.copy(Buffer.from(this.shared));
+  }
 
   /** Each text's ids (or, past opts.limit, its count), as TextTokenizer.encodeBatch answers them. */
   async encode(texts: string[], opts: PoolEncodeOptions = {}): Promise<Array<number[] | TooLong>> {
@@ -61,7 +88,7 @@ export class TokenizerPool {
     const chars = texts.reduce((n, t) => n + t.length, 0);
     if (chars <= INLINE_CHARS || this.size < 1) return this.tokenizer.encodeBatch(texts, batch);
     return new Promise((resolve, reject) => {
-      const pending: Pending = { job: { id: this.nextId++, texts, ...batch }, resolve, reject, signal };
+      const pending: Pending = { job: { id: this.nextId++, texts, ...batch }, chars, resolve, reject, signal };
       if (signal) {
         pending.onAbort = () => {
           const i = this.queue.indexOf(pending);
@@ -102,7 +129,7 @@ export class TokenizerPool {
   }
 
   private spawn(): PoolWorker {
-    const w: PoolWorker = { worker: startWorker(this.files) };
+    const w: PoolWorker = { worker: startWorker(this.shared) };
     w.worker.on('message', (answer: WorkerAnswer) => {
       const pending = w.busy;
       if (!pending || pending.job.id !== answer.id) return;
@@ -117,6 +144,7 @@ export class TokenizerPool {
         // (isView, not instanceof: under a test runner's sandbox the array comes from another realm)
         this.settle(pending, undefined, answer.results.map((r) => (ArrayBuffer.isView(r) ? Array.from(r) : r)));
       }
+      if (pending.chars > RECYCLE_CHARS) this.retire(w);
       this.dispatch();
     });
     // a thread that dies (out of memory, a bug) fails its batch; the next batch starts a new one
@@ -136,6 +164,13 @@ export class TokenizerPool {
   }
 
   /** Answers a batch once (an aborted batch's late answer is dropped). */
+  /** Stops a thread and forgets it (its 'exit' then finds it gone). */
+  private retire(w: PoolWorker): void {
+    const i = this.workers.indexOf(w);
+    if (i >= 0) this.workers.splice(i, 1);
+    void w.worker.terminate();
+  }
+
   private settle(p: Pending, error?: Error, results?: Array<number[] | TooLong>): void {
     if (p.settled) return;
     p.settled = true;
@@ -152,10 +187,10 @@ const aborted = () => new GpuformerError('ERR_GPUFORMER_ABORTED', 'tokenization 
  * through ts-jest, which a worker thread does not have), the thread first teaches its require() to compile
  * .ts files with the TypeScript compiler, then loads worker.ts.
  */
-function startWorker(files: { json: Record<string, unknown>; config?: Record<string, unknown> }): Worker {
+function startWorker(shared: SharedArrayBuffer): Worker {
   const entry = path.join(__dirname, `worker${path.extname(__filename)}`);
-  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: files });
-  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: { ...files, entry, typescript: require.resolve('typescript') } });
+  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: { shared } });
+  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: { shared, entry, typescript: require.resolve('typescript') } });
 }
 
 const TS_BOOTSTRAP = `

@@ -35,6 +35,8 @@ export class TextTokenizer {
   /** ids of the special added tokens (control tokens: BOS, EOS, end-of-turn, [CLS]…) */
   readonly specialIds: ReadonlySet<number>;
 
+  /** specialLayout once worked out (undefined: not yet) */
+  private layout: { prefix: number[]; suffix: number[] } | null | undefined;
   /** maxBytesPerToken once worked out (null: not yet) */
   private byteBound: number | undefined | null = null;
 
@@ -58,19 +60,15 @@ export class TextTokenizer {
    * Encodes with special tokens and truncates to maxLength the way transformers' tokenizers do with
    * truncation=True (what sentence-transformers asks for): the text's own tokens are cut, the special
    * tokens the post-processor adds around them stay. For BERT and max 256: [CLS], the first 254 text
-   * tokens, [SEP] — i.e. the first 255 ids and the final [SEP].
+   * tokens, [SEP] — i.e. the first 255 ids and the final [SEP]. The text is encoded once (a 7 MiB input
+   * costs one pass, not two), its special tokens placed as the post-processor places them (specialLayout).
    */
   encodeTruncated(text: string, maxLength: number): number[] {
-    const full = this.encode(text, { addSpecialTokens: true });
-    if (full.length <= maxLength) return full;
+    const layout = this.specialLayout();
+    if (!layout) return this.truncateFromFull(text, maxLength);
     const body = this.encode(text, { addSpecialTokens: false });
-    // the specials sit before and after the text's tokens: find where the body starts inside `full`
-    let start = 0;
-    while (start + body.length <= full.length && !body.every((id, i) => full[start + i] === id)) start++;
-    if (start + body.length > full.length) return full.slice(0, maxLength); // no clean split: plain cut
-    const suffix = full.slice(start + body.length);
-    const keep = Math.max(maxLength - start - suffix.length, 0);
-    return [...full.slice(0, start), ...body.slice(0, keep), ...suffix].slice(0, maxLength);
+    const keep = Math.max(maxLength - layout.prefix.length - layout.suffix.length, 0);
+    return [...layout.prefix, ...body.slice(0, keep), ...layout.suffix].slice(0, maxLength);
   }
 
   /**
@@ -99,6 +97,32 @@ export class TextTokenizer {
     return this.byteBound;
   }
 
+  /**
+   * The special tokens the post-processor puts before and after a text's own tokens ([CLS] … [SEP] for
+   * BERT, nothing for GPT-2), read off two probe texts; null when the two disagree or the text's tokens are
+   * not found whole inside the encoding, and encodeTruncated then splits each text's own encodings.
+   */
+  private specialLayout(): { prefix: number[]; suffix: number[] } | null {
+    if (this.layout !== undefined) return this.layout;
+    const probe = (text: string) => splitSpecials(this.encode(text, { addSpecialTokens: true }), this.encode(text, { addSpecialTokens: false }));
+    const a = probe('a');
+    const b = probe('Hello, world: 42 times!');
+    const same = a && b && JSON.stringify(a) === JSON.stringify(b);
+    this.layout = same ? a : null;
+    return this.layout;
+  }
+
+  /** encodeTruncated by encoding the text twice, with and without special tokens, and splitting the two. */
+  private truncateFromFull(text: string, maxLength: number): number[] {
+    const full = this.encode(text, { addSpecialTokens: true });
+    if (full.length <= maxLength) return full;
+    const body = this.encode(text, { addSpecialTokens: false });
+    const split = splitSpecials(full, body);
+    if (!split) return full.slice(0, maxLength); // no clean split: plain cut
+    const keep = Math.max(maxLength - split.prefix.length - split.suffix.length, 0);
+    return [...split.prefix, ...body.slice(0, keep), ...split.suffix].slice(0, maxLength);
+  }
+
   decode(ids: number[], opts: DecodeOptions = {}): string {
     if (ids.length === 0) return ''; // the library refuses an empty list
     return this.tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? true });
@@ -112,6 +136,14 @@ export class TextTokenizer {
   idToToken(id: number): string | undefined {
     return this.tok.id_to_token(id);
   }
+}
+
+/** The ids before and after `body` (a text's own tokens) inside `full` (the same text with special tokens); null if `body` is not in it. */
+function splitSpecials(full: number[], body: number[]): { prefix: number[]; suffix: number[] } | null {
+  let start = 0;
+  while (start + body.length <= full.length && !body.every((id, i) => full[start + i] === id)) start++;
+  if (body.length === 0 || start + body.length > full.length) return null;
+  return { prefix: full.slice(0, start), suffix: full.slice(start + body.length) };
 }
 
 /** Pre-tokenizers that only split the text (or map each byte to a character) and keep every byte of it. */

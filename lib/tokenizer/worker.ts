@@ -1,14 +1,16 @@
 /**
  * A tokenizer thread of a TokenizerPool (lib/tokenizer/pool.ts): builds its tokenizer once from the
- * tokenizer.json it was started with, then answers batches with TextTokenizer.encodeBatch. Ids go back as
- * Int32Arrays whose memory is handed over, not copied.
+ * tokenizer.json it was started with (in shared memory), then answers batches with
+ * TextTokenizer.encodeBatch. Ids go back as Int32Arrays whose memory is handed over, not copied.
  */
 import { parentPort, workerData } from 'worker_threads';
 import { GpuformerError } from '../errors';
-import type { WorkerAnswer, WorkerJob } from './pool';
+import type { TokenizerFiles, WorkerAnswer, WorkerData, WorkerJob } from './pool';
 import { TextTokenizer } from './tokenizer';
 
-const tokenizer = new TextTokenizer(workerData.json, workerData.config);
+// copied out of the shared memory first: the decoder does not read shared buffers
+const files = JSON.parse(Buffer.from(new Uint8Array((workerData as WorkerData).shared)).toString('utf8')) as TokenizerFiles;
+const tokenizer = new TextTokenizer(files.json, files.config);
 
 parentPort!.on('message', ({ id, texts, ...opts }: WorkerJob) => {
   let answer: WorkerAnswer;

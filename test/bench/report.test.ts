@@ -7,7 +7,7 @@ import { summarize } from '../../bench/e2e/stats';
 import type { ConcurrencyPoint, JobResult } from '../../bench/e2e/types';
 import { goals, renderRun, slowerThanPeers, type RunRecord } from '../../bench/report/markdown';
 import { floorRows, renderGpuFloors } from '../../bench/report/gpu';
-import { renderLoadTests, type LoadTestRecord } from '../../bench/report/side-results';
+import { renderFaultTests, renderLoadTests, type FaultTestRecord, type LoadTestRecord } from '../../bench/report/side-results';
 
 function decoder(id: string, reduced?: CatalogEntry['reduced']): CatalogEntry {
   return {
@@ -158,6 +158,29 @@ describe('report', () => {
     const leaked = renderLoadTests([{ file: 'x.json', record: { ...base, after: { kvBlocksUsed: 3 }, backToBaseline: false } }]);
     expect(leaked).toContain('**no**: {"kvBlocksUsed":3}');
     expect(renderLoadTests([])).toBe('');
+  });
+
+  it('renders fault tests with each scenario, and says plainly when one failed or the server did not go back', () => {
+    const base: FaultTestRecord = {
+      bench: 'fault-test', date: '2026-12-04T20:10:00.000Z', command: 'node bench/e2e/fault-test.mjs --model m',
+      machine: { cpu: 'CPU', cores: 2, node: 'v20', loadAverage: { before: 12.5, after: 13 } }, model: 'm', kind: 'generation',
+      requestTimeoutSeconds: 2, wallSeconds: 61.4,
+      scenarios: [
+        { name: 'concurrent streams', count: 64, failed: 0, requestsPerSecond: 1.5, latencyMs: { p50: 100, p90: 200, p99: 250, max: 300 } },
+        { name: '/health during them', count: 50, failed: 0, latencyMs: { p50: 1.2, p90: 5, p99: 9, max: 13.6 } },
+      ],
+      after: { kvBlocksUsed: 0 }, backToBaseline: true, passed: true,
+      serverMemory: { baselineRssBytes: 100 * 2 ** 20, peakRssBytes: 300 * 2 ** 20, afterRssBytes: 200 * 2 ** 20, maxGrowthBytes: 256 * 2 ** 20 },
+    };
+    const ok = renderFaultTests([{ file: 'bench/results/fault-test.json', record: base }]);
+    expect(ok).toContain('- 2026-12-04 20:10 UTC · m (generation) · **passed** in 61 s (load average 12.5 → 13.0 on 2 cores); back to baseline: yes; ' +
+      'server RSS 100 MiB / 300 MiB / 200 MiB (before / peak / after) — [json](bench/results/fault-test.json), `node bench/e2e/fault-test.mjs --model m`');
+    expect(ok).toContain('  - concurrent streams: 64 (0 failed), 1.50 requests/s; ms p50 / p90 / max 100.0 / 200.0 / 300.0');
+    expect(ok).toContain('  - /health during them: 50 (0 failed); ms p50 / p90 / max 1.2 / 5.0 / 13.6');
+    const failed = renderFaultTests([{ file: 'x.json', record: { ...base, passed: false, backToBaseline: false, after: { kvBlocksUsed: 3 } } }]);
+    expect(failed).toContain('**FAILED**');
+    expect(failed).toContain('back to baseline: **no**: {"kvBlocksUsed":3}');
+    expect(renderFaultTests([])).toBe('');
   });
 });
 

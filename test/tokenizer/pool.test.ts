@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { GgufMeta } from '../../lib/loader/gguf-metadata';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { ggufTokenizer } from '../../lib/loader/gguf-tokenizer';
-import { INLINE_CHARS, TokenizerPool } from '../../lib/tokenizer/pool';
+import { INLINE_CHARS, RECYCLE_CHARS, TokenizerPool } from '../../lib/tokenizer/pool';
 import { TextTokenizer } from '../../lib/tokenizer/tokenizer';
 import { rng } from '../helpers/random';
 
@@ -82,12 +82,12 @@ describe('TokenizerPool', () => {
     }
   });
 
-  it('keeps the event loop free while a thread tokenizes a megabyte', async () => {
+  it('keeps the event loop free while a thread tokenizes a megabyte, and stops that thread after', async () => {
     const tok = new TextTokenizer(smol.json, smol.config);
     const pool = new TokenizerPool(tok, smol, 1);
     try {
       await pool.encode([adversarialText(4, INLINE_CHARS + 1)]); // start the thread
-      const text = adversarialText(5, 2 ** 20);
+      const text = adversarialText(5, RECYCLE_CHARS + 1);
       const inlineStart = performance.now();
       tok.encode(text.slice(0, 2 ** 17));
       const inlineMs = (performance.now() - inlineStart) * 8; // what a megabyte inline would block for, on this machine now
@@ -102,6 +102,11 @@ describe('TokenizerPool', () => {
       // the loop kept turning while the thread worked, and never stalled for a large part of that work
       expect(ticks).toBeGreaterThan(2);
       expect(delay.max / 1e6).toBeLessThan(Math.max(100, inlineMs / 4));
+      // its heap grew with the megabyte: the thread is gone, and the next large batch starts a fresh one
+      expect(pool.threads).toBe(0);
+      const again = adversarialText(7, INLINE_CHARS + 1);
+      expect(await pool.encode([again])).toEqual([tok.encode(again)]);
+      expect(pool.threads).toBe(1);
     } finally {
       await pool.dispose();
     }
@@ -126,6 +131,25 @@ describe('TokenizerPool', () => {
     await pending;
     await expect(pool.encode(['x'])).rejects.toEqual(aborted);
     expect(pool.threads).toBe(0);
+  });
+});
+
+describe('encodeTruncated (one encoding per text)', () => {
+  it('keeps the post-processor\'s special tokens and cuts the text\'s own: [CLS] body… [SEP] for BERT, the plain prefix for byte-level BPE', () => {
+    for (const [files, prefix, suffix] of [[minilm, 1, 1], [smol, 0, 0]] as const) {
+      const tok = new TextTokenizer(files.json, files.config);
+      for (let seed = 40; seed < 46; seed++) {
+        const text = adversarialText(seed, 1500);
+        const full = tok.encode(text);
+        const body = tok.encode(text, { addSpecialTokens: false });
+        expect(full.length).toBe(body.length + prefix + suffix);
+        for (const max of [3, 8, 256, full.length, full.length + 5]) {
+          const want = full.length <= max ? full : [...full.slice(0, prefix), ...body.slice(0, max - prefix - suffix), ...full.slice(full.length - suffix)];
+          expect(tok.encodeTruncated(text, max)).toEqual(want);
+        }
+      }
+      expect(tok.encodeTruncated('', 256)).toEqual(tok.encode(''));
+    }
   });
 });
 

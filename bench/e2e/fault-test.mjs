@@ -24,7 +24,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { dirname } from 'node:path';
 import { parseOptions, positiveInt as positiveIntOption, usageError } from '../options.mjs';
-import { checkLoopback, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
+import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
 
 const USAGE = `usage: node bench/e2e/fault-test.mjs (--url URL | --model MODEL) [options]
   --url URL              a running server on loopback (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT)
@@ -324,7 +324,7 @@ async function main() {
     const passed = failed === 0 && back && healthy && rssBounded && !hardStop.signal.aborted;
 
     const summary = {
-      bench: 'fault-test', date: new Date().toISOString(), command: `node bench/e2e/fault-test.mjs ${process.argv.slice(2).join(' ')}`,
+      bench: 'fault-test', date: new Date().toISOString(), command: commandLine('bench/e2e/fault-test.mjs'),
       machine: { cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, node: process.version, loadAverage: { before: loadBefore, after: os.loadavg()[0] } },
       model, kind, requestTimeoutSeconds: timeoutS, wallSeconds, stoppedAtDuration: hardStop.signal.aborted,
       scenarios, baseline, after, backToBaseline: back, healthyAfter: healthy,

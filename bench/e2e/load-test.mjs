@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname } from 'node:path';
 import { parseOptions, positiveInt as positiveIntOption } from '../options.mjs';
-import { checkLoopback, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
+import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
 
 const USAGE = `usage: node bench/e2e/load-test.mjs (--url URL | --model MODEL) [options]
   --url URL            a running server on loopback (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT)
@@ -120,7 +120,7 @@ async function main() {
     const tokens = results.reduce((n, r) => n + r.tokens, 0);
     const ms = (x) => `${x.toFixed(1)} ms`;
     const summary = {
-      bench: 'load-test', date: new Date().toISOString(), command: `node bench/e2e/load-test.mjs ${process.argv.slice(2).join(' ')}`,
+      bench: 'load-test', date: new Date().toISOString(), command: commandLine('bench/e2e/load-test.mjs'),
       machine: { cpu: os.cpus()[0]?.model.trim(), cores: os.cpus().length, node: process.version, loadAverage: { before: loadBefore, after: os.loadavg()[0] } },
       model, endpoint: args.chat ? 'chat' : 'completions', maxTokens, durationLimitSeconds: durationS, requestLimit: maxRequests,
       concurrency, requests: results.length, failed: failures.length, wallSeconds: wall,

@@ -143,3 +143,8 @@ export async function readSse(body, t0, onEvent) {
   }
   return done;
 }
+
+/** This script's command line as a shell would take it back (arguments with spaces quoted), for the records. */
+export function commandLine(script) {
+  return `node ${script} ${process.argv.slice(2).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim();
+}

@@ -9,7 +9,7 @@ import { availableParallelism } from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { GpuformerError } from '../errors';
-import type { BatchEncodeOptions, TextTokenizer, TooLong } from './tokenizer';
+import type { BatchEncodeOptions, TextTokenizer, TokenizerFiles, TooLong } from './tokenizer';
 
 /** Batches of at most this many characters in all are encoded inline (a few milliseconds). */
 export const INLINE_CHARS = 4096;
@@ -24,12 +24,6 @@ export const RECYCLE_CHARS = 2 ** 20;
 export interface PoolEncodeOptions extends BatchEncodeOptions {
   /** fails the batch with ERR_GPUFORMER_ABORTED (a thread already on it finishes, and its answer is dropped) */
   signal?: AbortSignal;
-}
-
-/** What a tokenizer is built from: tokenizer.json and tokenizer_config.json, parsed. */
-export interface TokenizerFiles {
-  json: Record<string, unknown>;
-  config?: Record<string, unknown>;
 }
 
 /** What a worker is started with, sent and answers (lib/tokenizer/worker.ts). */

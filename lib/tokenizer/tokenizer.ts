@@ -7,6 +7,12 @@
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { inputError } from '../errors';
 
+/** What a TextTokenizer is built from: tokenizer.json and tokenizer_config.json, parsed. */
+export interface TokenizerFiles {
+  json: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}
+
 export interface EncodeOptions {
   /** add the model's special tokens ([CLS]/[SEP], BOS…) as its post-processor says; default true */
   addSpecialTokens?: boolean;

@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'worker_threads';
 import { GpuformerError } from '../errors';
-import type { TokenizerFiles, WorkerAnswer, WorkerData, WorkerJob } from './pool';
-import { TextTokenizer } from './tokenizer';
+import type { WorkerAnswer, WorkerData, WorkerJob } from './pool';
+import { TextTokenizer, TokenizerFiles } from './tokenizer';
 
 // copied out of the shared memory first: the decoder does not read shared buffers
 const files = JSON.parse(Buffer.from(new Uint8Array((workerData as WorkerData).shared)).toString('utf8')) as TokenizerFiles;

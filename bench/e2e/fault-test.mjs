@@ -170,7 +170,7 @@ async function request(base, kind, model, id, dropAfterFirst) {
 async function streamsAndDisconnects(base, kind, model) {
   const streaming = scenario(kind === 'embedding' ? 'concurrent embedding requests' : 'concurrent streams');
   const ttfts = [];
-  const dropped = scenario('mid-stream disconnects');
+  const dropped = scenario(kind === 'embedding' ? 'disconnects mid-request' : 'mid-stream disconnects');
   let started = 0;
   const client = async (id) => {
     while (started < totalRequests && !hardStop.signal.aborted) {

@@ -12,6 +12,7 @@ import { badRequest } from './http';
 
 export type Body = Record<string, unknown>;
 
+/** how a 400 quotes the value it got: a short escaped prefix (lib/errors.ts) */
 const describe = shown;
 
 export function asBody(v: unknown): Body {

@@ -49,7 +49,7 @@ describe('the load-and-fault script, quick run', () => {
         if (code !== 0) throw new Error(`the fault script failed (exit ${code}):\n${output}`);
         expect(summary).toMatchObject({ passed: true, backToBaseline: true, kind: kind === 'decoder' ? 'generation' : 'embedding' });
         const names = summary.scenarios.map((s) => s.name);
-        expect(names).toEqual(expect.arrayContaining(['mid-stream disconnects', 'slow bodies (408)', 'slow headers (closed)',
+        expect(names).toEqual(expect.arrayContaining([kind === 'decoder' ? 'mid-stream disconnects' : 'disconnects mid-request', 'slow bodies (408)', 'slow headers (closed)',
           'oversized and malformed requests refused', '/health during them']));
         for (const s of summary.scenarios) {
           expect(s.count).toBeGreaterThan(0);

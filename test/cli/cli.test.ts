@@ -52,6 +52,9 @@ describe('cli: help and usage errors', () => {
       [['embed', '--model', 'm', '--pooling', 'max', 'x'], /--pooling must be mean, cls or last/],
       [['serve', '--model', 'm', '--port', '70000'], /--port must be at most 65535/],
       [['serve', '--model', 'm', '--device', 'tpu'], /--device must be auto, cpu, cuda or cuda:N/],
+      [['serve', '--model', 'm', '--request-timeout', '0'], /--request-timeout must be a number in \[0\.001, 86400\], got '0'/],
+      [['serve', '--model', 'm', '--max-embedding-inputs', 'many'], /--max-embedding-inputs must be an integer ≥ 1, got 'many'/],
+      [['serve', '--model', 'm', '--max-n', '0'], /--max-n must be an integer ≥ 1, got '0'/],
       [['inspect', 'x', '--memory-budget', 'lots'], /--memory-budget must be a size/],
     ];
     for (const [argv, msg] of cases) {
@@ -137,12 +140,13 @@ describe('cli: commands on real models', () => {
     });
   });
 
-  it('serve answers on loopback until interrupted', async () => {
+  it('serve answers on loopback until interrupted, with its limits and browser flags taken', async () => {
     let stop!: () => void;
     const interrupted = new Promise<void>((r) => (stop = r));
     const a = io({ interrupted });
     const done = main(['serve', '--model', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--memory-budget', '256MiB', '--port', '0',
-      '--served-model-name', 'tiny', '--quiet'], a.io);
+      '--served-model-name', 'tiny', '--quiet', '--max-n', '2', '--allowed-origins', 'http://localhost:3000,http://app.test',
+      '--allowed-hosts', 'box.test', '--request-timeout', '5'], a.io);
     // however long loading takes here; a serve that exits instead of listening fails with what it said
     let exited = false;
     done.then(() => { exited = true; }, () => { exited = true; });
@@ -161,6 +165,13 @@ describe('cli: commands on real models', () => {
     expect(r.status).toBe(200);
     const body = (await r.json()) as { usage: { completion_tokens: number } };
     expect(body.usage.completion_tokens).toBe(4);
+    const n3 = await fetch(`${url}/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: c.input_ids, n: 3 }),
+    });
+    expect(n3.status).toBe(400);
+    expect(((await n3.json()) as { error: { message: string } }).error.message).toMatch(/at most 2 .*--max-n/);
+    const cors = await fetch(`${url}/models`, { headers: { origin: 'http://app.test' } });
+    expect(cors.headers.get('access-control-allow-origin')).toBe('http://app.test');
     stop();
     expect(await done).toBe(0);
   });

@@ -6,6 +6,7 @@
  */
 import * as http from 'http';
 import { getEventListeners, getMaxListeners } from 'events';
+import { AccessPolicy, hostnameOf, isLoopback } from '../../lib/server/access';
 import { OpenAIServer } from '../../lib/server/server';
 import { parsePrometheus } from '../../lib/server/metrics';
 import { FakeDecoderRunner } from '../engine/fake-runners';
@@ -292,5 +293,31 @@ describe('server safety: embedding model', () => {
     const card = (await (await fetch(`${base}/v1/models/fake-embed`)).json()) as { max_model_len: number };
     expect(card.max_model_len).toBe(64);
     expect(engine.maxModelLen).toBe(256);
+  });
+});
+
+describe('AccessPolicy on other addresses', () => {
+  const request = (host: string) => ({ headers: { host } }) as unknown as http.IncomingMessage;
+  const refused = expect.objectContaining({ status: 403, code: 'host_not_allowed' });
+
+  it('checks no Host on a public address unless --allowed-hosts names some, then only those and loopback', () => {
+    const open = new AccessPolicy({ host: '0.0.0.0' });
+    expect(() => open.checkHost(request('anything.example:8000'))).not.toThrow();
+    const named = new AccessPolicy({ host: '0.0.0.0', allowedHosts: ['api.example.com'] });
+    expect(() => named.checkHost(request('API.example.com:8000'))).not.toThrow();
+    expect(() => named.checkHost(request('localhost:8000'))).not.toThrow();
+    expect(() => named.checkHost(request('evil.example:8000'))).toThrow(refused);
+    const any = new AccessPolicy({ host: '127.0.0.1', allowedHosts: ['*'] });
+    expect(() => any.checkHost(request('evil.example'))).not.toThrow();
+  });
+
+  it('accepts the address it is bound to, IPv6 included', () => {
+    expect(() => new AccessPolicy({ host: '127.0.0.2' }).checkHost(request('127.0.0.2:9000'))).not.toThrow();
+    expect(() => new AccessPolicy({ host: '127.0.0.2' }).checkHost(request('127.0.0.3:9000'))).toThrow(refused);
+    expect(() => new AccessPolicy({ host: '::1' }).checkHost(request('[::1]:9000'))).not.toThrow();
+    expect(isLoopback('127.1.2.3') && isLoopback('::1') && isLoopback('[::1]') && isLoopback('localhost')).toBe(true);
+    expect(isLoopback('0.0.0.0') || isLoopback('10.0.0.1') || isLoopback('127.0.0.1.evil')).toBe(false);
+    expect(hostnameOf('[::1]:8000')).toBe('::1');
+    expect(hostnameOf('Example.COM.:80')).toBe('example.com');
   });
 });

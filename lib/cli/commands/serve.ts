@@ -2,6 +2,7 @@
 import * as path from 'path';
 import { Engine } from '../../engine/engine';
 import { serve as startServer } from '../../server/server';
+import type { ServerOptions } from '../../server/types';
 import { DEFAULT_LIMITS } from '../../server/limits';
 import { Parsed, UsageError, bytes, flag, int, list, num, parse, str } from '../args';
 import { ENGINE_FLAGS, ENGINE_USAGE, loadOptions } from '../engine-flags';
@@ -45,18 +46,20 @@ endpoints: POST /v1/completions /v1/chat/completions /v1/embeddings; GET /v1/mod
     const port = int(p, 'port', 0) ?? 8000;
     if (port > 65535) throw new UsageError(`--port must be at most 65535, got ${port}`);
     const modelId = str(p, 'served-model-name') ?? path.basename(model.replace(/[\\/]+$/, '')).replace(/\.gguf$/i, '');
+    // every server flag is read before the model loads, so a mistake is reported at once
+    const quiet = flag(p, 'quiet');
+    const serverOptions: ServerOptions = {
+      modelId, host: str(p, 'host') ?? '127.0.0.1', port, apiKey: str(p, 'api-key') ?? (process.env.GPUFORMER_API_KEY || undefined),
+      allowedHosts: commaList(p, 'allowed-hosts'), allowedOrigins: commaList(p, 'allowed-origins'),
+      maxBodyBytes: bytes(p, 'max-body-bytes'), requestTimeoutMs: seconds(p, 'request-timeout'),
+      maxEmbeddingInputs: int(p, 'max-embedding-inputs'), maxEmbeddingTokens: int(p, 'max-embedding-tokens'),
+      maxPrompts: int(p, 'max-prompts'), maxN: int(p, 'max-n'),
+      onRequest: quiet ? undefined : (r) => io.stderr.write(`${r.method} ${r.path} ${r.status} ${r.ms.toFixed(1)} ms\n`),
+    };
     const { options, done } = loadOptions(p, io);
     const engine = await Engine.load(model, options).finally(done);
     try {
-      const quiet = flag(p, 'quiet');
-      const server = await startServer(engine, {
-        modelId, host: str(p, 'host') ?? '127.0.0.1', port, apiKey: str(p, 'api-key') ?? (process.env.GPUFORMER_API_KEY || undefined),
-        allowedHosts: commaList(p, 'allowed-hosts'), allowedOrigins: commaList(p, 'allowed-origins'),
-        maxBodyBytes: bytes(p, 'max-body-bytes'), requestTimeoutMs: seconds(p, 'request-timeout'),
-        maxEmbeddingInputs: int(p, 'max-embedding-inputs'), maxEmbeddingTokens: int(p, 'max-embedding-tokens'),
-        maxPrompts: int(p, 'max-prompts'), maxN: int(p, 'max-n'),
-        onRequest: quiet ? undefined : (r) => io.stderr.write(`${r.method} ${r.path} ${r.status} ${r.ms.toFixed(1)} ms\n`),
-      });
+      const server = await startServer(engine, serverOptions);
       io.stdout.write(`serving '${modelId}' (${engine.spec.architecture} on ${engine.device}) at ${server.url}\n`);
       await (io.interrupted ?? new Promise<void>(() => undefined));
       io.stderr.write('shutting down\n');

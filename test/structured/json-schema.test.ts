@@ -1,0 +1,249 @@
+/**
+ * JSON Schema → grammar (lib/structured/json-schema.ts) against ajv, a maintained JSON Schema validator, as
+ * the reference:
+ *  - every document the grammar accepts parses and validates (checked on hand-written documents and on
+ *    random documents drawn from the grammar's own automaton);
+ *  - documents written the way the grammar promises to take them (properties in the schema's order, JSON
+ *    whitespace) are accepted exactly when ajv says they are valid;
+ *  - every keyword the grammar cannot enforce is refused with ERR_GPUFORMER_INPUT naming it and its place.
+ */
+import Ajv2020 from 'ajv/dist/2020';
+import { matches } from '../../lib/structured/automaton';
+import { compileGrammar } from '../../lib/structured/grammar';
+import { MAX_WHITESPACE, jsonObjectGrammar, jsonSchemaGrammar } from '../../lib/structured/json-schema';
+import { randomDocument, utf8 } from './helpers';
+
+const ajv = new Ajv2020({ strict: false, allErrors: false });
+
+/** Each schema with documents that must be accepted (all valid) and documents ajv calls invalid. */
+const CASES: Array<{ name: string; schema: unknown; valid: string[]; invalid: string[] }> = [
+  {
+    name: 'object with required and optional properties',
+    schema: {
+      type: 'object', additionalProperties: false, required: ['name', 'age'],
+      properties: { name: { type: 'string' }, age: { type: 'integer' }, email: { type: 'string' } },
+    },
+    valid: ['{"name":"Ann","age":3}', '{"name": "Ann", "age": -3, "email": "a@b.c"}', '{\n  "name": "",\n  "age": 0\n}'],
+    invalid: ['{"name":"Ann"}', '{"age":3,"name":"Ann","x":1}', '{"name":1,"age":3}', '{"name":"Ann","age":1.5}', '[]', '"x"'],
+  },
+  {
+    name: 'all properties optional',
+    schema: { type: 'object', properties: { a: { type: 'boolean' }, b: { type: 'null' }, c: { type: 'number' } }, additionalProperties: false },
+    valid: ['{}', '{ }', '{"a":true}', '{"b":null}', '{"c":-1.5e3}', '{"a":false,"c":0}', '{"a":true,"b":null,"c":2}'],
+    invalid: ['{"a":1}', '{"d":1}', '{"b":false}', 'null'],
+  },
+  {
+    name: 'enum and const',
+    schema: { type: 'object', properties: { color: { enum: ['red', 'green', 1, null] }, v: { const: 'x"y' } }, required: ['color', 'v'], additionalProperties: false },
+    valid: ['{"color":"red","v":"x\\"y"}', '{"color":1,"v":"x\\"y"}', '{"color":null,"v":"x\\"y"}'],
+    invalid: ['{"color":"blue","v":"x\\"y"}', '{"color":"red","v":"xy"}'],
+  },
+  {
+    name: 'enum filtered by type',
+    schema: { type: 'string', enum: ['a', 1, 'b'] },
+    valid: ['"a"', '"b"'],
+    invalid: ['1', '"c"'],
+  },
+  {
+    name: 'arrays with bounds',
+    schema: { type: 'array', items: { type: 'integer' }, minItems: 2, maxItems: 4 },
+    valid: ['[1,2]', '[1, 2, 3]', '[\n  1,\n  2,\n  3,\n  4\n]'],
+    invalid: ['[]', '[1]', '[1,2,3,4,5]', '[1,"2"]', '[1,2,]'],
+  },
+  {
+    name: 'tuples: prefixItems, then items false',
+    schema: { type: 'array', prefixItems: [{ type: 'string' }, { type: 'number' }], items: false, minItems: 1 },
+    valid: ['["a"]', '["a",1]', '["a", 2.5]'],
+    invalid: ['[]', '[1]', '["a",1,2]'],
+  },
+  {
+    name: 'tuples: prefixItems, then more items',
+    schema: { type: 'array', prefixItems: [{ type: 'boolean' }], items: { type: 'null' } },
+    valid: ['[]', '[true]', '[false,null,null]'],
+    invalid: ['[null]', '[true,true]'],
+  },
+  {
+    name: 'strings with length bounds (code points, escapes count as one)',
+    schema: { type: 'string', minLength: 2, maxLength: 3 },
+    valid: ['"ab"', '"abc"', '"é😀"', '"\\n\\u0041"', '"a\\"b"'],
+    invalid: ['"a"', '"abcd"', '""'],
+  },
+  {
+    name: 'anyOf',
+    schema: { anyOf: [{ type: 'string' }, { type: 'object', properties: { k: { type: 'integer' } }, required: ['k'], additionalProperties: false }] },
+    valid: ['"s"', '{"k":1}'],
+    invalid: ['1', '{}', '{"k":"1"}'],
+  },
+  {
+    name: 'several types',
+    schema: { type: ['integer', 'null'] },
+    valid: ['1', '-20', 'null'],
+    invalid: ['"1"', 'true', '[]'],
+  },
+  {
+    name: '$defs and $ref, recursive',
+    schema: {
+      $defs: { node: { type: 'object', properties: { v: { type: 'integer' }, next: { anyOf: [{ $ref: '#/$defs/node' }, { type: 'null' }] } }, required: ['v', 'next'], additionalProperties: false } },
+      $ref: '#/$defs/node',
+    },
+    valid: ['{"v":1,"next":null}', '{"v":1,"next":{"v":2,"next":{"v":3,"next":null}}}'],
+    invalid: ['{"v":1}', '{"v":1,"next":{"v":2}}'],
+  },
+  {
+    name: 'root recursion via #',
+    schema: { type: 'object', properties: { children: { type: 'array', items: { $ref: '#' } } }, required: ['children'], additionalProperties: false },
+    valid: ['{"children":[]}', '{"children":[{"children":[]},{"children":[{"children":[]}]}]}'],
+    invalid: ['{"children":[{}]}'],
+  },
+  {
+    name: 'maps: additionalProperties as a schema',
+    schema: { type: 'object', additionalProperties: { type: 'number' } },
+    valid: ['{}', '{"a":1}', '{"a":1,"b":2.5}'],
+    invalid: ['{"a":"1"}', '[]'],
+  },
+  {
+    name: 'empty schema and true: any JSON',
+    schema: {},
+    valid: ['1', '"x"', 'null', '{"a":[1,{"b":null}]}', '[[],{}]', 'true'],
+    invalid: [],
+  },
+  {
+    name: 'unicode keys and values, escapes',
+    schema: { type: 'object', properties: { 'clé/~': { type: 'string' } }, required: ['clé/~'], additionalProperties: false },
+    valid: ['{"clé/~":"naïve \\u00e9 \\ud83d\\ude00 😀 \\\\ \\/"}'],
+    invalid: ['{"cle":"x"}'],
+  },
+];
+
+describe('JSON Schema → grammar, against ajv', () => {
+  for (const c of CASES) {
+    it(c.name, () => {
+      const g = compileGrammar(jsonSchemaGrammar(c.schema));
+      const validate = ajv.compile(c.schema as object);
+      for (const doc of c.valid) {
+        expect({ doc, ajv: validate(JSON.parse(doc)) }).toEqual({ doc, ajv: true });
+        expect({ doc, grammar: matches(g, utf8(doc)) }).toEqual({ doc, grammar: true });
+      }
+      for (const doc of c.invalid) {
+        let valid = false;
+        try {
+          valid = validate(JSON.parse(doc)) as boolean;
+        } catch {
+          // does not parse: invalid too
+        }
+        expect({ doc, ajv: valid }).toEqual({ doc, ajv: false });
+        expect({ doc, grammar: matches(g, utf8(doc)) }).toEqual({ doc, grammar: false });
+      }
+      // everything the grammar can produce parses and validates
+      for (let seed = 1; seed <= 40; seed++) {
+        const doc = Buffer.from(randomDocument(g, seed * 7919 + c.name.length)).toString('utf8');
+        let value: unknown;
+        expect(() => { value = JSON.parse(doc); }).not.toThrow();
+        expect({ doc, valid: validate(value) }).toEqual({ doc, valid: true });
+      }
+    });
+  }
+
+  it('pretty-printed and compact documents in the schema\'s order are accepted exactly when valid', () => {
+    const schema = {
+      type: 'object', additionalProperties: false, required: ['id', 'tags'],
+      properties: { id: { type: 'integer' }, tags: { type: 'array', items: { type: 'string' }, maxItems: 3 }, meta: { type: 'object', properties: { ok: { type: 'boolean' } }, additionalProperties: false } },
+    };
+    const g = compileGrammar(jsonSchemaGrammar(schema));
+    const validate = ajv.compile(schema);
+    const values: unknown[] = [
+      { id: 1, tags: [] }, { id: -5, tags: ['a', 'b'] }, { id: 0, tags: ['x'], meta: {} }, { id: 2, tags: ['x'], meta: { ok: true } },
+      { id: 1, tags: ['a', 'b', 'c', 'd'] }, { id: 1.5, tags: [] }, { id: 1 }, { id: 1, tags: [1] }, { id: 1, tags: [], meta: { ok: 1 } },
+      { id: 1, tags: [], extra: true },
+    ];
+    for (const v of values) {
+      for (const indent of [0, 2, 4, '\t']) {
+        const doc = JSON.stringify(v, null, indent);
+        expect({ doc, grammar: matches(g, utf8(doc)) }).toEqual({ doc, grammar: validate(v) });
+      }
+    }
+  });
+
+  it('json_object: any JSON object, nested, and nothing else', () => {
+    const g = compileGrammar(jsonObjectGrammar());
+    for (const doc of ['{}', '{"a":1}', ' {"a":[1,2,{"b":null}],"c":"d","e":{"f":{}}} ', '{"x":-0.5e-10,"y":true,"z":false}']) {
+      expect({ doc, ok: matches(g, utf8(doc)) }).toEqual({ doc, ok: true });
+    }
+    for (const doc of ['[]', '1', '"{}"', '{', '{"a":}', '{"a":1,}', '{a:1}', "{'a':1}", '{"a":01}', '{"a":1.}', '{"a":NaN}', '{"a":"\x01"}']) {
+      expect({ doc, ok: matches(g, utf8(doc)) }).toEqual({ doc, ok: false });
+    }
+    for (let seed = 1; seed <= 40; seed++) {
+      const doc = Buffer.from(randomDocument(g, seed, 120)).toString('utf8');
+      const v = JSON.parse(doc);
+      expect(v !== null && typeof v === 'object' && !Array.isArray(v)).toBe(true);
+    }
+  });
+
+  it('whitespace runs are bounded, numbers by their digits', () => {
+    const g = compileGrammar(jsonObjectGrammar());
+    expect(matches(g, utf8(`{${' '.repeat(MAX_WHITESPACE)}}`))).toBe(true);
+    expect(matches(g, utf8(`{${' '.repeat(MAX_WHITESPACE + 1)}}`))).toBe(false);
+    expect(matches(g, utf8(`{"a":${'9'.repeat(16)}.${'9'.repeat(16)}e-999}`))).toBe(true);
+    expect(matches(g, utf8(`{"a":${'9'.repeat(17)}}`))).toBe(false);
+  });
+
+  it('strings are valid UTF-8 with JSON escapes only', () => {
+    const g = compileGrammar(jsonSchemaGrammar({ type: 'string' }));
+    const bytes = (...b: number[]) => Uint8Array.from([0x22, ...b, 0x22]);
+    expect(matches(g, bytes(0xc3, 0xa9))).toBe(true); // é
+    expect(matches(g, bytes(0xf0, 0x9f, 0x98, 0x80))).toBe(true); // 😀
+    expect(matches(g, bytes(0xc3))).toBe(false); // truncated
+    expect(matches(g, bytes(0xc0, 0xaf))).toBe(false); // overlong
+    expect(matches(g, bytes(0xed, 0xa0, 0x80))).toBe(false); // a surrogate
+    expect(matches(g, bytes(0xf4, 0x90, 0x80, 0x80))).toBe(false); // past U+10FFFF
+    expect(matches(g, bytes(0x5c, 0x78))).toBe(false); // \x
+    expect(matches(g, bytes(0x0a))).toBe(false); // a raw newline
+  });
+
+  it('refuses what it cannot enforce, naming the keyword and where it is', () => {
+    const refused: Array<[unknown, RegExp]> = [
+      [{ type: 'string', pattern: '^a' }, /'pattern'.*\(at #\)/],
+      [{ type: 'object', properties: { n: { type: 'integer', minimum: 0 } } }, /'minimum'.*#\/properties\/n/],
+      [{ type: 'array', items: { type: 'string', format: 'email' } }, /'format'.*#\/items/],
+      [{ type: 'array', uniqueItems: true }, /'uniqueItems'/],
+      [{ oneOf: [{ type: 'string' }] }, /'oneOf'/],
+      [{ allOf: [{ type: 'string' }] }, /'allOf'/],
+      [{ not: { type: 'string' } }, /'not'/],
+      [{ type: 'object', patternProperties: { '^a': {} } }, /'patternProperties'/],
+      [{ type: 'object', minProperties: 1 }, /'minProperties'/],
+      [{ type: 'string', nullable: true }, /'nullable'/],
+      [{ $ref: 'https://example.com/schema' }, /only references into the schema/],
+      [{ $ref: '#/$defs/missing' }, /does not point into the schema/],
+      [{ $ref: '#/$defs/a', type: 'string', $defs: { a: {} } }, /'\$ref' beside 'type'/],
+      [{ anyOf: [{ type: 'string' }], type: 'string' }, /'anyOf' beside 'type'/],
+      [{ enum: ['a'], minLength: 3 }, /'enum' beside 'minLength'/],
+      [{ type: 'integer', enum: ['a'] }, /no value of enum/],
+      [{ type: 'object', required: ['x'], additionalProperties: false }, /'x' is required/],
+      [{ type: 'array', items: { type: 'string' }, minItems: 3, maxItems: 2 }, /minItems 3 cannot be met/],
+      [{ type: 'string', minLength: 5, maxLength: 2 }, /minLength 5 is more than maxLength 2/],
+      [{ type: 'strng' }, /type must be one of/],
+      [false, /allows no value/],
+      [{ anyOf: [{ $ref: '#' }, { type: 'string' }] }, /refers back to itself/],
+      [{ $defs: { a: { $ref: '#/$defs/a' } }, $ref: '#/$defs/a' }, /no finite document/],
+      [{ type: 'object', properties: { a: { $ref: '#' } }, required: ['a'], additionalProperties: false }, /no finite document/],
+    ];
+    for (const [schema, message] of refused) {
+      let error: unknown;
+      try {
+        compileGrammar(jsonSchemaGrammar(schema));
+      } catch (e) {
+        error = e;
+      }
+      expect({ schema, error }).toEqual({ schema, error: expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(message) }) });
+    }
+  });
+
+  it('annotations are taken and change nothing', () => {
+    const plain = compileGrammar(jsonSchemaGrammar({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }));
+    const annotated = compileGrammar(jsonSchemaGrammar({
+      $schema: 'https://json-schema.org/draft/2020-12/schema', title: 't', description: 'd', $comment: 'c',
+      type: 'object', properties: { a: { type: 'string', description: 'x', default: 'y', examples: ['z'], deprecated: false } }, additionalProperties: false,
+    }));
+    for (const doc of ['{}', '{"a":"q"}', '{"a":1}', '{"b":"q"}']) expect(matches(annotated, utf8(doc))).toBe(matches(plain, utf8(doc)));
+  });
+});

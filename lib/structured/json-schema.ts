@@ -23,7 +23,7 @@
  *  - strings are any valid UTF-8 with JSON's escapes (counted strings leave out escaped surrogate halves,
  *    which would make a code-point count ambiguous).
  */
-import { inputError } from '../errors';
+import { inputError, shown as show } from '../errors';
 import { Expr, G, Grammar } from './grammar';
 
 /** The most whitespace bytes in a row between two JSON tokens (and before and after the document). */
@@ -33,7 +33,9 @@ const INT_DIGITS = 16;
 const FRAC_DIGITS = 16;
 const EXP_DIGITS = 3;
 
-const refuse = (path: string, why: string) => inputError(`response_format: ${why} (at ${path})`);
+/** Where in the schema: a JSON pointer, its end kept when it is long (property names come from the caller). */
+const place = (path: string) => JSON.stringify(path.length > 80 ? `…${path.slice(-79)}` : path);
+const refuse = (path: string, why: string) => inputError(`response_format: ${why} (at ${place(path)})`);
 
 // ------------------------------------------------------------------------------------- JSON's own rules
 
@@ -173,7 +175,6 @@ function typeOf(v: unknown): JsonType {
   return typeof v as JsonType;
 }
 
-const show = (v: unknown) => JSON.stringify(v)?.slice(0, 80) ?? String(v);
 
 class SchemaGrammar {
   private readonly rules = new JsonRules(new Grammar('root'));
@@ -197,13 +198,13 @@ class SchemaGrammar {
     const s = schema as Record<string, unknown>;
     for (const k of Object.keys(s)) {
       if (!ANNOTATIONS.has(k) && !STRUCTURE.has(k) && !(k in TYPE_KEYWORDS)) {
-        throw refuse(path, `the JSON Schema keyword '${k}' is not supported for structured output`);
+        throw refuse(path, `the JSON Schema keyword ${show(k)} is not supported for structured output`);
       }
     }
     const constraints = Object.keys(s).filter((k) => !ANNOTATIONS.has(k));
     const alone = (k: string, allowed: string[] = []) => {
       const others = constraints.filter((x) => x !== k && !allowed.includes(x));
-      if (others.length) throw refuse(path, `'${k}' beside ${others.map((x) => `'${x}'`).join(', ')} is not supported`);
+      if (others.length) throw refuse(path, `'${k}' beside ${others.map((x) => show(x)).join(', ')} is not supported`);
     };
 
     if ('$ref' in s) {
@@ -285,7 +286,7 @@ class SchemaGrammar {
     // a required name the properties do not declare: any value, where additional properties are allowed
     for (const r of required as string[]) {
       if (declared.some(([name]) => name === r)) continue;
-      if (additional === false) throw refuse(path, `'${r}' is required, but properties does not declare it and additionalProperties is false`);
+      if (additional === false) throw refuse(path, `${show(r)} is required, but properties does not declare it and additionalProperties is false`);
       declared.push([r, additional === undefined ? true : additional]);
     }
     if (declared.length === 0) {
@@ -374,12 +375,12 @@ const escapePointer = (name: string) => name.replace(/~/g, '~0').replace(/\//g, 
 function resolvePointer(root: Schema, ref: string, path: string): unknown {
   const pointer = decodeURIComponent(ref.slice(1));
   if (pointer === '') return root;
-  if (!pointer.startsWith('/')) throw refuse(`${path}/$ref`, `'${ref}' is not a JSON pointer ('#/…'); anchors are not supported`);
+  if (!pointer.startsWith('/')) throw refuse(`${path}/$ref`, `${show(ref)} is not a JSON pointer ('#/…'); anchors are not supported`);
   let at: unknown = root;
   for (const raw of pointer.slice(1).split('/')) {
     const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');
     if (at === null || typeof at !== 'object' || !(part in (at as Record<string, unknown>))) {
-      throw refuse(`${path}/$ref`, `'${ref}' does not point into the schema`);
+      throw refuse(`${path}/$ref`, `${show(ref)} does not point into the schema`);
     }
     at = (at as Record<string, unknown>)[part];
   }

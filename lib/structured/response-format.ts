@@ -3,7 +3,7 @@
  * into a compiled grammar once per distinct format (an LRU shared by every engine), and bound to a model's
  * vocabulary as a per-request GrammarConstraint.
  */
-import { inputError } from '../errors';
+import { inputError, shown as show } from '../errors';
 import { CompiledGrammar, Grammar, compileGrammar } from './grammar';
 import { jsonObjectGrammar, jsonSchemaGrammar } from './json-schema';
 import { GrammarConstraint, GrammarMasks } from './token-masks';
@@ -29,11 +29,10 @@ export interface StructuredFormat {
 const GRAMMAR_CACHE_SIZE = 64;
 const compiled = new Map<string, CompiledGrammar>();
 
-const show = (v: unknown) => JSON.stringify(v)?.slice(0, 80) ?? String(v);
 
 function onlyKeys(o: Record<string, unknown>, keys: string[], name: string): void {
   for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw inputError(`${name} has no field '${k}' (it takes ${keys.map((x) => `'${x}'`).join(', ')})`);
+    if (!keys.includes(k)) throw inputError(`${name} has no field ${show(k)} (it takes ${keys.map((x) => `'${x}'`).join(', ')})`);
   }
 }
 

@@ -13,12 +13,13 @@ import { rng } from '../helpers/random';
 
 export const SMOLLM2_GGUF = path.join(MODELS, 'SmolLM2-135M-Instruct-GGUF', 'SmolLM2-135M-Instruct.Q4_1.gguf');
 
-let smol: Promise<{ vocab: TokenVocabulary; json: Record<string, unknown>; config: Record<string, unknown> }> | null = null;
+interface SmolTokenizer { vocab: TokenVocabulary; json: Record<string, unknown>; config: Record<string, unknown> }
+let smol: Promise<SmolTokenizer> | null = null;
 /** SmolLM2's tokenizer.json (from the GGUF's metadata) and its vocabulary, read once per test file. */
-export function smolTokenizer() {
+export function smolTokenizer(): Promise<SmolTokenizer> {
   smol ??= openModel(SMOLLM2_GGUF).then((src) => ({
     vocab: TokenVocabulary.fromTokenizerJson(src.tokenizer!.json, src.spec.vocabSize),
-    json: src.tokenizer!.json, config: src.tokenizer!.config,
+    json: src.tokenizer!.json, config: src.tokenizer!.config ?? {},
   }));
   return smol;
 }

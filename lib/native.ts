@@ -77,6 +77,12 @@ export interface Binding {
   prepare(program: Command[]): PreparedProgram;
   /** whether prepared CUDA programs may run as CUDA graphs (default: on unless GPUFORMER_CUDA_GRAPHS=0) */
   setCudaGraphs(on: boolean): void;
+  /**
+   * whether CUDA linear of M ≤ 16 rows runs on the row kernels that stream the weights (default: on unless
+   * GPUFORMER_CUDA_DECODE_KERNELS=0) or on cuBLASLt / dequantize + GEMM as larger M do
+   */
+  setCudaDecodeKernels(on: boolean): void;
+  cudaDecodeKernels(): boolean;
   opNames(): string[];
   devices(): NativeDevices;
   memoryTotals(device: DeviceName): MemoryTotals;

@@ -393,8 +393,18 @@ function gemvCase(model, mat, dtype, m, copyBytesPerSec) {
     const x = owned(own, randomTensor(act, [m, mat.k]));
     const out = owned(own, native.Tensor.empty(device, act, [m, mat.n], 'activations'));
     const views = Array.from({ length: sets }, (_, i) => owned(own, w.view(i * mat.n * mat.k, [mat.n, mat.k])));
-    const t = await timeChecked(views.map((wv) => ({ op: 'linear', x, w: wv, bias: null, out })), [out]);
-    return ofCopy(what, base, t, wBytes, copyBytesPerSec);
+    const commands = views.map((wv) => ({ op: 'linear', x, w: wv, bias: null, out }));
+    const r = ofCopy(what, base, await timeChecked(commands, [out]), wBytes, copyBytesPerSec);
+    if (dryRun) return r;
+    // the same product on the library paths (cuBLASLt; dequantize + GEMM for GGUF blocks), as before the row kernels
+    native.setCudaDecodeKernels(false);
+    try {
+      const lib = await timeChecked(commands, [out]);
+      log(`  library path: ${(lib.seconds * 1e6).toFixed(1)} µs (${(r.seconds > 0 ? lib.seconds / r.seconds : NaN).toFixed(2)}× the row kernels' time)`);
+      return { ...r, library: { seconds: lib.seconds, ofCopy: wBytes / lib.seconds / copyBytesPerSec } };
+    } finally {
+      native.setCudaDecodeKernels(true);
+    }
   });
 }
 
@@ -591,12 +601,14 @@ function markdown(report) {
   if (gv.cases.length) {
     lines.push('## Decode matmuls (gemv)', '',
       'The `linear` op with M rows of activations (f16; bf16 for bf16 weights) at each weight shape of the models; weights rotate among ' +
-      'sets larger than the L2 cache. Bytes = the weight matrix (GGUF blocks as stored); "of copy" = those bytes per second ÷ the copy bandwidth.', '',
+      'sets larger than the L2 cache. Bytes = the weight matrix (GGUF blocks as stored); "of copy" = those bytes per second ÷ the copy bandwidth. ' +
+      '"library" = the same product with the row kernels switched off (setCudaDecodeKernels(false): cuBLASLt, or dequantize + GEMM for GGUF blocks), as before them.', '',
       '| model | step matmuls | dtype | M | ms | floor ms | of copy |', '|---|---|---|---:|---:|---:|---:|',
       ...gv.steps.map((r) => `| ${r.model} | every layer + LM head | ${r.dtype} | ${r.rows} | ${f(r.seconds * 1e3, 3)} | ${f(r.floorSeconds * 1e3, 3)} | ${pct(r.ofCopy)} |`),
-      '', '| model | matrix | n × k | dtype | M | MiB | sets | µs (min–max) | GB/s | of copy |', '|---|---|---|---|---:|---:|---:|---:|---:|---:|',
+      '', '| model | matrix | n × k | dtype | M | MiB | sets | µs (min–max) | GB/s | of copy | library µs (of copy) |', '|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|',
       ...gv.cases.map((r) => `| ${r.model} | ${r.matrix} | ${r.n} × ${r.k} | ${r.dtype} | ${r.rows} | ${f(r.weightBytes / 2 ** 20)} | ${r.sets} | ` +
-        (notRun(r) ? `${notRun(r)} | — | — |` : `${f(r.seconds * 1e6)} (${f(r.min * 1e6)}–${f(r.max * 1e6)}) | ${gb(r.bytesPerSec)} | ${pct(r.ofCopy)} |`)),
+        (notRun(r) ? `${notRun(r)} | — | — | — |` : `${f(r.seconds * 1e6)} (${f(r.min * 1e6)}–${f(r.max * 1e6)}) | ${gb(r.bytesPerSec)} | ${pct(r.ofCopy)} | ` +
+          `${r.library ? `${f(r.library.seconds * 1e6)} (${pct(r.library.ofCopy)})` : '—'} |`)),
       '');
   }
   lines.push('## Goals', '', '| goal | status | worst |', '|---|---|---:|',

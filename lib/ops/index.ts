@@ -31,8 +31,11 @@ export const ops = {
     ids: Tensor; tok: Tensor; posIds?: Opt<Tensor>; pos?: Opt<Tensor>; typeIds?: Opt<Tensor>; type?: Opt<Tensor>;
     scale?: number; out: Tensor;
   }): Command => ({ op: 'embedding', ...a }),
-  /** x [M,K] · w[N,K]ᵀ + bias[N] → out [M,N]; w may be quantized */
-  linear: (a: { x: Tensor; w: Tensor; bias?: Opt<Tensor>; out: Tensor }): Command => ({ op: 'linear', ...a }),
+  /**
+   * x [M,K] · w[N,K]ᵀ + bias[N] → out [M,N]; w may be quantized. batchInvariant: each row by the same arithmetic
+   * whatever M is (on CUDA the row kernels for every M instead of cuBLASLt above 16 rows)
+   */
+  linear: (a: { x: Tensor; w: Tensor; bias?: Opt<Tensor>; out: Tensor; batchInvariant?: boolean }): Command => ({ op: 'linear', ...a }),
   /** residual += x (when given), out = LayerNorm(residual or x) */
   layerNorm: (a: { x: Tensor; residual?: Opt<Tensor>; weight: Tensor; bias?: Opt<Tensor>; eps: number; out: Tensor }): Command =>
     ({ op: 'layer_norm', ...a }),

@@ -78,6 +78,20 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   });
 }
 
+// setCudaDecodeKernels(on): linear() of M ≤ 16 rows on the row kernels (default) or on cuBLASLt / dequantize +
+// GEMM; cudaDecodeKernels() reads it back.
+Napi::Value SetCudaDecodeKernels(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsBoolean()) input_error("setCudaDecodeKernels: 'on' must be a boolean, got ", type_name(info[0]));
+    gf::cuda::set_decode_kernels(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value CudaDecodeKernels(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), gf::cuda::decode_kernels());
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
   set_error_class(info.Env(), info[0].As<Napi::Function>());
@@ -91,6 +105,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("prepare", Napi::Function::New(env, Prepare, "prepare"));
   exports.Set("PreparedProgram", DefinePreparedProgram(env));
   exports.Set("setCudaGraphs", Napi::Function::New(env, SetCudaGraphs, "setCudaGraphs"));
+  exports.Set("setCudaDecodeKernels", Napi::Function::New(env, SetCudaDecodeKernels, "setCudaDecodeKernels"));
+  exports.Set("cudaDecodeKernels", Napi::Function::New(env, CudaDecodeKernels, "cudaDecodeKernels"));
   exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));

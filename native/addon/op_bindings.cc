@@ -55,9 +55,11 @@ Step parse_embedding(const Fields& f) {
 }
 GF_REGISTER_OP("embedding", parse_embedding);
 
+// batchInvariant: every row by the same arithmetic whatever the number of rows (gf::linear_batch_invariant)
 Step parse_linear(const Fields& f) {
   Tensor x = f.tensor("x"), w = f.tensor("w"), out = f.tensor("out");
   Opt bias(f.opt_tensor("bias"));
+  if (f.boolean_or("batchInvariant", false)) return [=]() mutable { gf::linear_batch_invariant(x, w, bias.get(), out); };
   return [=]() mutable { gf::linear(x, w, bias.get(), out); };
 }
 GF_REGISTER_OP("linear", parse_linear);

@@ -26,6 +26,12 @@ std::shared_ptr<Graph> capture_graph(int, const std::function<void()>&, std::str
 }
 void launch_graph(int, const Graph&) { absent(); }
 uint64_t scratch_epoch(int) { return 0; }
+// no CUDA linear to steer: the setting is kept and reads back, as setCudaGraphs is in such a build
+namespace {
+bool g_decode_kernels = true;
+}
+void set_decode_kernels(bool on) { g_decode_kernels = on; }
+bool decode_kernels() { return g_decode_kernels; }
 
 }  // namespace cuda
 }  // namespace gf

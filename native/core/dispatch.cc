@@ -163,8 +163,8 @@ void embedding(const Tensor& ids, const Tensor& tok, const Tensor* pos_ids, cons
 }
 
 // ------------------------------------------------------------------------------------------------- linear
-void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
-  const char* op = "linear";
+namespace {
+void check_linear(const char* op, const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& out) {
   check_devices(op, out, {{"x", &x}, {"w", &w}, {"bias", bias}});
   check_all_contiguous(op, {{"x", &x}, {"w", &w}, {"bias", bias}, {"out", &out}});
   check_ndim(op, "x", x, 2);
@@ -179,7 +179,17 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
     check_weight(op, "bias", *bias, false);
     check_shape(op, "bias", *bias, {w.dim(0)});
   }
+}
+}  // namespace
+
+void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  check_linear("linear", x, w, bias, out);
   GF_DISPATCH(out.device(), linear(x, w, bias, out));
+}
+
+void linear_batch_invariant(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  check_linear("linear (batch-invariant)", x, w, bias, out);
+  GF_DISPATCH(out.device(), linear_batch_invariant(x, w, bias, out));
 }
 
 // -------------------------------------------------------------------------------------------------- norms

@@ -1,13 +1,17 @@
+#include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 
 #include "cuda/cublaslt.h"
 #include "cuda/cuda_ops.h"
 #include "cuda/elementwise.cuh"
+#include "cuda/gemv.cuh"
 #include "cuda/linear.cuh"
-#include "cuda/quant_matmul.cuh"
 #include "cuda/workspace.h"
+#include "gpuformer/cuda_runtime.h"
 
 namespace gf {
 namespace cuda {
@@ -125,7 +129,36 @@ WeightRef offset_bias(WeightRef b, int64_t n0) {
   return b;
 }
 
+
+RowsMatmul rows_problem(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  RowsMatmul p;
+  p.x = x.raw();
+  p.w = w.raw();
+  p.bias = weight_ref(bias);
+  p.out = out.raw();
+  p.x_dtype = x.dtype;
+  p.w_dtype = w.dtype;
+  p.M = x.dim(0);
+  p.K = x.dim(1);
+  p.N = w.dim(0);
+  p.ldc = p.N;
+  return p;
+}
+
+// Whether linear() sends decode-sized products to the row kernels: on unless GPUFORMER_CUDA_DECODE_KERNELS=0;
+// set_decode_kernels() changes it at run time (comparisons with cuBLASLt, a way around a kernel in doubt).
+std::atomic<bool>& decode_kernels_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("GPUFORMER_CUDA_DECODE_KERNELS");
+    return !(v && std::string(v) == "0");
+  }()};
+  return on;
+}
+
 }  // namespace
+
+void set_decode_kernels(bool on) { decode_kernels_flag().store(on); }
+bool decode_kernels() { return decode_kernels_flag().load(std::memory_order_relaxed); }
 
 // x [M,K], w [N,K] (float or Q8_0/Q4_0/Q4_1), bias [N] optional, out [M,N]
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
@@ -134,11 +167,10 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   if (M == 0 || N == 0) return;
   const WeightRef b = weight_ref(bias);
 
-  if (is_quantized(w.dtype) && M <= kQuantGemvMaxRows && K > 0) {
-    auto* xq = static_cast<Q8Activations*>(
-        scratch(l.device, Scratch::QuantActivations, size_t(M * K / 32) * sizeof(Q8Activations)));
-    launch_quantize_activations(x.raw(), x.dtype, M, K, xq, l.stream);
-    launch_quantized_gemv(w.raw(), w.dtype, N, K, xq, M, b, out.raw(), out.dtype, N, l.stream);
+  // Decode-sized products: the row kernels stream the weights (f32 weights with f32 activations stay with
+  // cuBLASLt, whose GEMV is the same CUDA-core work); what they decline goes on to the GEMM below.
+  if (M <= kDecodeMaxRows && decode_kernels() && !(x.dtype == DType::F32 && w.dtype == DType::F32) &&
+      launch_rows_matmul(rows_problem(x, w, bias, out), l.device, l.stream, nullptr)) {
     return;
   }
 
@@ -171,6 +203,17 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
     g.N = rows;
     g.bias = offset_bias(b, n0);
     gemm(l, g);
+  }
+}
+
+// linear() with every row computed by the row kernels, whatever M is (gemv.cuh: a row's arithmetic does not
+// depend on the others); what they decline is ERR_GPUFORMER_UNSUPPORTED rather than a silent other path.
+void linear_batch_invariant(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
+  const Launch l = launch_for(out);
+  std::string why;
+  if (!launch_rows_matmul(rows_problem(x, w, bias, out), l.device, l.stream, &why)) {
+    fail(ErrorCode::Unsupported, "linear (batch-invariant): no row kernel takes w ", w.describe(), " with x ",
+         x.describe(), ": ", why);
   }
 }
 

@@ -9,8 +9,6 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/workspace.h"
 
-#include <mutex>
-#include <vector>
 
 namespace gf {
 namespace cuda {
@@ -284,15 +282,6 @@ __global__ void combine_splits_kernel(const float* __restrict__ partial_o, const
   }
 }
 
-int multiprocessors(int device) {
-  static std::mutex mutex;
-  static std::vector<int> cache;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (static_cast<int>(cache.size()) <= device) cache.resize(device + 1, 0);
-  if (cache[device] == 0) GF_CUDA_CHECK(cudaDeviceGetAttribute(&cache[device], cudaDevAttrMultiProcessorCount, device));
-  return cache[device];
-}
-
 template <typename T, int D>
 void launch_split_kv(const AttnArgs& a, int device, cudaStream_t stream) {
   using K = SplitKv<T, D>;
@@ -301,7 +290,7 @@ void launch_split_kv(const AttnArgs& a, int device, cudaStream_t stream) {
   GF_CHECK_INPUT(head_chunks <= 65535, "attention: too many heads for the CUDA split-KV kernel (", a.Hq, ")");
   // Enough blocks to fill the GPU a few times over; each split keeps at least two rounds of keys.
   const int64_t base_blocks = a.T * head_chunks;
-  const int64_t want = 4LL * multiprocessors(device);
+  const int64_t want = 4LL * multiprocessor_count(device);
   const int64_t max_splits = std::max<int64_t>(1, ceil_div(std::max(a.max_kv_len, 1), 2 * K::kRoundKeys));
   const int n_splits = static_cast<int>(std::min(std::min(max_splits, ceil_div(want, base_blocks)), int64_t(1024)));
   const int partition =

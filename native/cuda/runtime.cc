@@ -93,6 +93,15 @@ std::vector<DeviceInfo> devices() {
 
 void use_device(int device) { GF_CUDA_CHECK(cudaSetDevice(device)); }
 
+int multiprocessor_count(int device) {
+  static std::mutex mutex;
+  static auto& cache = *new std::vector<int>();  // never destroyed (see workspace.cc)
+  std::lock_guard<std::mutex> lock(mutex);
+  if (static_cast<int>(cache.size()) <= device) cache.resize(device + 1, 0);
+  if (cache[device] == 0) GF_CUDA_CHECK(cudaDeviceGetAttribute(&cache[device], cudaDevAttrMultiProcessorCount, device));
+  return cache[device];
+}
+
 cudaStream_t op_stream(int device) {
   std::lock_guard<std::mutex> lock(g_mutex);
   if (static_cast<int>(g_streams.size()) <= device) g_streams.resize(device + 1, nullptr);

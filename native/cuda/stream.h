@@ -1,4 +1,4 @@
-// CUDA plumbing shared by every kernel file: the per-device op stream and error checks.
+// CUDA plumbing shared by every kernel file: the per-device op stream, the device's size and error checks.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -12,6 +12,9 @@ cudaStream_t op_stream(int device);
 
 // Makes `device` current for this thread.
 void use_device(int device);
+
+// The device's streaming multiprocessors (read once per device): launch sizes that fill the GPU.
+int multiprocessor_count(int device);
 
 }  // namespace cuda
 }  // namespace gf

@@ -175,6 +175,8 @@ export interface LinearCase {
   N: number;
   bias: BiasDType | null;
   seed: number;
+  /** run linear's batch-invariant mode (every row as its own product on the CPU) */
+  batchInvariant?: boolean;
 }
 
 /** Activations: normal values, with one all-zero block and one large outlier so the block scales vary. */
@@ -199,7 +201,7 @@ export interface LinearResult {
 /** Runs one case through the addon (out poisoned first) and checks it; throws with the details on failure. */
 export function checkLinear(c: LinearCase): LinearResult {
   const { wdtype, M, K, N } = c;
-  const what = `linear ${wdtype} M=${M} K=${K} N=${N} bias=${c.bias} seed=${c.seed}`;
+  const what = `linear${c.batchInvariant ? ' (batch-invariant)' : ''} ${wdtype} M=${M} K=${K} N=${N} bias=${c.bias} seed=${c.seed}`;
   const x = makeActivations(M, K, c.seed);
   const w = encodeWeights(wdtype, N * K, c.seed + 1);
   const b = c.bias ? encodeFloat(c.bias, N, c.seed + 2, -3, 2) : null;
@@ -209,6 +211,7 @@ export function checkLinear(c: LinearCase): LinearResult {
     w: tensor(wdtype, [N, K], w.bytes),
     bias: b && c.bias ? tensor(c.bias, [N], b.bytes) : null,
     out: o,
+    batchInvariant: c.batchInvariant,
   })]);
   const got = f32(o);
   const exact = linearRef(x, w.values, b ? b.values : null, M, N, K);

@@ -42,5 +42,11 @@ void launch_graph(int device, const Graph& graph);
 // epoch holds stale scratch addresses and must be captured again.
 uint64_t scratch_epoch(int device);
 
+// Whether linear() sends decode-sized products (M ≤ 16) to the row kernels that stream the weights (on unless
+// GPUFORMER_CUDA_DECODE_KERNELS=0) or to cuBLASLt / dequantize + GEMM like larger ones (comparisons, a way
+// around a kernel in doubt). Programs already captured as CUDA graphs keep what they captured.
+void set_decode_kernels(bool on);
+bool decode_kernels();
+
 }  // namespace cuda
 }  // namespace gf

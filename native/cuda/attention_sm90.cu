@@ -19,6 +19,8 @@
 // The output goes through shared memory (the warpgroup's own rows of Q, swizzled) to 16-byte stores of the
 // rows inside the sequence. attention.cu picks this kernel on compute capability 9.0 and falls back to the
 // mma.sync kernel wherever launch_attention_sm90 says it does not apply.
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "cuda/attention.cuh"
@@ -469,9 +471,20 @@ void launch(const Sm90Params& p, cudaStream_t stream) {
 
 }  // namespace
 
+// GPUFORMER_SM90_ATTENTION=0 sends Hopper's prefill to the mma.sync kernel instead (to compare the two, or
+// to step around this kernel).
+bool sm90_enabled() {
+  static const bool enabled = [] {
+    const char* v = std::getenv("GPUFORMER_SM90_ATTENTION");
+    return !(v && std::string(v) == "0");
+  }();
+  return enabled;
+}
+
 bool attention_sm90_applies(const AttnArgs& a, DType dtype, int device) {
   if (dtype != DType::F16 && dtype != DType::BF16) return false;
   if (a.D != 64 && a.D != 128) return false;
+  if (!sm90_enabled()) return false;
   int major = 0, minor = 0;
   if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
       cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
@@ -486,7 +499,14 @@ bool attention_sm90_applies(const AttnArgs& a, DType dtype, int device) {
     if (a.block_size % 8 != 0 || 128 % a.block_size != 0) return false;
     if (int64_t(a.num_blocks) * a.block_size > 0x7fffffff) return false;
   }
-  return encode_tiled() != nullptr;
+  if (encode_tiled() == nullptr) return false;
+  // the sm_90a image loads on this driver (a driver too old for the toolkit would refuse it)
+  cudaFuncAttributes attr;
+  if (cudaFuncGetAttributes(&attr, sm90_attention_kernel<half, 64>) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return true;
 }
 
 void launch_attention_sm90(const AttnArgs& a, DType dtype, cudaStream_t stream) {

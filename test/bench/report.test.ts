@@ -134,8 +134,8 @@ describe('report', () => {
 
   it('judges the GPU prefill goals of issue 18 on the prompt tokens/s of the newest CUDA run', () => {
     const cudaRun = {
-      ...run([result('gpuformer', 'llama-3.2-1b (random, f16)', { device: 'cuda:0', prefill: [{ promptLen: 512, seconds: s(0.005), tokensPerSec: 100_000 }] }),
-        result('gpuformer', 'llama-7b (random, f16)', { device: 'cuda:0', prefill: [{ promptLen: 128, seconds: s(0.005), tokensPerSec: 25_000 }] })]),
+      ...run([result('gpuformer', 'llama-3.2-1b (random, f16)', { device: 'cuda', prefill: [{ promptLen: 512, seconds: s(0.005), tokensPerSec: 100_000 }] }),
+        result('gpuformer', 'llama-7b (random, f16)', { device: 'cuda', prefill: [{ promptLen: 128, seconds: s(0.005), tokensPerSec: 25_000 }] })]),
       args: parseArgs(['--device', 'cuda']),
     };
     const g = goals([cudaRun]);

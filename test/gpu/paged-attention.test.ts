@@ -1,31 +1,17 @@
 /**
  * The paged KV cache on the device against the CPU: kv_cache_write through shuffled slots (negative slots
  * skip their token), and paged_attention over caches filled that way through shuffled, non-contiguous block
- * tables with block sizes 16 and 5. Decode (one query per sequence) and decode-like batches take the split-KV
- * kernel, chunked prefill in half precision the tensor-core kernel reading paged keys; long contexts at batch
- * 1 are split over many blocks and merged (split-K). The caches are compared too: every written slot equal,
- * every other slot still poisoned.
- *
- * Chunked prefill (more than two new tokens per sequence on average) takes the prefill family: on compute
- * capability 9.0 at head dims 64 and 128 with block sizes 8 to 128 that divide 128 (16, 32 and 8 below), the
- * Hopper kernel, which loads the cache one block per TMA box and must zero V's rows past a sequence's end
- * (the poisoned slots here are NaN); block size 5 takes the mma.sync kernel.
+ * tables with block sizes 16 and 5 (paged.ts). Decode (one query per sequence) and decode-like batches take the
+ * split-KV kernel; long contexts at batch 1 are split over many blocks and merged (split-K). The caches are
+ * compared too: every written slot equal, every other slot still poisoned. Chunked prefill has its own suite
+ * (chunked-prefill.test.ts).
  */
 import { ops } from '../../lib/ops';
-import { nextSeed, normal, uniform } from '../helpers/random';
-import type * as ref from '../helpers/reference';
-import { alibiSlopes } from '../ops/tensors';
-import {
-  ACTS, Act, act, cuSeqlens, describeGpu, disposeAll, expectAgree, expectSame, f32s, i32s, output, runBoth, Spec,
-} from './both-devices';
+import { nextSeed, normal } from '../helpers/random';
+import { ACTS, act, describeGpu, disposeAll, expectSame, i32s, output, runBoth } from './both-devices';
+import { checkPaged, permutation } from './paged';
 
 afterEach(disposeAll);
-
-/** 0..n-1 in a seeded random order. */
-function permutation(n: number, seed: number): number[] {
-  const key = uniform(n, seed);
-  return Array.from({ length: n }, (_, i) => i).sort((x, y) => key[x] - key[y]);
-}
 
 describeGpu('kv_cache_write', () => {
   describe.each(ACTS)('%s', (a) => {
@@ -47,80 +33,11 @@ describeGpu('kv_cache_write', () => {
   });
 });
 
-/** Sequences with cached keys and new queries, their heads, block size and masking (scale 1/√D). */
-type PagedCase = Pick<ref.AttentionRef, 'Hq' | 'Hkv' | 'D'> & {
-  /** keys per sequence, its new tokens included */
-  ctx: number[];
-  /** new query tokens per sequence: the last nNew[b] positions of its context */
-  nNew: number[];
-  bs: number;
-  causal?: boolean;
-  windowLeft?: number;
-  alibi?: boolean;
-  /** added to maxContextLen: the launch hint may exceed the longest context */
-  hintSlack?: number;
-};
-
-function checkPaged(a: Act, c: PagedCase): void {
-  const seed = nextSeed();
-  const { Hq, Hkv, D, bs } = c;
-  const B = c.ctx.length;
-  // every sequence's blocks drawn from a shuffled pool; spare blocks and table entries past the end stay unused
-  const need = c.ctx.map((L) => Math.ceil(L / bs));
-  const maxBlocks = Math.max(...need) + 1;
-  const numBlocks = need.reduce((x, y) => x + y, 0) + 3;
-  const free = permutation(numBlocks, seed);
-  const tables = new Int32Array(B * maxBlocks).fill(-1);
-  need.forEach((n, b) => { for (let i = 0; i < n; i++) tables[b * maxBlocks + i] = free.pop()!; });
-  const slots: number[] = [];
-  c.ctx.forEach((L, b) => { for (let i = 0; i < L; i++) slots.push(tables[b * maxBlocks + Math.floor(i / bs)] * bs + (i % bs)); });
-  const T = c.ctx.reduce((x, y) => x + y, 0), Tq = c.nNew.reduce((x, y) => x + y, 0);
-  const cache = [numBlocks, bs, Hkv, D];
-  const specs: Record<string, Spec> = {
-    k: act([T, Hkv, D], normal(T * Hkv * D, seed + 1, 1.5)), v: act([T, Hkv, D], normal(T * Hkv * D, seed + 2)),
-    q: act([Tq, Hq, D], normal(Tq * Hq * D, seed + 3, 1.5)),
-    kc: output(cache), vc: output(cache), slots: i32s(slots),
-    cuq: i32s(cuSeqlens(c.nNew)), ctx: i32s(c.ctx), tables: i32s(tables, [B, maxBlocks]), out: output([Tq, Hq, D]),
-  };
-  if (c.alibi) specs.slopes = f32s(alibiSlopes(Hq));
-  const r = runBoth(a, specs, (t) => [
-    ops.kvCacheWrite({ k: t.k, v: t.v, kCache: t.kc, vCache: t.vc, slotMapping: t.slots }),
-    ops.pagedAttention({
-      q: t.q, kCache: t.kc, vCache: t.vc, cuSeqlensQ: t.cuq, contextLens: t.ctx, blockTables: t.tables,
-      maxContextLen: Math.max(...c.ctx) + (c.hintSlack ?? 0), out: t.out, scale: 1 / Math.sqrt(D),
-      causal: c.causal ?? true, windowLeft: c.windowLeft ?? -1, alibiSlopes: t.slopes ?? null,
-    }),
-  ]);
-  const what = `paged ${JSON.stringify(c)} seed ${seed}`;
-  expectSame(r.dev.kc, r.cpu.kc, `${what}: k cache`);
-  expectAgree(r, 'out', a, what);
-}
-
 describeGpu('paged_attention', () => {
   describe.each(ACTS)('%s', (a) => {
     test.each([16, 5])('decode: one query per sequence, contexts 1, 17, 257 and 40, block size %i', (bs) => {
       checkPaged(a, { ctx: [1, 17, 257, 40], nNew: [1, 1, 1, 1], Hq: 4, Hkv: 4, D: 64, bs });
       checkPaged(a, { ctx: [1, 17, 257, 40], nNew: [1, 1, 1, 1], Hq: 8, Hkv: 2, D: 128, bs, hintSlack: 500 });
-    });
-
-    test.each([16, 5])('chunked prefill: new queries over a cached prefix, block size %i', (bs) => {
-      checkPaged(a, { ctx: [30, 257, 9], nNew: [7, 17, 9], Hq: 8, Hkv: 2, D: 32, bs });
-      checkPaged(a, { ctx: [2000], nNew: [300], Hq: 8, Hkv: 2, D: 128, bs });
-    });
-
-    test.each([16, 32, 8, 5])('chunked prefill over many cached blocks, head dims 64 and 128, block size %i', (bs) => {
-      checkPaged(a, { ctx: [1000, 130, 257], nNew: [200, 130, 1], Hq: 4, Hkv: 1, D: 128, bs });
-      checkPaged(a, { ctx: [700, 129, 64], nNew: [129, 64, 64], Hq: 2, Hkv: 2, D: 64, bs });
-      checkPaged(a, { ctx: [2100], nNew: [512], Hq: 2, Hkv: 1, D: 64, bs, hintSlack: 100 });
-    });
-
-    test.each([[64, 1], [64, 4], [64, 8], [128, 1], [128, 4], [128, 8]])('chunked prefill, head dim %i, GQA ratio %i', (D, ratio) => {
-      checkPaged(a, { ctx: [300, 77], nNew: [150, 40], Hq: 2 * ratio, Hkv: 2, D, bs: 16 });
-    });
-
-    test('chunked prefill with sliding window, ALiBi and without causality, head dim 128', () => {
-      checkPaged(a, { ctx: [900, 200], nNew: [300, 10], Hq: 4, Hkv: 2, D: 128, bs: 16, windowLeft: 150, alibi: true });
-      checkPaged(a, { ctx: [400, 50], nNew: [160, 50], Hq: 2, Hkv: 1, D: 128, bs: 32, causal: false });
     });
 
     test('decode-like batches with several queries in a sequence, and decode rows among prefill rows', () => {

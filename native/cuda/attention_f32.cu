@@ -169,6 +169,7 @@ __global__ void __launch_bounds__(F32Tile<D>::kThreads) f32_attention_kernel(con
     }
     __syncthreads();  // V and P are rewritten by the next tile
   }
+  cp_async_wait<0>();  // no copy may still be landing when the block ends (no key tiles: Q's)
 
   float* obase = static_cast<float*>(a.out) + s.q_start * q_stride + h * D;
 #pragma unroll

@@ -2,11 +2,12 @@
  * Loads the addon through node-gyp-build (a prebuilt binary from prebuilds/, else build/Release) and gives
  * it types. Everything else in lib/ talks to native code through this module.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { GpuformerError } from './errors';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const nodeGypBuild: (dir: string) => unknown = require('node-gyp-build');
+const nodeGypBuild: { path(dir: string): string } = require('node-gyp-build');
 
 export type DType = 'f32' | 'f16' | 'bf16' | 'i32' | 'i64' | 'i8' | 'q8_0' | 'q4_0' | 'q4_1';
 export type MemoryTag = 'weights' | 'kv' | 'workspace' | 'activations' | 'other';
@@ -93,14 +94,52 @@ export interface Binding {
   cudaCompiled: boolean;
 }
 
+/**
+ * Where no prebuilt binary fits (or the one that should does not load) and nothing was built from source:
+ * what to run. The same two commands stand in the README's install section (the pack-and-install check
+ * runs them from there).
+ */
+function sourceBuildNeeded(why: string): GpuformerError {
+  return new GpuformerError('ERR_GPUFORMER_UNSUPPORTED', `${why}. Build gpuformer's CPU backend from source (needs a `
+    + 'C++17 compiler and Python 3 for node-gyp) by running, in the project that installed it:\n'
+    + '  npm install-scripts approve gpuformer\n'
+    + '  npm rebuild gpuformer\n'
+    + '(npm 11 runs a dependency\'s install script only once the project approves it; with npm 10 or older, '
+    + '`npm rebuild gpuformer` alone.)');
+}
+
 function load(): Binding {
   // GPUFORMER_ADDON points at a specific .node file (development builds in other folders); otherwise
   // node-gyp-build picks prebuilds/<platform>-<arch>/ or build/Release.
   const explicit = process.env.GPUFORMER_ADDON;
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const binding = (explicit ? require(path.resolve(explicit)) : nodeGypBuild(path.resolve(__dirname, '..'))) as Binding;
+  const root = path.resolve(__dirname, '..');
+  let file: string;
+  try {
+    file = explicit ? path.resolve(explicit) : nodeGypBuild.path(root);
+  } catch (e) {
+    const target = /platform=(\S+) arch=(\S+)/.exec(String((e as Error).message));
+    const shipped = readdirOrEmpty(path.join(root, 'prebuilds')).join(', ') || 'none';
+    throw sourceBuildNeeded(`gpuformer has no prebuilt binary for ${target ? `${target[1]}-${target[2]}` : 'this platform'} `
+      + `(prebuilt: ${shipped}) and was not built from source here`);
+  }
+  let binding: Binding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    binding = require(file) as Binding;
+  } catch (e) {
+    if (explicit || !file.startsWith(path.join(root, 'prebuilds') + path.sep)) throw e;
+    throw sourceBuildNeeded(`gpuformer's prebuilt binary ${file} does not load here (${(e as Error).message.split('\n')[0]})`);
+  }
   binding.setErrorClass(GpuformerError as unknown as new (code: string, message: string) => Error);
   return binding;
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
 
 export const native: Binding = load();

@@ -89,6 +89,10 @@ measured by \`npm run bench\` (bench/run.ts; how to run it and what each number 
 engine × model runs in a worker process of its own, so peak RSS is that engine's. Ratios are gpuformer ÷ peer
 within one run; above 1 means gpuformer is faster. Benchmarks are never timed tests: nothing here is asserted.
 
+No linux-arm64 numbers: CI tests the linux-arm64 binary only under qemu-aarch64 emulation (npm run test:arm64),
+which translates every instruction, so its timings say nothing about an Arm CPU. Arm numbers will come from runs
+on Arm hardware.
+
 ## Goals
 
 ${runs.length ? renderGoals(runs) : 'No run recorded yet.\n'}

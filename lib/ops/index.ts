@@ -67,10 +67,35 @@ export const ops = {
   l2Normalize: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'l2_normalize', ...a }),
   /** logits [B,V] → out i32 [B] */
   argmax: (a: { logits: Tensor; out: Tensor }): Command => ({ op: 'argmax', ...a }),
-  /** seeded temperature / top-k / top-p sampling: logits [B,V] → out i32 [B] */
+  /** seeded temperature / min-p / top-k / top-p sampling (vLLM's order): logits [B,V] → out i32 [B] */
   sample: (a: {
-    logits: Tensor; temperature: Tensor; topK: Tensor; topP: Tensor; seeds: Tensor; steps: Tensor; out: Tensor;
+    logits: Tensor; temperature: Tensor; topK: Tensor; topP: Tensor; minP: Tensor; seeds: Tensor; steps: Tensor; out: Tensor;
   }): Command => ({ op: 'sample', ...a }),
+  /**
+   * The logits processors before sampling, in vLLM's order — token mask, logit bias, penalties over the token
+   * counts — logits [S,V] → out f32 [S,V]. Each group is optional (all of its tensors or none).
+   */
+  processLogits: (a: {
+    logits: Tensor; out: Tensor;
+    /** i32 [M, ceil(V/32)] bitmasks and the mask of each row, i32 [S] (-1: none) */
+    maskWords?: Tensor; maskRows?: Tensor;
+    /** i32 [S+1], i32 [N], f32 [N]: row b adds biasValues[j] to token biasTokens[j], j in [off[b], off[b+1]) */
+    biasOffsets?: Tensor; biasTokens?: Tensor; biasValues?: Tensor;
+    /** counts i32 [C,V] (countTokens), the counts row of each row i32 [S] (-1: none), penalties f32 [S] */
+    counts?: Tensor; penaltySlots?: Tensor; repetition?: Tensor; frequency?: Tensor; presence?: Tensor;
+  }): Command => ({ op: 'process_logits', ...a }),
+  /**
+   * Counts tokens into the penalty counts i32 [C,V]: entry r (slot slots[r], -1 skips it; reset[r] clears the
+   * row first) counts tokens[offsets[r] .. offsets[r+1]): t ≥ 0 one more output occurrence, ~t t in the prompt.
+   */
+  countTokens: (a: { counts: Tensor; slots: Tensor; reset?: Opt<Tensor>; offsets: Tensor; tokens: Tensor }): Command =>
+    ({ op: 'count_tokens', ...a }),
+  /**
+   * Raw log-probabilities: logits [S,V], tokens i32 [S] → tokenLogprobs f32 [S] (of tokens[b]), and each
+   * row's K most likely tokens, topIds i32 [S,K] / topLogprobs f32 [S,K] (optional, K ≤ 20)
+   */
+  logprobs: (a: { logits: Tensor; tokens: Tensor; tokenLogprobs: Tensor; topIds?: Opt<Tensor>; topLogprobs?: Opt<Tensor> }): Command =>
+    ({ op: 'logprobs', ...a }),
 };
 
 /** Runs a program on a native worker thread; resolves when every op (and the device stream) is done. */

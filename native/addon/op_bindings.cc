@@ -178,10 +178,47 @@ GF_REGISTER_OP("argmax", parse_argmax);
 
 Step parse_sample(const Fields& f) {
   Tensor logits = f.tensor("logits"), t = f.tensor("temperature"), k = f.tensor("topK"), p = f.tensor("topP"),
-         seeds = f.tensor("seeds"), steps = f.tensor("steps"), out = f.tensor("out");
-  return [=]() mutable { gf::sample(logits, t, k, p, seeds, steps, out); };
+         min_p = f.tensor("minP"), seeds = f.tensor("seeds"), steps = f.tensor("steps"), out = f.tensor("out");
+  return [=]() mutable { gf::sample(logits, t, k, p, min_p, seeds, steps, out); };
 }
 GF_REGISTER_OP("sample", parse_sample);
+
+Step parse_process_logits(const Fields& f) {
+  Tensor logits = f.tensor("logits"), out = f.tensor("out");
+  Opt mask_words(f.opt_tensor("maskWords")), mask_rows(f.opt_tensor("maskRows")), bias_offsets(f.opt_tensor("biasOffsets")),
+      bias_tokens(f.opt_tensor("biasTokens")), bias_values(f.opt_tensor("biasValues")), counts(f.opt_tensor("counts")),
+      slots(f.opt_tensor("penaltySlots")), repetition(f.opt_tensor("repetition")), frequency(f.opt_tensor("frequency")),
+      presence(f.opt_tensor("presence"));
+  return [=]() mutable {
+    gf::LogitsProcessors p;
+    p.mask_words = mask_words.get();
+    p.mask_rows = mask_rows.get();
+    p.bias_offsets = bias_offsets.get();
+    p.bias_tokens = bias_tokens.get();
+    p.bias_values = bias_values.get();
+    p.counts = counts.get();
+    p.penalty_slots = slots.get();
+    p.repetition = repetition.get();
+    p.frequency = frequency.get();
+    p.presence = presence.get();
+    gf::process_logits(logits, p, out);
+  };
+}
+GF_REGISTER_OP("process_logits", parse_process_logits);
+
+Step parse_count_tokens(const Fields& f) {
+  Tensor counts = f.tensor("counts"), slots = f.tensor("slots"), offsets = f.tensor("offsets"), tokens = f.tensor("tokens");
+  Opt reset(f.opt_tensor("reset"));
+  return [=]() mutable { gf::count_tokens(counts, slots, reset.get(), offsets, tokens); };
+}
+GF_REGISTER_OP("count_tokens", parse_count_tokens);
+
+Step parse_logprobs(const Fields& f) {
+  Tensor logits = f.tensor("logits"), tokens = f.tensor("tokens"), out = f.tensor("tokenLogprobs");
+  Opt top_ids(f.opt_tensor("topIds")), top_logprobs(f.opt_tensor("topLogprobs"));
+  return [=]() mutable { gf::logprobs(logits, tokens, out, top_ids.get(), top_logprobs.get()); };
+}
+GF_REGISTER_OP("logprobs", parse_logprobs);
 
 }  // namespace
 }  // namespace gfaddon

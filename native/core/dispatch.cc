@@ -1,6 +1,8 @@
 // The neutral op entry points: every argument is checked here once (so both backends may assume valid
 // shapes, dtypes and devices), then the call goes to the backend of the output's device.
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "cpu/cpu_ops.h"
 #include "gpuformer/ops.h"
@@ -96,6 +98,54 @@ void check_head_dim(const char* op, const Tensor& q, int64_t d) {
   }
   GF_CHECK_INPUT(d == 32 || d == 64 || d == 80 || d == 96 || d == 128 || d == 256, op,
                  ": head dim must be 32, 64, 80, 96, 128 or 256 on CUDA, got ", d);
+}
+
+// Per-row parameters of a batch of `rows`: each a 1-D tensor of that length and dtype.
+struct RowParam {
+  const char* name;
+  const Tensor* t;
+  DType dtype;
+};
+void check_row_params(const char* op, int64_t rows, std::initializer_list<RowParam> params) {
+  for (const RowParam& p : params) {
+    check_dtype(op, p.name, *p.t, p.dtype);
+    check_shape(op, p.name, *p.t, {rows});
+  }
+}
+
+// An optional group of tensors: all of them given or none.
+void check_group(const char* op, std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  const bool any = std::any_of(ts.begin(), ts.end(), [](const auto& p) { return p.second != nullptr; });
+  for (auto& [name, t] : ts) {
+    GF_CHECK_INPUT(!any || t, op, ": '", name, "' is missing (its group is given only in part)");
+  }
+}
+
+// Host i32 row indices in [-1, n) (-1: none). CPU tensors only.
+void check_row_indices(const char* op, const char* arg, const Tensor& idx, int64_t n) {
+  const int32_t* x = idx.data<int32_t>();
+  for (int64_t i = 0; i < idx.numel(); i++) {
+    GF_CHECK_INPUT(x[i] >= -1 && x[i] < n, op, ": ", arg, "[", i, "] = ", x[i], " is outside [-1, ", n, ")");
+  }
+}
+
+// Host lists by offsets: 0 = off[0] ≤ … ≤ off[R] ≤ numel(items), each item a token in [0, V) (or, with
+// `complemented`, ~t for a token t). CPU tensors only.
+void check_lists(const char* op, const char* off_name, const Tensor& offsets, const char* items_name,
+                 const Tensor& items, int64_t V, bool complemented) {
+  const int32_t* o = offsets.data<int32_t>();
+  const int64_t R = offsets.dim(0) - 1, N = items.dim(0);
+  GF_CHECK_INPUT(o[0] == 0, op, ": '", off_name, "'[0] must be 0, got ", o[0]);
+  for (int64_t r = 1; r <= R; r++) {
+    GF_CHECK_INPUT(o[r] >= o[r - 1], op, ": '", off_name, "' must be non-decreasing (entry ", r, " is ", o[r],
+                   " after ", o[r - 1], ")");
+  }
+  GF_CHECK_INPUT(o[R] <= N, op, ": '", off_name, "' ends at ", o[R], " but '", items_name, "' has ", N, " entries");
+  const int32_t* t = items.data<int32_t>();
+  for (int64_t j = 0; j < o[R]; j++) {
+    const int32_t id = complemented && t[j] < 0 ? ~t[j] : t[j];
+    GF_CHECK_INPUT(id >= 0 && id < V, op, ": ", items_name, "[", j, "] = ", t[j], " is not a token of [0, ", V, ")");
+  }
 }
 
 }  // namespace
@@ -438,29 +488,144 @@ void argmax(const Tensor& logits, Tensor& out) {
 }
 
 void sample(const Tensor& logits, const Tensor& temperature, const Tensor& top_k, const Tensor& top_p,
-            const Tensor& seeds, const Tensor& steps, Tensor& out) {
+            const Tensor& min_p, const Tensor& seeds, const Tensor& steps, Tensor& out) {
   const char* op = "sample";
   check_devices(op, out, {{"logits", &logits}, {"temperature", &temperature}, {"topK", &top_k}, {"topP", &top_p},
-                          {"seeds", &seeds}, {"steps", &steps}});
+                          {"minP", &min_p}, {"seeds", &seeds}, {"steps", &steps}});
   check_all_contiguous(op, {{"logits", &logits}, {"temperature", &temperature}, {"topK", &top_k}, {"topP", &top_p},
-                            {"seeds", &seeds}, {"steps", &steps}, {"out", &out}});
+                            {"minP", &min_p}, {"seeds", &seeds}, {"steps", &steps}, {"out", &out}});
   check_ndim(op, "logits", logits, 2);
   check_float(op, "logits", logits);
   GF_CHECK_INPUT(logits.dim(1) >= 1, "sample: 'logits' has no columns");
   const int64_t B = logits.dim(0);
-  check_dtype(op, "temperature", temperature, DType::F32);
-  check_shape(op, "temperature", temperature, {B});
-  check_dtype(op, "topK", top_k, DType::I32);
-  check_shape(op, "topK", top_k, {B});
-  check_dtype(op, "topP", top_p, DType::F32);
-  check_shape(op, "topP", top_p, {B});
-  check_dtype(op, "seeds", seeds, DType::I64);
-  check_shape(op, "seeds", seeds, {B});
-  check_dtype(op, "steps", steps, DType::I32);
-  check_shape(op, "steps", steps, {B});
-  check_dtype(op, "out", out, DType::I32);
-  check_shape(op, "out", out, {B});
-  GF_DISPATCH(out.device(), sample(logits, temperature, top_k, top_p, seeds, steps, out));
+  check_row_params(op, B, {{"temperature", &temperature, DType::F32}, {"topK", &top_k, DType::I32},
+                           {"topP", &top_p, DType::F32}, {"minP", &min_p, DType::F32}, {"seeds", &seeds, DType::I64},
+                           {"steps", &steps, DType::I32}, {"out", &out, DType::I32}});
+  GF_DISPATCH(out.device(), sample(logits, temperature, top_k, top_p, min_p, seeds, steps, out));
+}
+
+// ------------------------------------------------------------------------------------- logits processors
+void process_logits(const Tensor& logits, const LogitsProcessors& p, Tensor& out) {
+  const char* op = "process_logits";
+  check_devices(op, out, {{"logits", &logits}, {"maskWords", p.mask_words}, {"maskRows", p.mask_rows},
+                          {"biasOffsets", p.bias_offsets}, {"biasTokens", p.bias_tokens}, {"biasValues", p.bias_values},
+                          {"counts", p.counts}, {"penaltySlots", p.penalty_slots}, {"repetition", p.repetition},
+                          {"frequency", p.frequency}, {"presence", p.presence}});
+  check_all_contiguous(op, {{"logits", &logits}, {"maskWords", p.mask_words}, {"maskRows", p.mask_rows},
+                            {"biasOffsets", p.bias_offsets}, {"biasTokens", p.bias_tokens}, {"biasValues", p.bias_values},
+                            {"counts", p.counts}, {"penaltySlots", p.penalty_slots}, {"repetition", p.repetition},
+                            {"frequency", p.frequency}, {"presence", p.presence}, {"out", &out}});
+  check_ndim(op, "logits", logits, 2);
+  check_float(op, "logits", logits);
+  const int64_t S = logits.dim(0), V = logits.dim(1);
+  GF_CHECK_INPUT(V >= 1, op, ": 'logits' has no columns");
+  check_dtype(op, "out", out, DType::F32);
+  check_shape(op, "out", out, {S, V});
+  const bool cpu = out.device().is_cpu();  // CUDA kernels check index values themselves (device faults)
+
+  check_group(op, {{"maskWords", p.mask_words}, {"maskRows", p.mask_rows}});
+  if (p.mask_words) {
+    check_dtype(op, "maskWords", *p.mask_words, DType::I32);
+    check_ndim(op, "maskWords", *p.mask_words, 2);
+    GF_CHECK_INPUT(p.mask_words->dim(1) == (V + 31) / 32, op, ": 'maskWords' must have ceil(V/32) = ", (V + 31) / 32,
+                   " words per row, got ", p.mask_words->describe());
+    check_row_params(op, S, {{"maskRows", p.mask_rows, DType::I32}});
+    if (cpu) check_row_indices(op, "maskRows", *p.mask_rows, p.mask_words->dim(0));
+  }
+
+  check_group(op, {{"biasOffsets", p.bias_offsets}, {"biasTokens", p.bias_tokens}, {"biasValues", p.bias_values}});
+  if (p.bias_offsets) {
+    check_dtype(op, "biasOffsets", *p.bias_offsets, DType::I32);
+    check_shape(op, "biasOffsets", *p.bias_offsets, {S + 1});
+    check_dtype(op, "biasTokens", *p.bias_tokens, DType::I32);
+    check_ndim(op, "biasTokens", *p.bias_tokens, 1);
+    check_dtype(op, "biasValues", *p.bias_values, DType::F32);
+    check_shape(op, "biasValues", *p.bias_values, p.bias_tokens->shape);
+    if (cpu) check_lists(op, "biasOffsets", *p.bias_offsets, "biasTokens", *p.bias_tokens, V, false);
+  }
+
+  check_group(op, {{"counts", p.counts}, {"penaltySlots", p.penalty_slots}, {"repetition", p.repetition},
+                   {"frequency", p.frequency}, {"presence", p.presence}});
+  if (p.counts) {
+    check_dtype(op, "counts", *p.counts, DType::I32);
+    check_ndim(op, "counts", *p.counts, 2);
+    GF_CHECK_INPUT(p.counts->dim(1) == V, op, ": 'counts' must have V = ", V, " columns, got ", p.counts->describe());
+    check_row_params(op, S, {{"penaltySlots", p.penalty_slots, DType::I32}, {"repetition", p.repetition, DType::F32},
+                             {"frequency", p.frequency, DType::F32}, {"presence", p.presence, DType::F32}});
+    if (cpu) {
+      check_row_indices(op, "penaltySlots", *p.penalty_slots, p.counts->dim(0));
+      const float* r = p.repetition->data<float>();
+      const float* f = p.frequency->data<float>();
+      const float* pr = p.presence->data<float>();
+      for (int64_t b = 0; b < S; b++) {
+        GF_CHECK_INPUT(std::isfinite(r[b]) && r[b] > 0, op, ": repetition[", b, "] = ", r[b], " must be a positive number");
+        GF_CHECK_INPUT(std::isfinite(f[b]), op, ": frequency[", b, "] = ", f[b], " is not a finite number");
+        GF_CHECK_INPUT(std::isfinite(pr[b]), op, ": presence[", b, "] = ", pr[b], " is not a finite number");
+      }
+    }
+  }
+  GF_DISPATCH(out.device(), process_logits(logits, p, out));
+}
+
+void count_tokens(Tensor& counts, const Tensor& slots, const Tensor* reset, const Tensor& offsets, const Tensor& tokens) {
+  const char* op = "count_tokens";
+  check_devices(op, counts, {{"slots", &slots}, {"reset", reset}, {"offsets", &offsets}, {"tokens", &tokens}});
+  check_all_contiguous(op, {{"counts", &counts}, {"slots", &slots}, {"reset", reset}, {"offsets", &offsets},
+                            {"tokens", &tokens}});
+  check_dtype(op, "counts", counts, DType::I32);
+  check_ndim(op, "counts", counts, 2);
+  check_dtype(op, "slots", slots, DType::I32);
+  check_ndim(op, "slots", slots, 1);
+  const int64_t R = slots.dim(0);
+  if (reset) check_row_params(op, R, {{"reset", reset, DType::I32}});
+  check_dtype(op, "offsets", offsets, DType::I32);
+  check_shape(op, "offsets", offsets, {R + 1});
+  check_dtype(op, "tokens", tokens, DType::I32);
+  check_ndim(op, "tokens", tokens, 1);
+  if (counts.device().is_cpu()) {
+    check_row_indices(op, "slots", slots, counts.dim(0));
+    check_lists(op, "offsets", offsets, "tokens", tokens, counts.dim(1), true);
+    // two entries of one slot would race on its row
+    const int32_t* s = slots.data<int32_t>();
+    std::vector<int64_t> seen(static_cast<size_t>(counts.dim(0)), -1);
+    for (int64_t r = 0; r < R; r++) {
+      if (s[r] < 0) continue;
+      GF_CHECK_INPUT(seen[s[r]] < 0, op, ": slots[", r, "] = ", s[r], " repeats slots[", seen[s[r]], "]");
+      seen[s[r]] = r;
+    }
+  }
+  GF_DISPATCH(counts.device(), count_tokens(counts, slots, reset, offsets, tokens));
+}
+
+void logprobs(const Tensor& logits, const Tensor& tokens, Tensor& token_logprobs, Tensor* top_ids, Tensor* top_logprobs) {
+  const char* op = "logprobs";
+  check_devices(op, token_logprobs, {{"logits", &logits}, {"tokens", &tokens}, {"topIds", top_ids},
+                                     {"topLogprobs", top_logprobs}});
+  check_all_contiguous(op, {{"logits", &logits}, {"tokens", &tokens}, {"tokenLogprobs", &token_logprobs},
+                            {"topIds", top_ids}, {"topLogprobs", top_logprobs}});
+  check_ndim(op, "logits", logits, 2);
+  check_float(op, "logits", logits);
+  const int64_t S = logits.dim(0), V = logits.dim(1);
+  GF_CHECK_INPUT(V >= 1, op, ": 'logits' has no columns");
+  check_row_params(op, S, {{"tokens", &tokens, DType::I32}, {"tokenLogprobs", &token_logprobs, DType::F32}});
+  if (tokens.device().is_cpu()) {
+    const int32_t* t = tokens.data<int32_t>();
+    for (int64_t b = 0; b < S; b++) {
+      GF_CHECK_INPUT(t[b] >= 0 && t[b] < V, op, ": tokens[", b, "] = ", t[b], " is outside [0, ", V, ")");
+    }
+  }
+  check_group(op, {{"topIds", top_ids}, {"topLogprobs", top_logprobs}});
+  if (top_ids) {
+    check_dtype(op, "topIds", *top_ids, DType::I32);
+    check_ndim(op, "topIds", *top_ids, 2);
+    const int64_t K = top_ids->dim(1);
+    GF_CHECK_INPUT(K >= 1 && K <= kMaxTopLogprobs && K <= V, op, ": 'topIds' asks for K = ", K,
+                   " tokens per row; K must be in [1, min(V, ", kMaxTopLogprobs, ")]");
+    check_shape(op, "topIds", *top_ids, {S, K});
+    check_dtype(op, "topLogprobs", *top_logprobs, DType::F32);
+    check_shape(op, "topLogprobs", *top_logprobs, {S, K});
+  }
+  GF_DISPATCH(token_logprobs.device(), logprobs(logits, tokens, token_logprobs, top_ids, top_logprobs));
 }
 
 }  // namespace gf

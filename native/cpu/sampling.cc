@@ -1,5 +1,5 @@
-// Token selection: argmax, and seeded temperature / top-k / top-p sampling. One row per task; rows of any
-// float dtype are read as f32.
+// Token selection: argmax, and seeded temperature / min-p / top-k / top-p sampling. One row per task; rows of
+// any float dtype are read as f32.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -34,14 +34,25 @@ int32_t argmax_row(const float* x, int64_t n) {
   return static_cast<int32_t>(best);
 }
 
-// The token drawn from softmax(x / temperature) restricted to the top_k most likely tokens and then to the
-// smallest most-likely prefix whose mass reaches top_p (both relative to what is left), with uniform u.
-int32_t sample_row(const float* x, int64_t V, float temperature, int32_t top_k, float top_p, double u) {
+// The weight of a logit relative to the row's largest, m: exp((x − m) / temperature), in double; 0 for NaN
+// and for tokens below min_p (vLLM's min-p: probability < min_p × the largest probability, i.e. weight <
+// min_p; the largest token's weight is 1, so it always stays). The CUDA sampler computes exactly this.
+inline double sample_weight(float x, float m, float temperature, double min_p) {
+  if (std::isnan(x)) return 0.0;
+  const double w = std::exp(static_cast<double>(x - m) / temperature);
+  return w < min_p ? 0.0 : w;
+}
+
+// The token drawn from softmax(x / temperature) without the tokens min_p drops, restricted to the top_k most
+// likely tokens and then to the smallest most-likely prefix whose mass reaches top_p (each relative to what
+// is left), with uniform u.
+int32_t sample_row(const float* x, int64_t V, float temperature, int32_t top_k, float top_p, float min_p, double u) {
   float m = -INFINITY;
   for (int64_t i = 0; i < V; i++) m = x[i] > m ? x[i] : m;  // NaN never compares greater
   if (!(m > -INFINITY)) return argmax_row(x, V);
+  const double mp = std::min(static_cast<double>(min_p), 1.0);
   std::vector<double> w(static_cast<size_t>(V));
-  for (int64_t i = 0; i < V; i++) w[i] = std::isnan(x[i]) ? 0.0 : std::exp(static_cast<double>(x[i] - m) / temperature);
+  for (int64_t i = 0; i < V; i++) w[i] = sample_weight(x[i], m, temperature, mp);
 
   const int64_t k = (top_k <= 0 || top_k >= V) ? V : top_k;
   const bool use_p = top_p < 1.0f;
@@ -113,18 +124,21 @@ void argmax(const Tensor& logits, Tensor& out) {
 }
 
 // logits [B,V]; temperature f32 [B] (≤ 0: greedy), top_k i32 [B] (≤ 0: off), top_p f32 [B] (≥ 1: off),
-// seeds i64 [B], steps i32 [B]; out i32 [B]. Row b's random number is sample_uniform(seeds[b], steps[b]).
+// min_p f32 [B] (≤ 0: off), seeds i64 [B], steps i32 [B]; out i32 [B]. Row b's random number is
+// sample_uniform(seeds[b], steps[b]).
 void sample(const Tensor& logits, const Tensor& temperature, const Tensor& top_k, const Tensor& top_p,
-            const Tensor& seeds, const Tensor& steps, Tensor& out) {
+            const Tensor& min_p, const Tensor& seeds, const Tensor& steps, Tensor& out) {
   const int64_t B = logits.dim(0), V = logits.dim(1);
   const float* temp = temperature.data<float>();
   const int32_t* tk = top_k.data<int32_t>();
   const float* tp = top_p.data<float>();
+  const float* mp = min_p.data<float>();
   const int64_t* seed = seeds.data<int64_t>();
   const int32_t* step = steps.data<int32_t>();
   for (int64_t b = 0; b < B; b++) {
     GF_CHECK_INPUT(std::isfinite(temp[b]), "sample: temperature[", b, "] = ", temp[b], " is not a finite number");
     GF_CHECK_INPUT(!std::isnan(tp[b]), "sample: topP[", b, "] is NaN");
+    GF_CHECK_INPUT(!std::isnan(mp[b]), "sample: minP[", b, "] is NaN");
   }
   int32_t* o = out.data<int32_t>();
   parallel_for(B, 1, [&](int64_t begin, int64_t end) {
@@ -134,7 +148,7 @@ void sample(const Tensor& logits, const Tensor& temperature, const Tensor& top_k
       if (temp[b] <= 0.0f || tk[b] == 1) {
         o[b] = argmax_row(row.data(), V);
       } else {
-        o[b] = sample_row(row.data(), V, temp[b], tk[b], tp[b], sample_uniform(seed[b], step[b]));
+        o[b] = sample_row(row.data(), V, temp[b], tk[b], tp[b], mp[b], sample_uniform(seed[b], step[b]));
       }
     }
   });

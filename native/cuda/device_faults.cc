@@ -66,6 +66,28 @@ std::string describe(const DeviceFault& f) {
       return cat("sample: temperature[", f.index, "] is not a finite number");
     case FaultKind::SampleTopP:
       return cat("sample: topP[", f.index, "] is NaN");
+    case FaultKind::SampleMinP:
+      return cat("sample: minP[", f.index, "] is NaN");
+    case FaultKind::MaskRow:
+      return cat("process_logits: maskRows[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+    case FaultKind::BiasOffsets:
+      return cat("process_logits: biasOffsets[", f.index, "] = ", f.value, " breaks 0 = off[0] ≤ … ≤ off[S] ≤ ", f.limit,
+                 " (the entries of biasTokens)");
+    case FaultKind::BiasToken:
+      return cat("process_logits: biasTokens[", f.index, "] = ", f.value, " is not a token of [0, ", f.limit, ")");
+    case FaultKind::PenaltySlot:
+      return cat("process_logits: penaltySlots[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+    case FaultKind::PenaltyValue:
+      return cat("process_logits: row ", f.index, " has a repetition ≤ 0 or a penalty that is not a finite number");
+    case FaultKind::CountSlot:
+      return cat("count_tokens: slots[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+    case FaultKind::CountOffsets:
+      return cat("count_tokens: offsets[", f.index, "] = ", f.value, " breaks 0 = off[0] ≤ … ≤ off[R] ≤ ", f.limit,
+                 " (the entries of tokens)");
+    case FaultKind::CountToken:
+      return cat("count_tokens: tokens[", f.index, "] = ", f.value, " is not a token t or ~t of [0, ", f.limit, ")");
+    case FaultKind::LogprobsToken:
+      return cat("logprobs: tokens[", f.index, "] = ", f.value, " is outside [0, ", f.limit, ")");
     case FaultKind::None:
       break;
   }

@@ -25,6 +25,16 @@ enum class FaultKind : int32_t {
   BlockTable,        // paged_attention: blockTables entry index = value not in [0, limit)
   SampleTemperature, // sample: temperature[index] is not a finite number (treated as greedy)
   SampleTopP,        // sample: topP[index] is NaN (treated as off)
+  SampleMinP,        // sample: minP[index] is NaN (treated as off)
+  MaskRow,           // process_logits: maskRows[index] = value not in [-1, limit) (row left unmasked)
+  BiasOffsets,       // process_logits: biasOffsets[index] = value breaks 0 = off[0] ≤ … ≤ off[S] ≤ limit entries
+  BiasToken,         // process_logits: biasTokens[index] = value not in [0, limit) (entry skipped)
+  PenaltySlot,       // process_logits: penaltySlots[index] = value not in [-1, limit) (row left unpenalized)
+  PenaltyValue,      // process_logits: row index has a repetition ≤ 0 or a non-finite penalty (row left unpenalized)
+  CountSlot,         // count_tokens: slots[index] = value not in [-1, limit) (entry skipped)
+  CountOffsets,      // count_tokens: offsets[index] = value breaks 0 = off[0] ≤ … ≤ off[R] ≤ limit tokens
+  CountToken,        // count_tokens: tokens[index] = value is not t or ~t for a token t of [0, limit) (skipped)
+  LogprobsToken,     // logprobs: tokens[index] = value not in [0, limit)
 };
 
 struct DeviceFault {

@@ -30,12 +30,15 @@ template <typename T>
 struct Row {
   const T* x;
   int64_t V;
-  float m;     // the row's largest logit
+  float m;       // the row's largest logit
   float temp;
+  double min_p;  // weights below it count as 0 (min(min_p, 1): the largest token always stays)
   __device__ __forceinline__ float val(int64_t i) const { return to_f32(x[i]); }
-  // exactly the CPU's weight: exp(double(x - m) / temperature)
+  // exactly the CPU's weight (sample_weight): exp(double(x - m) / temperature), 0 for NaN and below min_p
   __device__ __forceinline__ double weight(float v) const {
-    return isnan(v) ? 0.0 : exp(static_cast<double>(v - m) / static_cast<double>(temp));
+    if (isnan(v)) return 0.0;
+    const double w = exp(static_cast<double>(v - m) / static_cast<double>(temp));
+    return w < min_p ? 0.0 : w;
   }
 };
 
@@ -317,11 +320,12 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const T* __restrict__ 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const T* __restrict__ logits, int64_t V, const float* temperature, const int32_t* top_k,
-                  const float* top_p, const int64_t* seeds, const int32_t* steps, int32_t* out, DeviceFault* faults) {
+                  const float* top_p, const float* min_p, const int64_t* seeds, const int32_t* steps, int32_t* out,
+                  DeviceFault* faults) {
   __shared__ BlockScratch sh;
   const int64_t b = blockIdx.x;
   const T* x = logits + b * V;
-  float temp = temperature[b], p = top_p[b];
+  float temp = temperature[b], p = top_p[b], mp = min_p[b];
   if (!isfinite(temp)) {
     if (threadIdx.x == 0) report_fault(faults, FaultKind::SampleTemperature, b, 0, 0);
     temp = 0.0f;
@@ -330,11 +334,15 @@ __global__ void __launch_bounds__(kThreads)
     if (threadIdx.x == 0) report_fault(faults, FaultKind::SampleTopP, b, 0, 0);
     p = 1.0f;
   }
+  if (isnan(mp)) {
+    if (threadIdx.x == 0) report_fault(faults, FaultKind::SampleMinP, b, 0, 0);
+    mp = 0.0f;
+  }
   float m;
   const int64_t best = block_argmax(x, V, sh, &m);
   int64_t token = best;
   if (!(temp <= 0.0f || top_k[b] == 1) && m > -INFINITY) {
-    const Row<T> r{x, V, m, temp};
+    const Row<T> r{x, V, m, temp, fmin(static_cast<double>(mp), 1.0)};
     token = sample_row(r, top_k[b], p, sample_uniform(seeds[b], steps[b]), sh);
   }
   if (threadIdx.x == 0) out[b] = static_cast<int32_t>(token);
@@ -354,17 +362,18 @@ void argmax(const Tensor& logits, Tensor& out) {
   GF_CUDA_LAUNCHED();
 }
 
-// logits [B,V]; temperature f32 [B], top_k i32 [B], top_p f32 [B], seeds i64 [B], steps i32 [B]; out i32 [B]
+// logits [B,V]; temperature f32 [B], top_k i32 [B], top_p f32 [B], min_p f32 [B], seeds i64 [B], steps i32 [B];
+// out i32 [B]
 void sample(const Tensor& logits, const Tensor& temperature, const Tensor& top_k, const Tensor& top_p,
-            const Tensor& seeds, const Tensor& steps, Tensor& out) {
+            const Tensor& min_p, const Tensor& seeds, const Tensor& steps, Tensor& out) {
   const Launch l = launch_for(out);
   const int64_t B = logits.dim(0), V = logits.dim(1);
   if (B == 0) return;
   with_float_type(logits.dtype, "sample", [&](auto tag) {
     using T = decltype(tag);
     sample_kernel<T><<<static_cast<unsigned>(B), kThreads, 0, l.stream>>>(
-        cptr<T>(logits), V, cptr<float>(temperature), cptr<int32_t>(top_k), cptr<float>(top_p), cptr<int64_t>(seeds),
-        cptr<int32_t>(steps), mptr<int32_t>(out), l.faults);
+        cptr<T>(logits), V, cptr<float>(temperature), cptr<int32_t>(top_k), cptr<float>(top_p), cptr<float>(min_p),
+        cptr<int64_t>(seeds), cptr<int32_t>(steps), mptr<int32_t>(out), l.faults);
   });
   GF_CUDA_LAUNCHED();
 }

@@ -127,11 +127,11 @@ describeCuda('cu_seqlens and launch hints', () => {
 
 describeCuda('sampling parameters', () => {
   const specs = (temperature: number[], topP: number[]): Record<string, Spec> => ({
-    logits: raw('f32', [2, 50], normal(100, 14)), temperature: f32s(temperature), topK: i32s([0, 0]), topP: f32s(topP),
+    logits: raw('f32', [2, 50], normal(100, 14)), temperature: f32s(temperature), topK: i32s([0, 0]), topP: f32s(topP), minP: f32s([0, 0]),
     seeds: raw('i64', [2], BigInt64Array.from([1n, 2n])), steps: i32s([0, 0]), out: output([2], 'i32'),
   });
   const sample = (t: Record<string, Tensor>) => [ops.sample({
-    logits: t.logits, temperature: t.temperature, topK: t.topK, topP: t.topP, seeds: t.seeds, steps: t.steps, out: t.out,
+    logits: t.logits, temperature: t.temperature, topK: t.topK, topP: t.topP, minP: t.minP, seeds: t.seeds, steps: t.steps, out: t.out,
   })];
   test('a temperature that is not a finite number, a NaN top-p', () => {
     expectFault('f32', specs([1, NaN], [1, 1]), sample, /sample: temperature\[1\] is not a finite number/);

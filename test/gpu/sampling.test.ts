@@ -1,21 +1,25 @@
 /**
- * argmax and seeded sampling on the device. Both backends draw the random number as the same pure function
+ * The sampling pipeline on the device: argmax and seeded sampling, the logits processors, token counts and
+ * log-probabilities. Sampling: Both backends draw the random number as the same pure function
  * of (seed, step) (native/cpu/sample_rng.h) and select by the same rule, so for the same logits the device
  * must pick the CPU's very token, row by row (the two differ only in the order of double-precision sums, which
  * moves a cut only if the random number falls within ~1e-16 of it). Also: greedy and top-k = 1 are argmax,
  * a row's token does not depend on the rest of the batch, and the empirical distributions over many seeds
- * match softmax(logits / T) restricted to top-k / top-p.
+ * match softmax(logits / T) after min-p, top-k and top-p. The processors and the counts do the CPU's
+ * arithmetic operation for operation, so they must agree exactly; log-probabilities within the f32 rounding
+ * of their exponentials.
  */
 import { DType, Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
-import { nextSeed, normal } from '../helpers/random';
+import { nextSeed, normal, rng } from '../helpers/random';
 import * as ref from '../helpers/reference';
-import { describeGpu, disposeAll, f32s, i32s, numbers, onDevice, output, raw, runBoth, Spec } from './both-devices';
+import { processCase, samplingDistribution } from '../ops/sampling-reference';
+import { ACTS, act, describeGpu, expectSame, disposeAll, f32s, i32s, numbers, onDevice, output, raw, runBoth, Spec } from './both-devices';
 
 afterEach(disposeAll);
 
 type LogitsDType = 'f32' | 'f16' | 'bf16';
-interface Row { logits: ArrayLike<number>; T: number; topK?: number; topP?: number; seed: bigint | number; step: number }
+interface Row { logits: ArrayLike<number>; T: number; topK?: number; topP?: number; minP?: number; seed: bigint | number; step: number }
 
 function sampleSpecs(rows: Row[], dtype: LogitsDType): Record<string, Spec> {
   const B = rows.length, V = rows[0].logits.length;
@@ -26,6 +30,7 @@ function sampleSpecs(rows: Row[], dtype: LogitsDType): Record<string, Spec> {
     temperature: f32s(rows.map((r) => r.T)),
     topK: i32s(rows.map((r) => r.topK ?? 0)),
     topP: f32s(rows.map((r) => r.topP ?? 1)),
+    minP: f32s(rows.map((r) => r.minP ?? 0)),
     seeds: raw('i64', [B], BigInt64Array.from(rows, (r) => BigInt(r.seed))),
     steps: i32s(rows.map((r) => r.step)),
     out: output([B], 'i32'),
@@ -33,7 +38,7 @@ function sampleSpecs(rows: Row[], dtype: LogitsDType): Record<string, Spec> {
 }
 
 const sampleProgram = (t: Record<string, Tensor>) => [ops.sample({
-  logits: t.logits, temperature: t.temperature, topK: t.topK, topP: t.topP, seeds: t.seeds, steps: t.steps, out: t.out,
+  logits: t.logits, temperature: t.temperature, topK: t.topK, topP: t.topP, minP: t.minP, seeds: t.seeds, steps: t.steps, out: t.out,
 })];
 
 /** The tokens the device draws for `rows` (one batch). */
@@ -81,6 +86,7 @@ describeGpu('sample', () => {
       T: [0, 0.3, 0.7, 1, 1.5, 4][i % 6],
       topK: [0, 1, 5, 40, 999, 5000][(i >> 1) % 6],
       topP: [1, 0.9, 0.5, 0.99, 0][(i >> 2) % 5],
+      minP: [0, 0.05, 0.3][(i >> 3) % 3],
       seed: i % 7 === 0 ? -BigInt(base + i) * 1000003n : base + i,
       step: (i * 37) % 101,
     }));
@@ -131,10 +137,10 @@ describeGpu('sample', () => {
   });
 
   /** χ² of the device's counts over many seeds against the reference distribution; nothing outside its support. */
-  function expectDistribution(logits: number[], T: number, topK: number, topP: number): void {
+  function expectDistribution(logits: number[], T: number, topK: number, topP: number, minP: number): void {
     const draws = 20000, base = nextSeed();
-    const toks = sampleOnDevice(Array.from({ length: draws }, (_, i) => ({ logits, T, topK, topP, seed: base + i, step: i % 5 })));
-    const probs = ref.samplingDistribution(logits, T, topK, topP);
+    const toks = sampleOnDevice(Array.from({ length: draws }, (_, i) => ({ logits, T, topK, topP, minP, seed: base + i, step: i % 5 })));
+    const probs = samplingDistribution(logits, T, topK, topP, minP);
     const counts = new Float64Array(logits.length);
     for (const t of toks) counts[t]++;
     let chi2 = 0, df = -1;
@@ -152,10 +158,10 @@ describeGpu('sample', () => {
 
   const small = [2.0, 1.5, 1.2, 1.0, 0.5, 0.0, -0.5, -1.0, -2.0, -3.0, 0.8, 1.9];
   test.each([
-    ['plain temperature', 1.0, 0, 1], ['low temperature', 0.5, 0, 1], ['top-k', 1.3, 4, 1], ['top-p', 1.0, 0, 0.7],
-    ['top-k then top-p', 0.8, 6, 0.85],
-  ] as const)('%s: counts over 20000 seeds follow the reference distribution', (_name, T, topK, topP) => {
-    expectDistribution(small, T, topK, topP);
+    ['plain temperature', 1.0, 0, 1, 0], ['low temperature', 0.5, 0, 1, 0], ['top-k', 1.3, 4, 1, 0], ['top-p', 1.0, 0, 0.7, 0],
+    ['top-k then top-p', 0.8, 6, 0.85, 0], ['min-p', 1.2, 0, 1, 0.2], ['min-p, top-k, top-p', 0.9, 5, 0.9, 0.05],
+  ] as const)('%s: counts over 20000 seeds follow the reference distribution', (_name, T, topK, topP, minP) => {
+    expectDistribution(small, T, topK, topP, minP);
   });
 
   test('top-p keeps exactly the smallest most likely set whose mass reaches p', () => {
@@ -168,4 +174,60 @@ describeGpu('sample', () => {
     expect(seen(0.99)).toEqual([0, 1, 2, 3]);
     expect(seen(0)).toEqual([0]);
   });
+});
+
+describeGpu('process_logits', () => {
+  test.each(ACTS.flatMap((a) => [[a, 9, 1000], [a, 5, 1001], [a, 3, 49152]] as const))(
+    '%s logits [%i, %i]: the CPU\'s numbers exactly (mask, bias, penalties in every mix)', (a, S, V) => {
+      const c = processCase(S, V, rng(nextSeed()));
+      const W = Math.ceil(V / 32);
+      const r = runBoth(a, {
+        logits: act([S, V], c.logits), out: output([S, V], 'f32'),
+        maskWords: raw('i32', [c.M, W], c.maskWords), maskRows: raw('i32', [S], c.maskRows),
+        biasOffsets: raw('i32', [S + 1], c.biasOffsets), biasTokens: raw('i32', [c.biasTokens.length], c.biasTokens),
+        biasValues: raw('f32', [c.biasValues.length], c.biasValues),
+        counts: raw('i32', [c.C, V], c.counts), penaltySlots: raw('i32', [S], c.penaltySlots), repetition: raw('f32', [S], c.repetition),
+        frequency: raw('f32', [S], c.frequency), presence: raw('f32', [S], c.presence),
+      }, (t) => [ops.processLogits({ ...t, logits: t.logits, out: t.out })]);
+      expectSame(r.dev.out, r.cpu.out, `process_logits [${a}]`);
+    });
+});
+
+describeGpu('count_tokens', () => {
+  test('the CPU\'s counts: resets, prompt marks, repeated tokens counted by atomics', () => {
+    const C = 6, V = 5000;
+    const rnd = rng(nextSeed());
+    const start = Int32Array.from({ length: C * V }, () => Math.floor(rnd() * 1000) | (rnd() < 0.3 ? 0x80000000 : 0));
+    const lists = [0, 1, 2, 3].map(() => Array.from({ length: Math.floor(rnd() * 3000) }, () => {
+      const t = Math.floor(rnd() * 64);  // few distinct tokens: many collisions within a row
+      return rnd() < 0.3 ? ~t : t;
+    }));
+    const offsets = lists.reduce((a, l) => [...a, a[a.length - 1] + l.length], [0]);
+    const r = runBoth('f32', {
+      start: raw('i32', [C, V], start), counts: output([C, V], 'i32'), slots: i32s([4, -1, 0, 2]), reset: i32s([1, 1, 0, 1]),
+      offsets: i32s(offsets), tokens: i32s([...lists.flat(), 7, 7]),
+    }, (t) => [ops.copy({ x: t.start, out: t.counts }), ops.countTokens({ counts: t.counts, slots: t.slots, reset: t.reset, offsets: t.offsets, tokens: t.tokens })]);
+    expectSame(r.dev.counts, r.cpu.counts, 'count_tokens');
+  });
+});
+
+describeGpu('logprobs', () => {
+  test.each(ACTS.flatMap((a) => [[a, 8, 1000, 20], [a, 3, 128000, 5], [a, 4, 49152, 1], [a, 2, 7, 7]] as const))(
+    '%s logits [%i, %i], top %i: the CPU\'s top tokens, log-probabilities within f32 rounding', (a, S, V, K) => {
+      const x = normal(S * V, nextSeed(), 3);
+      if (V > 100) {
+        x[3] = x[70] = 25;  // a tie at the top of row 0
+        x[V + 11] = NaN;
+      }
+      const tokens = Array.from({ length: S }, (_, b) => (b * 7919) % V);
+      const r = runBoth(a, {
+        logits: act([S, V], x), tokens: i32s(tokens), tokenLogprobs: output([S], 'f32'), topIds: output([S, K], 'i32'),
+        topLogprobs: output([S, K], 'f32'),
+      }, (t) => [ops.logprobs({ logits: t.logits, tokens: t.tokens, tokenLogprobs: t.tokenLogprobs, topIds: t.topIds, topLogprobs: t.topLogprobs })]);
+      expectSame(r.dev.topIds, r.cpu.topIds, 'logprobs top ids');
+      for (const name of ['tokenLogprobs', 'topLogprobs']) {
+        r.cpu[name].forEach((want, i) => expect(Math.abs(r.dev[name][i] - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want))));
+      }
+      if (V > 100) expect([r.dev.topIds[0], r.dev.topIds[1]].slice(0, K)).toEqual([3, 70].slice(0, K));
+    });
 });

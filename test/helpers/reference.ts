@@ -267,31 +267,3 @@ export function argmax(x: Arr): number {
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }
-
-/**
- * The distribution the sampler draws from: softmax(logits / T) over the topK most likely tokens (ties: lower
- * index first), then the smallest most-likely prefix whose mass reaches topP, renormalized.
- */
-export function samplingDistribution(logits: Arr, T: number, topK: number, topP: number): Float64Array {
-  const V = logits.length;
-  let m = -Infinity;
-  for (let i = 0; i < V; i++) m = Math.max(m, logits[i]);
-  const w = Array.from({ length: V }, (_, i) => Math.exp((logits[i] - m) / T));
-  const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => w[b] - w[a] || a - b);
-  const k = topK <= 0 || topK >= V ? V : topK;
-  let keep = k;
-  if (topP < 1) {
-    let mass = 0;
-    for (let i = 0; i < k; i++) mass += w[order[i]];
-    let cum = 0;
-    for (let i = 0; i < k; i++) {
-      cum += w[order[i]];
-      if (cum >= topP * mass) { keep = i + 1; break; }
-    }
-  }
-  const probs = new Float64Array(V);
-  let total = 0;
-  for (let i = 0; i < keep; i++) total += w[order[i]];
-  for (let i = 0; i < keep; i++) probs[order[i]] = w[order[i]] / total;
-  return probs;
-}

@@ -23,6 +23,37 @@ struct AttentionParams {
   const Tensor* alibi_slopes = nullptr;  // f32 [Hq]: adds -slope * (qpos - kpos) to scores
 };
 
+// The logits processors of process_logits(), S rows of V logits. Each group is optional: all of its tensors
+// or none of them.
+struct LogitsProcessors {
+  // token mask (allowed_token_ids, structured output): mask_words i32 [M, ceil(V/32)], mask_rows i32 [S].
+  // Row b keeps token t when bit t % 32 of word t / 32 of mask_words[mask_rows[b]] is set; mask_rows[b] < 0
+  // keeps every token.
+  const Tensor* mask_words = nullptr;
+  const Tensor* mask_rows = nullptr;
+  // logit bias: bias_offsets i32 [S+1] (0 = off[0] ≤ … ≤ off[S] ≤ N), bias_tokens i32 [N], bias_values f32 [N]:
+  // row b adds bias_values[j] to the logit of bias_tokens[j] for j in [off[b], off[b+1]) (tokens distinct
+  // within a row).
+  const Tensor* bias_offsets = nullptr;
+  const Tensor* bias_tokens = nullptr;
+  const Tensor* bias_values = nullptr;
+  // penalties: counts i32 [C, V] (count_tokens), penalty_slots i32 [S] (the row of counts for row b; < 0:
+  // no penalties), repetition f32 [S] (> 0, 1 = off), frequency f32 [S], presence f32 [S] (0 = off).
+  const Tensor* counts = nullptr;
+  const Tensor* penalty_slots = nullptr;
+  const Tensor* repetition = nullptr;
+  const Tensor* frequency = nullptr;
+  const Tensor* presence = nullptr;
+};
+
+// count_tokens' encoding of a counts entry: the output count in the low 31 bits, bit 31 for "in the prompt".
+constexpr uint32_t kPromptTokenBit = 0x80000000u;
+constexpr uint32_t kOutputCountMask = 0x7fffffffu;
+
+// The most top log-probabilities logprobs() returns per row (OpenAI's top_logprobs bound, vLLM's default
+// max_logprobs).
+constexpr int64_t kMaxTopLogprobs = 20;
+
 enum class Pooling : int { Mean = 0, Cls = 1, Last = 2 };
 
 // The neutral entry points: check arguments, then dispatch on the output's device.

@@ -1,7 +1,7 @@
 /** The flags every command that loads a model shares, and their translation into Engine.load options. */
 import { DEVICE_OPTION, LoadOptions } from '../engine/options';
 import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
-import { FlagSpec, Parsed, UsageError, bytes, choices, int, num, str } from './args';
+import { FlagSpec, Parsed, UsageError, bytes, choices, flag, int, num, str } from './args';
 import type { CliIO } from './io';
 import { ProgressBar } from './progress';
 
@@ -15,6 +15,8 @@ export const ENGINE_FLAGS: FlagSpec = {
   'gpu-memory-utilization': { type: 'string' },
   'memory-budget': { type: 'string' },
   'block-size': { type: 'string' },
+  'enable-prefix-caching': { type: 'boolean' },
+  'no-enable-prefix-caching': { type: 'boolean' },
 };
 
 export const ENGINE_USAGE = `model and engine:
@@ -26,7 +28,8 @@ export const ENGINE_USAGE = `model and engine:
   --max-num-batched-tokens N           most tokens in one step
   --gpu-memory-utilization F           share of GPU memory to use (default 0.9)
   --memory-budget SIZE                 an explicit byte budget, e.g. 4GiB
-  --block-size N                       tokens per KV-cache block (default 16)`;
+  --block-size N                       tokens per KV-cache block (default 16)
+  --[no-]enable-prefix-caching         share KV blocks of common prompt prefixes between requests (default on)`;
 
 export function requireModel(p: Parsed): string {
   const m = str(p, 'model') ?? p.positionals[0];
@@ -60,11 +63,19 @@ export function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
+/** --enable-prefix-caching / --no-enable-prefix-caching (vLLM's pair): true, false, or undefined for the default. */
+function prefixCachingFlag(p: Parsed): boolean | undefined {
+  const on = flag(p, 'enable-prefix-caching'), off = flag(p, 'no-enable-prefix-caching');
+  if (on && off) throw new UsageError('--enable-prefix-caching and --no-enable-prefix-caching contradict each other');
+  return on ? true : off ? false : undefined;
+}
+
 /** Engine.load options from the flags, with a progress bar for downloading and loading on a terminal. */
 export function loadOptions(p: Parsed, io: CliIO): { options: LoadOptions; done: () => void } {
   const bar = new ProgressBar(io.stderr, 'loading');
   const options: LoadOptions = {
     ...planFlags(p),
+    ...dropUndefined({ enablePrefixCaching: prefixCachingFlag(p) }),
     onProgress: (x) => bar.update(x.bytesDone, x.bytesTotal, x.phase === 'download' ? 'downloading' : 'loading weights'),
   };
   return { options, done: () => bar.finish() };

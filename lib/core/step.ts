@@ -31,17 +31,65 @@ export interface KvCacheShape {
   numBlocks: number;
 }
 
-export interface SamplingState {
-  /** ≤ 0: greedy */
+/**
+ * How one request samples, with vLLM's meaning and order of application (native/include/gpuformer/op_decls.inc):
+ * the token mask, the logit bias and the penalties change the logits first (process_logits); then the
+ * temperature divides them, min-p, top-k and top-p cut the candidates, and the seeded draw picks one (sample).
+ */
+export interface SamplingParams {
+  /** ≤ 0: greedy (the largest processed logit) */
   temperature: number;
   /** ≤ 0: off */
   topK: number;
   /** ≥ 1: off */
   topP: number;
+  /** drop tokens whose probability is below minP × the most likely one's (after temperature); 0: off */
+  minP: number;
   /** 64-bit seed (same seed, same tokens) */
   seed: bigint;
+  /** divides positive logits and multiplies negative ones of every token of the prompt or the output; 1: off */
+  repetitionPenalty: number;
+  /** subtracted once per occurrence of the token in the output; 0: off */
+  frequencyPenalty: number;
+  /** subtracted once if the token occurs in the output; 0: off */
+  presencePenalty: number;
+  /** [token, bias] added to the logits, tokens distinct; at most MAX_LOGIT_BIAS entries */
+  logitBias: ReadonlyArray<readonly [number, number]>;
+  /** the log-probabilities returned with each token: -1 none, 0 the sampled token's, k also the k most likely (≤ 20) */
+  logprobs: number;
+}
+
+/** Sampling that changes nothing: greedy, no cut, no processor, no log-probabilities. */
+export const NEUTRAL_SAMPLING: SamplingParams = {
+  temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0n, repetitionPenalty: 1, frequencyPenalty: 0, presencePenalty: 0,
+  logitBias: [], logprobs: -1,
+};
+
+/** The most logit-bias entries of one sampled token (the runner reserves room for this many per sequence). */
+export const MAX_LOGIT_BIAS = 1024;
+/** The most top log-probabilities per token (OpenAI's top_logprobs bound; native kMaxTopLogprobs). */
+export const MAX_TOP_LOGPROBS = 20;
+
+/** Whether the penalties change anything (only then does the runner keep token counts for the sequence). */
+export const hasPenalties = (p: SamplingParams): boolean =>
+  p.repetitionPenalty !== 1 || p.frequencyPenalty !== 0 || p.presencePenalty !== 0;
+
+/** What the runner needs to sample one sequence's next token. */
+export interface SamplingState extends SamplingParams {
   /** index of the token being sampled within this sequence (the RNG counter) */
   step: number;
+  /**
+   * The token mask: the tokens allowed at this step, bit t % 32 of word t >> 5 (ceil(V / 32) words); null allows
+   * every token. Applied first, before the logit bias and the penalties. allowed_token_ids sets it for a whole
+   * request; constrained decoding (structured output) sets it step by step.
+   */
+  allowedTokens: Uint32Array | null;
+  /**
+   * The sequence so far, when a penalty is on (null otherwise): its id (unique), its tokens (the prompt, then
+   * the generated ones; read, never copied) and the prompt's length. The runner counts tokens on the device
+   * as they pass through steps and uses this only to catch up on what it has not seen.
+   */
+  history: { id: number; tokens: readonly number[]; promptLength: number } | null;
 }
 
 export interface StepSequence {
@@ -55,9 +103,19 @@ export interface StepSequence {
   sample: SamplingState | null;
 }
 
+/** The log-probabilities of one sampled token (raw: the log-softmax of the model's logits, vLLM's default). */
+export interface TokenLogprobs {
+  /** the sampled token's */
+  logprob: number;
+  /** the most likely tokens, most likely first (as many as SamplingParams.logprobs asked) */
+  top: Array<{ tokenId: number; logprob: number }>;
+}
+
 export interface StepResult {
   /** one token per sequence with `sample`, in batch order; -1 for the others */
   tokens: Int32Array;
+  /** per sequence, its token's log-probabilities where its sampling asked for them (logprobs ≥ 0), else null */
+  logprobs: Array<TokenLogprobs | null>;
 }
 
 /** A decoder the loop can drive. KV cache tensors are owned by the runner (numBlocks × blockSize slots). */

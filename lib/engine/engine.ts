@@ -7,6 +7,7 @@
 import { inputError, unsupported } from '../errors';
 import { DeviceName } from '../native';
 import { checkTokenIds } from '../core/checks';
+import { MAX_LOGIT_BIAS, SamplingParams, TokenLogprobs } from '../core/step';
 import type { ModelSource } from '../core/source';
 import type { ModelSpec } from '../core/spec';
 import { MemoryReport, memoryReport } from '../memory/ledger';
@@ -25,11 +26,30 @@ import { longestPrompt, promptTooLong } from './scheduler';
 import { StopStringMatcher } from './stop-strings';
 import type { EngineLoop, FinishReason, GenerateRequest, LoopStats } from './types';
 
+/** A token as log-probabilities name it: its id, its text on its own and its bytes. */
+export interface TokenInfo {
+  tokenId: number;
+  /** the token's text on its own (special tokens included; U+FFFD for part of a character); `token_id:<id>` without a tokenizer */
+  token: string;
+  /** the token's own bytes (exact for byte-level and byte-fallback tokens) */
+  bytes: number[];
+}
+
+/** The log-probabilities of one generated token (with the logprobs option). */
+export interface TokenLogprob extends TokenInfo {
+  /** log-probability of the token under the model's raw distribution (before bias, penalties, temperature) */
+  logprob: number;
+  /** the topLogprobs most likely tokens at this position, most likely first */
+  topLogprobs: Array<TokenInfo & { logprob: number }>;
+}
+
 export interface GenerateChunk {
   /** the new text of this chunk (may be '' while a character or a possible stop string is incomplete) */
   text: string;
   /** the ids generated since the previous chunk */
   tokenIds: number[];
+  /** with the logprobs option: one entry per id of tokenIds */
+  logprobs?: TokenLogprob[];
   /** set on the last chunk */
   finishReason?: FinishReason;
 }
@@ -37,7 +57,10 @@ export interface GenerateChunk {
 export interface Completion {
   text: string;
   tokenIds: number[];
+  /** with the logprobs option: one entry per id of tokenIds */
+  logprobs?: TokenLogprob[];
   finishReason: FinishReason;
+  /** promptTokens counts the prompt as generated from (after truncatePromptTokens) */
   usage: { promptTokens: number; completionTokens: number; totalTokens: number };
 }
 
@@ -116,18 +139,16 @@ export class Engine {
    * tokenizePrompts() does it off the event loop, and generate() takes its ids.
    */
   generate(prompt: string | number[], opts?: GenerateOptions): AsyncIterable<GenerateChunk> {
-    this.live();
-    const o = resolveGenerateOptions(opts);
-    const promptIds = this.promptIds(prompt, true);
-    return this.stream(promptIds, o);
+    const o = this.options(opts);
+    return this.stream(truncated(this.promptIds(prompt, true), o), o);
   }
 
   /** generate() collected: the whole text, the ids, why it finished, and token counts. */
   async complete(prompt: string | number[], opts?: GenerateOptions): Promise<Completion> {
-    this.live();
-    const o = resolveGenerateOptions(opts);
-    const [promptIds] = await this.tokenizePrompts([prompt], { signal: o.signal });
-    return collect(this.stream(promptIds, o), promptIds.length);
+    const o = this.options(opts);
+    const [ids] = await this.tokenizePrompts([prompt], { signal: o.signal });
+    const promptIds = truncated(ids, o);
+    return collect(this.stream(promptIds, o), promptIds.length, o.logprobs);
   }
 
   /**
@@ -136,18 +157,15 @@ export class Engine {
    * which ModelSpec.eosTokenIds holds for both).
    */
   chat(messages: ChatMessage[], opts?: GenerateOptions): AsyncIterable<GenerateChunk> {
-    this.live();
-    const o = resolveGenerateOptions(opts);
-    const promptIds = this.chatPromptIds(messages);
-    return this.stream(promptIds, o);
+    const o = this.options(opts);
+    return this.stream(truncated(this.chatPromptIds(messages), o), o);
   }
 
   /** chat() collected, like complete(). */
   async completeChat(messages: ChatMessage[], opts?: GenerateOptions): Promise<Completion> {
-    this.live();
-    const o = resolveGenerateOptions(opts);
-    const promptIds = await this.tokenizeChat(messages, { signal: o.signal });
-    return collect(this.stream(promptIds, o), promptIds.length);
+    const o = this.options(opts);
+    const promptIds = truncated(await this.tokenizeChat(messages, { signal: o.signal }), o);
+    return collect(this.stream(promptIds, o), promptIds.length, o.logprobs);
   }
 
   /**
@@ -236,6 +254,12 @@ export class Engine {
     if (this.disposed) throw inputError('the engine has been disposed');
   }
 
+  /** A generation's options checked against this model (after checking the engine is live). */
+  private options(opts: GenerateOptions | undefined): ResolvedGenerateOptions {
+    this.live();
+    return resolveGenerateOptions(opts, { vocabSize: this.spec.vocabSize });
+  }
+
   private requireTokenizer(what: string): TextTokenizer {
     const tok = this.parts.tokenizer;
     if (!tok) {
@@ -260,6 +284,41 @@ export class Engine {
     const tok = this.requireTokenizer('chat');
     // the template writes the special tokens itself (BOS included, where the model uses one)
     return this.promptIds(tok.encode(this.renderChat(messages), { addSpecialTokens: false }), false);
+  }
+
+  /** The sampling of a request as the loop takes it, and its token mask. */
+  private samplingOf(o: ResolvedGenerateOptions, stopTokenIds: number[]): Pick<GenerateRequest, 'sampling' | 'allowedTokens' | 'minTokens'> {
+    if (o.minTokens > 0) {
+      const banned = new Set([...o.logitBias.map(([t]) => t), ...stopTokenIds]).size;
+      if (banned > MAX_LOGIT_BIAS) {
+        throw inputError(`logitBias and the ${stopTokenIds.length} stop tokens that minTokens bans come to ${banned} tokens; at most ${MAX_LOGIT_BIAS} are allowed`);
+      }
+    }
+    const sampling: SamplingParams = {
+      temperature: o.temperature, topK: o.topK, topP: o.topP, minP: o.minP, seed: o.seed,
+      repetitionPenalty: o.repetitionPenalty, frequencyPenalty: o.frequencyPenalty, presencePenalty: o.presencePenalty,
+      logitBias: o.logitBias, logprobs: o.logprobs ? o.topLogprobs : -1,
+    };
+    let allowedTokens: Uint32Array | undefined;
+    if (o.allowedTokenIds) {
+      allowedTokens = new Uint32Array(Math.ceil(this.spec.vocabSize / 32));
+      for (const t of o.allowedTokenIds) allowedTokens[t >> 5] |= 1 << (t & 31);
+    }
+    return { sampling, allowedTokens, minTokens: o.minTokens };
+  }
+
+  /** A token as log-probabilities name it (text and bytes from the tokenizer, when there is one). */
+  private tokenInfo(tokenId: number): TokenInfo {
+    const tok = this.parts.tokenizer;
+    if (!tok) return { tokenId, token: `token_id:${tokenId}`, bytes: [...Buffer.from(`token_id:${tokenId}`)] };
+    return { tokenId, token: tok.tokenText(tokenId), bytes: tok.tokenBytes(tokenId) };
+  }
+
+  private tokenLogprob(tokenId: number, lp: TokenLogprobs): TokenLogprob {
+    return {
+      ...this.tokenInfo(tokenId), logprob: lp.logprob,
+      topLogprobs: lp.top.map((t) => ({ ...this.tokenInfo(t.tokenId), logprob: t.logprob })),
+    };
   }
 
   /**
@@ -301,36 +360,38 @@ export class Engine {
    * there ('length') when maxTokens would run past it.
    */
   private async *stream(promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
-    const req: GenerateRequest = {
-      promptIds,
-      maxTokens: o.maxTokens,
-      sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed },
-      stopTokenIds: [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])],
-      signal: o.signal,
-    };
+    const stopTokenIds = [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])];
+    const req: GenerateRequest = { promptIds, maxTokens: o.maxTokens, stopTokenIds, signal: o.signal, ...this.samplingOf(o, stopTokenIds) };
     const tok = this.parts.tokenizer;
-    const detok = tok ? new IncrementalDetokenizer(tok, promptIds) : null;
-    const stops = new StopStringMatcher(o.stop);
+    const detok = tok ? new IncrementalDetokenizer(tok, promptIds, { skipSpecialTokens: o.skipSpecialTokens }) : null;
+    const stops = new StopStringMatcher(o.stop, o.includeStopStrInOutput);
     let finished = false;
+    let generated = 0;
     try {
       for await (const ev of this.parts.loop.generate(req)) {
         const last = ev.finishReason !== undefined;
         // a final 'abort' event may carry no token (-1): every token was delivered already
         const ids = ev.tokenId >= 0 ? [ev.tokenId] : [];
+        generated += ids.length;
         let piece = '';
         if (detok) {
           for (const id of ids) piece += detok.push(id);
           if (last) piece += detok.flush();
         }
-        const { emit, stopped } = stops.push(piece, last);
+        const chunk = (text: string, finishReason: FinishReason | undefined): GenerateChunk => ({
+          text, tokenIds: ids, finishReason,
+          ...(o.logprobs ? { logprobs: ev.logprobs && ids.length ? [this.tokenLogprob(ev.tokenId, ev.logprobs)] : [] } : {}),
+        });
+        // vLLM looks for stop strings only once more than minTokens tokens are out
+        const { emit, stopped } = stops.push(piece, last, generated > o.minTokens);
         if (stopped) {
           finished = true;
           this.parts.loop.cancel(req);
-          yield { text: emit, tokenIds: ids, finishReason: 'stop' };
+          yield chunk(emit, 'stop');
           return;
         }
         if (last) finished = true;
-        yield { text: emit, tokenIds: ids, finishReason: ev.finishReason };
+        yield chunk(emit, ev.finishReason);
         if (last) return;
       }
     } finally {
@@ -340,17 +401,23 @@ export class Engine {
   }
 }
 
-async function collect(chunks: AsyncIterable<GenerateChunk>, promptTokens: number): Promise<Completion> {
+/** vLLM's truncate_prompt_tokens: the last n tokens of the prompt (the text nearest the answer stays). */
+const truncated = (ids: number[], o: ResolvedGenerateOptions): number[] =>
+  (o.truncatePromptTokens !== undefined && ids.length > o.truncatePromptTokens ? ids.slice(-o.truncatePromptTokens) : ids);
+
+async function collect(chunks: AsyncIterable<GenerateChunk>, promptTokens: number, withLogprobs: boolean): Promise<Completion> {
   let text = '';
   const tokenIds: number[] = [];
+  const logprobs: TokenLogprob[] = [];
   let finishReason: FinishReason = 'length';
   for await (const c of chunks) {
     text += c.text;
     tokenIds.push(...c.tokenIds);
+    if (c.logprobs) logprobs.push(...c.logprobs);
     if (c.finishReason) finishReason = c.finishReason;
   }
   return {
-    text, tokenIds, finishReason,
+    text, tokenIds, finishReason, ...(withLogprobs ? { logprobs } : {}),
     usage: { promptTokens, completionTokens: tokenIds.length, totalTokens: promptTokens + tokenIds.length },
   };
 }

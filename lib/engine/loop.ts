@@ -10,7 +10,9 @@
  */
 import { GpuformerError, inputError, unsupported } from '../errors';
 import { checkPooling, checkPositiveInt, checkTokenIds } from '../core/checks';
-import type { DecoderRunner, EncoderRunner, PoolingMode, StepBudget, StepSequence } from '../core/step';
+import {
+  DecoderRunner, EncoderRunner, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, PoolingMode, StepBudget, StepSequence, TokenLogprobs,
+} from '../core/step';
 import { EmbedBatch, EmbedBatcher, EmbedJob } from './embed-batcher';
 import { LoopMetrics } from './metrics';
 import { Scheduler, SchedulerStep } from './scheduler';
@@ -66,10 +68,9 @@ export class BackgroundEngineLoop implements EngineLoop {
     const sched = this.scheduler;
     if (!sched) throw unsupported(`generate: ${this.runner.spec.architecture} is an embedding model; it does not generate`);
     this.checkGenerateRequest(req);
-    const { temperature, topK, topP, seed } = req.sampling;
     const seq = new Sequence(this.nextId++, {
-      promptIds: req.promptIds, maxTokens: req.maxTokens, stopTokenIds: req.stopTokenIds,
-      sampling: { temperature, topK, topP, seed },
+      promptIds: req.promptIds, maxTokens: req.maxTokens, stopTokenIds: req.stopTokenIds, sampling: req.sampling,
+      allowedTokens: req.allowedTokens, minTokens: req.minTokens,
     }, sched.config.blockSize);
     sched.add(seq); // refuses what could never run
     this.metrics.promptTokens += seq.promptLength;
@@ -196,8 +197,11 @@ export class BackgroundEngineLoop implements EngineLoop {
       sample: sched.samplingFor(s),
     }));
     let sampled: Int32Array;
+    const logprobs = new Map<Sequence, TokenLogprobs>();
     try {
-      sampled = (await (this.runner as DecoderRunner).step(batch)).tokens;
+      const result = await (this.runner as DecoderRunner).step(batch);
+      sampled = result.tokens;
+      result.logprobs.forEach((lp, i) => { if (lp) logprobs.set(step.scheduled[i].seq, lp); });
     } catch (e) {
       for (const s of step.scheduled) {
         const entry = this.active.get(s.seq);
@@ -211,7 +215,7 @@ export class BackgroundEngineLoop implements EngineLoop {
     for (const o of outputs) {
       const entry = this.active.get(o.seq);
       if (!entry) continue;
-      entry.stream.push({ tokenId: o.tokenId, finishReason: o.finishReason });
+      entry.stream.push({ tokenId: o.tokenId, finishReason: o.finishReason, logprobs: logprobs.get(o.seq) });
       if (o.finishReason) this.release(entry);
     }
   }
@@ -268,8 +272,22 @@ export class BackgroundEngineLoop implements EngineLoop {
     checkTokenIds(req.promptIds, this.runner.spec.vocabSize, 'generate: promptIds');
     if (!Array.isArray(req.stopTokenIds)) throw inputError('generate: stopTokenIds must be an array');
     const s = req.sampling;
-    if (!s || typeof s.seed !== 'bigint' || !Number.isFinite(s.temperature) || !Number.isInteger(s.topK) || !(s.topP > 0 && s.topP <= 1)) {
-      throw inputError('generate: sampling must be { temperature: number, topK: integer, topP in (0, 1], seed: bigint }');
+    const V = this.runner.spec.vocabSize;
+    const finite = (...xs: number[]) => xs.every((x) => Number.isFinite(x));
+    if (!s || typeof s.seed !== 'bigint' || !finite(s.temperature, s.minP, s.frequencyPenalty, s.presencePenalty) ||
+      !Number.isInteger(s.topK) || !(s.topP > 0 && s.topP <= 1) || !(s.repetitionPenalty > 0 && Number.isFinite(s.repetitionPenalty)) ||
+      !Number.isInteger(s.logprobs) || s.logprobs < -1 || s.logprobs > MAX_TOP_LOGPROBS || !Array.isArray(s.logitBias)) {
+      throw inputError('generate: sampling must be SamplingParams (lib/core/step.ts): temperature, minP and the penalties finite ' +
+        `numbers, repetitionPenalty > 0, topK an integer, topP in (0, 1], seed a bigint, logprobs an integer in [-1, ${MAX_TOP_LOGPROBS}], logitBias pairs`);
+    }
+    // a bad entry would fail every request of the step, so it fails only this one, here
+    if (s.logitBias.length + (req.minTokens ? req.stopTokenIds.length : 0) > MAX_LOGIT_BIAS ||
+      !s.logitBias.every(([t, b]) => Number.isInteger(t) && t >= 0 && t < V && !Number.isNaN(b))) {
+      throw inputError(`generate: logitBias must be at most ${MAX_LOGIT_BIAS} [token, bias] pairs (with the stop tokens while ` +
+        `minTokens holds) of tokens in [0, ${V})`);
+    }
+    if (req.allowedTokens !== undefined && !(req.allowedTokens instanceof Uint32Array && req.allowedTokens.length === Math.ceil(V / 32))) {
+      throw inputError(`generate: allowedTokens must be a Uint32Array of ${Math.ceil(V / 32)} words`);
     }
   }
 

@@ -13,7 +13,7 @@
 import { inputError, shown as show } from '../errors';
 import { checkPooling, checkPositiveInt } from '../core/checks';
 import type { ModelSource } from '../core/source';
-import type { KvCacheShape, PoolingMode, StepBudget } from '../core/step';
+import { KvCacheShape, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, PoolingMode, StepBudget } from '../core/step';
 import type { MemoryBudgetOptions } from '../memory/planner';
 import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
 
@@ -45,9 +45,17 @@ export interface LoadOptions extends Partial<StepBudget>, Partial<Pick<KvCacheSh
    * dequantizes and widens everything to f32; 'float16' / 'bfloat16' store float weights in that type.
    */
   dtype?: DtypeOption;
+  /** share the KV blocks of a common prompt prefix between requests (vLLM's prefix caching); default true */
+  enablePrefixCaching?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
+/**
+ * generate()'s options. The sampling controls mean what they mean in vLLM and are applied in its order: the
+ * allowed tokens, the logit bias (and minTokens' ban on stop tokens) and the penalties change the logits, then
+ * the temperature divides them, minP, topK and topP cut the candidates, and the seeded draw picks a token
+ * (greedy: the largest processed logit). Each request in a batch has its own.
+ */
 export interface GenerateOptions {
   /** most tokens to generate; default 256, never past maxModelLen */
   maxTokens?: number;
@@ -57,15 +65,48 @@ export interface GenerateOptions {
   topK?: number;
   /** nucleus sampling: keep the smallest set of tokens whose probability reaches p (1: off) */
   topP?: number;
+  /** drop the tokens whose probability is below minP × the most likely token's, after the temperature (0: off) */
+  minP?: number;
+  /**
+   * vLLM's repetition penalty (> 0; 1, the default, is off): the logit of every token already in the prompt or
+   * the output is divided by it when positive and multiplied by it when negative
+   */
+  repetitionPenalty?: number;
+  /** OpenAI's frequency penalty in [-2, 2] (0: off): subtracted from a token's logit once per time it occurs in the output */
+  frequencyPenalty?: number;
+  /** OpenAI's presence penalty in [-2, 2] (0: off): subtracted from the logit of every token the output already holds */
+  presencePenalty?: number;
+  /**
+   * added to the logits of these tokens before sampling ({ tokenId: bias } as an object or a Map, or [tokenId,
+   * bias] pairs; at most 1024 tokens): -100 and 100 in effect ban or force a token
+   */
+  logitBias?: Record<number, number> | Map<number, number> | ReadonlyArray<readonly [number, number]>;
+  /** only these token ids may be generated (vLLM's allowed_token_ids) */
+  allowedTokenIds?: number[];
+  /** EOS and the stop tokens cannot end the generation before this many tokens, nor stop strings (vLLM's min_tokens); default 0 */
+  minTokens?: number;
+  /**
+   * return each generated token's log-probability in the chunks (`logprobs`): the log-softmax of the model's
+   * logits as they came (vLLM's default raw_logprobs: before the bias, penalties and temperature)
+   */
+  logprobs?: boolean;
+  /** with logprobs: the topLogprobs most likely tokens at each position too (0 to 20; default 0) */
+  topLogprobs?: number;
   /** same seed, same tokens; default: a random seed per request */
   seed?: number | bigint;
   /** stop strings: generation ends before the first occurrence, which is not part of the text */
   stop?: string | string[];
+  /** the stop string that ended the generation stays at the end of the text (vLLM's include_stop_str_in_output) */
+  includeStopStrInOutput?: boolean;
   /** token ids that end the generation (besides the model's EOS); the id is the last one returned */
   stopTokenIds?: number[];
   /** keep generating past the model's EOS / end-of-turn tokens, up to maxTokens (stopTokenIds and stop strings
    * still end it): fixed-length runs for benchmarks, as vLLM's ignore_eos */
   ignoreEos?: boolean;
+  /** leave special tokens (EOS, end-of-turn…) out of the text; default true (vLLM's skip_special_tokens) */
+  skipSpecialTokens?: boolean;
+  /** keep only the last n tokens of the prompt (vLLM's truncate_prompt_tokens) */
+  truncatePromptTokens?: number;
   signal?: AbortSignal;
 }
 
@@ -85,11 +126,11 @@ export interface ChatMessage {
 
 /**
  * One option: how a given value is checked and normalized, its default, and where an OpenAI request body
- * carries it. `Ctx` is what a default may depend on (the model, for embed options).
+ * carries it. `Ctx` is what a check or a default may depend on (the model: its vocabulary, its pooling).
  */
 export interface OptionEntry<T, Ctx = void> {
   /** the value as the engine uses it, from a given (not undefined) value; ERR_GPUFORMER_INPUT naming `name` otherwise */
-  check(value: unknown, name: string): T;
+  check(value: unknown, name: string, ctx: Ctx): T;
   /** the value when the caller gives none */
   default(ctx: Ctx): T;
   /** the request-body field of the OpenAI / vLLM API that carries this option (read by lib/server) */
@@ -102,6 +143,10 @@ export interface OptionEntry<T, Ctx = void> {
 }
 
 type Entries<O, Ctx = void> = { [K in keyof Required<O>]: OptionEntry<unknown, Ctx> };
+/** What generate()'s checks need of the model. */
+export interface GenerateContext {
+  vocabSize: number;
+}
 export type Resolved<E> = { [K in keyof E]: E[K] extends OptionEntry<infer T, infer _C> ? T : never };
 
 function numberIn(ok: (n: number) => boolean, what: string) {
@@ -128,17 +173,83 @@ function seed(v: unknown, name: string): bigint {
   return BigInt.asUintN(64, BigInt(numberIn(Number.isSafeInteger, 'an integer')(v, name)));
 }
 
+/** Token ids of the vocabulary. */
+function tokenIdList(v: unknown, name: string, ctx: GenerateContext, nonEmpty: boolean): number[] {
+  if (!Array.isArray(v) || (nonEmpty && v.length === 0)) throw inputError(`${name} must be ${nonEmpty ? 'a non-empty' : 'an'} array of token ids, got ${show(v)}`);
+  v.forEach((id, i) => {
+    if (!Number.isInteger(id) || id < 0 || id >= ctx.vocabSize) throw inputError(`${name}[${i}] = ${show(id)} is not a token id of [0, ${ctx.vocabSize})`);
+  });
+  return v as number[];
+}
+
+/** { tokenId: bias } (an object, as JSON has it, or a Map) or [id, bias] pairs → distinct [id, bias] pairs sorted by id. */
+function logitBias(v: unknown, name: string, ctx: GenerateContext): Array<[number, number]> {
+  const pairs = Array.isArray(v) && v.every((e) => Array.isArray(e) && e.length === 2);
+  if (!(v instanceof Map || pairs || (v !== null && typeof v === 'object' && !Array.isArray(v)))) {
+    throw inputError(`${name} must be an object { tokenId: bias }, a Map or [tokenId, bias] pairs, got ${show(v)}`);
+  }
+  const entries: Array<[unknown, unknown]> = v instanceof Map ? [...v.entries()] : pairs ? (v as Array<[unknown, unknown]>) : Object.entries(v as object);
+  if (entries.length > MAX_LOGIT_BIAS) throw inputError(`${name} has ${entries.length} tokens; at most ${MAX_LOGIT_BIAS} are allowed`);
+  const out = entries.map(([k, b]): [number, number] => {
+    const id = typeof k === 'string' && /^\d+$/.test(k) ? Number(k) : k;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= ctx.vocabSize) {
+      throw inputError(`${name}: key ${show(k)} is not a token id of [0, ${ctx.vocabSize})`);
+    }
+    if (typeof b !== 'number' || !Number.isFinite(b)) throw inputError(`${name}[${id}] must be a finite number, got ${show(b)}`);
+    return [id, b];
+  });
+  out.sort((a, b) => a[0] - b[0]);
+  out.forEach(([id], i) => { if (i > 0 && out[i - 1][0] === id) throw inputError(`${name} gives token ${id} twice`); });
+  return out;
+}
+
+/** The OpenAI API's own range of a field, refused before the Engine's check. */
+const within = (min: number, max: number) => (v: unknown, field: string) => {
+  if (typeof v === 'number' && (v < min || v > max)) throw inputError(`${field} must be in [${min}, ${max}] in the OpenAI API, got ${v}`);
+  return v;
+};
+
 const randomSeed = () => BigInt(Math.floor(Math.random() * 2 ** 32)) * 2n ** 32n + BigInt(Math.floor(Math.random() * 2 ** 32));
 
 export const GENERATE_OPTIONS = {
-  maxTokens: { check: (v, name) => checkPositiveInt(v, name), default: () => 256, field: 'max_tokens' } as OptionEntry<number>,
-  temperature: { check: numberIn((n) => n >= 0, 'a number ≥ 0'), default: () => 0, field: 'temperature', fromField: atMost(2) } as OptionEntry<number>,
+  maxTokens: { check: (v, name) => checkPositiveInt(v, name), default: () => 256, field: 'max_tokens' } as OptionEntry<number, GenerateContext>,
+  temperature: { check: numberIn((n) => n >= 0, 'a number ≥ 0'), default: () => 0, field: 'temperature', fromField: atMost(2) } as OptionEntry<number, GenerateContext>,
   topK: {
     check: numberIn((n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'), default: () => 0, field: 'top_k',
     fromField: (v) => (v === -1 ? 0 : v), // vLLM: -1 is off
-  } as OptionEntry<number>,
-  topP: { check: numberIn((n) => n > 0 && n <= 1, 'a number in (0, 1]'), default: () => 1, field: 'top_p' } as OptionEntry<number>,
-  seed: { check: seed, default: randomSeed, field: 'seed' } as OptionEntry<bigint>,
+  } as OptionEntry<number, GenerateContext>,
+  topP: { check: numberIn((n) => n > 0 && n <= 1, 'a number in (0, 1]'), default: () => 1, field: 'top_p' } as OptionEntry<number, GenerateContext>,
+  minP: { check: numberIn((n) => n >= 0 && n <= 1, 'a number in [0, 1]'), default: () => 0, field: 'min_p' } as OptionEntry<number, GenerateContext>,
+  repetitionPenalty: {
+    check: numberIn((n) => n > 0, 'a number > 0'), default: () => 1, field: 'repetition_penalty',
+  } as OptionEntry<number, GenerateContext>,
+  frequencyPenalty: {
+    check: numberIn((n) => n >= -2 && n <= 2, 'a number in [-2, 2]'), default: () => 0, field: 'frequency_penalty',
+  } as OptionEntry<number, GenerateContext>,
+  presencePenalty: {
+    check: numberIn((n) => n >= -2 && n <= 2, 'a number in [-2, 2]'), default: () => 0, field: 'presence_penalty',
+  } as OptionEntry<number, GenerateContext>,
+  logitBias: {
+    check: logitBias, default: () => [], field: 'logit_bias',
+    // OpenAI: each bias in [-100, 100]
+    fromField: (v, field) => {
+      if (v !== null && typeof v === 'object') {
+        for (const [k, b] of Object.entries(v)) within(-100, 100)(b, `${field}[${k}]`);
+      }
+      return v;
+    },
+  } as OptionEntry<Array<[number, number]>, GenerateContext>,
+  allowedTokenIds: {
+    check: (v, name, ctx) => tokenIdList(v, name, ctx, true), default: () => undefined, field: 'allowed_token_ids',
+  } as OptionEntry<number[] | undefined, GenerateContext>,
+  minTokens: {
+    check: numberIn((n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0'), default: () => 0, field: 'min_tokens',
+  } as OptionEntry<number, GenerateContext>,
+  logprobs: { check: boolean, default: () => false } as OptionEntry<boolean, GenerateContext>,
+  topLogprobs: {
+    check: numberIn((n) => Number.isInteger(n) && n >= 0 && n <= MAX_TOP_LOGPROBS, `an integer in [0, ${MAX_TOP_LOGPROBS}]`), default: () => 0,
+  } as OptionEntry<number, GenerateContext>,
+  seed: { check: seed, default: randomSeed, field: 'seed' } as OptionEntry<bigint, GenerateContext>,
   stop: {
     check: (v, name) => {
       const list = Array.isArray(v) ? v : [v];
@@ -151,23 +262,43 @@ export const GENERATE_OPTIONS = {
       if (Array.isArray(v) && v.length > 16) throw inputError(`${field} takes at most 16 strings in the OpenAI API, got ${v.length}`);
       return v;
     },
-  } as OptionEntry<string[]>,
+  } as OptionEntry<string[], GenerateContext>,
+  includeStopStrInOutput: { check: boolean, default: () => false, field: 'include_stop_str_in_output' } as OptionEntry<boolean, GenerateContext>,
   stopTokenIds: {
-    check: (v, name) => {
-      if (!Array.isArray(v) || !v.every((id) => Number.isInteger(id) && id >= 0)) throw inputError(`${name} must be an array of token ids, got ${show(v)}`);
-      return v as number[];
+    check: (v, name, ctx) => {
+      const ids = tokenIdList(v, name, ctx, false);
+      if (ids.length > MAX_LOGIT_BIAS) throw inputError(`${name} has ${ids.length} ids; at most ${MAX_LOGIT_BIAS} are allowed`);
+      return ids;
     },
-    default: () => [],
-  } as OptionEntry<number[]>,
-  ignoreEos: { check: boolean, default: () => false, field: 'ignore_eos' } as OptionEntry<boolean>,
+    default: () => [], field: 'stop_token_ids',
+  } as OptionEntry<number[], GenerateContext>,
+  ignoreEos: { check: boolean, default: () => false, field: 'ignore_eos' } as OptionEntry<boolean, GenerateContext>,
+  skipSpecialTokens: { check: boolean, default: () => true, field: 'skip_special_tokens' } as OptionEntry<boolean, GenerateContext>,
+  truncatePromptTokens: {
+    check: (v, name) => checkPositiveInt(v, name), default: () => undefined, field: 'truncate_prompt_tokens',
+    fromField: (v) => (v === -1 ? undefined : v), // vLLM: -1 keeps the model's whole context, which a prompt may fill anyway
+  } as OptionEntry<number | undefined, GenerateContext>,
   signal: {
     check: (v, name) => {
       if (!(v !== null && typeof v === 'object' && 'aborted' in v)) throw inputError(`${name} must be an AbortSignal`);
       return v as AbortSignal;
     },
     default: () => undefined,
-  } as OptionEntry<AbortSignal | undefined>,
-} satisfies Entries<GenerateOptions>;
+  } as OptionEntry<AbortSignal | undefined, GenerateContext>,
+} satisfies Entries<GenerateOptions, GenerateContext>;
+
+/**
+ * The rules between options, after each option's own check: topLogprobs needs logprobs, minTokens may not
+ * pass maxTokens. `nameOf` gives the name an error uses (the option's, or the request field's in the server).
+ */
+export function checkGenerateCombination(o: Partial<ResolvedGenerateOptions>, nameOf: (option: keyof GenerateOptions) => string = (k) => k): void {
+  if ((o.topLogprobs ?? 0) > 0 && !o.logprobs) {
+    throw inputError(`${nameOf('topLogprobs')} = ${o.topLogprobs} needs ${nameOf('logprobs')} to be true`);
+  }
+  if (o.minTokens !== undefined && o.maxTokens !== undefined && o.minTokens > o.maxTokens) {
+    throw inputError(`${nameOf('minTokens')} = ${o.minTokens} must be at most ${nameOf('maxTokens')} = ${o.maxTokens}`);
+  }
+}
 
 /** What embed()'s defaults come from: the model's sentence-transformers pooling, when it has one. */
 type EmbedDefaults = Pick<ModelSource, 'pooling'>;
@@ -180,21 +311,31 @@ export const EMBED_OPTIONS = {
 export type ResolvedGenerateOptions = Resolved<typeof GENERATE_OPTIONS>;
 export type ResolvedEmbedOptions = Resolved<typeof EMBED_OPTIONS>;
 
-/** Each entry's check on the given value, or its default where none is given. */
+/** Each entry's check on the given value, or its default where none is given; an option no entry knows is refused. */
 function resolveOptions<E extends Record<string, OptionEntry<unknown, Ctx>>, Ctx>(entries: E, given: unknown, what: string, ctx: Ctx): Resolved<E> {
   const o = given ?? {};
   if (o === null || typeof o !== 'object') throw inputError(`${what}: options must be an object, got ${typeof o}`);
+  for (const name of Object.keys(o)) {
+    if (!(name in entries) && (o as Record<string, unknown>)[name] !== undefined) {
+      throw inputError(`${what}: unknown option '${name}' (the options are ${Object.keys(entries).join(', ')})`);
+    }
+  }
   const out: Record<string, unknown> = {};
   for (const [name, entry] of Object.entries(entries)) {
     const v = (o as Record<string, unknown>)[name];
-    out[name] = v === undefined ? entry.default(ctx) : entry.check(v, name);
+    out[name] = v === undefined ? entry.default(ctx) : entry.check(v, name, ctx);
   }
   return out as Resolved<E>;
 }
 
-/** generate()'s options, checked, with their defaults; `seed` becomes a 64-bit bigint, `stop` a list. */
-export function resolveGenerateOptions(o: GenerateOptions | undefined): ResolvedGenerateOptions {
-  return resolveOptions(GENERATE_OPTIONS, o, 'generate', undefined);
+/**
+ * generate()'s options, checked against the model (`ctx`), with their defaults: `seed` becomes a 64-bit
+ * bigint, `stop` a list, `logitBias` [id, bias] pairs sorted by id.
+ */
+export function resolveGenerateOptions(o: GenerateOptions | undefined, ctx: GenerateContext): ResolvedGenerateOptions {
+  const r = resolveOptions(GENERATE_OPTIONS, o, 'generate', ctx);
+  checkGenerateCombination(r);
+  return r;
 }
 
 /** embed()'s options, checked, with the model's sentence-transformers pooling as the default. */
@@ -223,6 +364,7 @@ export function resolveLoadOptions(o: LoadOptions | undefined): LoadOptions {
   for (const k of ['maxModelLen', 'maxNumBatchedTokens', 'maxNumSeqs', 'blockSize'] as const) {
     if (o[k] !== undefined) checkPositiveInt(o[k], k);
   }
+  if (o.enablePrefixCaching !== undefined) boolean(o.enablePrefixCaching, 'enablePrefixCaching');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw inputError('onProgress must be a function');
   return { ...o, device: device as DeviceOption, dtype };
 }

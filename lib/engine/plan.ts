@@ -9,6 +9,7 @@ import { inputError } from '../errors';
 import { DeviceName, native } from '../native';
 import type { ModelSource } from '../core/source';
 import type { StepBudget } from '../core/step';
+import type { LoopOptions } from './loop';
 import { MemoryBudgetOptions, MemoryPlan, WeightEntry, computeMemoryPlan, planMemory, weightEntries } from '../memory/planner';
 import { checkDeviceSupport } from '../models/device-support';
 import { Precision, choosePrecision } from '../models/precision';
@@ -36,8 +37,8 @@ export interface LoadPlan {
   memory: MemoryPlan;
   /** what the model runner is built with (lib/models/runner.ts) */
   runner: RunnerOptions;
-  /** the engine loop's and the scheduler's step budgets */
-  loop: StepBudget;
+  /** the engine loop's and the scheduler's step budgets, and whether the scheduler caches prefixes */
+  loop: LoopOptions;
   /** what embed() truncates text to: sentence-transformers' max_seq_length, else the position table; within maxModelLen */
   maxSeqLength: number;
 }
@@ -69,12 +70,12 @@ export function planForSource(source: ModelSource, o: PlanOptions = {}, strict =
   const weights = weightEntries(source.tensors, weightPlan.requests);
   const opts = { ...o, device, activationDtype: precision.activation };
   const memory = strict ? planMemory(source.spec, weights, opts) : computeMemoryPlan(source.spec, weights, opts);
-  const loop: StepBudget = {
+  const budget: StepBudget = {
     maxNumBatchedTokens: memory.workspace.maxNumBatchedTokens, maxNumSeqs: memory.workspace.maxNumSeqs, maxModelLen: memory.maxModelLen,
   };
   return {
-    device, precision, weightPlan, weights, memory, loop,
-    runner: { ...loop, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks },
+    device, precision, weightPlan, weights, memory, loop: { ...budget, enablePrefixCaching: o.enablePrefixCaching ?? true },
+    runner: { ...budget, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks },
     maxSeqLength: Math.min(source.maxSeqLength ?? source.spec.maxPositionEmbeddings, memory.maxModelLen),
   };
 }

@@ -4,7 +4,7 @@
  * cache). Preemption drops the cache state (numComputed = 0) but keeps every token: the generated ones
  * become part of the prompt that is recomputed on readmission.
  */
-import type { SamplingState } from '../core/step';
+import { SamplingParams, SamplingState, hasPenalties } from '../core/step';
 import { extendBlockHashes, BlockHash } from '../kv/block-hash';
 import type { FinishReason } from './types';
 
@@ -14,14 +14,22 @@ export interface SequenceParams {
   promptIds: readonly number[];
   maxTokens: number;
   stopTokenIds: readonly number[];
-  sampling: Omit<SamplingState, 'step'>;
+  sampling: SamplingParams;
+  /** the token mask of every step (allowed_token_ids); absent: every token */
+  allowedTokens?: Uint32Array;
+  /** the stop tokens are banned until this many tokens are generated */
+  minTokens?: number;
 }
 
 export class Sequence {
   readonly promptLength: number;
   readonly maxTokens: number;
   readonly stopTokenIds: ReadonlySet<number>;
-  readonly sampling: Omit<SamplingState, 'step'>;
+  readonly sampling: SamplingParams;
+  private readonly allowedTokens: Uint32Array | null;
+  private readonly minTokens: number;
+  /** the logit bias while fewer than minTokens are generated: the request's, and -inf on every stop token */
+  private readonly minTokensBias: SamplingParams['logitBias'];
   /** prompt followed by the generated tokens */
   readonly tokens: number[];
   /** tokens[0, numComputed) have keys and values in the cache */
@@ -42,6 +50,11 @@ export class Sequence {
     this.maxTokens = p.maxTokens;
     this.stopTokenIds = new Set(p.stopTokenIds);
     this.sampling = p.sampling;
+    this.allowedTokens = p.allowedTokens ?? null;
+    this.minTokens = p.minTokens ?? 0;
+    const bias = new Map(p.sampling.logitBias.map(([t, b]) => [t, b]));
+    for (const t of this.stopTokenIds) bias.set(t, -Infinity);
+    this.minTokensBias = [...bias.entries()].sort((a, b) => a[0] - b[0]);
     extendBlockHashes(this.blockHashes, this.tokens, blockSize);
   }
 
@@ -64,8 +77,18 @@ export class Sequence {
     extendBlockHashes(this.blockHashes, this.tokens, this.blockSize);
   }
 
-  /** The sampling state for the token sampled after this step (the RNG counter is the token's index). */
+  /**
+   * The sampling state for the token sampled after this step: the RNG counter is the token's index; the stop
+   * tokens are banned while fewer than minTokens are generated; the penalties see the tokens so far.
+   */
   samplingState(): SamplingState {
-    return { ...this.sampling, step: this.numGenerated };
+    const step = this.numGenerated;
+    return {
+      ...this.sampling,
+      logitBias: step < this.minTokens ? this.minTokensBias : this.sampling.logitBias,
+      step,
+      allowedTokens: this.allowedTokens,
+      history: hasPenalties(this.sampling) ? { id: this.id, tokens: this.tokens, promptLength: this.promptLength } : null,
+    };
   }
 }

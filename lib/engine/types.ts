@@ -3,7 +3,7 @@
  * requests in token ids, streamed token events out, the loop's counters. The loop's contract with the model
  * runner below it is lib/core/step.ts.
  */
-import type { PoolingMode } from '../core/step';
+import type { PoolingMode, SamplingParams, TokenLogprobs } from '../core/step';
 
 export type FinishReason = 'stop' | 'length' | 'abort';
 
@@ -11,7 +11,11 @@ export type FinishReason = 'stop' | 'length' | 'abort';
 export interface GenerateRequest {
   promptIds: number[];
   maxTokens: number;
-  sampling: { temperature: number; topK: number; topP: number; seed: bigint };
+  sampling: SamplingParams;
+  /** the tokens that may be generated, as a token mask (bit t % 32 of word t >> 5); absent: every token */
+  allowedTokens?: Uint32Array;
+  /** stopTokenIds cannot be generated before this many tokens (default 0) */
+  minTokens?: number;
   /** finish with 'stop' after emitting one of these (EOS, end-of-turn) */
   stopTokenIds: number[];
   signal?: AbortSignal;
@@ -22,6 +26,8 @@ export interface TokenEvent {
   tokenId: number;
   /** set on the last event of a request */
   finishReason?: FinishReason;
+  /** the token's log-probabilities, when the request's sampling asks for them */
+  logprobs?: TokenLogprobs;
 }
 
 /**

@@ -2,8 +2,9 @@
  * The decoder runner: the loop↔runner step contract (lib/core/step.ts) made concrete for the causal
  * families. It owns the weights, the KV cache and buffers reserved once for the largest step
  * (lib/models/workspace.ts); each step packs the batch on the host, uploads its index tensors in one write
- * per dtype, builds ONE program (the family's forward pass + LM head + sampling) and runs it with one native
- * call. Only the sampled ids (or, when asked, logits) come back to JS.
+ * per dtype, builds ONE program (the family's forward pass + LM head + the sampling stage, lib/models/sampling.ts)
+ * and runs it with one native call. Only the sampled ids and the log-probabilities asked for (or, from
+ * logits(), the logits) come back to JS.
  */
 import { Command, Tensor } from '../native';
 import { ops, run } from '../ops';
@@ -14,21 +15,23 @@ import type { DecoderForward, DecoderStepTensors } from './forward';
 import { KvCache } from './kv-cache';
 import { ProgramCache } from './program-cache';
 import { readAsF32, splitRows } from './read-back';
+import { PackedSampling, SamplingStage, packSampling, samplingKey } from './sampling';
 import { StepGuard } from './step-guard';
 import { PackedStep, Staging, StepLimits, packStep } from './step-inputs';
 import { RunnerOptions, decoderArenaSizes, decoderIndexCapacity } from './workspace';
 
-/** Prepared decode programs kept per runner (one per batch size × block-table width × greedy or not in use). */
+/** Prepared decode programs kept per runner (one per batch size × block-table width × sampling shape in use). */
 const MAX_DECODE_PROGRAMS = 16;
 
 /**
  * What fixes every tensor of a decode step's program: the batch size (= tokens = sampled rows, which place
- * every index and sampling buffer), the block-table width and whether it samples greedily. null for any
- * other step (prefill chunks, sequences that do not sample), which builds its program afresh.
+ * every index and sampling buffer), the block-table width and the sampling stage's shape (greedy or not,
+ * which processors, how many log-probabilities). null for any other step (prefill chunks, sequences that do
+ * not sample), which builds its program afresh.
  */
-function decodeProgramKey(p: PackedStep): string | null {
+function decodeProgramKey(p: PackedStep, s: PackedSampling): string | null {
   if (p.numTokens !== p.numSeqs || p.sampleSeqs.length !== p.numSeqs) return null;
-  return `${p.numSeqs}:${p.blockTableWidth}:${p.allGreedy ? 'greedy' : 'sample'}`;
+  return `${p.numSeqs}:${p.blockTableWidth}:${samplingKey(s.shape)}`;
 }
 
 export class ModelDecoderRunner implements DecoderRunner {
@@ -36,9 +39,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   readonly numBlocks: number;
   private readonly act: Arena;
   private readonly idx: Staging<Int32Array>;
-  private readonly params: Staging<Float32Array>;
-  private readonly seeds: Staging<BigInt64Array>;
-  private readonly sampled: Tensor;
+  private readonly sampler: SamplingStage;
   private readonly limits: StepLimits;
   /** prepared decode programs by decodeProgramKey */
   private readonly decodePrograms = new ProgramCache(MAX_DECODE_PROGRAMS);
@@ -49,13 +50,10 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.blockSize = o.blockSize;
     this.numBlocks = o.numBlocks;
     this.limits = { ...o, vocabSize: spec.vocabSize };
-    const S = o.maxNumSeqs;
     this.act = new Arena(o.device, o.activationDtype, 'activations', decoderArenaSizes(spec, o));
     this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', decoderIndexCapacity(o));
-    this.params = new Staging(o.device, (n) => new Float32Array(n), 'f32', 2 * S);
-    this.seeds = new Staging(o.device, (n) => new BigInt64Array(n), 'i64', S);
-    this.sampled = Tensor.empty(o.device, 'i32', [S], 'workspace');
-    this.guard = new StepGuard('step', 'a step', [this.act, this.idx, this.params, this.seeds]);
+    this.sampler = new SamplingStage(o.device, spec.vocabSize, o.maxNumSeqs, o.maxNumBatchedTokens);
+    this.guard = new StepGuard('step', 'a step', [this.act, this.idx, this.sampler]);
   }
 
   /** The prepared decode programs: how many, how many run as CUDA graphs, and why others cannot. */
@@ -65,14 +63,15 @@ export class ModelDecoderRunner implements DecoderRunner {
 
   /** Bytes of the activation, index and sampling buffers (what runnerWorkspaceBytes predicts). */
   get workspaceBytes(): number {
-    return this.act.bytes + this.idx.bytes + this.params.bytes + this.seeds.bytes + this.sampled.nbytes;
+    return this.act.bytes + this.idx.bytes + this.sampler.bytes;
   }
 
   /**
-   * One forward pass over the batch; samples a token for each sequence that asks (-1 for the others).
+   * One forward pass over the batch; samples a token for each sequence that asks (-1 for the others), with its
+   * log-probabilities where its sampling asks for them.
    *
    * A decode step (one new token per sequence, every sequence samples) runs a prepared program: its tensors
-   * depend only on decodeProgramKey (batch size, block-table width, greedy or not), so after the first step
+   * depend only on decodeProgramKey (batch size, block-table width, sampling shape), so after the first step
    * of a shape only the index and sampling data are uploaded, and neither the JS program nor its native
    * parse (hundreds of commands, a sizeable share of a small model's step) is redone. Its attention's
    * context bound is the block tables' capacity rather than the step's longest context, so that stays fixed
@@ -80,44 +79,44 @@ export class ModelDecoderRunner implements DecoderRunner {
    */
   async step(seqs: StepSequence[]): Promise<StepResult> {
     const packed = packStep(seqs, this.limits);
-    const key = decodeProgramKey(packed);
+    const sampling = packSampling(seqs, packed.sampleSeqs, this.spec.vocabSize);
+    const key = decodeProgramKey(packed, sampling);
     return this.guard.run(async () => {
-      const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
       const S = packed.sampleSeqs.length;
-      // logits only for the rows that sample: the last token of each sampling sequence
-      const out = S > 0 ? this.sampled.view(0, [S]) : null;
+      const plan = await this.sampler.prepare(sampling);
       try {
+        const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
+        const st = S > 0 ? this.sampler.upload(sampling, plan) : null;
         const build = (): Command[] => {
           const prog: Command[] = [];
           const hidden = this.model.forward(prog, t.step, this.act);
-          if (out) prog.push(...this.sampleCommands(hidden, t, packed.allGreedy, out));
+          if (st) {
+            // logits only for the rows that sample: the last token of each sampling sequence
+            const last = this.act.view('last', [S, this.spec.hiddenSize]);
+            const logits = this.act.view('logits', [S, this.spec.vocabSize]);
+            prog.push(ops.gatherRows({ x: hidden, idx: t.sampleRows, out: last }));
+            prog.push(ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }));
+            prog.push(...this.sampler.commands(logits, st));
+          }
           return prog;
         };
         await run(key === null ? build() : this.decodePrograms.get(key, build));
         const tokens = new Int32Array(seqs.length).fill(-1);
-        if (out) {
-          const ids = new Int32Array(out.read());
-          packed.sampleSeqs.forEach((b, i) => { tokens[b] = ids[i]; });
+        const logprobs: StepResult['logprobs'] = new Array(seqs.length).fill(null);
+        if (st) {
+          const rows = this.sampler.readBack(sampling);
+          packed.sampleSeqs.forEach((b, r) => {
+            tokens[b] = rows.tokens[r];
+            logprobs[b] = rows.logprobs[r];
+          });
         }
-        return { tokens };
-      } finally {
-        out?.dispose();
+        this.sampler.commit(plan);
+        return { tokens, logprobs };
+      } catch (e) {
+        this.sampler.forget(plan);
+        throw e;
       }
     });
-  }
-
-  /** The gather of the sampling rows, the LM head and argmax or sampling into `out`. */
-  private sampleCommands(hidden: Tensor, t: ReturnType<ModelDecoderRunner['upload']>, greedy: boolean, out: Tensor): Command[] {
-    const S = out.shape[0];
-    const last = this.act.view('last', [S, this.spec.hiddenSize]);
-    const logits = this.act.view('logits', [S, this.spec.vocabSize]);
-    return [
-      ops.gatherRows({ x: hidden, idx: t.sampleRows!, out: last }),
-      ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }),
-      greedy
-        ? ops.argmax({ logits, out })
-        : ops.sample({ logits, temperature: t.temperature!, topK: t.topK!, topP: t.topP!, seeds: t.seeds!, steps: t.steps!, out }),
-    ];
   }
 
   /**
@@ -150,28 +149,23 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.decodePrograms.dispose(); // the programs hold references to every buffer below
     this.act.dispose();
     this.idx.dispose();
-    this.params.dispose();
-    this.seeds.dispose();
-    this.sampled.dispose();
+    this.sampler.dispose();
     this.model.dispose();
     this.kv.dispose();
     for (const t of this.weights) t.dispose();
   }
 
   /** `contextBound` (≥ every context of the step) replaces the step's longest context as the attention's bound. */
-  private upload(p: PackedStep, contextBound = p.maxContextLen) {
+  private upload(p: PackedStep, contextBound = p.maxContextLen): { step: DecoderStepTensors; sampleRows: Tensor } {
     const T = p.numTokens;
     const B = p.numSeqs;
     const S = p.sampleSeqs.length;
-    const [ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, sampleRows, topK, steps] = this.idx.upload([
+    const [ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, sampleRows] = this.idx.upload([
       [p.ids, [T]], [p.positions, [T]], [p.slotMapping, [T]], [p.cuSeqlens, [B + 1]], [p.contextLens, [B]],
-      [p.blockTables, [B, p.blockTableWidth]], [p.sampleRows, [S]], [p.topK, [S]], [p.steps, [S]],
+      [p.blockTables, [B, p.blockTableWidth]], [p.sampleRows, [S]],
     ]);
     const step: DecoderStepTensors = { numTokens: T, ids, positions, slotMapping, cuSeqlens, contextLens, blockTables,
       maxContextLen: contextBound };
-    if (S === 0 || p.allGreedy) return { step, sampleRows: S ? sampleRows : undefined };
-    const [temperature, topP] = this.params.upload([[p.temperature, [S]], [p.topP, [S]]]);
-    const [seeds] = this.seeds.upload([[p.seeds, [S]]]);
-    return { step, sampleRows, topK, steps, temperature, topP, seeds };
+    return { step, sampleRows };
   }
 }

@@ -6,7 +6,7 @@
  *   contextLens                  i32 [B]      (keys of sequence b including its new tokens)
  *   blockTables                  i32 [B, W]   (W = most blocks any sequence of the step needs)
  *   sampleRows                   i32 [S]      (packed row of the last token of each sampling sequence)
- *   sampling params              [S]          (temperature, topK, topP, seed, step of each sampling sequence)
+ * The sampling sequences' own inputs (their parameters, masks, biases, penalties) are lib/models/sampling.ts's.
  */
 import { inputError } from '../errors';
 import { DeviceName, Tensor } from '../native';
@@ -35,12 +35,6 @@ export interface PackedStep {
   /** batch index of each sequence that samples, in batch order */
   sampleSeqs: number[];
   sampleRows: Int32Array;
-  temperature: Float32Array;
-  topK: Int32Array;
-  topP: Float32Array;
-  seeds: BigInt64Array;
-  steps: Int32Array;
-  allGreedy: boolean;
 }
 
 /** Checks the loop's batch against the runner's limits and packs it token-major. */
@@ -101,28 +95,10 @@ export function packStep(seqs: StepSequence[], lim: StepLimits): PackedStep {
     if (s.sample) sampleSeqs.push(b);
   });
 
-  const S = sampleSeqs.length;
-  const sampleRows = new Int32Array(S);
-  const temperature = new Float32Array(S);
-  const topK = new Int32Array(S);
-  const topP = new Float32Array(S);
-  const seeds = new BigInt64Array(S);
-  const steps = new Int32Array(S);
-  let allGreedy = true;
-  sampleSeqs.forEach((b, i) => {
-    const p = seqs[b].sample!;
-    sampleRows[i] = cuSeqlens[b + 1] - 1;
-    temperature[i] = p.temperature;
-    topK[i] = p.topK;
-    topP[i] = p.topP;
-    seeds[i] = BigInt.asIntN(64, p.seed);
-    steps[i] = p.step;
-    if (p.temperature > 0) allGreedy = false;
-  });
-
+  const sampleRows = Int32Array.from(sampleSeqs, (b) => cuSeqlens[b + 1] - 1);
   return {
     numTokens, numSeqs: B, ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, blockTableWidth: width,
-    maxSeqlen, maxContextLen, sampleSeqs, sampleRows, temperature, topK, topP, seeds, steps, allGreedy,
+    maxSeqlen, maxContextLen, sampleSeqs, sampleRows,
   };
 }
 
@@ -200,6 +176,40 @@ export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
     }
     if (total > 0) this.buffer.write(host);
     return parts.map(([, shape], i) => this.stepViews.take(this.buffer.view(offsets[i], shape)));
+  }
+
+  release(): void {
+    this.stepViews.release();
+  }
+
+  dispose(): void {
+    this.release();
+    this.buffer.dispose();
+  }
+}
+
+/**
+ * A device list of up to `capacity` entries, rewritten from its start each step and always handed out whole:
+ * its view never changes, so a prepared program keeps reading the current entries, and the op that reads it
+ * takes only as many as its offsets say.
+ */
+export class ListBuffer<A extends Int32Array | Float32Array> {
+  private readonly buffer: Tensor;
+  private readonly stepViews = new StepViews();
+
+  constructor(device: DeviceName, dtype: 'i32' | 'f32', readonly capacity: number) {
+    this.buffer = Tensor.empty(device, dtype, [Math.max(capacity, 1)], 'workspace');
+  }
+
+  get bytes(): number {
+    return this.buffer.nbytes;
+  }
+
+  /** Writes `entries` at the start and returns the whole buffer viewed as `shape` (default [capacity]). */
+  upload(entries: A, shape: number[] = [this.buffer.shape[0]]): Tensor {
+    if (entries.length > this.capacity) throw new Error(`ListBuffer: ${entries.length} entries exceed the reserved ${this.capacity}`);
+    if (entries.length > 0) this.buffer.write(entries, 0);
+    return this.stepViews.take(this.buffer.view(0, shape));
   }
 
   release(): void {

@@ -104,26 +104,26 @@ export function chatMessages(b: Body): ChatMessageIn[] {
 
 /**
  * The Engine options a body carries, each read from its field by the Engine's own entry (the wire's form
- * turned into the option's, then the Engine's check): a bad value is a 400 naming the field. Only the
- * fields present are returned, so the Engine's defaults apply to the rest.
+ * turned into the option's, then the Engine's check against the model, `ctx`): a bad value is a 400 naming the
+ * field. Only the fields present are returned, so the Engine's defaults apply to the rest.
  */
-export function engineOptions<E extends Record<string, OptionEntry<unknown, never>>>(b: Body, entries: E): Partial<Resolved<E>> {
+export function engineOptions<E extends Record<string, OptionEntry<unknown, Ctx>>, Ctx>(b: Body, entries: E, ctx: Ctx): Partial<Resolved<E>> {
   const out: Record<string, unknown> = {};
   for (const [option, entry] of Object.entries(entries)) {
-    if (entry.field !== undefined) out[option] = engineOption(b, entry.field, entry);
+    if (entry.field !== undefined) out[option] = engineOption(b, entry.field, entry, ctx);
   }
   return Object.fromEntries(Object.entries(out).filter(([, v]) => v !== undefined)) as Partial<Resolved<E>>;
 }
 
 /** One Engine option from `field` (also a field other than the entry's own, e.g. chat's max_completion_tokens); undefined when absent. */
-export function engineOption<T>(b: Body, field: string, entry: OptionEntry<T, never>): T | undefined {
+export function engineOption<T, Ctx>(b: Body, field: string, entry: OptionEntry<T, Ctx>, ctx: Ctx): T | undefined {
   if (!present(b, field)) return undefined;
   const name = `'${field}'`;
-  return asBadRequest(field, () => entry.check(entry.fromField ? entry.fromField(b[field], name) : b[field], name));
+  return asBadRequest(field, () => entry.check(entry.fromField ? entry.fromField(b[field], name) : b[field], name, ctx));
 }
 
 /** The Engine's own check on a field: its ERR_GPUFORMER_INPUT becomes a 400 naming the field. */
-function asBadRequest<T>(field: string, check: () => T): T {
+export function asBadRequest<T>(field: string, check: () => T): T {
   try {
     return check();
   } catch (e) {

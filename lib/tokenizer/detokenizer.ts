@@ -6,7 +6,7 @@
  * joins '##' pieces), so each new piece is the difference between decoding a short window with and without
  * the new tokens (the approach of Hugging Face TGI and vLLM).
  */
-import type { TextTokenizer } from './tokenizer';
+import type { DecodeOptions, TextTokenizer } from './tokenizer';
 
 const REPLACEMENT = '\uFFFD';
 /** prompt tokens kept as left context so the first generated token decodes as it would mid-text */
@@ -19,7 +19,8 @@ export class IncrementalDetokenizer {
   /** ids before this offset have been emitted as text */
   private readOffset: number;
 
-  constructor(private readonly tokenizer: TextTokenizer, promptIds: number[] = []) {
+  /** @param opts how the text is decoded (skipSpecialTokens, default true) */
+  constructor(private readonly tokenizer: TextTokenizer, promptIds: number[] = [], private readonly opts: DecodeOptions = {}) {
     this.ids = promptIds.slice(-CONTEXT_TOKENS);
     this.readOffset = this.ids.length;
   }
@@ -27,8 +28,8 @@ export class IncrementalDetokenizer {
   /** Adds one generated id; returns the text it completes ('' while a character is still incomplete). */
   push(id: number): string {
     this.ids.push(id);
-    const prefixText = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset));
-    const newText = this.tokenizer.decode(this.ids.slice(this.prefixOffset));
+    const prefixText = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.opts);
+    const newText = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.opts);
     // nothing printable yet (a skipped special token), or an incomplete character at the end: wait
     if (newText.length <= prefixText.length || newText.endsWith(REPLACEMENT)) return '';
     return this.advance(newText.slice(prefixText.length));
@@ -39,8 +40,8 @@ export class IncrementalDetokenizer {
    * out in the middle of one) is dropped rather than emitted broken.
    */
   flush(): string {
-    const prefixText = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset));
-    let text = this.tokenizer.decode(this.ids.slice(this.prefixOffset));
+    const prefixText = this.tokenizer.decode(this.ids.slice(this.prefixOffset, this.readOffset), this.opts);
+    let text = this.tokenizer.decode(this.ids.slice(this.prefixOffset), this.opts);
     while (text.endsWith(REPLACEMENT)) text = text.slice(0, -1);
     const piece = text.length > prefixText.length ? text.slice(prefixText.length) : '';
     this.prefixOffset = this.readOffset = this.ids.length;

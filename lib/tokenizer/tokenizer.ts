@@ -36,10 +36,29 @@ export interface DecodeOptions {
   skipSpecialTokens?: boolean;
 }
 
+/** GPT-2's byte-level alphabet reversed: the character that stands for each byte → the byte. */
+const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
+  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+  const m = new Map<string, number>();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) m.set(String.fromCodePoint(printable(b) ? b : 256 + extra++), b);
+  return m;
+})();
+
+/** Whether a tokenizer.json decoder (or one in its Sequence) is of `type`. */
+function hasDecoder(decoder: unknown, type: string): boolean {
+  const d = decoder as { type?: string; decoders?: unknown[] } | null;
+  return !!d && (d.type === type || (Array.isArray(d.decoders) && d.decoders.some((x) => hasDecoder(x, type))));
+}
+
 export class TextTokenizer {
   private readonly tok: HfTokenizer;
   /** ids of the special added tokens (control tokens: BOS, EOS, end-of-turn, [CLS]…) */
   readonly specialIds: ReadonlySet<number>;
+  /** ids of every added token (their text is literal, not in the model's byte alphabet) */
+  private readonly addedIds: ReadonlySet<number>;
+  private readonly byteLevel: boolean;
+  private readonly byteFallback: boolean;
 
   /** specialLayout once worked out (undefined: not yet) */
   private layout: { prefix: number[]; suffix: number[] } | null | undefined;
@@ -53,8 +72,15 @@ export class TextTokenizer {
       throw inputError(`tokenizer.json could not be read: ${(e as Error).message}`);
     }
     const special = new Set<number>();
-    for (const [id, t] of this.tok.get_added_tokens_decoder()) if (t.special) special.add(id);
+    const added = new Set<number>();
+    for (const [id, t] of this.tok.get_added_tokens_decoder()) {
+      added.add(id);
+      if (t.special) special.add(id);
+    }
     this.specialIds = special;
+    this.addedIds = added;
+    this.byteLevel = hasDecoder(json.decoder, 'ByteLevel');
+    this.byteFallback = hasDecoder(json.decoder, 'ByteFallback');
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -141,6 +167,31 @@ export class TextTokenizer {
 
   idToToken(id: number): string | undefined {
     return this.tok.id_to_token(id);
+  }
+
+  /**
+   * One token's text on its own, special tokens included (what log-probabilities name a token by); a token
+   * that is only part of a character shows U+FFFD, as it does in vLLM.
+   */
+  tokenText(id: number): string {
+    return this.decode([id], { skipSpecialTokens: false });
+  }
+
+  /**
+   * One token's bytes: for byte-level BPE (GPT-2, Llama 3, SmolLM) and byte-fallback tokens (<0xE2>) the
+   * exact bytes, even when they are part of a UTF-8 character; otherwise the UTF-8 of its text.
+   */
+  tokenBytes(id: number): number[] {
+    const piece = this.tok.id_to_token(id);
+    if (piece !== undefined && !this.addedIds.has(id)) {
+      if (this.byteLevel) {
+        const bytes = [...piece].map((c) => BYTE_OF_CHAR.get(c));
+        if (bytes.every((b) => b !== undefined)) return bytes as number[];
+      }
+      const hex = this.byteFallback ? /^<0x([0-9A-Fa-f]{2})>$/.exec(piece) : null;
+      if (hex) return [parseInt(hex[1], 16)];
+    }
+    return [...Buffer.from(this.tokenText(id), 'utf8')];
   }
 }
 

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { COMMANDS, main } from '../../lib/cli/main';
 import { ProgressBar } from '../../lib/cli/progress';
 import { bytes, parse } from '../../lib/cli/args';
+import { ENGINE_FLAGS, loadOptions } from '../../lib/cli/engine-flags';
 import type { CliIO } from '../../lib/cli/io';
 import { FIXTURES, MODELS, goldenI32, readCases, readGolden } from '../models/golden';
 
@@ -68,6 +69,14 @@ describe('cli: help and usage errors', () => {
     const p = parse(['--memory-budget', '4GiB', '--x', '1.5MB'], { 'memory-budget': { type: 'string' }, x: { type: 'string' } });
     expect(bytes(p, 'memory-budget')).toBe(4 * 2 ** 30);
     expect(bytes(p, 'x')).toBe(1.5e6);
+  });
+
+  it('--no-enable-prefix-caching turns prefix caching off, --enable-prefix-caching on, both is a usage error', () => {
+    const opts = (...argv: string[]) => loadOptions(parse(argv, ENGINE_FLAGS), io().io).options;
+    expect(opts('--no-enable-prefix-caching').enablePrefixCaching).toBe(false);
+    expect(opts('--enable-prefix-caching').enablePrefixCaching).toBe(true);
+    expect('enablePrefixCaching' in opts()).toBe(false);
+    expect(() => opts('--enable-prefix-caching', '--no-enable-prefix-caching')).toThrow(/contradict/);
   });
 
   it('reports engine errors with their code and status 1', async () => {

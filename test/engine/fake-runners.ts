@@ -105,7 +105,7 @@ export class FakeDecoderRunner implements DecoderRunner {
           tokens[i] = next(h, s.tokens[s.tokens.length - 1], s.sample.temperature, s.sample.seed, s.sample.step, this.spec.vocabSize);
         }
       });
-      return { tokens };
+      return { tokens, logprobs: new Array(seqs.length).fill(null) };
     } finally {
       this.busy = false;
     }

@@ -6,12 +6,13 @@
  */
 import { BackgroundEngineLoop, LoopOptions } from '../../lib/engine/loop';
 import type { GenerateRequest, TokenEvent } from '../../lib/engine/types';
+import { samplingParams } from '../helpers/sampling';
 import { FakeDecoderRunner, FakeEncoderRunner, fakeEmbedding, referenceTokens } from './fake-runners';
 
 const range = (from: number, n: number) => Array.from({ length: n }, (_, i) => (from + i * 7) % 97);
 
 function request(promptIds: number[], maxTokens: number, extra: Partial<GenerateRequest> = {}): GenerateRequest {
-  return { promptIds, maxTokens, sampling: { temperature: 0, topK: 0, topP: 1, seed: 0n }, stopTokenIds: [], ...extra };
+  return { promptIds, maxTokens, sampling: samplingParams(), stopTokenIds: [], ...extra };
 }
 
 async function collect(it: AsyncIterable<TokenEvent>): Promise<TokenEvent[]> {
@@ -159,7 +160,7 @@ describe('engine loop: generation', () => {
   it('seeded sampling gives the same tokens alone and in company', async () => {
     const { loop } = decoderLoop();
     const prompt = range(5, 8);
-    const sampled = (seed: bigint) => request(prompt, 12, { sampling: { temperature: 1, topK: 0, topP: 1, seed } });
+    const sampled = (seed: bigint) => request(prompt, 12, { sampling: samplingParams({ temperature: 1, seed }) });
     const alone = ids(await collect(loop.generate(sampled(42n))));
     expect(alone).toEqual(referenceTokens(prompt, { maxTokens: 12, temperature: 1, seed: 42n }));
     const [together, other] = await Promise.all([collect(loop.generate(sampled(42n))), collect(loop.generate(sampled(7n)))]);

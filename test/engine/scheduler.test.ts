@@ -9,6 +9,7 @@
 import { Scheduler, SchedulerConfig, SchedulerStep } from '../../lib/engine/scheduler';
 import { Sequence } from '../../lib/engine/sequence';
 import { rng as mulberry32 } from '../helpers/random';
+import { samplingParams } from '../helpers/sampling';
 
 const VOCAB = 50;
 
@@ -159,7 +160,7 @@ class Simulator {
 }
 
 function newSeq(id: number, prompt: number[], maxTokens: number, bs: number, stop: number[] = []) {
-  return new Sequence(id, { promptIds: prompt, maxTokens, stopTokenIds: stop, sampling: { temperature: 0, topK: 0, topP: 1, seed: 0n } }, bs);
+  return new Sequence(id, { promptIds: prompt, maxTokens, stopTokenIds: stop, sampling: samplingParams() }, bs);
 }
 
 const baseCfg: SchedulerConfig = { maxNumBatchedTokens: 32, maxNumSeqs: 4, maxModelLen: 128, blockSize: 4, numBlocks: 64, enablePrefixCaching: true };

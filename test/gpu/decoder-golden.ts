@@ -18,6 +18,7 @@ import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { expectClose } from '../helpers/compare';
 import { FixtureCase, Golden, goldenF32, goldenI32, readCases, readGolden, TestBlocks } from '../models/golden';
 import { Act, DEVICE, describeGpu, STAND_IN } from './both-devices';
+import { greedy } from '../helpers/sampling';
 
 export const BLOCK = 16;
 
@@ -47,7 +48,6 @@ export async function openRunner<R>(dir: string, dtype: DtypeOption, maxModelLen
 }
 
 const maxAbs = (v: Float32Array): number => v.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 0n, step });
 
 /** The suite for one decoder directory; call inside a describe. */
 export function describeDecoderGolden(name: string, dir: string, s: GoldenSuite): void {

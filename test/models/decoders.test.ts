@@ -9,10 +9,10 @@ import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { expectClose, TOLERANCE } from '../helpers/compare';
 import { FixtureCase, Golden, goldenF32, goldenI32, readCases, readGolden, TestBlocks } from './golden';
 import { openFixtureRunner } from './load-runner';
+import { greedy } from '../helpers/sampling';
 
 const DECODERS = ['gpt2', 'llama-gqa', 'qwen2-bias-bf16', 'llama3-rope-scaled-sharded'];
 const BLOCK = 16;
-const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 0n, step });
 
 describe.each(DECODERS)('%s', (name) => {
   let runner: ModelDecoderRunner;

@@ -5,18 +5,19 @@
  */
 import { StopStringMatcher } from '../../lib/engine/stop-strings';
 import { ropeTables } from '../../lib/models/rope';
+import { PenaltySlots } from '../../lib/models/penalty-slots';
 import { packEncoderBatch, packStep, StepLimits } from '../../lib/models/step-inputs';
 import type { StepSequence } from '../../lib/core/step';
+import { greedy, samplingState } from '../helpers/sampling';
 
 const limits: StepLimits = { vocabSize: 100, blockSize: 4, numBlocks: 10, maxNumBatchedTokens: 16, maxNumSeqs: 3, maxModelLen: 20 };
-const greedy = (step: number) => ({ temperature: 0, topK: 0, topP: 1, seed: 7n, step });
 const inputCode = expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT' });
 
 describe('packStep', () => {
   it('packs sequences token-major with slots from their block tables', () => {
     const seqs: StepSequence[] = [
       { tokens: [5, 6, 7, 8, 9], start: 0, blockTable: [3, 1], sample: greedy(0) }, // prefill across two blocks
-      { tokens: [42], start: 6, blockTable: [0, 7], sample: { temperature: 0.8, topK: 5, topP: 0.9, seed: -1n, step: 3 } }, // decode
+      { tokens: [42], start: 6, blockTable: [0, 7], sample: samplingState({ temperature: 0.8, topK: 5, topP: 0.9, seed: -1n, step: 3 }) }, // decode
       { tokens: [1, 2], start: 2, blockTable: [9], sample: null }, // a prefill chunk that does not sample
     ];
     const p = packStep(seqs, limits);
@@ -33,11 +34,6 @@ describe('packStep', () => {
     expect(p.maxContextLen).toBe(7);
     expect(p.sampleSeqs).toEqual([0, 1]);
     expect(Array.from(p.sampleRows)).toEqual([4, 5]); // the last token of each sampling sequence
-    expect(Array.from(p.temperature)).toEqual([0, Math.fround(0.8)]);
-    expect(Array.from(p.topK)).toEqual([0, 5]);
-    expect(Array.from(p.steps)).toEqual([0, 3]);
-    expect(Array.from(p.seeds)).toEqual([7n, -1n]);
-    expect(p.allGreedy).toBe(false);
   });
 
   it.each([
@@ -148,5 +144,46 @@ describe('StopStringMatcher', () => {
     expect(feed(new StopStringMatcher(['world', 'lo w']), ['hello world'])).toEqual({ out: 'hel', stopped: true });
     expect(feed(new StopStringMatcher(['xyz']), ['ab', 'cx'])).toEqual({ out: 'abcx', stopped: false });
     expect(feed(new StopStringMatcher([]), ['a', 'b'])).toEqual({ out: 'ab', stopped: false });
+  });
+});
+
+describe('PenaltySlots', () => {
+  const row = (id: number, tokens: number[], promptLength: number, start: number, count = tokens.length - start) =>
+    ({ id, tokens, promptLength, start, count });
+
+  it('catches a sequence up once, then counts only each step\'s new tokens (prompt tokens as ~t)', () => {
+    const slots = new PenaltySlots(2);
+    const toks = [5, 6, 7, 8];
+    // first sample after a prefill whose first chunk [0, 2) the table never saw
+    let plan = slots.plan([row(1, toks, 3, 2, 2), null]);
+    expect(Array.from(plan.slots)).toEqual([0, -1]);
+    expect(plan.catchUp).toEqual([{ slot: 0, tokens: Int32Array.from([~5, ~6]) }]);
+    expect(Array.from(plan.offsets)).toEqual([0, 2, 2]);
+    expect(Array.from(plan.tokens)).toEqual([~7, 8]); // position 2 is in the prompt, 3 is output
+    slots.commit(plan);
+    // the next decode step: one token, no catch-up
+    plan = slots.plan([row(1, [...toks, 9], 3, 4)]);
+    expect(plan.catchUp).toEqual([]);
+    expect(Array.from(plan.tokens)).toEqual([9]);
+    slots.commit(plan);
+    // recomputed from scratch after preemption: caught up again, into the same row
+    plan = slots.plan([row(1, [...toks, 9, 10], 3, 5, 1)]);
+    expect(plan.catchUp).toEqual([]);
+    plan = slots.plan([row(1, [...toks, 9, 10], 3, 0, 6)]);
+    expect(plan.catchUp).toEqual([{ slot: 0, tokens: new Int32Array(0) }]);
+  });
+
+  it('reassigns the least recently used row, never one a sequence of the step holds, and forgets failed steps', () => {
+    const slots = new PenaltySlots(2);
+    slots.commit(slots.plan([row(1, [1], 0, 0)]));
+    slots.commit(slots.plan([row(2, [1], 0, 0)]));
+    slots.commit(slots.plan([row(1, [1, 2], 0, 1)])); // 1 used last
+    const plan = slots.plan([row(3, [4], 0, 0), row(1, [1, 2, 3], 0, 2)]);
+    expect(Array.from(plan.slots)).toEqual([1, 0]); // 2's row, the least recently used
+    slots.forget(plan);
+    // both forgotten: caught up afresh
+    const again = slots.plan([row(1, [1, 2, 3], 0, 2)]);
+    expect(again.catchUp.map((c) => Array.from(c.tokens))).toEqual([[1, 2]]);
+    expect(() => slots.plan([row(7, [1], 0, 0), row(8, [1], 0, 0), row(9, [1], 0, 0)])).toThrow(inputCode);
   });
 });

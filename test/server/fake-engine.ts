@@ -6,6 +6,7 @@
 import { BackgroundEngineLoop } from '../../lib/engine/loop';
 import { ChatMessage, EmbedOptions, GenerateOptions, resolveEmbedOptions, resolveGenerateOptions } from '../../lib/engine/options';
 import { inputError } from '../../lib/errors';
+import { NEUTRAL_SAMPLING } from '../../lib/core/step';
 import type { ServedChunk, ServedEngine } from '../../lib/server/types';
 import { FAKE_VOCAB, FakeDecoderRunner, FakeEncoderRunner, fakeSpec, referenceTokens } from '../engine/fake-runners';
 
@@ -109,12 +110,12 @@ export class FakeEngine implements ServedEngine {
   }
 
   private async *stream(promptIds: number[], opts?: GenerateOptions): AsyncGenerator<ServedChunk> {
-    const o = resolveGenerateOptions(opts);
+    const o = resolveGenerateOptions(opts, { vocabSize: FAKE_VOCAB });
     if (promptIds.length >= this.maxModelLen) throw inputError(`the prompt has ${promptIds.length} tokens; maxModelLen is ${this.maxModelLen}`);
     if (promptIds.some((id) => id >= FAKE_VOCAB)) throw inputError('prompt: token id out of range');
     const req = {
       promptIds, maxTokens: Math.min(o.maxTokens, this.maxModelLen - promptIds.length), stopTokenIds: [EOS, ...o.stopTokenIds],
-      sampling: { temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed }, signal: o.signal,
+      sampling: { ...NEUTRAL_SAMPLING, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed }, signal: o.signal,
     };
     let text = '';
     let sent = 0;

@@ -14,12 +14,12 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
   const messages = chatMessages(body);
   const n = choicesPerPrompt(body, ctx.limits);
-  const options = engineOptions(body, GENERATE_OPTIONS);
+  const options = engineOptions(body, GENERATE_OPTIONS, { vocabSize: engine.spec.vocabSize });
   // max_completion_tokens is the newer name of max_tokens; the default is what the context leaves
-  const maxTokens = engineOption(body, 'max_completion_tokens', GENERATE_OPTIONS.maxTokens) ?? options.maxTokens ?? engine.maxModelLen;
+  const maxTokens = engineOption(body, 'max_completion_tokens', GENERATE_OPTIONS.maxTokens, { vocabSize: engine.spec.vocabSize }) ?? options.maxTokens ?? engine.maxModelLen;
   const stream = optionalBoolean(body, 'stream') ?? false;
   const includeUsage = stream && optionalBoolean((body.stream_options ?? {}) as Record<string, unknown>, 'include_usage') === true;
-  refuseUnsupported(body, { logprobs: false, top_logprobs: null, presence_penalty: 0, frequency_penalty: 0, tools: null, tool_choice: null });
+  refuseUnsupported(body, { logprobs: false, top_logprobs: null, tools: null, tool_choice: null });
   if (!engine.spec.causal) throw badRequest('model', `${ctx.modelId} is an embedding model; use /v1/embeddings`);
 
   // rendered and tokenized once (whatever n is) before anything streams, so a missing template, a bad

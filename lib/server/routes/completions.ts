@@ -18,10 +18,10 @@ export async function completions(ctx: RouteContext): Promise<void> {
   const prompts = textOrTokens(body, 'prompt', engine.spec.vocabSize);
   checkCount('prompt', prompts.length, ctx.limits, 'maxPrompts');
   const n = choicesPerPrompt(body, ctx.limits);
-  const options = engineOptions(body, GENERATE_OPTIONS);
+  const options = engineOptions(body, GENERATE_OPTIONS, { vocabSize: engine.spec.vocabSize });
   const stream = optionalBoolean(body, 'stream') ?? false;
   const includeUsage = stream && optionalBoolean((body.stream_options ?? {}) as Record<string, unknown>, 'include_usage') === true;
-  refuseUnsupported(body, { echo: false, best_of: 1, logprobs: null, suffix: null, presence_penalty: 0, frequency_penalty: 0 });
+  refuseUnsupported(body, { echo: false, best_of: 1, logprobs: null, suffix: null });
   if (!engine.spec.causal) throw badRequest('model', `${ctx.modelId} is an embedding model; use /v1/embeddings`);
 
   // OpenAI's defaults for this endpoint: 16 tokens, temperature 1 (the Engine's are 256 and 0)

@@ -175,21 +175,24 @@ export class Engine {
    * alone where the tokenizer bounds the bytes a token covers (TextTokenizer.maxBytesPerToken), else once
    * counted, never after being queued.
    */
-  async tokenizePrompts(prompts: Array<string | number[]>, opts: { signal?: AbortSignal } = {}): Promise<number[][]> {
+  async tokenizePrompts(prompts: Array<string | number[]>, opts: { signal?: AbortSignal; addSpecialTokens?: boolean } = {}): Promise<number[][]> {
     this.live();
     if (!this.spec.causal) throw unsupported(`${this.spec.architecture} is an embedding model: use embed(), it does not generate text`);
-    return this.tokenizeTexts(prompts, { addSpecialTokens: true, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
+    return this.tokenizeTexts(prompts, { addSpecialTokens: opts.addSpecialTokens ?? true, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
       (i) => (prompts.length > 1 ? `prompt[${i}]` : 'prompt'),
       (ids, what) => this.promptIds(ids, false, what));
   }
 
-  /** A conversation's prompt ids: rendered with the chat template, then tokenized as tokenizePrompts does. */
-  async tokenizeChat(messages: ChatMessage[], opts: { signal?: AbortSignal } = {}): Promise<number[]> {
+  /**
+   * A conversation's prompt ids: rendered with the chat template, then tokenized as tokenizePrompts does, but
+   * with only the special tokens the template writes (BOS included, where the model uses one) unless
+   * addSpecialTokens asks for the tokenizer's too (vLLM's add_special_tokens).
+   */
+  async tokenizeChat(messages: ChatMessage[], opts: { signal?: AbortSignal; addSpecialTokens?: boolean } = {}): Promise<number[]> {
     this.live();
     const text = this.renderChat(messages);
     this.requireTokenizer('chat');
-    // the template writes the special tokens itself (BOS included, where the model uses one)
-    const [ids] = await this.tokenizeTexts([text], { addSpecialTokens: false, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
+    const [ids] = await this.tokenizeTexts([text], { addSpecialTokens: opts.addSpecialTokens ?? false, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
       () => 'the conversation', (x) => x);
     return this.promptIds(ids, false);
   }
@@ -401,8 +404,11 @@ export class Engine {
   }
 }
 
-/** vLLM's truncate_prompt_tokens: the last n tokens of the prompt (the text nearest the answer stays). */
-const truncated = (ids: number[], o: ResolvedGenerateOptions): number[] =>
+/**
+ * vLLM's truncate_prompt_tokens: the last n tokens of the prompt (the text nearest the answer stays). The
+ * server counts a request's prompt tokens with it too.
+ */
+export const truncated = (ids: number[], o: Pick<GenerateOptions, 'truncatePromptTokens'>): number[] =>
   (o.truncatePromptTokens !== undefined && ids.length > o.truncatePromptTokens ? ids.slice(-o.truncatePromptTokens) : ids);
 
 async function collect(chunks: AsyncIterable<GenerateChunk>, promptTokens: number, withLogprobs: boolean): Promise<Completion> {

@@ -1,13 +1,23 @@
 /**
- * Runs the generations of one HTTP request (one per prompt × n), concurrently so the engine loop batches
- * them, and measures what the client sees: time to first token and the gaps between tokens.
+ * What the generation routes (completions, chat) share: reading the request fields both take, and running the
+ * generations of one HTTP request (one per prompt × n), concurrently so the engine loop batches them,
+ * measuring what the client sees: time to first token and the gaps between tokens.
  */
+import type { TokenLogprob } from '../engine/engine';
+import { GENERATE_OPTIONS, GenerateOptions, ResolvedGenerateOptions, checkGenerateCombination } from '../engine/options';
+import { badRequest } from './http';
+import { choicesPerPrompt } from './limits';
 import type { ServerMetrics } from './metrics';
+import { Endpoint, checkRequestFields } from './request-fields';
+import { RouteContext, responseId } from './routes/context';
+import { Body, asBadRequest, engineOptions, optionalBoolean } from './validate';
 import type { ServedChunk } from './types';
 
 export interface GenerationResult {
   text: string;
   completionTokens: number;
+  /** each token's log-probabilities, when the generation asked for them */
+  logprobs: TokenLogprob[];
   finishReason: 'stop' | 'length' | 'abort';
 }
 
@@ -28,6 +38,7 @@ export async function runGenerations(jobs: GenerationJob[], startedAt: number, m
     let text = '';
     let completionTokens = 0;
     let finishReason: GenerationResult['finishReason'] = 'length';
+    const logprobs: TokenLogprob[] = [];
     let last = 0;
     for await (const chunk of job.chunks) {
       const real = chunk.tokenIds.filter((t) => t >= 0).length;
@@ -39,12 +50,68 @@ export async function runGenerations(jobs: GenerationJob[], startedAt: number, m
       }
       completionTokens += real;
       text += chunk.text;
+      if (chunk.logprobs) logprobs.push(...chunk.logprobs);
       if (chunk.finishReason) finishReason = chunk.finishReason;
       if (onChunk) await onChunk(job.index, chunk);
     }
-    return { text, completionTokens, finishReason };
+    return { text, completionTokens, logprobs, finishReason };
   }));
 }
 
 /** OpenAI's finish_reason for ours ('abort' only happens when the client left, so it is never sent). */
 export const openaiFinishReason = (r: GenerationResult['finishReason'] | undefined) => (r === 'stop' ? 'stop' : r === 'length' ? 'length' : null);
+
+/** What both generation routes read the same way from a request body. */
+export interface GenerationRequest {
+  /** the Engine options the body's fields carry (checked by the Engine's entries, and together) */
+  options: GenerateOptions;
+  /** choices per prompt */
+  n: number;
+  stream: boolean;
+  /** stream_options.include_usage: a last chunk with the usage */
+  includeUsage: boolean;
+  /** vLLM's return_tokens_as_token_ids */
+  asIds: boolean;
+  /** vLLM's add_special_tokens, or undefined for the endpoint's default */
+  addSpecialTokens?: boolean;
+  /** the response's id: `<prefix>-<request_id>` when the body names one */
+  id: string;
+}
+
+/**
+ * Reads the fields every generation endpoint shares, after refusing what the endpoint does not take
+ * (lib/server/request-fields.ts). `extra` are Engine options the route derives itself (log-probabilities,
+ * max_completion_tokens), checked together with the body's.
+ */
+export function readGenerationRequest(ctx: RouteContext, endpoint: Endpoint, idPrefix: string, extra: GenerateOptions = {}): GenerationRequest {
+  const { body, engine } = ctx;
+  checkRequestFields(body, endpoint);
+  const n = choicesPerPrompt(body, ctx.limits);
+  const options: GenerateOptions = { ...engineOptions(body, GENERATE_OPTIONS, { vocabSize: engine.spec.vocabSize }), ...extra };
+  // (top_logprobs needing logprobs is the chat route's to check: what remains is min_tokens against max_tokens)
+  asBadRequest('min_tokens', () => checkGenerateCombination(options as Partial<ResolvedGenerateOptions>, fieldOf));
+  const stream = optionalBoolean(body, 'stream') ?? false;
+  const streamOptions = body.stream_options;
+  if (streamOptions !== undefined && streamOptions !== null) {
+    if (!stream) throw badRequest('stream_options', "'stream_options' is only allowed with 'stream': true");
+    if (typeof streamOptions !== 'object' || Array.isArray(streamOptions)) throw badRequest('stream_options', "'stream_options' must be an object");
+    for (const k of Object.keys(streamOptions)) {
+      if (k !== 'include_usage') throw badRequest(`stream_options.${k}`, `'stream_options.${k}' is not supported by this server (only include_usage)`);
+    }
+  }
+  const requestId = body.request_id;
+  if (requestId !== undefined && requestId !== null && (typeof requestId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(requestId))) {
+    throw badRequest('request_id', "'request_id' must be 1 to 128 letters, digits or . _ : -");
+  }
+  return {
+    options, n, stream,
+    includeUsage: stream && optionalBoolean((streamOptions ?? {}) as Body, 'include_usage') === true,
+    asIds: optionalBoolean(body, 'return_tokens_as_token_ids') ?? false,
+    addSpecialTokens: optionalBoolean(body, 'add_special_tokens'),
+    id: typeof requestId === 'string' ? `${idPrefix}-${requestId}` : responseId(idPrefix),
+  };
+}
+
+/** The request field of an Engine option, for error messages. */
+const fieldOf = (option: keyof GenerateOptions): string =>
+  (GENERATE_OPTIONS[option] as { field?: string }).field ?? option;

@@ -2,6 +2,7 @@
  * What the HTTP server needs from an engine: the public Engine meets it as is (lib/engine/engine.ts); tests
  * hand in fakes. Keeping it an interface lets the server be built and tested without a model.
  */
+import type { TokenLogprob } from '../engine/engine';
 import type { ChatMessage, EmbedOptions, GenerateOptions } from '../engine/options';
 import type { LoopStats } from '../engine/types';
 import type { RequestLimits } from './limits';
@@ -9,6 +10,8 @@ import type { RequestLimits } from './limits';
 export interface ServedChunk {
   text: string;
   tokenIds: number[];
+  /** with the logprobs option: one per id of tokenIds */
+  logprobs?: TokenLogprob[];
   finishReason?: 'stop' | 'length' | 'abort';
 }
 
@@ -17,10 +20,15 @@ export interface ServedEngine {
   readonly maxModelLen: number;
   /** what embeddings truncate their inputs to (an embedding model's advertised length) */
   readonly maxSeqLength: number;
-  /** prompts' ids, tokenized once per request and off the event loop; over-long ones refused early (ERR_GPUFORMER_INPUT) */
-  tokenizePrompts(prompts: Array<string | number[]>, opts?: { signal?: AbortSignal }): Promise<number[][]>;
-  /** a conversation rendered with the chat template and tokenized, as tokenizePrompts */
-  tokenizeChat(messages: ChatMessage[], opts?: { signal?: AbortSignal }): Promise<number[]>;
+  /**
+   * prompts' ids, tokenized once per request and off the event loop (with the tokenizer's special tokens unless
+   * addSpecialTokens is false); over-long ones refused early (ERR_GPUFORMER_INPUT)
+   */
+  tokenizePrompts(prompts: Array<string | number[]>, opts?: { signal?: AbortSignal; addSpecialTokens?: boolean }): Promise<number[][]>;
+  /** a conversation rendered with the chat template and tokenized, as tokenizePrompts (special tokens: the template's only, unless addSpecialTokens) */
+  tokenizeChat(messages: ChatMessage[], opts?: { signal?: AbortSignal; addSpecialTokens?: boolean }): Promise<number[]>;
+  /** token ids as text (echo of a token-id prompt), when the model has a tokenizer */
+  readonly tokenizer?: { decode(ids: number[]): string };
   /** embedding inputs as the (truncated) ids the model reads */
   tokenizeEmbedInputs(input: string[] | number[][], opts?: { signal?: AbortSignal }): Promise<number[][]>;
   embed(input: number[][], opts?: EmbedOptions): Promise<Float32Array[]>;

@@ -4,6 +4,7 @@
  * was expected and what came. Fields that carry Engine options are read through the Engine's own option
  * entries (lib/engine/options.ts: engineOptions below), so a value means the same here as in generate();
  * the readers here are for what only the HTTP API has (n, stream, encoding_format, prompts and messages).
+ * Which fields each generation endpoint takes at all is lib/server/request-fields.ts's table.
  */
 import { GpuformerError, shown } from '../errors';
 import { checkTokenIds } from '../core/checks';
@@ -48,13 +49,6 @@ export function optionalEnum<T extends string>(b: Body, k: string, values: reado
   return b[k] as T;
 }
 
-
-/** Fields this server does not implement: accepted only at their neutral value, refused otherwise. */
-export function refuseUnsupported(b: Body, neutral: Record<string, unknown>): void {
-  for (const [k, ok] of Object.entries(neutral)) {
-    if (present(b, k) && b[k] !== ok) throw badRequest(k, `'${k}' is not supported by this server (only ${JSON.stringify(ok)}), got ${describe(b[k])}`);
-  }
-}
 
 /**
  * A prompt or embedding input: a string, an array of strings, an array of token ids, or an array of such

@@ -173,7 +173,7 @@ describe('bad options are ERR_GPUFORMER_INPUT naming the option', () => {
     [{ repetitionPenalty: 0 }, /repetitionPenalty must be a number > 0/],
     [{ frequencyPenalty: 3 }, /frequencyPenalty must be a number in \[-2, 2\]/],
     [{ presencePenalty: NaN }, /presencePenalty must be a number in \[-2, 2\]/],
-    [{ logitBias: { 512: 1 } }, /logitBias: key '512' is not a token id of \[0, 512\)/],
+    [{ logitBias: { 512: 1 } }, /logitBias: key .512. is not a token id of \[0, 512\)/],
     [{ logitBias: { 3: Infinity } }, /logitBias\[3\] must be a finite number/],
     [{ logitBias: [1, 2] }, /logitBias must be an object/],
     [{ allowedTokenIds: [] }, /allowedTokenIds must be a non-empty array of token ids/],

@@ -61,14 +61,14 @@ export class FakeEngine implements ServedEngine {
     this.maxSeqLength = Math.min(64, maxModelLen);
   }
 
-  async tokenizePrompts(prompts: Array<string | number[]>): Promise<number[][]> {
+  async tokenizePrompts(prompts: Array<string | number[]>, opts: { addSpecialTokens?: boolean } = {}): Promise<number[][]> {
     this.tokenizeCalls.prompts++;
-    return prompts.map((p) => this.checkPrompt(typeof p === 'string' ? charTokenizer.encode(p) : p));
+    return prompts.map((p) => this.checkPrompt(typeof p === 'string' ? charTokenizer.encode(p, { addSpecialTokens: opts.addSpecialTokens ?? true }) : p));
   }
 
-  async tokenizeChat(messages: ChatMessage[]): Promise<number[]> {
+  async tokenizeChat(messages: ChatMessage[], opts: { addSpecialTokens?: boolean } = {}): Promise<number[]> {
     this.tokenizeCalls.chat++;
-    return this.checkPrompt(charTokenizer.encode(this.renderChat(messages), { addSpecialTokens: false }));
+    return this.checkPrompt(charTokenizer.encode(this.renderChat(messages), { addSpecialTokens: opts.addSpecialTokens ?? false }));
   }
 
   /** texts truncated to maxSeqLength (the fake keeps the first ids); token-id inputs must fit */
@@ -111,6 +111,12 @@ export class FakeEngine implements ServedEngine {
 
   private async *stream(promptIds: number[], opts?: GenerateOptions): AsyncGenerator<ServedChunk> {
     const o = resolveGenerateOptions(opts, { vocabSize: FAKE_VOCAB });
+    // what this fake models: the rest would be accepted and ignored here, so a test relying on it fails loudly
+    const neutral = resolveGenerateOptions({}, { vocabSize: FAKE_VOCAB });
+    for (const k of ['minP', 'repetitionPenalty', 'frequencyPenalty', 'presencePenalty', 'logitBias', 'allowedTokenIds', 'minTokens',
+      'logprobs', 'includeStopStrInOutput', 'skipSpecialTokens', 'truncatePromptTokens'] as const) {
+      if (JSON.stringify(o[k]) !== JSON.stringify(neutral[k])) throw new Error(`FakeEngine does not model the option ${k}`);
+    }
     if (promptIds.length >= this.maxModelLen) throw inputError(`the prompt has ${promptIds.length} tokens; maxModelLen is ${this.maxModelLen}`);
     if (promptIds.some((id) => id >= FAKE_VOCAB)) throw inputError('prompt: token id out of range');
     const req = {

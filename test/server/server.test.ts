@@ -160,7 +160,7 @@ describe('server: generation endpoints', () => {
       [{ model: MODEL, prompt: [1, 2, 500] }, 'prompt'],
       [{ model: MODEL, prompt: 'x', max_tokens: 0 }, 'max_tokens'],
       [{ model: MODEL, prompt: 'x', stop: [''] }, 'stop'],
-      [{ model: MODEL, prompt: 'x', echo: true }, 'echo'],
+      [{ model: MODEL, prompt: 'x', suffix: 'y' }, 'suffix'],
       [{ model: MODEL, prompt: 'x', ignore_eos: 'yes' }, 'ignore_eos'],
       [[1, 2], 'body'],
     ];

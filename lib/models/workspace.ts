@@ -1,7 +1,7 @@
 /**
  * What a runner reserves besides weights and the KV cache, computed from its options alone: the activation
  * arena (each family's sizes, beside its forward pass), the i32 staging of index tensors and the sampling
- * buffers. The runners allocate exactly these sizes, and the memory planner counts them as workspace
+ * stage's buffers (lib/models/sampling.ts). The runners allocate exactly these sizes, and the memory planner counts them as workspace
  * before anything is allocated, so the two can never disagree.
  */
 import type { DType, DeviceName } from '../native';
@@ -12,6 +12,7 @@ import { layoutRegions } from './activations';
 import { bertActivationSizes } from './bert';
 import { gpt2ActivationSizes } from './gpt2';
 import { llamaActivationSizes } from './llama';
+import { samplingWorkspaceBytes } from './sampling';
 
 /** What a runner is built with: its device and dtype, the step budgets its buffers are sized for, the KV cache's shape. */
 export interface RunnerOptions extends StepBudget, KvCacheShape {
@@ -29,12 +30,12 @@ export function decoderArenaSizes(spec: ModelSpec, o: RunnerOptions): Record<str
   return { ...activationSizes(spec, o.maxNumBatchedTokens), last: S * spec.hiddenSize, logits: S * spec.vocabSize };
 }
 
-/** i32 staging: ids, positions, slots [T]; cu [S+1]; contextLens [S]; blockTables [S, W]; sampleRows, topK, steps [S] */
+/** i32 staging: ids, positions, slots [T]; cu [S+1]; contextLens [S]; blockTables [S, W]; sampleRows [S] */
 export function decoderIndexCapacity(o: RunnerOptions): number {
   const T = o.maxNumBatchedTokens;
   const S = o.maxNumSeqs;
   const W = Math.ceil(o.maxModelLen / o.blockSize);
-  return 3 * T + (S + 1) + S + S * W + 3 * S;
+  return 3 * T + (S + 1) + S + S * W + S;
 }
 
 /** i32 staging: ids, positions, typeIds [T]; cu [B+1] */
@@ -45,7 +46,7 @@ export const encoderPooledSizes = (spec: ModelSpec, maxNumSeqs: number) =>
   ({ pooled: maxNumSeqs * spec.hiddenSize, normed: maxNumSeqs * spec.hiddenSize });
 
 /**
- * Bytes a runner reserves besides weights and KV cache (activations + index and sampling buffers), computed
+ * Bytes a runner reserves besides weights and KV cache (activations + index buffers + the sampling stage), computed
  * without allocating: what the memory planner counts as workspace.
  */
 export function runnerWorkspaceBytes(spec: ModelSpec, o: Omit<RunnerOptions, 'device' | 'numBlocks'>): number {
@@ -53,7 +54,7 @@ export function runnerWorkspaceBytes(spec: ModelSpec, o: Omit<RunnerOptions, 'de
   const S = o.maxNumSeqs;
   if (spec.causal) {
     const act = layoutRegions(decoderArenaSizes(spec, opts), o.activationDtype).numel * elementBytes(o.activationDtype);
-    return act + 4 * decoderIndexCapacity(opts) + 4 * 2 * S + 8 * S + 4 * S;
+    return act + 4 * decoderIndexCapacity(opts) + samplingWorkspaceBytes(spec.vocabSize, S, o.maxNumBatchedTokens);
   }
   const act = layoutRegions(activationSizes(spec, o.maxNumBatchedTokens), o.activationDtype).numel * elementBytes(o.activationDtype);
   const pooled = layoutRegions(encoderPooledSizes(spec, S), 'f32').numel * 4;

@@ -37,6 +37,16 @@ FaultRecord& record(int device) {
   return r;
 }
 
+// "<arg>[index] = value is outside [lo, limit)"
+std::string outside(const DeviceFault& f, const char* arg, int lo) {
+  return cat(arg, "[", f.index, "] = ", f.value, " is outside [", lo, ", ", f.limit, ")");
+}
+
+// An offsets list over `items` (R + 1 entries, the last one named `last`) that is not 0 = off[0] ≤ … ≤ limit.
+std::string broken_offsets(const DeviceFault& f, const char* arg, const char* last, const char* items) {
+  return cat(arg, "[", f.index, "] = ", f.value, " breaks 0 = off[0] ≤ … ≤ off[", last, "] ≤ ", f.limit, " (the entries of ", items, ")");
+}
+
 std::string describe(const DeviceFault& f) {
   switch (static_cast<FaultKind>(f.kind)) {
     case FaultKind::EmbeddingId:
@@ -69,25 +79,23 @@ std::string describe(const DeviceFault& f) {
     case FaultKind::SampleMinP:
       return cat("sample: minP[", f.index, "] is NaN");
     case FaultKind::MaskRow:
-      return cat("process_logits: maskRows[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+      return outside(f, "process_logits: maskRows", -1);
     case FaultKind::BiasOffsets:
-      return cat("process_logits: biasOffsets[", f.index, "] = ", f.value, " breaks 0 = off[0] ≤ … ≤ off[S] ≤ ", f.limit,
-                 " (the entries of biasTokens)");
+      return broken_offsets(f, "process_logits: biasOffsets", "S", "biasTokens");
     case FaultKind::BiasToken:
-      return cat("process_logits: biasTokens[", f.index, "] = ", f.value, " is not a token of [0, ", f.limit, ")");
+      return outside(f, "process_logits: biasTokens", 0);
     case FaultKind::PenaltySlot:
-      return cat("process_logits: penaltySlots[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+      return outside(f, "process_logits: penaltySlots", -1);
     case FaultKind::PenaltyValue:
       return cat("process_logits: row ", f.index, " has a repetition ≤ 0 or a penalty that is not a finite number");
     case FaultKind::CountSlot:
-      return cat("count_tokens: slots[", f.index, "] = ", f.value, " is outside [-1, ", f.limit, ")");
+      return outside(f, "count_tokens: slots", -1);
     case FaultKind::CountOffsets:
-      return cat("count_tokens: offsets[", f.index, "] = ", f.value, " breaks 0 = off[0] ≤ … ≤ off[R] ≤ ", f.limit,
-                 " (the entries of tokens)");
+      return broken_offsets(f, "count_tokens: offsets", "R", "tokens");
     case FaultKind::CountToken:
       return cat("count_tokens: tokens[", f.index, "] = ", f.value, " is not a token t or ~t of [0, ", f.limit, ")");
     case FaultKind::LogprobsToken:
-      return cat("logprobs: tokens[", f.index, "] = ", f.value, " is outside [0, ", f.limit, ")");
+      return outside(f, "logprobs: tokens", 0);
     case FaultKind::None:
       break;
   }

@@ -70,8 +70,9 @@ describe('the worked example: vocab 32064 × hidden 3072, 131072 positions', () 
     const T = 4096;
     const C = 3072;
     const F = 8192;
-    // residual stream, normed input, delta; q, k, v, attention output; gate, up, activation; last rows and logits
-    const lower = (T * (3 * C + 4 * C + 3 * F) + 128 * C + 128 * 32064) * 2;
+    // residual stream, normed input, delta; q, k, v, attention output; gate, up, activation; last rows and logits;
+    // the sampling stage: processed f32 logits and i32 token counts per row, and each row's logit-bias list
+    const lower = (T * (3 * C + 4 * C + 3 * F) + 128 * C + 128 * 32064) * 2 + 128 * 32064 * 8 + 128 * 1024 * 8;
     expect(plan.workspace.bytes).toBeGreaterThanOrEqual(lower);
     expect(plan.workspace.bytes).toBeLessThan(lower * 1.01 + 1e6);
     expect(plan.workspace.maxNumBatchedTokens).toBe(4096);

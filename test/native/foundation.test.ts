@@ -24,8 +24,8 @@ describe('addon loading and devices', () => {
 
   test('every op of the contract is registered', () => {
     expect(native.opNames().sort()).toEqual([
-      'add', 'argmax', 'attention', 'cast', 'copy', 'embedding', 'gather_rows', 'gelu', 'kv_cache_write', 'l2_normalize',
-      'layer_norm', 'linear', 'paged_attention', 'pool', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu',
+      'add', 'argmax', 'attention', 'cast', 'copy', 'count_tokens', 'embedding', 'gather_rows', 'gelu', 'kv_cache_write', 'l2_normalize',
+      'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu',
     ]);
   });
 });

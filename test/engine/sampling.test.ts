@@ -113,6 +113,21 @@ describe('greedy decoding with the logits processors equals the float64 referenc
     prefixOf((await engine.complete(long, { maxTokens: N, ...o })).tokenIds, want);
   });
 
+  test('preempted and recomputed (a KV cache too small for all at once): the counts catch up again, each row still the reference', async () => {
+    // 1.55 MB leaves 16 blocks of 16 tokens (what one sequence of maxModelLen needs): eight sequences of 50
+    // tokens (3 blocks each besides the shared first block of their prompt) cannot all stay
+    const small = await Engine.load(MODEL, { ...loadOpts, memoryBudgetBytes: 1.55e6 });
+    try {
+      const wants: number[][] = [];
+      for (const [, o] of CASES) wants.push(await referenceGreedy(o, [...(o.stopTokenIds ?? []), EOS])); // one reference runner
+      const got = await Promise.all(CASES.map(([, o]) => small.complete(PROMPT, { maxTokens: N, ...o })));
+      expect(small.stats().preemptions).toBeGreaterThan(0);
+      got.forEach((c, i) => prefixOf(c.tokenIds, wants[i]));
+    } finally {
+      await small.dispose();
+    }
+  });
+
   test('all of them batched together: each row decodes as it does alone', async () => {
     const alone = [];
     for (const [, o] of CASES) alone.push((await generate(o)).tokenIds);

@@ -194,6 +194,14 @@ const EFFECTS: Record<string, (c: Ctx) => Promise<void>> = {
         if (i > 0) expect(lp.text_offset[i]).toBe(lp.text_offset[i - 1] + lp.tokens[i - 1].length);
       });
     }
+    // streamed: the same tokens, log-probabilities and offsets, spread over the chunks
+    const st = await c.send({ ...(c.endpoint === 'chat' ? { logprobs: true, top_logprobs: 3 } : { logprobs: 3 }), stream: true });
+    const parts = st.events.flatMap((e) => e.choices.filter((x: Json) => x.logprobs).map((x: Json) => x.logprobs));
+    if (c.endpoint === 'chat') {
+      expect(parts.flatMap((l: Json) => l.content)).toEqual(lp.content);
+    } else {
+      for (const k of ['tokens', 'token_logprobs', 'top_logprobs', 'text_offset']) expect(parts.flatMap((l: Json) => l[k])).toEqual(lp[k]);
+    }
     expect(c.endpoint === 'chat' ? 0 : (await c.send({ logprobs: 21 })).status).not.toBe(200);
   },
   top_logprobs: async (c) => {

@@ -27,7 +27,6 @@ export type Expr =
   | { readonly t: 'ref'; readonly rule: string };
 
 const byteSet = (): ByteSet => new Uint32Array(8);
-const hasByte = (s: ByteSet, b: number) => ((s[b >> 5] >>> (b & 31)) & 1) === 1;
 
 /** The expression builders grammars are written with. */
 export const G = {
@@ -87,8 +86,11 @@ export class Grammar {
   }
 }
 
-/** Bounds on what one grammar may compile to (a schema past them is refused rather than left to exhaust memory). */
-export const GRAMMAR_LIMITS = { nfaStates: 400_000, dfaStates: 60_000 };
+/**
+ * Bounds on what one grammar may compile to: a schema past them is refused rather than left to take memory
+ * and time (compiling is linear in them: about a second at the bounds on one core).
+ */
+export const GRAMMAR_LIMITS = { nfaStates: 200_000, dfaStates: 20_000 };
 
 /**
  * The compiled automaton: every rule's deterministic states, numbered globally. State s reads byte b into
@@ -231,15 +233,18 @@ function determinize(n: Nfa, entry: number, exit: number, budget: { left: number
     return id;
   };
   intern(closure(n, [entry]));
+  // per byte, the NFA states it leads to from the current set (cleared after each set)
+  const targets: number[][] = Array.from({ length: 256 }, () => []);
   for (let d = 0; d < sets.length; d++) {
     const set = sets[d];
-    const targets: number[][] = Array.from({ length: 256 }, () => []);
     const calls = new Map<string, number[]>();
     let accepting = false;
     for (const s of set) {
       if (s === exit) accepting = true;
       for (const [bs, to] of n.bytes[s]) {
-        for (let b = 0; b < 256; b++) if (hasByte(bs, b)) targets[b].push(to);
+        for (let w = 0; w < 8; w++) {
+          for (let x = bs[w]; x !== 0; x &= x - 1) targets[w * 32 + 31 - Math.clz32(x & -x)].push(to);
+        }
       }
       for (const [rule, to] of n.calls[s]) {
         const list = calls.get(rule) ?? [];
@@ -259,6 +264,7 @@ function determinize(n: Nfa, entry: number, exit: number, budget: { left: number
         byTargets.set(key, id);
       }
       row[b] = id;
+      targets[b].length = 0;
     }
     dfa.trans[d] = row;
     dfa.accepting[d] = accepting;
@@ -267,6 +273,9 @@ function determinize(n: Nfa, entry: number, exit: number, budget: { left: number
   return dfa;
 }
 
+/** Largest automaton minimize() works on. */
+const MINIMIZE_LIMIT = 400;
+
 /**
  * Merges the states of a rule's automaton that have the same future (Moore's partition refinement): after
  * an opening quote and after any character of a string, say, are one state, so what is learned about that
@@ -274,6 +283,9 @@ function determinize(n: Nfa, entry: number, exit: number, budget: { left: number
  */
 function minimize(dfa: RuleDfa): RuleDfa {
   const n = dfa.trans.length;
+  // each round costs every state's signature and a chain of k states takes k rounds: past this size (long
+  // counted repetitions, whose states are all different anyway) the automaton stays as it is
+  if (n > MINIMIZE_LIMIT) return dfa;
   let block: number[] = dfa.accepting.map((a) => (a ? 1 : 0));
   let count = new Set(block).size;
   for (;;) {
@@ -317,12 +329,49 @@ function minimize(dfa: RuleDfa): RuleDfa {
 
 // ------------------------------------------------------------------------------------- compile
 
+/** Copies of one item a repetition may write out before the item becomes a rule of its own. */
+const INLINE_COPIES = 4;
+
+/**
+ * The grammar's rules with the item of every long counted repetition (a string of at most 200 characters,
+ * an array of 50 to 100 items) moved into a rule of its own: the repetition's copies are then one call each
+ * instead of the item's whole automaton each, so compiling stays linear in the count. Single bytes stay.
+ */
+function hoistRepeatedItems(g: Grammar): Map<string, Expr> {
+  const rules = new Map(g.rules);
+  const hoisted = new Map<Expr, string>();
+  const visit = (e: Expr): Expr => {
+    switch (e.t) {
+      case 'seq':
+      case 'alt':
+        return { t: e.t, items: e.items.map(visit) };
+      case 'rep': {
+        const item = visit(e.item);
+        const copies = e.max === Infinity ? e.min + 1 : e.max;
+        if (copies <= INLINE_COPIES || item.t === 'bytes' || item.t === 'ref') return { ...e, item };
+        let name = hoisted.get(e.item);
+        if (name === undefined) {
+          name = `${hoisted.size}#repeated`;
+          hoisted.set(e.item, name);
+          rules.set(name, item);
+        }
+        return { ...e, item: G.ref(name) };
+      }
+      default:
+        return e;
+    }
+  };
+  for (const [name, e] of g.rules) rules.set(name, visit(e));
+  return rules;
+}
+
 /**
  * Compiles every rule reachable from the root. Refuses (ERR_GPUFORMER_INPUT) a call of an undefined rule
  * and left recursion — a rule that can call itself again before reading a byte, which no pushdown walk
  * can follow (a schema whose $ref leads straight back to itself).
  */
 export function compileGrammar(g: Grammar): CompiledGrammar {
+  const rules = hoistRepeatedItems(g);
   const order: string[] = [];
   const dfas = new Map<string, RuleDfa>();
   const budget = { left: GRAMMAR_LIMITS.dfaStates };
@@ -330,7 +379,7 @@ export function compileGrammar(g: Grammar): CompiledGrammar {
   while (pending.length) {
     const name = pending.pop()!;
     if (dfas.has(name)) continue;
-    const expr = g.rules.get(name);
+    const expr = rules.get(name);
     if (!expr) throw new Error(`grammar: rule '${name}' is called but not defined`);
     const nfa: Nfa = { bytes: [], eps: [], calls: [] };
     const [entry, exit] = build(nfa, expr);
@@ -381,20 +430,32 @@ export function compileGrammar(g: Grammar): CompiledGrammar {
  */
 function pruneDeadStates(numStates: number, trans: Int32Array, accepting: Uint8Array, calls: Array<Array<[number, number]>>,
   bytesOf: Uint8Array[], start: number): void {
-  // live: the state's rule can end from it; a call helps only once the called rule's start is live
-  const live = new Uint8Array(numStates);
-  for (let s = 0; s < numStates; s++) live[s] = accepting[s];
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let s = 0; s < numStates; s++) {
-      if (live[s]) continue;
-      let ok = calls[s].some(([callee, ret]) => live[callee] && live[ret]);
-      for (let i = 0; !ok && i < bytesOf[s].length; i++) ok = live[trans[s * 256 + bytesOf[s][i]]] === 1;
-      if (ok) {
-        live[s] = 1;
-        changed = true;
-      }
+  // live: the state's rule can end from it; a call helps once the called rule's start and the return state
+  // are both live. Spread backwards from the accepting states along the edges into each newly live state.
+  const bytePreds: number[][] = Array.from({ length: numStates }, () => []);
+  const callsByRet: Array<Array<[number, number]>> = Array.from({ length: numStates }, () => []);
+  const callsByCallee: Array<Array<[number, number]>> = Array.from({ length: numStates }, () => []);
+  for (let s = 0; s < numStates; s++) {
+    for (const b of bytesOf[s]) bytePreds[trans[s * 256 + b]].push(s);
+    for (const [callee, ret] of calls[s]) {
+      callsByRet[ret].push([s, callee]);
+      callsByCallee[callee].push([s, ret]);
     }
+  }
+  const live = new Uint8Array(numStates);
+  const work: number[] = [];
+  const mark = (s: number) => {
+    if (!live[s]) {
+      live[s] = 1;
+      work.push(s);
+    }
+  };
+  for (let s = 0; s < numStates; s++) if (accepting[s]) mark(s);
+  while (work.length) {
+    const t = work.pop()!;
+    for (const s of bytePreds[t]) mark(s);
+    for (const [s, callee] of callsByRet[t]) if (live[callee]) mark(s);
+    for (const [s, ret] of callsByCallee[t]) if (live[ret]) mark(s);
   }
   if (!live[start]) throw inputError('structured output: the schema allows no finite document (every value recurses forever)');
   for (let s = 0; s < numStates; s++) {

@@ -4,8 +4,10 @@
  *
  * What a schema may say is the subset OpenAI's structured outputs accept, less what a context-free grammar
  * cannot promise: type (one or several), enum, const, properties, required, additionalProperties, items,
- * prefixItems, minItems, maxItems, minLength, maxLength, anyOf, $ref into the document ($defs,
- * definitions, '#'; recursion included), and the annotations (title, description, default, examples…).
+ * prefixItems, minItems, maxItems, minLength, maxLength, pattern (lib/structured/regex.ts), format (date,
+ * time, date-time, duration, email, uuid, ipv4), anyOf, $ref into the document ($defs, definitions, '#';
+ * recursion included), and the annotations (title, description, default, examples…). A string takes either
+ * a pattern, a format or length bounds (their intersection is not something one grammar rule can say).
  * Any other keyword is refused with ERR_GPUFORMER_INPUT naming it and where it is — never ignored — so a
  * schema is either enforced whole or not taken.
  *
@@ -25,11 +27,14 @@
  */
 import { inputError, shown as show } from '../errors';
 import { Expr, G, Grammar } from './grammar';
+import { patternExpr } from './regex';
 
 /** The most whitespace bytes in a row between two JSON tokens (and before and after the document). */
 export const MAX_WHITESPACE = 32;
 /** Digits of a number's integer part, its fraction and its exponent. */
 const INT_DIGITS = 16;
+/** Optional properties before the first required one that an object writes out branch by branch. */
+const OPTIONAL_BRANCHES_INLINE = 4;
 const FRAC_DIGITS = 16;
 const EXP_DIGITS = 3;
 
@@ -95,6 +100,11 @@ class JsonRules {
   /** a string of minLength..maxLength code points */
   countedString(min: number, max: number): Expr {
     return this.rule(`string{${min},${max}}`, () => G.seq(G.lit('"'), G.rep(jsonChar(false), min, max), G.lit('"')));
+  }
+
+  /** a string whose value the pattern matches */
+  patterned(pattern: string): Expr {
+    return this.rule(`pattern:${pattern}`, () => G.seq(G.lit('"'), patternExpr(pattern), G.lit('"')));
   }
 
   value = (): Expr => this.rule('value', () => G.alt(
@@ -163,7 +173,29 @@ const ANNOTATIONS = new Set(['title', 'description', 'default', 'examples', '$co
 const TYPE_KEYWORDS: Record<string, JsonType> = {
   properties: 'object', required: 'object', additionalProperties: 'object',
   items: 'array', prefixItems: 'array', minItems: 'array', maxItems: 'array',
-  minLength: 'string', maxLength: 'string',
+  minLength: 'string', maxLength: 'string', pattern: 'string', format: 'string',
+};
+
+const DATE = '\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))' +
+  '|(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29';
+const TIME = '(?:[01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d(?:\\.\\d{1,9})?(?:[Zz]|[+-](?:[01]\\d|2[0-3]):[0-5]\\d)';
+const DURATION_TIME = 'T(?:\\d+H(?:\\d+M)?(?:\\d+S)?|\\d+M(?:\\d+S)?|\\d+S)';
+const EMAIL_ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const EMAIL_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?';
+/**
+ * The formats enforced, as patterns: each a subset of what ajv-formats' full mode accepts (dates that
+ * exist, leap days included; times and date-times with a time zone, 'T' between date and time, leap
+ * seconds and fractions past 9 digits left out). hostname and ipv6 need more than these patterns say, and
+ * are refused with every other format.
+ */
+const FORMATS: Record<string, string> = {
+  'date': `^(?:${DATE})$`,
+  'time': `^${TIME}$`,
+  'date-time': `^(?:${DATE})T${TIME}$`,
+  'duration': `^P(?:\\d+W|(?:\\d+Y(?:\\d+M)?(?:\\d+D)?|\\d+M(?:\\d+D)?|\\d+D)(?:${DURATION_TIME})?|${DURATION_TIME})$`,
+  'uuid': '^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$',
+  'ipv4': '^(?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)$',
+  'email': `^${EMAIL_ATOM}(?:\\.${EMAIL_ATOM})*@(?:${EMAIL_LABEL}\\.)+${EMAIL_LABEL}$`,
 };
 const STRUCTURE = new Set(['type', 'enum', 'const', 'anyOf', '$ref']);
 
@@ -263,6 +295,22 @@ class SchemaGrammar {
   }
 
   private string(s: Record<string, unknown>, path: string): Expr {
+    const shaped = ['pattern', 'format'].filter((k) => s[k] !== undefined);
+    if (shaped.length > 0) {
+      const others = ['pattern', 'format', 'minLength', 'maxLength'].filter((k) => s[k] !== undefined && k !== shaped[0]);
+      if (others.length) throw refuse(path, `'${shaped[0]}' beside ${others.map((x) => `'${x}'`).join(', ')} is not supported`);
+      let regex: string;
+      if (shaped[0] === 'pattern') {
+        if (typeof s.pattern !== 'string') throw refuse(`${path}/pattern`, `pattern must be a string, got ${show(s.pattern)}`);
+        regex = s.pattern;
+      } else {
+        if (typeof s.format !== 'string' || !(s.format in FORMATS)) {
+          throw refuse(`${path}/format`, `the format ${show(s.format)} is not supported (supported: ${Object.keys(FORMATS).join(', ')})`);
+        }
+        regex = FORMATS[s.format];
+      }
+      return this.rules.patterned(regex);
+    }
     const min = this.count(s, 'minLength', path) ?? 0;
     const max = this.count(s, 'maxLength', path) ?? Infinity;
     if (min > max) throw refuse(path, `minLength ${min} is more than maxLength ${max}`);
@@ -298,23 +346,23 @@ class SchemaGrammar {
       kv: G.seq(this.rules.literal(name), this.rules.sep(':'), this.value(sub, `${path}/properties/${escapePointer(name)}`)),
       required: (required as string[]).includes(name),
     }));
+    // the first member present is the first required one or an optional one before it: one branch each
+    let leading = members.findIndex((m) => m.required);
+    if (leading < 0) leading = members.length - 1;
     // after member i: the members after it, each present one preceded by a comma
     const rest: Expr[] = [];
     rest[members.length] = G.empty();
     for (let i = members.length - 1; i >= 0; i--) {
       const withComma = G.seq(this.rules.sep(','), members[i].kv);
       rest[i] = G.seq(members[i].required ? withComma : G.opt(withComma), rest[i + 1]);
-    }
-    // the first member present: the first required one, or any optional one before it
-    const firsts: Expr[] = [];
-    let allOptional = true;
-    for (let i = 0; i < members.length; i++) {
-      firsts.push(G.seq(members[i].kv, rest[i + 1], this.rules.ws()));
-      if (members[i].required) {
-        allOptional = false;
-        break;
+      // every branch holds the rest after its member: past a few branches, each rest becomes a rule that
+      // calls the next one, so the object's size stays linear in its members
+      if (leading > OPTIONAL_BRANCHES_INLINE && i >= 1 && i <= leading) {
+        rest[i] = G.ref(this.rules.g.define(`rest${this.counter++}@${path}`, rest[i]));
       }
     }
+    const firsts = members.slice(0, leading + 1).map((m, i) => G.seq(m.kv, rest[i + 1], this.rules.ws()));
+    const allOptional = !members[leading].required;
     const body = G.alt(...firsts);
     return G.seq(G.lit('{'), this.rules.ws(), allOptional ? G.opt(body) : body, G.lit('}'));
   }

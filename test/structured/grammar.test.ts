@@ -83,10 +83,17 @@ describe('grammar → automaton', () => {
       expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT' }));
   });
 
-  it('refuses a grammar past the state limits instead of exhausting memory', () => {
+  it('refuses a grammar past the state limits instead of exhausting memory and time', () => {
+    const tooLarge = expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/automaton states/) });
+    // copies of a byte: past the NFA's bound
+    expect(() => grammar({ root: G.rep(G.bytes(0x61), 0, GRAMMAR_LIMITS.nfaStates) })).toThrow(tooLarge);
+    // copies of a larger item are calls of one rule, a state each: past the DFA's bound
     const item = G.alt(...Array.from({ length: 20 }, (_, i) => G.lit(`k${i}`)));
-    expect(() => grammar({ root: G.rep(item, 0, Math.ceil(GRAMMAR_LIMITS.nfaStates / 40)) })).toThrow(
-      expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/automaton states/) }));
+    expect(() => grammar({ root: G.rep(item, 0, GRAMMAR_LIMITS.dfaStates) })).toThrow(tooLarge);
+    // just under it, the same grammar compiles, its item a rule of its own
+    const c = grammar({ root: G.rep(item, 0, 1000) });
+    expect(c.numStates).toBeLessThan(1100);
+    expect(accepts(c, 'k19k0k7')).toBe(true);
   });
 
   it('refuses a call of an undefined rule as a grammar bug', () => {

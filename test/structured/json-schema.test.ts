@@ -8,12 +8,14 @@
  *  - every keyword the grammar cannot enforce is refused with ERR_GPUFORMER_INPUT naming it and its place.
  */
 import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
 import { matches } from '../../lib/structured/automaton';
 import { compileGrammar } from '../../lib/structured/grammar';
 import { MAX_WHITESPACE, jsonObjectGrammar, jsonSchemaGrammar } from '../../lib/structured/json-schema';
 import { randomDocument, utf8 } from './helpers';
 
 const ajv = new Ajv2020({ strict: false, allErrors: false });
+addFormats(ajv); // the full mode: dates that exist, times with their zone
 
 /** Each schema with documents that must be accepted (all valid) and documents ajv calls invalid. */
 const CASES: Array<{ name: string; schema: unknown; valid: string[]; invalid: string[] }> = [
@@ -106,6 +108,35 @@ const CASES: Array<{ name: string; schema: unknown; valid: string[]; invalid: st
     schema: {},
     valid: ['1', '"x"', 'null', '{"a":[1,{"b":null}]}', '[[],{}]', 'true'],
     invalid: [],
+  },
+  {
+    name: 'pattern (unanchored: it may match anywhere)',
+    schema: { type: 'object', properties: { code: { type: 'string', pattern: '^[A-Z]{2}-\\d+$' }, note: { type: 'string', pattern: 'ok' } }, required: ['code', 'note'], additionalProperties: false },
+    valid: ['{"code":"AB-12","note":"ok"}', '{"code":"ZZ-0","note":"it is ok!"}', '{"code":"AB-1","note":"\\"ok\\""}'],
+    invalid: ['{"code":"ab-12","note":"ok"}', '{"code":"AB-","note":"ok"}', '{"code":"AB-12","note":"o k"}', '{"code":"AB-12x","note":"ok"}'],
+  },
+  {
+    name: 'formats: date, time, date-time, duration',
+    schema: {
+      type: 'object', additionalProperties: false, required: ['d', 't', 'dt', 'p'],
+      properties: { d: { type: 'string', format: 'date' }, t: { type: 'string', format: 'time' }, dt: { type: 'string', format: 'date-time' }, p: { type: 'string', format: 'duration' } },
+    },
+    valid: ['{"d":"2024-02-29","t":"23:59:59Z","dt":"2000-12-31T00:00:00.123+05:30","p":"P1Y2M3DT4H5M6S"}',
+      '{"d":"1900-01-31","t":"00:00:00-00:00","dt":"2023-04-30T12:00:00z","p":"P3W"}', '{"d":"0000-02-29","t":"12:34:56.5Z","dt":"1999-11-30T01:02:03Z","p":"PT1M"}'],
+    invalid: ['{"d":"2023-02-29","t":"23:59:59Z","dt":"2000-12-31T00:00:00Z","p":"P1D"}', '{"d":"1900-02-29","t":"00:00:00Z","dt":"2000-12-31T00:00:00Z","p":"P1D"}',
+      '{"d":"2024-04-31","t":"00:00:00Z","dt":"2000-12-31T00:00:00Z","p":"P1D"}', '{"d":"2024-01-01","t":"24:00:00Z","dt":"2000-12-31T00:00:00Z","p":"P1D"}',
+      '{"d":"2024-01-01","t":"10:00:00","dt":"2000-12-31T00:00:00Z","p":"P1D"}', '{"d":"2024-01-01","t":"10:00:00Z","dt":"2000-13-01T00:00:00Z","p":"P1D"}',
+      '{"d":"2024-01-01","t":"10:00:00Z","dt":"2000-12-01T00:00:00Z","p":"P"}', '{"d":"2024-01-01","t":"10:00:00Z","dt":"2000-12-01T00:00:00Z","p":"P1DT"}'],
+  },
+  {
+    name: 'formats: email, uuid, ipv4',
+    schema: {
+      type: 'array', prefixItems: [{ type: 'string', format: 'email' }, { type: 'string', format: 'uuid' }, { type: 'string', format: 'ipv4' }], items: false, minItems: 3,
+    },
+    valid: ['["ada.l+x@example.co.uk","123e4567-e89b-12d3-a456-426614174000","192.168.0.255"]', '["a@b.c","00000000-0000-0000-0000-00000000000A","0.0.0.0"]'],
+    invalid: ['["ada@","123e4567-e89b-12d3-a456-426614174000","1.2.3.4"]', '["a@b.c","123e4567e89b12d3a456426614174000","1.2.3.4"]',
+      '["a@b.c","123e4567-e89b-12d3-a456-426614174000","256.1.1.1"]', '["a@-b.c","123e4567-e89b-12d3-a456-426614174000","1.2.3.4"]',
+      '["a@b.c","123e4567-e89b-12d3-a456-426614174000","01.2.3.4"]'],
   },
   {
     name: 'unicode keys and values, escapes',
@@ -202,9 +233,12 @@ describe('JSON Schema → grammar, against ajv', () => {
 
   it('refuses what it cannot enforce, naming the keyword and where it is', () => {
     const refused: Array<[unknown, RegExp]> = [
-      [{ type: 'string', pattern: '^a' }, /"pattern".*\(at "#"\)/],
+      [{ type: 'string', pattern: '(a)\\1' }, /backreferences/],
+      [{ type: 'string', pattern: '^a', maxLength: 3 }, /'pattern' beside 'maxLength'/],
+      [{ type: 'string', format: 'date', pattern: 'x' }, /'pattern' beside 'format'/],
       [{ type: 'object', properties: { n: { type: 'integer', minimum: 0 } } }, /"minimum".*#\/properties\/n/],
-      [{ type: 'array', items: { type: 'string', format: 'email' } }, /"format".*#\/items/],
+      [{ type: 'array', items: { type: 'string', format: 'hostname' } }, /format "hostname" is not supported.*#\/items\/format/],
+      [{ type: 'string', format: 'ipv6' }, /format "ipv6" is not supported/],
       [{ type: 'array', uniqueItems: true }, /"uniqueItems"/],
       [{ oneOf: [{ type: 'string' }] }, /"oneOf"/],
       [{ allOf: [{ type: 'string' }] }, /"allOf"/],

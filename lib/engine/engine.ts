@@ -16,6 +16,8 @@ import { ChatTemplate, templateTokens } from '../tokenizer/chat-template';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
 import { TokenizerPool } from '../tokenizer/pool';
 import { TextTokenizer, TooLong } from '../tokenizer/tokenizer';
+import { constraintFor } from '../structured/response-format';
+import { TokenVocabulary } from '../structured/vocabulary';
 import {
   ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
 } from './options';
@@ -82,6 +84,8 @@ export interface EngineParts {
 
 export class Engine {
   private disposed = false;
+  /** what structured output reads of the vocabulary (vocabulary()) */
+  private vocab: TokenVocabulary | undefined;
 
   /** Use Engine.load(). */
   constructor(private readonly parts: EngineParts) {}
@@ -358,13 +362,37 @@ export class Engine {
   }
 
   /**
+   * The vocabulary as structured output reads it (each token's bytes, a trie), built when a request first
+   * asks for a response format.
+   */
+  private vocabulary(): TokenVocabulary {
+    if (!this.vocab) {
+      const files = this.parts.source.tokenizer;
+      if (!files) throw inputError(`responseFormat: ${this.parts.source.path} has no tokenizer.json, so the text of its tokens is unknown`);
+      this.vocab = TokenVocabulary.fromTokenizerJson(files.json, this.spec.vocabSize);
+    }
+    return this.vocab;
+  }
+
+  /**
+   * A generation: the request as the loop takes it, built now (so that generate() refuses what it cannot do
+   * when it is called), run as the stream of its chunks.
+   */
+  private stream(promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
+    const stopTokenIds = [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])];
+    const req: GenerateRequest = {
+      promptIds, maxTokens: o.maxTokens, stopTokenIds, signal: o.signal, ...this.samplingOf(o, stopTokenIds),
+      ...(o.responseFormat ? { constraint: constraintFor(o.responseFormat, this.vocabulary(), stopTokenIds) } : {}),
+    };
+    return this.run(req, promptIds, o);
+  }
+
+  /**
    * Runs a generation on the loop and turns its token events into text chunks (incremental detokenization,
    * stop strings). The scheduler refuses a prompt that leaves no room in maxModelLen and ends the generation
    * there ('length') when maxTokens would run past it.
    */
-  private async *stream(promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
-    const stopTokenIds = [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])];
-    const req: GenerateRequest = { promptIds, maxTokens: o.maxTokens, stopTokenIds, signal: o.signal, ...this.samplingOf(o, stopTokenIds) };
+  private async *run(req: GenerateRequest, promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
     const tok = this.parts.tokenizer;
     const detok = tok ? new IncrementalDetokenizer(tok, promptIds, { skipSpecialTokens: o.skipSpecialTokens }) : null;
     const stops = new StopStringMatcher(o.stop, o.includeStopStrInOutput);

@@ -70,7 +70,7 @@ export class BackgroundEngineLoop implements EngineLoop {
     this.checkGenerateRequest(req);
     const seq = new Sequence(this.nextId++, {
       promptIds: req.promptIds, maxTokens: req.maxTokens, stopTokenIds: req.stopTokenIds, sampling: req.sampling,
-      allowedTokens: req.allowedTokens, minTokens: req.minTokens,
+      allowedTokens: req.allowedTokens, minTokens: req.minTokens, constraint: req.constraint,
     }, sched.config.blockSize);
     sched.add(seq); // refuses what could never run
     this.metrics.promptTokens += seq.promptLength;
@@ -190,15 +190,16 @@ export class BackgroundEngineLoop implements EngineLoop {
       return;
     }
     if (step.scheduled.length === 0) return;
-    const batch: StepSequence[] = step.scheduled.map((s) => ({
-      tokens: s.seq.tokens.slice(s.start, s.start + s.numTokens),
-      start: s.start,
-      blockTable: [...sched.blockTable(s.seq)],
-      sample: sched.samplingFor(s),
-    }));
     let sampled: Int32Array;
     const logprobs = new Map<Sequence, TokenLogprobs>();
     try {
+      // (a grammar's token mask is worked out here: a failure fails the step like the runner's)
+      const batch: StepSequence[] = step.scheduled.map((s) => ({
+        tokens: s.seq.tokens.slice(s.start, s.start + s.numTokens),
+        start: s.start,
+        blockTable: [...sched.blockTable(s.seq)],
+        sample: sched.samplingFor(s),
+      }));
       const result = await (this.runner as DecoderRunner).step(batch);
       sampled = result.tokens;
       result.logprobs.forEach((lp, i) => { if (lp) logprobs.set(step.scheduled[i].seq, lp); });
@@ -215,6 +216,10 @@ export class BackgroundEngineLoop implements EngineLoop {
     for (const o of outputs) {
       const entry = this.active.get(o.seq);
       if (!entry) continue;
+      if (o.error !== undefined) {
+        this.failRequest(entry, o.error);
+        continue;
+      }
       entry.stream.push({ tokenId: o.tokenId, finishReason: o.finishReason, logprobs: logprobs.get(o.seq) });
       if (o.finishReason) this.release(entry);
     }
@@ -288,6 +293,10 @@ export class BackgroundEngineLoop implements EngineLoop {
     }
     if (req.allowedTokens !== undefined && !(req.allowedTokens instanceof Uint32Array && req.allowedTokens.length === Math.ceil(V / 32))) {
       throw inputError(`generate: allowedTokens must be a Uint32Array of ${Math.ceil(V / 32)} words`);
+    }
+    const c = req.constraint;
+    if (c !== undefined && !(c && typeof c.allowedTokens === 'function' && typeof c.accept === 'function' && typeof c.isComplete === 'boolean')) {
+      throw inputError('generate: constraint must be a TokenConstraint (allowedTokens(), accept(), isComplete)');
     }
   }
 

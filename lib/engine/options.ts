@@ -16,6 +16,7 @@ import type { ModelSource } from '../core/source';
 import { KvCacheShape, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, PoolingMode, StepBudget } from '../core/step';
 import type { MemoryBudgetOptions } from '../memory/planner';
 import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
+import { ResponseFormat, StructuredFormat, checkResponseFormat, responseFormatFromWire } from '../structured/response-format';
 
 export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type DtypeOption = DtypeChoice;
@@ -107,6 +108,16 @@ export interface GenerateOptions {
   skipSpecialTokens?: boolean;
   /** keep only the last n tokens of the prompt (vLLM's truncate_prompt_tokens) */
   truncatePromptTokens?: number;
+  /**
+   * structured output (OpenAI's response_format): { type: 'json_object' } for any JSON object, or
+   * { type: 'json_schema', jsonSchema: { name, schema, strict } } for JSON that validates against `schema`
+   * (the keywords lib/structured/json-schema.ts lists; any other is refused); { type: 'text' } or null, the
+   * default, leave the text free. Every step's logits are masked to the tokens that keep the output valid;
+   * the stop tokens are allowed once it is a whole document, and the generation ends where nothing more can
+   * follow. maxTokens can still cut it short (finish reason 'length'). (A StructuredFormat is one already
+   * checked, as resolveGenerateOptions gives it back.)
+   */
+  responseFormat?: ResponseFormat | StructuredFormat | null;
   signal?: AbortSignal;
 }
 
@@ -274,6 +285,9 @@ export const GENERATE_OPTIONS = {
   } as OptionEntry<number[], GenerateContext>,
   ignoreEos: { check: boolean, default: () => false, field: 'ignore_eos' } as OptionEntry<boolean, GenerateContext>,
   skipSpecialTokens: { check: boolean, default: () => true, field: 'skip_special_tokens' } as OptionEntry<boolean, GenerateContext>,
+  responseFormat: {
+    check: checkResponseFormat, default: () => null, field: 'response_format', fromField: responseFormatFromWire,
+  } as OptionEntry<StructuredFormat | null, GenerateContext>,
   truncatePromptTokens: {
     check: (v, name) => checkPositiveInt(v, name), default: () => undefined, field: 'truncate_prompt_tokens',
     fromField: (v) => (v === -1 ? undefined : v), // vLLM: -1 keeps the model's whole context, which a prompt may fill anyway

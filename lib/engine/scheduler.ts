@@ -55,6 +55,8 @@ export interface SequenceOutput {
   seq: Sequence;
   tokenId: number;
   finishReason?: FinishReason;
+  /** why the sequence ended with 'abort' here (its grammar refused the token), for its caller */
+  error?: unknown;
 }
 
 /** The longest prompt a sequence may have: maxModelLen less the one position it must generate into. */
@@ -220,7 +222,8 @@ export class Scheduler {
 
   /**
    * Applies a finished step: advances each sequence's computed tokens, offers newly full blocks to the
-   * prefix cache, appends sampled tokens and finishes sequences (stop token, maxTokens, maxModelLen).
+   * prefix cache, appends sampled tokens and finishes sequences (stop token, a grammar nothing more can
+   * follow, maxTokens, maxModelLen).
    * `sampled[i]` is the token of step.scheduled[i] (ignored where it did not sample). Sequences aborted
    * while the step ran are skipped.
    */
@@ -235,10 +238,20 @@ export class Scheduler {
       const tokenId = sampled[i];
       seq.append(tokenId);
       let reason: FinishReason | undefined;
+      let error: unknown;
       if (seq.stopTokenIds.has(tokenId)) reason = 'stop';
-      else if (seq.tokens.length >= this.maxLength(seq)) reason = 'length';
+      else if (seq.constraint) {
+        try {
+          seq.constraint.accept(tokenId);
+          if (seq.constraint.isComplete) reason = 'stop';
+        } catch (e) {
+          reason = 'abort';
+          error = e;
+        }
+      }
+      if (!reason && seq.tokens.length >= this.maxLength(seq)) reason = 'length';
       if (reason) this.finish(seq, reason);
-      out.push({ seq, tokenId, finishReason: reason });
+      out.push({ seq, tokenId, finishReason: reason, ...(error === undefined ? {} : { error }) });
     });
     return out;
   }

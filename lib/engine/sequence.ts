@@ -6,7 +6,7 @@
  */
 import { SamplingParams, SamplingState, hasPenalties } from '../core/step';
 import { extendBlockHashes, BlockHash } from '../kv/block-hash';
-import type { FinishReason } from './types';
+import type { FinishReason, TokenConstraint } from './types';
 
 export type SequenceStatus = 'waiting' | 'running' | 'finished';
 
@@ -19,6 +19,8 @@ export interface SequenceParams {
   allowedTokens?: Uint32Array;
   /** the stop tokens are banned until this many tokens are generated */
   minTokens?: number;
+  /** the grammar the generation is held to (structured output) */
+  constraint?: TokenConstraint;
 }
 
 export class Sequence {
@@ -27,6 +29,8 @@ export class Sequence {
   readonly stopTokenIds: ReadonlySet<number>;
   readonly sampling: SamplingParams;
   private readonly allowedTokens: Uint32Array | null;
+  /** the grammar the generated tokens follow (the scheduler tells it each one), or null */
+  readonly constraint: TokenConstraint | null;
   private readonly minTokens: number;
   /** the logit bias while fewer than minTokens are generated: the request's, and -inf on every stop token */
   private readonly minTokensBias: SamplingParams['logitBias'];
@@ -51,6 +55,7 @@ export class Sequence {
     this.stopTokenIds = new Set(p.stopTokenIds);
     this.sampling = p.sampling;
     this.allowedTokens = p.allowedTokens ?? null;
+    this.constraint = p.constraint ?? null;
     this.minTokens = p.minTokens ?? 0;
     const bias = new Map(p.sampling.logitBias.map(([t, b]) => [t, b]));
     for (const t of this.stopTokenIds) bias.set(t, -Infinity);
@@ -79,7 +84,8 @@ export class Sequence {
 
   /**
    * The sampling state for the token sampled after this step: the RNG counter is the token's index; the stop
-   * tokens are banned while fewer than minTokens are generated; the penalties see the tokens so far.
+   * tokens are banned while fewer than minTokens are generated; the penalties see the tokens so far; the
+   * token mask is the grammar's for this step (and allowed_token_ids', where both are given).
    */
   samplingState(): SamplingState {
     const step = this.numGenerated;
@@ -87,8 +93,15 @@ export class Sequence {
       ...this.sampling,
       logitBias: step < this.minTokens ? this.minTokensBias : this.sampling.logitBias,
       step,
-      allowedTokens: this.allowedTokens,
+      allowedTokens: this.tokenMask(),
       history: hasPenalties(this.sampling) ? { id: this.id, tokens: this.tokens, promptLength: this.promptLength } : null,
     };
+  }
+
+  private tokenMask(): Uint32Array | null {
+    if (!this.constraint) return this.allowedTokens;
+    const grammar = this.constraint.allowedTokens();
+    if (!this.allowedTokens) return grammar;
+    return grammar.map((w, i) => w & this.allowedTokens![i]);
   }
 }

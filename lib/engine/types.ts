@@ -16,9 +16,25 @@ export interface GenerateRequest {
   allowedTokens?: Uint32Array;
   /** stopTokenIds cannot be generated before this many tokens (default 0) */
   minTokens?: number;
+  /** holds the generation to a grammar (structured output): the tokens allowed at each step, and its end */
+  constraint?: TokenConstraint;
   /** finish with 'stop' after emitting one of these (EOS, end-of-turn) */
   stopTokenIds: number[];
   signal?: AbortSignal;
+}
+
+/**
+ * A generation held to a grammar (lib/structured's GrammarConstraint): asked for the tokens allowed before
+ * each sampled token, told each token generated. Stop tokens are among the allowed ones exactly when the
+ * output may end there.
+ */
+export interface TokenConstraint {
+  /** the tokens allowed next, bit t % 32 of word t >> 5 (never written by the caller) */
+  allowedTokens(): Uint32Array;
+  /** follows a generated token (a token allowedTokens() did not allow is an error) */
+  accept(tokenId: number): void;
+  /** nothing more can follow: the generation is over */
+  readonly isComplete: boolean;
 }
 
 export interface TokenEvent {

@@ -33,7 +33,7 @@ const refused = (endpoints: readonly Endpoint[], note: string, neutral: readonly
   ({ endpoints, how: 'refused', neutral, note });
 const informational = (endpoints: readonly Endpoint[], note: string): FieldRule => ({ endpoints, how: 'informational', note });
 
-const STRUCTURED = 'structured output (constrained decoding) is not available yet';
+const STRUCTURED = 'vLLM\'s guided decoding fields are not supported: use response_format (json_object or json_schema)';
 
 export const REQUEST_FIELDS: Readonly<Record<string, FieldRule>> = {
   // ------------------------------------------------------------------------ OpenAI, both endpoints
@@ -61,7 +61,7 @@ export const REQUEST_FIELDS: Readonly<Record<string, FieldRule>> = {
   messages: route(CHAT, 'text messages, rendered with the model\'s chat template'),
   max_completion_tokens: route(CHAT, 'the newer name of max_tokens (maxTokens)'),
   top_logprobs: route(CHAT, 'with logprobs: the k most likely tokens at each position (0 to 20)'),
-  response_format: refused(BOTH, STRUCTURED, [{ type: 'text' }]),
+  response_format: option('responseFormat: { type: \'text\' | \'json_object\' | \'json_schema\', json_schema: { name, schema, strict } }, the output held to it'),
   tools: refused(CHAT, 'tool calling (tool definitions in the template and parsing of calls) is not supported'),
   tool_choice: refused(CHAT, 'tool calling is not supported', ['none']),
   parallel_tool_calls: refused(CHAT, 'tool calling is not supported (without tools either value changes nothing)', [true, false]),

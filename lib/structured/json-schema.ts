@@ -21,7 +21,7 @@
  *  - enum and const values are written as JSON.stringify writes them;
  *  - whitespace between tokens is any JSON whitespace, at most MAX_WHITESPACE bytes in a row: enough for
  *    pretty-printed output, and a bound on the whitespace loops small models fall into when held to a
- *    grammar;
+ *    grammar; none before or after the document (it ends where its value closes);
  *  - strings are any valid UTF-8 with JSON's escapes (counted strings leave out escaped surrogate halves,
  *    which would make a code-point count ambiguous).
  */
@@ -29,7 +29,7 @@ import { inputError, shown as show } from '../errors';
 import { Expr, G, Grammar } from './grammar';
 import { patternExpr } from './regex';
 
-/** The most whitespace bytes in a row between two JSON tokens (and before and after the document). */
+/** The most whitespace bytes in a row between two JSON tokens. */
 export const MAX_WHITESPACE = 32;
 /** Digits of a number's integer part, its fraction and its exponent. */
 const INT_DIGITS = 16;
@@ -148,9 +148,12 @@ class JsonRules {
   }
 }
 
-/** The grammar of a document (whitespace around it allowed) that is `body`. */
+/**
+ * The grammar of a document that is `body`, with no whitespace before or after it: the generation ends as
+ * soon as the value closes, where a model held to a grammar would otherwise go on with whitespace.
+ */
 function document(rules: JsonRules, body: Expr): Grammar {
-  rules.g.define('root', G.seq(rules.ws(), body, rules.ws()));
+  rules.g.define('root', body);
   return rules.g;
 }
 

@@ -20,9 +20,8 @@ export type ResponseFormat =
   | { type: 'json_schema'; jsonSchema: { name?: string; description?: string; schema?: unknown; strict?: boolean | null } };
 
 /** A checked structured format: its grammar, compiled. */
-export interface StructuredFormat {
-  type: 'json_object' | 'json_schema';
-  grammar: CompiledGrammar;
+export class StructuredFormat {
+  constructor(readonly type: 'json_object' | 'json_schema', readonly grammar: CompiledGrammar) {}
 }
 
 /** Compiled grammars kept, by the format's JSON text. */
@@ -37,12 +36,14 @@ function onlyKeys(o: Record<string, unknown>, keys: string[], name: string): voi
 }
 
 /**
- * The option's value as the engine uses it: null for text, else the format with its compiled grammar.
+ * The option's value as the engine uses it: null for text (or null), else the format with its compiled grammar.
  * ERR_GPUFORMER_INPUT naming `name` for a malformed value, and naming the keyword for a schema that cannot
  * be enforced.
  */
 export function checkResponseFormat(v: unknown, name: string): StructuredFormat | null {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+  // a value already checked (null: text) stays as it is
+  if (v === null || v instanceof StructuredFormat) return v;
+  if (typeof v !== 'object' || Array.isArray(v)) {
     throw inputError(`${name} must be { type: 'text' | 'json_object' | 'json_schema', … }, got ${show(v)}`);
   }
   const f = v as Record<string, unknown>;
@@ -52,7 +53,7 @@ export function checkResponseFormat(v: unknown, name: string): StructuredFormat 
       return null;
     case 'json_object':
       onlyKeys(f, ['type'], name);
-      return { type: 'json_object', grammar: cached('json_object', () => jsonObjectGrammar()) };
+      return new StructuredFormat('json_object', cached('json_object', () => jsonObjectGrammar()));
     case 'json_schema': {
       onlyKeys(f, ['type', 'jsonSchema'], name);
       const js = f.jsonSchema;
@@ -71,7 +72,7 @@ export function checkResponseFormat(v: unknown, name: string): StructuredFormat 
         throw inputError(`${name}.jsonSchema.strict must be a boolean, got ${show(s.strict)}`);
       }
       const schema = s.schema ?? true;
-      return { type: 'json_schema', grammar: cached(`json_schema:${JSON.stringify(schema)}`, () => jsonSchemaGrammar(schema)) };
+      return new StructuredFormat('json_schema', cached(`json_schema:${JSON.stringify(schema)}`, () => jsonSchemaGrammar(schema)));
     }
     default:
       throw inputError(`${name}.type must be 'text', 'json_object' or 'json_schema', got ${show(f.type)}`);

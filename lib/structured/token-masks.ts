@@ -14,7 +14,7 @@
  * Stop tokens (EOS, end-of-turn) are allowed exactly when the text so far is a whole document; the
  * generation ends by itself once nothing can follow (GrammarConstraint.isComplete).
  */
-import { GpuformerError } from '../errors';
+import { GpuformerError, unsupported } from '../errors';
 import { StackSet, UNKNOWN_CALLER, Stack, advance, advanceBytes, closeStack, initialSet, setKey } from './automaton';
 import type { CompiledGrammar } from './grammar';
 import type { TokenVocabulary } from './vocabulary';
@@ -77,6 +77,10 @@ export class GrammarMasks {
         const caller = closeStack(this.grammar, stack.parent);
         if (caller.stacks.length > 0) for (const node of e.pops) this.walk(node, caller, mask, null);
       }
+    }
+    if (set.stacks.length > 0 && mask.every((w) => w === 0)) {
+      throw unsupported('structured output: no token of the vocabulary can continue the text here (the grammar needs bytes ' +
+        'that no token holds)');
     }
     this.masks.set(key, mask);
     if (this.masks.size > MASK_CACHE_ENTRIES) this.masks.delete(this.masks.keys().next().value!);

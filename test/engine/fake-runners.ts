@@ -45,6 +45,20 @@ export function referenceTokens(prompt: number[], o: { maxTokens: number; maxMod
   }
 }
 
+/**
+ * The token the fake samples under a token mask: its own choice when allowed, else the next allowed id
+ * (cyclically), as a masked argmax keeps to the allowed tokens; -1 when none is.
+ */
+function allowedFrom(mask: Uint32Array | null, t: number): number {
+  if (!mask) return t;
+  const V = mask.length * 32;
+  for (let k = 0; k < V; k++) {
+    const c = (t + k) % V;
+    if ((mask[c >> 5] >>> (c & 31)) & 1) return c;
+  }
+  return -1;
+}
+
 interface Slot { token: number; pos: number; fingerprint: number }
 
 export class FakeDecoderRunner implements DecoderRunner {
@@ -58,6 +72,10 @@ export class FakeDecoderRunner implements DecoderRunner {
   delayMs = 0;
   /** while set, every step waits for it (a test holds the loop still to look at a state) */
   hold: Promise<void> | null = null;
+  /** the token mask of every sampled row, in order (null: none) */
+  readonly masks: Array<Uint32Array | null> = [];
+  /** sample as if no row had a token mask (to test what follows a token the mask did not allow) */
+  ignoreMasks = false;
   disposed = false;
   private busy = false;
 
@@ -102,7 +120,9 @@ export class FakeDecoderRunner implements DecoderRunner {
           this.slots[slotOf(s, s.start + j)] = { token: t, pos: s.start + j, fingerprint: h };
         });
         if (s.sample) {
-          tokens[i] = next(h, s.tokens[s.tokens.length - 1], s.sample.temperature, s.sample.seed, s.sample.step, this.spec.vocabSize);
+          const mask = this.ignoreMasks ? null : s.sample.allowedTokens;
+          this.masks.push(mask);
+          tokens[i] = allowedFrom(mask, next(h, s.tokens[s.tokens.length - 1], s.sample.temperature, s.sample.seed, s.sample.step, this.spec.vocabSize));
         }
       });
       return { tokens, logprobs: new Array(seqs.length).fill(null) };

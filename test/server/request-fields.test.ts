@@ -236,6 +236,22 @@ const EFFECTS: Record<string, (c: Ctx) => Promise<void>> = {
     expect((await c.send({ service_tier: 'auto' })).json.service_tier).toBe('default');
     expect((await c.send({ service_tier: 'flex' })).status).toBe(400);
   },
+  response_format: async (c) => {
+    // held to a schema: a whole JSON document that validates, where the free answer is a story
+    const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+    const r = await c.send({ response_format: { type: 'json_schema', json_schema: { name: 'yes_no', schema, strict: true } }, max_tokens: 48 });
+    expect(r.json.choices[0].finish_reason).toBe('stop');
+    expect(typeof JSON.parse(textOf(c.endpoint, r)).ok).toBe('boolean');
+    const o = await c.send({ response_format: { type: 'json_object' }, max_tokens: 1 });
+    expect(textOf(c.endpoint, o).trimStart()).toMatch(/^\{/);
+    expect(textOf(c.endpoint, await c.send({ response_format: { type: 'text' } }))).toBe(c.text);
+    // what it cannot enforce is a 400 naming the field and the keyword
+    const bad = await c.send({ response_format: { type: 'json_schema', json_schema: { name: 'n', schema: { type: 'string', format: 'ipv6' } } } });
+    expect([bad.status, bad.json.error.param]).toEqual([400, 'response_format']);
+    expect(bad.json.error.message).toMatch(/format "ipv6" is not supported/);
+    const unnamed = await c.send({ response_format: { type: 'json_schema', json_schema: { schema } } });
+    expect([unnamed.status, unnamed.json.error.param]).toEqual([400, 'response_format']);
+  },
   add_special_tokens: async (c) => {
     // the fake tokenizer adds BOS with special tokens: one prompt token more (SmolLM2 adds none)
     const fake = new FakeEngine('decoder', 256);
@@ -255,7 +271,7 @@ const EFFECTS: Record<string, (c: Ctx) => Promise<void>> = {
 
 /** The value that makes a refused field ask for something. */
 const REFUSED_VALUES: Record<string, unknown> = {
-  suffix: ' the end', response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
+  suffix: ' the end', tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
   tool_choice: 'auto', parallel_tool_calls: 'yes', functions: [{ name: 'f', parameters: {} }], function_call: 'auto',
   audio: { voice: 'alloy', format: 'wav' }, modalities: ['text', 'audio'], prediction: { type: 'content', content: 'x' },
   reasoning_effort: 'high', verbosity: 'low', web_search_options: {}, store: true, metadata: { a: 'b' }, length_penalty: 1.2,

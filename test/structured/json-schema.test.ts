@@ -197,10 +197,10 @@ describe('JSON Schema → grammar, against ajv', () => {
 
   it('json_object: any JSON object, nested, and nothing else', () => {
     const g = compileGrammar(jsonObjectGrammar());
-    for (const doc of ['{}', '{"a":1}', ' {"a":[1,2,{"b":null}],"c":"d","e":{"f":{}}} ', '{"x":-0.5e-10,"y":true,"z":false}']) {
+    for (const doc of ['{}', '{"a":1}', '{"a":[1,2,{"b":null}],"c":"d","e":{"f":{}}}', '{"x":-0.5e-10,"y":true,"z":false}', '{ "a" :\n\t[ 1 ] }']) {
       expect({ doc, ok: matches(g, utf8(doc)) }).toEqual({ doc, ok: true });
     }
-    for (const doc of ['[]', '1', '"{}"', '{', '{"a":}', '{"a":1,}', '{a:1}', "{'a':1}", '{"a":01}', '{"a":1.}', '{"a":NaN}', '{"a":"\x01"}']) {
+    for (const doc of ['[]', '1', '"{}"', '{', ' {}', '{}\n', '{"a":}', '{"a":1,}', '{a:1}', "{'a':1}", '{"a":01}', '{"a":1.}', '{"a":NaN}', '{"a":"\x01"}']) {
       expect({ doc, ok: matches(g, utf8(doc)) }).toEqual({ doc, ok: false });
     }
     for (let seed = 1; seed <= 40; seed++) {

@@ -76,7 +76,7 @@ describe('token masks', () => {
       let set: StackSet = initialSet(g);
       // every few bytes: the slow mask reads 49152 tokens
       doc.forEach((b, i) => {
-        if (i % 4 === 0) expect({ name, at: i, ids: maskIds(masks.maskFor(set)) }).toEqual({ name, at: i, ids: maskIds(bruteForceMask(g, vocab, set)) });
+        if (i % 8 === 0) expect({ name, at: i, ids: maskIds(masks.maskFor(set)) }).toEqual({ name, at: i, ids: maskIds(bruteForceMask(g, vocab, set)) });
         set = advance(g, set, b);
       });
     }
@@ -97,11 +97,21 @@ describe('token masks', () => {
     c.accept(0);
     expect(c.isComplete).toBe(true);
 
+    // a closed value: nothing more can come (no whitespace after a document), the generation is over
+    // without a stop token
     const obj = new GrammarConstraint(new GrammarMasks(compileGrammar(jsonSchemaGrammar({ const: 'x' })), small), [0]);
+    expect(allowed(obj.allowedTokens(), id(' '))).toBe(false);
     obj.accept(id('"x"'));
-    for (let i = 0; i < 32; i++) obj.accept(id(' '));
-    // 32 trailing whitespace bytes: nothing more can come, the generation is over without a stop token
     expect(obj.isComplete).toBe(true);
+  });
+
+  it('a grammar that needs bytes no token has is an error, not an empty mask', () => {
+    // the small vocabulary has no token for byte 0xF1 alone, and none that starts with it
+    const noF1 = new TokenVocabulary(small.size, small.bytes.map((b) => (b && b[0] === 0xf1 ? null : b)));
+    const g = compileGrammar(jsonSchemaGrammar({ type: 'string', pattern: '^\\u{40000}$' }));
+    const c = new GrammarConstraint(new GrammarMasks(g, noF1), [0]);
+    c.accept(noF1.bytes.findIndex((b) => b !== null && b.length === 1 && b[0] === 0x22));
+    expect(() => c.allowedTokens()).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_UNSUPPORTED' }));
   });
 
   it('refuses a token the mask did not allow', () => {

@@ -5,7 +5,8 @@
  * What a schema may say is the subset OpenAI's structured outputs accept, less what a context-free grammar
  * cannot promise: type (one or several), enum, const, properties, required, additionalProperties, items,
  * prefixItems, minItems, maxItems, minLength, maxLength, pattern (lib/structured/regex.ts), format (date,
- * time, date-time, duration, email, uuid, ipv4), anyOf, $ref into the document ($defs, definitions, '#';
+ * time, date-time, duration, email, uuid, ipv4), minimum / maximum / exclusiveMinimum / exclusiveMaximum on
+ * integers (not on other numbers), anyOf, $ref into the document ($defs, definitions, '#';
  * recursion included), and the annotations (title, description, default, examples…). A string takes either
  * a pattern, a format or length bounds (their intersection is not something one grammar rule can say).
  * Any other keyword is refused with ERR_GPUFORMER_INPUT naming it and where it is — never ignored — so a
@@ -102,6 +103,25 @@ class JsonRules {
     return this.rule(`string{${min},${max}}`, () => G.seq(G.lit('"'), G.rep(jsonChar(false), min, max), G.lit('"')));
   }
 
+  /** an integer in [lo, hi] (null: unbounded on that side, as far as INT_DIGITS digits go), no '-0' */
+  integerIn(lo: bigint | null, hi: bigint | null): Expr {
+    return this.rule(`integer[${lo ?? ''},${hi ?? ''}]`, () => {
+      const most = 10n ** BigInt(INT_DIGITS) - 1n;
+      const branches: Expr[] = [];
+      // the non-negative part, then the negative one as '-' and a magnitude
+      const a = lo === null || lo < 0n ? 0n : lo;
+      const b = hi === null ? most : hi;
+      if (a <= b && a <= most) branches.push(digitsIn(a, b < most ? b : most));
+      if (lo === null || lo < 0n) {
+        const m0 = hi === null || hi >= 0n ? 1n : -hi;
+        const m1 = lo === null ? most : -lo;
+        if (m0 <= m1 && m0 <= most) branches.push(G.seq(G.lit('-'), digitsIn(m0, m1 < most ? m1 : most)));
+      }
+      if (branches.length === 0) throw inputError(`response_format: no integer of at most ${INT_DIGITS} digits lies between the bounds`);
+      return G.alt(...branches);
+    });
+  }
+
   /** a string whose value the pattern matches */
   patterned(pattern: string): Expr {
     return this.rule(`pattern:${pattern}`, () => G.seq(G.lit('"'), patternExpr(pattern), G.lit('"')));
@@ -149,6 +169,47 @@ class JsonRules {
 }
 
 /**
+ * The decimal text (no leading zeros) of the integers in [a, b], 0 ≤ a ≤ b: split by digit count, then, in
+ * each, by the first digit where a and b part (the classic construction of digit-range patterns).
+ */
+function digitsIn(a: bigint, b: bigint): Expr {
+  const branches: Expr[] = [];
+  for (let len = String(a).length; len <= String(b).length; len++) {
+    const first = len === 1 ? 0n : 10n ** BigInt(len - 1);
+    const last = 10n ** BigInt(len) - 1n;
+    const x = a > first ? a : first;
+    const y = b < last ? b : last;
+    if (x <= y) branches.push(sameLength(String(x), String(y)));
+  }
+  return G.alt(...branches);
+}
+
+/** The digit strings from x to y, both of one length. */
+function sameLength(x: string, y: string): Expr {
+  const d = (lo: number, hi: number) => G.bytes([0x30 + lo, 0x30 + hi]);
+  if (x.length === 1) return d(Number(x), Number(y));
+  const rest = x.length - 1;
+  const x0 = Number(x[0]);
+  const y0 = Number(y[0]);
+  if (x0 === y0) return G.seq(d(x0, x0), sameLength(x.slice(1), y.slice(1)));
+  const zeros = '0'.repeat(rest);
+  const nines = '9'.repeat(rest);
+  const branches: Expr[] = [];
+  // x0 then x's tail up to all nines; the first digits in between then anything; y0 then up to y's tail
+  let from = x0;
+  if (x.slice(1) !== zeros) {
+    branches.push(G.seq(d(x0, x0), sameLength(x.slice(1), nines)));
+    from = x0 + 1;
+  }
+  let to = y0;
+  const last = y.slice(1) !== nines ? G.seq(d(y0, y0), sameLength(zeros, y.slice(1))) : null;
+  if (last) to = y0 - 1;
+  if (from <= to) branches.push(G.seq(d(from, to), G.rep(d(0, 9), rest, rest)));
+  if (last) branches.push(last);
+  return G.alt(...branches);
+}
+
+/**
  * The grammar of a document that is `body`, with no whitespace before or after it: the generation ends as
  * soon as the value closes, where a model held to a grammar would otherwise go on with whitespace.
  */
@@ -177,7 +238,9 @@ const TYPE_KEYWORDS: Record<string, JsonType> = {
   properties: 'object', required: 'object', additionalProperties: 'object',
   items: 'array', prefixItems: 'array', minItems: 'array', maxItems: 'array',
   minLength: 'string', maxLength: 'string', pattern: 'string', format: 'string',
+  minimum: 'integer', maximum: 'integer', exclusiveMinimum: 'integer', exclusiveMaximum: 'integer',
 };
+const BOUNDS = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'];
 
 const DATE = '\\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\\d|30)|02-(?:0[1-9]|1\\d|2[0-8]))' +
   '|(?:\\d\\d(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29';
@@ -289,12 +352,38 @@ class SchemaGrammar {
     switch (t) {
       case 'null': return G.lit('null');
       case 'boolean': return G.alt(G.lit('true'), G.lit('false'));
-      case 'number': return this.rules.number();
-      case 'integer': return this.rules.integer();
+      case 'number': {
+        const bounds = BOUNDS.filter((k) => s[k] !== undefined);
+        if (bounds.length) throw refuse(path, `${bounds.map((k) => `'${k}'`).join(', ')} on non-integer numbers is not supported (it is on integers)`);
+        return this.rules.number();
+      }
+      case 'integer': return this.integer(s, path);
       case 'string': return this.string(s, path);
       case 'object': return this.named_(s, 'object', path, () => this.object(s, path));
       case 'array': return this.named_(s, 'array', path, () => this.array(s, path));
     }
+  }
+
+  /** An integer within the schema's bounds (minimum, maximum and their exclusive forms; none: any integer). */
+  private integer(s: Record<string, unknown>, path: string): Expr {
+    let lo: bigint | null = null;
+    let hi: bigint | null = null;
+    for (const k of BOUNDS) {
+      const v = s[k];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw refuse(`${path}/${k}`, `${k} must be a number, got ${show(v)}`);
+      // the integers the bound lets through, as an inclusive bound
+      if (k === 'minimum' || k === 'exclusiveMinimum') {
+        const b = k === 'minimum' ? BigInt(Math.ceil(v)) : BigInt(Math.floor(v)) + 1n;
+        lo = lo === null || b > lo ? b : lo;
+      } else {
+        const b = k === 'maximum' ? BigInt(Math.floor(v)) : BigInt(Math.ceil(v)) - 1n;
+        hi = hi === null || b < hi ? b : hi;
+      }
+    }
+    if (lo === null && hi === null) return this.rules.integer();
+    if (lo !== null && hi !== null && lo > hi) throw refuse(path, `no integer lies between the bounds (${lo} to ${hi})`);
+    return this.rules.integerIn(lo, hi);
   }
 
   private string(s: Record<string, unknown>, path: string): Expr {

@@ -12,6 +12,7 @@ import addFormats from 'ajv-formats';
 import { matches } from '../../lib/structured/automaton';
 import { compileGrammar } from '../../lib/structured/grammar';
 import { MAX_WHITESPACE, jsonObjectGrammar, jsonSchemaGrammar } from '../../lib/structured/json-schema';
+import { rng } from '../helpers/random';
 import { randomDocument, utf8 } from './helpers';
 
 const ajv = new Ajv2020({ strict: false, allErrors: false });
@@ -195,6 +196,34 @@ describe('JSON Schema → grammar, against ajv', () => {
     }
   });
 
+  it('integers within bounds: exactly the ones ajv accepts (inclusive, exclusive, fractional, one-sided, negative)', () => {
+    const bounds: Array<Record<string, number>> = [
+      { minimum: 0, maximum: 100 }, { minimum: 7, maximum: 7 }, { minimum: -15, maximum: 23 }, { exclusiveMinimum: 9, exclusiveMaximum: 1000 },
+      { minimum: 1.5, maximum: 99.5 }, { minimum: 95 }, { maximum: -3 }, { exclusiveMaximum: 0 }, { minimum: -1234, exclusiveMaximum: -998 },
+      { minimum: 123, maximum: 45678 }, { minimum: 0, maximum: 9 }, { minimum: 10, maximum: 99 }, { minimum: 1999, maximum: 2101 },
+    ];
+    const r = rng(99);
+    for (const b of bounds) {
+      const schema = { type: 'integer', ...b };
+      const g = compileGrammar(jsonSchemaGrammar(schema));
+      const validate = ajv.compile(schema);
+      const probes = new Set<number>();
+      for (const v of Object.values(b)) for (let d = -12; d <= 12; d++) probes.add(Math.round(v) + d);
+      for (let k = 0; k < 200; k++) probes.add(Math.round((r() - 0.5) * 10 ** (1 + Math.floor(r() * 6))));
+      for (const n of probes) {
+        const doc = String(n);
+        expect({ schema, doc, grammar: matches(g, utf8(doc)) }).toEqual({ schema, doc, grammar: validate(n) });
+      }
+      for (let seed = 1; seed <= 20; seed++) {
+        const doc = Buffer.from(randomDocument(g, seed, 4)).toString();
+        expect({ schema, doc, valid: validate(JSON.parse(doc)) }).toEqual({ schema, doc, valid: true });
+      }
+    }
+    // a number that is not an integer cannot take bounds here
+    expect(() => jsonSchemaGrammar({ type: 'number', minimum: 0 })).toThrow(/"minimum"|'minimum'/);
+    expect(() => jsonSchemaGrammar({ type: 'integer', minimum: 5, maximum: 4 })).toThrow(/no integer lies between/);
+  });
+
   it('json_object: any JSON object, nested, and nothing else', () => {
     const g = compileGrammar(jsonObjectGrammar());
     for (const doc of ['{}', '{"a":1}', '{"a":[1,2,{"b":null}],"c":"d","e":{"f":{}}}', '{"x":-0.5e-10,"y":true,"z":false}', '{ "a" :\n\t[ 1 ] }']) {
@@ -236,7 +265,8 @@ describe('JSON Schema → grammar, against ajv', () => {
       [{ type: 'string', pattern: '(a)\\1' }, /backreferences/],
       [{ type: 'string', pattern: '^a', maxLength: 3 }, /'pattern' beside 'maxLength'/],
       [{ type: 'string', format: 'date', pattern: 'x' }, /'pattern' beside 'format'/],
-      [{ type: 'object', properties: { n: { type: 'integer', minimum: 0 } } }, /"minimum".*#\/properties\/n/],
+      [{ type: 'object', properties: { n: { type: 'number', minimum: 0 } } }, /'minimum' on non-integer numbers.*#\/properties\/n/],
+      [{ type: 'integer', multipleOf: 3 }, /"multipleOf"/],
       [{ type: 'array', items: { type: 'string', format: 'hostname' } }, /format "hostname" is not supported.*#\/items\/format/],
       [{ type: 'string', format: 'ipv6' }, /format "ipv6" is not supported/],
       [{ type: 'array', uniqueItems: true }, /"uniqueItems"/],

@@ -11,19 +11,12 @@
  * generated token: the text is decoded after the prompt.
  */
 import { unsupported } from '../errors';
+import { BYTE_OF_CHAR } from '../tokenizer/tokenizer';
 
-/**
- * GPT-2's bytes_to_unicode, inverted: the byte each character of a byte-level vocabulary stands for, by
- * character code (-1: not such a character). Printable bytes stand for themselves; the others are written
- * as U+0100 onwards, in byte order.
- */
+/** GPT-2's byte-level alphabet (tokenizer/tokenizer.ts) as a table by character code: read 49152 times. */
 function byteLevelAlphabet(): Int16Array {
   const table = new Int16Array(0x200).fill(-1);
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-    table[printable ? b : 256 + n++] = b;
-  }
+  for (const [ch, b] of BYTE_OF_CHAR) table[ch.charCodeAt(0)] = b;
   return table;
 }
 

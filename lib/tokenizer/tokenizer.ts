@@ -37,7 +37,7 @@ export interface DecodeOptions {
 }
 
 /** GPT-2's byte-level alphabet reversed: the character that stands for each byte → the byte. */
-const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
+export const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
   const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
   const m = new Map<string, number>();
   let extra = 0;

@@ -142,7 +142,7 @@ describe('the responseFormat option', () => {
       ['json', /responseFormat must be/], [{ type: 'xml' }, /responseFormat.type must be/], [{ type: 'json_object', schema: {} }, /has no field "schema"/],
       [{ type: 'json_schema' }, /responseFormat.jsonSchema must be/], [{ type: 'json_schema', jsonSchema: { name: 'a b' } }, /name must be/],
       [{ type: 'json_schema', jsonSchema: { strict: 'yes' } }, /strict must be a boolean/],
-      [{ type: 'json_schema', jsonSchema: { schema: { type: 'string', minimum: 1 } } }, /keyword "minimum"/],
+      [{ type: 'json_schema', jsonSchema: { schema: { type: 'integer', multipleOf: 2 } } }, /keyword "multipleOf"/],
     ];
     for (const [v, message] of bad) expect(() => resolve(v)).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(message) }));
   });

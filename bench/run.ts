@@ -71,7 +71,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const quoted = process.argv.slice(2).map((x) => (/[\s'"]/.test(x) ? `'${x.replace(/'/g, `'\\''`)}'` : x));
   const command = ['npm run bench', ...(quoted.length ? ['--', ...quoted] : [])].join(' ');
-  console.log(`${command}\n${machine.cpuModel}, ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
+  console.log(`${command}\n${machine.cpuModel} (gpuformer CPU kernels ${machine.cpuKernels}), ${machine.cores} cores, ${(machine.memoryBytes / 2 ** 30).toFixed(0)} GiB` +
     `${machine.gpu ? `, ${machine.gpu.name}` : ''}; gpuformer ${machine.gpuformerCommit}${machine.dirty ? ' (uncommitted changes)' : ''}`);
   if (machine.loadAverage.start > machine.cores / 2) {
     console.log(`warning: load average ${machine.loadAverage.start.toFixed(1)} on ${machine.cores} cores — other work competes, numbers will be noisy`);

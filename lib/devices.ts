@@ -1,9 +1,11 @@
 /** What this machine offers: the CPU always, CUDA devices when the binary, driver and a GPU are present. */
-import { native } from './native';
+import { CpuIsa, CpuIsaLevel, native } from './native';
 
 export interface CpuDevice {
   id: 'cpu';
   threads: number;
+  /** the CPU kernels' instruction-set tier and sub-features in use (GPUFORMER_CPU_ISA caps it), and the machine's */
+  isa: CpuIsa;
 }
 
 export interface CudaDevice {
@@ -34,4 +36,18 @@ export function devices(): DeviceInfo[] {
 
 export function cudaAvailable(): boolean {
   return native.devices().cuda.available;
+}
+
+const describeLevel = (l: CpuIsaLevel): string =>
+  [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : [])].join(' + ');
+
+/** The CPU kernels' level in words, e.g. 'avx512 + vnni + bf16', or 'avx2 (GPUFORMER_CPU_ISA=avx2; the machine has avx512 + vnni + bf16)'. */
+export function describeCpuIsa(isa: CpuIsa): string {
+  const active = describeLevel(isa), machine = describeLevel(isa.machine);
+  return isa.cap ? `${active} (${isa.cap}; the machine has ${machine})` : active;
+}
+
+/** The CPU device entry of devices(). */
+export function cpuDevice(): CpuDevice {
+  return devices()[0] as CpuDevice;
 }

@@ -4,7 +4,7 @@ export type { ErrorCode } from './errors';
 export { devices, cudaAvailable } from './devices';
 export type { DeviceInfo, CpuDevice, CudaDevice, CudaUnavailable } from './devices';
 export { Tensor, native } from './native';
-export type { DType, MemoryTag } from './native';
+export type { DType, MemoryTag, CpuIsa, CpuIsaLevel } from './native';
 export { ops, run, runSync } from './ops';
 export { Engine } from './engine/engine';
 export type { GenerateChunk, Completion } from './engine/engine';

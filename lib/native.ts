@@ -47,8 +47,23 @@ export interface CudaDeviceInfo {
   multiprocessors: number;
 }
 
+/** A CPU instruction-set level: the tier and its sub-features (native/core/cpu_isa.h). */
+export interface CpuIsaLevel {
+  tier: 'portable' | 'avx2' | 'avx512';
+  /** int8 dot products: AVX512-VNNI at the avx512 tier, AVX-VNNI at avx2 */
+  vnni: boolean;
+  /** AVX512-BF16 dot products */
+  bf16: boolean;
+}
+
+/** The level the CPU kernels run at, what the machine offers, and what capped it ('GPUFORMER_CPU_ISA=avx2', 'GPUFORMER_CPU_BASELINE=1' or ''). */
+export interface CpuIsa extends CpuIsaLevel {
+  machine: CpuIsaLevel;
+  cap: string;
+}
+
 export interface NativeDevices {
-  devices: Array<{ id: 'cpu'; threads: number } | CudaDeviceInfo>;
+  devices: Array<{ id: 'cpu'; threads: number; isa: CpuIsa } | CudaDeviceInfo>;
   cuda: { compiled: boolean; available: boolean; reason?: string };
 }
 

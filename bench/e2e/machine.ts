@@ -2,6 +2,7 @@
 import { execFileSync } from 'child_process';
 import { readFileSync } from 'fs';
 import * as os from 'os';
+import { cpuDevice, describeCpuIsa } from '../../lib/devices';
 import { REPO_ROOT } from './paths';
 import type { Device } from './types';
 
@@ -13,6 +14,8 @@ export interface GpuInfo {
 
 export interface MachineInfo {
   cpuModel: string;
+  /** gpuformer's CPU kernel tier, e.g. 'avx512 + vnni + bf16' (GPUFORMER_CPU_ISA caps it) */
+  cpuKernels?: string;
   cores: number;
   memoryBytes: number;
   platform: string;
@@ -49,6 +52,7 @@ function nvidiaSmi(): GpuInfo | undefined {
 export function describeMachine(device: Device): MachineInfo {
   return {
     cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown CPU',
+    cpuKernels: describeCpuIsa(cpuDevice().isa),
     cores: os.cpus().length,
     memoryBytes: os.totalmem(),
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,

@@ -56,6 +56,20 @@ export function randomF32(n) {
 
 export const cpuModel = () => os.cpus()[0]?.model.trim() ?? 'unknown CPU';
 
+/** The vector-unit flags of /proc/cpuinfo that decide the kernels (avx2, fma, f16c, avx512*, avx_vnni, amx*). */
+export function cpuFlags() {
+  const text = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const flags = ((text.match(/^flags\s*:\s*(.*)$/m) || [])[1] || '').split(/\s+/);
+  return flags.filter((f) => /^(avx2|fma|f16c|avx512.*|avx_vnni|amx.*)$/.test(f)).sort();
+}
+
+/** The CPU kernels' tier in use, e.g. 'avx512 + vnni + bf16' (with what capped it, if anything). */
+export function cpuIsa(native) {
+  const isa = native.devices().devices[0].isa;
+  const words = (l) => [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : [])].join(' + ');
+  return isa.cap ? `${words(isa)} (${isa.cap})` : words(isa);
+}
+
 /** The command that reproduces this run, the addon override included. */
 export function commandLine(script, argv) {
   const addon = process.env.GPUFORMER_ADDON ? `GPUFORMER_ADDON=${process.env.GPUFORMER_ADDON} ` : '';

@@ -19,7 +19,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import { usageError } from '../options.mjs';
-import { commandLine, cpuModel, kernelOptions, loadAddon, random, randomF32, writeResults } from './common.mjs';
+import { commandLine, cpuFlags, cpuIsa, cpuModel, kernelOptions, loadAddon, random, randomF32, writeResults } from './common.mjs';
 
 const USAGE = `usage: node bench/kernels/cpu-gemm.mjs [--threads 2] [--quick] [--out bench/results] [--label note]
                                     [--ghz GHZ] [--flops-per-cycle N]`;
@@ -32,7 +32,8 @@ function cpuMhz() {
   const text = fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '';
   return Number((text.match(/^cpu MHz\s*:\s*(.*)$/m) || [])[1] || os.cpus()[0]?.speed);
 }
-const cpu = { model: cpuModel(), mhz: cpuMhz() };
+const cpu = { model: cpuModel(), mhz: cpuMhz(), isa: cpuIsa(native), flags: cpuFlags() };
+console.log(`${cpu.model}, kernels ${cpu.isa}; flags ${cpu.flags.join(' ')}`);
 const ghz = Number(opts.ghz ?? cpu.mhz / 1000);
 const flopsPerCycle = Number(opts['flops-per-cycle']);
 if (!(ghz > 0) || !(flopsPerCycle > 0)) usageError('--ghz and --flops-per-cycle must be positive numbers', USAGE);
@@ -186,7 +187,7 @@ const peakNote = bestGflops > peakGflops
   : '';
 if (peakNote) console.log(peakNote);
 const result = {
-  bench: 'cpu-gemm', date, command, label, threads, quick, cpu: cpu.model, cores: os.cpus().length, ghz, flopsPerCycle,
+  bench: 'cpu-gemm', date, command, label, threads, quick, cpu: cpu.model, isa: cpu.isa, cpuFlags: cpu.flags, cores: os.cpus().length, ghz, flopsPerCycle,
   peakGflops, impliedMinGhz: peakNote ? +impliedGhz.toFixed(3) : undefined, peakNote: peakNote || undefined,
   loadAverage: { before: loadBefore, after: load }, gemm, rowsSweep, gemv, decode,
 };
@@ -195,6 +196,8 @@ const md = [
   `# CPU matmul (linear) — ${date.slice(0, 10)}${label ? ` (${label})` : ''}`,
   '',
   `Command: \`${command}\` · ${threads} threads · ${cpu.model} · load average ${loadBefore.join(' / ')} before, ${load.join(' / ')} after`,
+  '',
+  `CPU kernels: ${cpu.isa} · CPU flags: ${cpu.flags.join(' ')}`,
   '',
   `Assumed peak: ${threads} cores × ${flopsPerCycle} f32 flops/cycle × ${ghz.toFixed(2)} GHz = ${peakGflops.toFixed(1)} GFLOP/s`,
   '',

@@ -194,7 +194,7 @@ function worstJob(run: RunRecord): JobResult | undefined {
 
 export function runTitle(run: RunRecord): string {
   const m = run.machine;
-  const where = run.args.device === 'cuda' && m.gpu ? `${m.gpu.name} (${m.cpuModel}, ${m.cores} cores)` : `${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB`;
+  const where = run.args.device === 'cuda' && m.gpu ? `${m.gpu.name} (${m.cpuModel}, ${m.cores} cores)` : `${m.cpuModel}, ${m.cores} cores, ${(m.memoryBytes / 2 ** 30).toFixed(0)} GiB${m.cpuKernels ? `, gpuformer CPU kernels ${m.cpuKernels}` : ''}`;
   return `${run.startedAt.slice(0, 16).replace('T', ' ')} UTC · ${run.args.device.toUpperCase()}${run.args.quick ? ' quick' : ''} · ${where}`;
 }
 

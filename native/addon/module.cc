@@ -6,14 +6,25 @@
 #include "exec.h"
 #include "gpuformer/allocator.h"
 #include "gpuformer/cuda_runtime.h"
+#include "core/cpu_isa.h"
 #include "core/thread_pool.h"
 #include "tensor_wrap.h"
 
 namespace gfaddon {
 namespace {
 
-// devices(): [{ id: 'cpu', threads }, { id: 'cuda:N', name, totalBytes, freeBytes, computeCapability }]
-// plus { cuda: { compiled, available, reason } }.
+// { tier, vnni, bf16 } of one CPU ISA level (native/core/cpu_isa.h).
+Napi::Object isa_level(Napi::Env env, const gf::CpuIsaLevel& l) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("tier", gf::cpu_tier_name(l.tier));
+  o.Set("vnni", Napi::Boolean::New(env, l.vnni));
+  o.Set("bf16", Napi::Boolean::New(env, l.bf16));
+  return o;
+}
+
+// devices(): [{ id: 'cpu', threads, isa }, { id: 'cuda:N', name, totalBytes, freeBytes, computeCapability }]
+// plus { cuda: { compiled, available, reason } }. isa: the CPU kernels' tier and sub-features in use,
+// what the machine offers, and what capped it ('GPUFORMER_CPU_ISA=…', 'GPUFORMER_CPU_BASELINE=1' or '').
 Napi::Value Devices(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -22,6 +33,11 @@ Napi::Value Devices(const Napi::CallbackInfo& info) {
     Napi::Object cpu = Napi::Object::New(env);
     cpu.Set("id", "cpu");
     cpu.Set("threads", Napi::Number::New(env, gf::num_threads()));
+    const gf::CpuIsa& isa = gf::cpu_isa();
+    Napi::Object isa_info = isa_level(env, isa.active);
+    isa_info.Set("machine", isa_level(env, isa.machine));
+    isa_info.Set("cap", isa.cap);
+    cpu.Set("isa", isa_info);
     list.Set(0u, cpu);
     const std::string reason = gf::cuda::compiled() ? gf::cuda::unavailable_reason()
                                                     : std::string("this gpuformer binary was built without the CUDA backend");
@@ -99,6 +115,11 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The CPU tier is decided now, so that a bad GPUFORMER_CPU_ISA fails the load with its reason.
+  guard(env, [&]() -> Napi::Value {
+    gf::cpu_isa();
+    return env.Undefined();
+  });
   exports.Set("Tensor", TensorWrap::Define(env));
   exports.Set("exec", Napi::Function::New(env, Exec, "exec"));
   exports.Set("execSync", Napi::Function::New(env, ExecSync, "execSync"));

@@ -1,28 +1,27 @@
-// Run-time CPU feature detection. The binary is built for baseline x86-64 so it runs everywhere; hot kernels
-// have AVX2/FMA/F16C variants compiled with __attribute__((target("avx2,fma,f16c"))) and pick them here.
+// Run-time choice of the CPU kernels. The binary is built for baseline x86-64 so it runs everywhere; hot
+// kernels have variants compiled one function at a time for a newer instruction set (avx2_target.h,
+// avx512_target.h) and pick one here, once per call, by the tier native/core/cpu_isa.h decided at load
+// (GPUFORMER_CPU_ISA / GPUFORMER_CPU_BASELINE=1 cap it for testing).
 #pragma once
+
+#include "core/cpu_isa.h"
 
 namespace gf {
 namespace cpu {
 
-struct CpuFeatures {
-  bool avx2 = false;
-  bool fma = false;
-  bool f16c = false;
-  bool avx512f = false;
-  bool avx512bw = false;
-  bool avx512vnni = false;
-  bool avxvnni = false;
-};
+inline CpuTier cpu_tier() { return cpu_isa().active.tier; }
 
-// Detected once; GPUFORMER_CPU_BASELINE=1 forces the portable paths (to test them on any machine).
-const CpuFeatures& cpu_features();
+// AVX2 + FMA + F16C: the level most kernels have a variant for.
+inline bool use_avx2() { return cpu_tier() >= CpuTier::Avx2; }
 
-// The AVX2 + FMA + F16C level most kernels are written for.
-inline bool use_avx2() {
-  const CpuFeatures& f = cpu_features();
-  return f.avx2 && f.fma && f.f16c;
-}
+// AVX-512 F/BW/VL/DQ.
+inline bool use_avx512() { return cpu_tier() >= CpuTier::Avx512; }
+
+// int8 dot products (vpdpbusd): AVX512-VNNI at the avx512 tier, AVX-VNNI (VEX) at the avx2 tier.
+inline bool use_vnni() { return cpu_isa().active.vnni; }
+
+// AVX512-BF16 dot products (vdpbf16ps).
+inline bool use_avx512_bf16() { return cpu_isa().active.bf16; }
 
 }  // namespace cpu
 }  // namespace gf

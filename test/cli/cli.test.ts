@@ -115,12 +115,14 @@ describe('cli: commands on real models', () => {
     expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu'], a.io)).toBe(0);
     expect(a.stdout.text).toMatch(/llama \(safetensors\): 2 layers, hidden 256, 4 heads \(2 KV heads\)/);
     expect(a.stdout.text).toMatch(/sequences of maxModelLen that fit at once: \d+/);
+    expect(a.stdout.text).toMatch(/cpu kernels: (portable|avx2|avx512)\b.*, \d+ threads/);
     const b = io();
     expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--json'], b.io)).toBe(0);
     const x = JSON.parse(b.stdout.text);
     expect(x.source.architecture).toBe('llama');
     expect(x.source.format).toBe('safetensors');
     expect(x.plan.kv.blocks).toBeGreaterThan(0);
+    expect(['portable', 'avx2', 'avx512']).toContain(x.cpu.isa.tier);
   });
 
   it('generate --prompt-ids streams the golden greedy continuation', async () => {

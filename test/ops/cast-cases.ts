@@ -1,5 +1,5 @@
 /**
- * cast test cases shared by cast.test.ts and its baseline-ISA child process. Inputs are raw bits built here
+ * cast test cases shared by cast.test.ts and its per-tier child processes. Inputs are raw bits built here
  * (every f16 / bf16 bit pattern, f32 specials and rounding ties, random GGUF blocks); the expected outputs
  * are computed here in float64: decoding is exact, and rounding to f16 / bf16 is round-to-nearest-even with
  * overflow to ±infinity, written out from the formats' definitions. Casts are exact operations, so every

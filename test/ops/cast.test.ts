@@ -1,15 +1,14 @@
 /**
  * cast: every float → float pair and every quantized → float pair, element for element exact against
  * conversions written in TypeScript (cast-cases.ts), at lengths that cover the vector bodies, their scalar
- * tails and several parallel chunks; the portable kernels in a child process; coded errors for bad arguments.
+ * tails and several parallel chunks; every CPU kernel tier the machine has, in child processes (tiers.ts); coded errors for bad arguments.
  */
-
 import { ops, runSync } from '../../lib/ops';
 import { nextSeed } from '../helpers/random';
 import { CastCase, checkCast, FloatDType, SourceDType } from './cast-cases';
-import { runOnBaseline } from './baseline';
 import { encodeQuantized } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
+import { CPU_TIERS, forEachTier, runInTier } from './tiers';
 
 afterEach(disposeAll);
 
@@ -45,10 +44,10 @@ describe('cast', () => {
   });
 });
 
-describe('cast on the portable kernels (GPUFORMER_CPU_BASELINE=1, child process)', () => {
-  test('every source and destination dtype', () => {
-    const list = cases(nextSeed());
-    expect(runOnBaseline<number[]>('cast-cases.ts', 'runCastCases', list)).toEqual(list.map((c) => c.n));
+describe('cast on every CPU kernel tier (child processes with GPUFORMER_CPU_ISA)', () => {
+  const list = cases(nextSeed());
+  forEachTier(CPU_TIERS.plain, (tier) => {
+    expect(runInTier<number[]>(tier, 'cast-cases.ts', 'runCastCases', list)).toEqual(list.map((c) => c.n));
   });
 });
 

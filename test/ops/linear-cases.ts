@@ -1,5 +1,5 @@
 /**
- * linear (x · wᵀ + bias) test cases shared by linear.test.ts and its baseline-ISA child process: raw weight
+ * linear (x · wᵀ + bias) test cases shared by linear.test.ts and its per-tier child processes: raw weight
  * bytes built here for every weight dtype, decoded here (never by the addon) into exact float64 values, and a
  * plain float64 reference.
  *
@@ -263,7 +263,7 @@ export function casesFor(wdtype: WeightDType, seed: number): LinearCase[] {
 }
 
 
-/** Runs cases one after another (the baseline child's entry point); tensors are freed after each. */
+/** Runs cases one after another (the tier children's entry point); tensors are freed after each. */
 export function runCases(cases: LinearCase[]): LinearResult[] {
   return checkEach(cases, checkLinear);
 }

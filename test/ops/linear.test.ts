@@ -1,18 +1,18 @@
 /**
  * linear: out [M,N] = x [M,K] · w [N,K]ᵀ + bias [N], for every weight dtype against float64 references built
  * from raw bytes in TypeScript (linear-cases.ts explains the quantized tolerances). Also: other thread counts,
- * the portable (baseline x86-64) kernels in a child process, the event loop staying free during a long
- * run(), and coded errors for bad arguments.
+ * every CPU kernel tier the machine has (portable, AVX2, AVX-512, with and without VNNI / BF16; tiers.ts), the
+ * event loop staying free during a long run(), and coded errors for bad arguments.
  */
 import { native } from '../../lib/native';
 import { ops, run, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
-import { runOnBaseline } from './baseline';
 import {
   casesFor, checkLinear, encodeWeights, LinearCase, LinearResult, linearRef, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
+import { CPU_TIERS, forEachTier, runInTier } from './tiers';
 
 afterEach(disposeAll);
 
@@ -40,12 +40,12 @@ describe('linear across thread counts', () => {
   });
 });
 
-describe('linear on the portable kernels (GPUFORMER_CPU_BASELINE=1, child process)', () => {
-  test('every weight dtype, gemv and gemm shapes', () => {
-    const seed = nextSeed();
-    const cases: LinearCase[] = WEIGHT_DTYPES.flatMap((wdtype) => casesFor(wdtype, seed)
-      .filter((c) => c.M * c.N * c.K <= 4e6 || c.M === 1));
-    const results = runOnBaseline<LinearResult[]>('linear-cases.ts', 'runCases', cases);
+describe('linear on every CPU kernel tier (child processes with GPUFORMER_CPU_ISA)', () => {
+  const seed = nextSeed();
+  const cases: LinearCase[] = WEIGHT_DTYPES.flatMap((wdtype) => casesFor(wdtype, seed)
+    .filter((c) => c.M * c.N * c.K <= 4e6 || c.M === 1));
+  forEachTier(CPU_TIERS.all, (tier) => {
+    const results = runInTier<LinearResult[]>(tier, 'linear-cases.ts', 'runCases', cases);
     expect(results).toHaveLength(cases.length);
     for (const r of results) {
       expect(r.err).toBeLessThanOrEqual(TOLERANCE.f32);

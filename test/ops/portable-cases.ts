@@ -1,7 +1,7 @@
 /**
- * Cases for the CPU ops' portable kernels, run in a child process started with GPUFORMER_CPU_BASELINE=1
- * (portable-kernels.test.ts): the attention tiles, softmax and the activations each have a portable and an
- * AVX2 implementation, and the jest workers only ever load one of them. Plain code, no jest globals.
+ * Cases for the CPU ops' tiered kernels, run in child processes started with GPUFORMER_CPU_ISA
+ * (portable-kernels.test.ts): the attention tiles, softmax and the activations have a variant per CPU tier,
+ * and a jest worker only ever loads one of them. Plain code, no jest globals.
  */
 import { Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';

@@ -1,4 +1,5 @@
 /** `gpuformer inspect MODEL`: the model's description and memory plan, without loading any weight. */
+import { cpuDevice, describeCpuIsa } from '../../devices';
 import { formatInspection, inspectModel } from '../../engine/inspect';
 import { UsageError, bytes, flag, parse } from '../args';
 import { planFlags } from '../engine-flags';
@@ -30,7 +31,10 @@ export const inspect: Command = {
     const model = p.positionals[0];
     if (!model) throw new UsageError('MODEL is required');
     const x = await inspectModel(model, { ...planFlags(p), deviceTotalBytes: bytes(p, 'device-memory') });
-    io.stdout.write(flag(p, 'json') ? `${JSON.stringify(x, null, 2)}\n` : `${formatInspection(x)}\n`);
+    const cpu = cpuDevice();  // the CPU kernels this machine runs (whichever device the plan is for)
+    io.stdout.write(flag(p, 'json')
+      ? `${JSON.stringify({ ...x, cpu }, null, 2)}\n`
+      : `${formatInspection(x)}\ncpu kernels: ${describeCpuIsa(cpu.isa)}, ${cpu.threads} threads\n`);
     return 0;
   },
 };

@@ -1,0 +1,89 @@
+/**
+ * Running op test cases under every CPU kernel tier this machine has (native/core/cpu_isa.h): each tier in a
+ * child process started with GPUFORMER_CPU_ISA (tier-child.js), because the tier is fixed when the addon
+ * loads. A tier the machine lacks becomes a skipped test whose name says so, so the jest output lists which
+ * tiers ran.
+ *
+ *   forEachTier(CPU_TIERS.all, (tier) => { const r = runInTier(tier, 'linear-cases.ts', 'runCases', cases); … });
+ */
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+import type { CpuIsa, CpuIsaLevel } from '../../lib/native';
+
+export interface CpuTierCase {
+  /** the GPUFORMER_CPU_ISA value */
+  cap: string;
+  /** the level the kernels must then run at */
+  level: CpuIsaLevel;
+}
+
+const level = (tier: CpuIsaLevel['tier'], vnni = false, bf16 = false): CpuIsaLevel => ({ tier, vnni, bf16 });
+
+/** Every distinct set of CPU kernels, each only where the machine has it. */
+const ALL: CpuTierCase[] = [
+  { cap: 'portable', level: level('portable') },
+  { cap: 'avx2,novnni', level: level('avx2') },
+  { cap: 'avx2', level: level('avx2', true) },                        // AVX-VNNI
+  { cap: 'avx512,novnni,nobf16', level: level('avx512') },
+  { cap: 'avx512,nobf16', level: level('avx512', true) },             // AVX512-VNNI
+  { cap: 'avx512', level: level('avx512', true, true) },              // AVX512-VNNI + AVX512-BF16
+];
+
+export const CPU_TIERS = {
+  /** for ops whose kernels use every sub-feature (the quantized matmul uses VNNI, the bf16 matmul BF16) */
+  all: ALL,
+  /** for ops with one kernel per tier and no VNNI / BF16 variants */
+  plain: ALL.filter((t) => t.cap === 'portable' || t.cap === 'avx2,novnni' || t.cap === 'avx512,novnni,nobf16'),
+};
+
+export interface ChildReply<T> { ok: boolean; result?: T; error?: string; code?: string; isa?: CpuIsa }
+
+/** Runs `exportName(arg)` of `modulePath` (relative to test/ops) in a fresh Node process with these CPU variables. */
+export function runChild<T>(cpuEnv: { GPUFORMER_CPU_ISA?: string; GPUFORMER_CPU_BASELINE?: string }, modulePath: string,
+  exportName: string, arg: unknown): ChildReply<T> {
+  const child = spawnSync(process.execPath, [
+    path.join(__dirname, 'tier-child.js'), path.resolve(__dirname, modulePath), exportName, JSON.stringify(arg),
+  ], { env: { ...process.env, GPUFORMER_CPU_BASELINE: '', GPUFORMER_CPU_ISA: '', ...cpuEnv }, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (child.stderr) throw new Error(`child (${JSON.stringify(cpuEnv)}) wrote to stderr: ${child.stderr}`);
+  return JSON.parse(child.stdout) as ChildReply<T>;
+}
+
+const spawnChild = <T>(cap: string, modulePath: string, exportName: string, arg: unknown): ChildReply<T> =>
+  runChild<T>({ GPUFORMER_CPU_ISA: cap }, modulePath, exportName, arg);
+
+const sameLevel = (a: CpuIsaLevel, b: CpuIsaLevel): boolean => a.tier === b.tier && a.vnni === b.vnni && a.bf16 === b.bf16;
+
+/** Whether this machine runs the tier as asked (a probe child per tier, asked once per test file). */
+const probed = new Map<string, boolean>();
+export function machineHas(t: CpuTierCase): boolean {
+  if (!probed.has(t.cap)) {
+    const reply = spawnChild<number>(t.cap, 'tiers.ts', 'probe', 0);
+    if (!reply.ok) throw new Error(`probe of GPUFORMER_CPU_ISA=${t.cap} failed: ${reply.error}`);
+    probed.set(t.cap, sameLevel(reply.isa!, t.level));
+  }
+  return probed.get(t.cap)!;
+}
+
+/** The probe child's entry point (the reply carries the level it ran at). */
+export function probe(): number {
+  return 0;
+}
+
+/** Defines one test per tier: `fn(tier)` where the machine has it, a skipped test saying why elsewhere. */
+export function forEachTier(tiers: CpuTierCase[], fn: (tier: CpuTierCase) => void): void {
+  for (const t of tiers) {
+    if (machineHas(t)) test(`GPUFORMER_CPU_ISA=${t.cap}`, () => fn(t));
+    else test.skip(`GPUFORMER_CPU_ISA=${t.cap} (skipped: this machine lacks it)`, () => undefined);
+  }
+}
+
+/** Runs `exportName(arg)` of `modulePath` (relative to test/ops) in a child at this tier; checks the tier held. */
+export function runInTier<T>(t: CpuTierCase, modulePath: string, exportName: string, arg: unknown): T {
+  const reply = spawnChild<T>(t.cap, modulePath, exportName, arg);
+  if (!reply.ok) throw new Error(`GPUFORMER_CPU_ISA=${t.cap} child failed: ${reply.error}`);
+  if (!sameLevel(reply.isa!, t.level)) {
+    throw new Error(`GPUFORMER_CPU_ISA=${t.cap} child ran at ${JSON.stringify(reply.isa)}, not ${JSON.stringify(t.level)}`);
+  }
+  return reply.result as T;
+}

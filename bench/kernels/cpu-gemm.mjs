@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * CPU matmul benchmark (the linear op): GFLOP/s of the blocked GEMM at all-MiniLM-L6-v2 shapes and GB/s of
- * the decode GEMV at SmolLM2-135M shapes, per weight dtype.
+ * CPU matmul benchmark (the linear op): GFLOP/s at all-MiniLM-L6-v2 and SmolLM2 prefill shapes and GB/s of
+ * decode (one row) at SmolLM2-135M shapes, per weight dtype, with the CPU kernel tier in use.
  *
  *   node bench/kernels/cpu-gemm.mjs [--threads 2] [--quick] [--out bench/results] [--label note] [--ghz G] [--flops-per-cycle N]
  *
@@ -110,8 +110,8 @@ for (const dtype of gemmDtypes) {
 }
 
 // ------------------------------------------------------------------------------------------------ rows sweep
-// GFLOP/s against the number of rows at the FFN-up shape, across linear.cc's switch from the unpacked
-// dot-product tiles (few rows) to the packed GEMM (many rows): the curve should have no dip at the switch.
+// GFLOP/s against the number of rows at the FFN-up shape: the same tiles serve every M (a row's result may
+// not depend on M), so the curve shows what few rows cost next to many.
 const sweepRows = quick ? [1, 8, 48, 256] : [1, 2, 4, 8, 9, 16, 32, 48, 49, 64, 128, 256];
 const rowsSweep = [];
 for (const dtype of quick ? ['f32'] : ['f32', 'f16', 'q4_1']) {
@@ -202,13 +202,13 @@ const md = [
   `Assumed peak: ${threads} cores × ${flopsPerCycle} f32 flops/cycle × ${ghz.toFixed(2)} GHz = ${peakGflops.toFixed(1)} GFLOP/s`,
   '',
   ...(peakNote ? [peakNote, ''] : []),
-  '## GEMM (blocked, packed weight panels) — all-MiniLM-L6-v2 and SmolLM2 prefill shapes',
+  '## GEMM — all-MiniLM-L6-v2 and SmolLM2 prefill shapes',
   '',
   '| weights | M | K | N | layer | ms | GFLOP/s | of peak |',
   '|---|---|---|---|---|---|---|---|',
   ...gemm.map((r) => `| ${r.dtype} | ${r.M} | ${r.K} | ${r.N} | ${r.what} | ${r.ms} | ${r.gflops} | ${(100 * r.fractionOfPeak).toFixed(0)}% |`),
   '',
-  '## Rows sweep — FFN up (K 384, N 1536): dot-product tiles for few rows, packed GEMM for many (linear.cc)',
+  '## Rows sweep — FFN up (K 384, N 1536): the same kernels for every M (native/cpu/linear_kernels.h)',
   '',
   '| weights | M | µs | GFLOP/s |',
   '|---|---|---|---|',

@@ -11,6 +11,10 @@
 #include "cpu/avx2_target.h"
 
 #if defined(GF_HAVE_AVX2_PATH)
+// GCC 12 warns "__Y (may be) used uninitialized" inside its own AVX-512 intrinsics (their _mm512_undefined_*
+// pass-through operands): a false positive, silenced for the files that use them.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #define GF_HAVE_AVX512_PATH 1
 #define GF_AVX512_ISA "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq"
 #define GF_AVX512 __attribute__((target(GF_AVX512_ISA)))

@@ -1,9 +1,7 @@
-// The two matmul strategies behind cpu::linear (linear.cc picks one by the number of rows M):
-//   gemm  — blocked GEMM for many rows: weight panels converted to f32 and packed per K block, micro-kernel
-//           tiles (gemm_kernel.h), parallel over (M, N) blocks. Any weight dtype.
-//   gemv  — for fewer rows (decode, short inputs): weight rows read in place, no packing, in register tiles
-//           against all M rows; f16/bf16 convert in registers, quantized weights meet activations quantized
-//           to 8 bits (quant.h) in integer dot products.
+// The matmul driver behind cpu::linear: tiles of R activation rows × C weight rows (linear_kernels.h) over
+// the output, the same kernels for every number of rows M, so that a row's result never depends on M.
+// Float weights (f32, f16, bf16) are read in place by eight-lane dot products; quantized weights (Q8_0,
+// Q4_0, Q4_1) meet the activations quantized once to 8-bit blocks in integer block dot products.
 #pragma once
 #include <cstdint>
 
@@ -12,8 +10,8 @@
 namespace gf {
 namespace cpu {
 
-// out [M,N] = x [M,K] · w [N,K]ᵀ (+ bias [N] when not null). x, out, bias f32; w any weight dtype
-// (K a multiple of 32 when quantized). All arrays contiguous.
+// out [M,N] = x [M,K] · w [N,K]ᵀ (+ bias [N] when not null). x, out, bias f32; w any float or quantized
+// dtype (K a multiple of 32 when quantized). All arrays contiguous.
 struct MatmulArgs {
   const float* x;
   const void* w;
@@ -24,7 +22,6 @@ struct MatmulArgs {
 };
 
 void gemm(const MatmulArgs& a);
-void gemv(const MatmulArgs& a);
 
 }  // namespace cpu
 }  // namespace gf

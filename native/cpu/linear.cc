@@ -1,5 +1,5 @@
-// cpu::linear: picks the matmul strategy (gemm.h) by the number of rows and prepares the bias as f32.
-#include <algorithm>
+// cpu::linear: the bias becomes f32, then the tiled matmul (gemm.h) does the rest, for every number of rows
+// and every weight dtype (a row's result never depends on M: native/cpu/linear_kernels.h).
 #include <vector>
 
 #include "cpu/convert.h"
@@ -8,16 +8,6 @@
 
 namespace gf {
 namespace cpu {
-namespace {
-
-// Up to this many rows the unpacked dot-product tiles (gemv.cc) beat the GEMM, whose weight packing costs
-// as much as the multiply for few rows: f32 weights up to ~48 rows, f16/bf16 up to ~8 (the tiles convert
-// each weight vector once per 3 rows, the packer once per task), quantized weights up to 8 (integer block
-// dot products). Measured at all-MiniLM-L6-v2 shapes on 1 and 2 threads (bench/kernels/cpu-gemm.mjs, its
-// rows sweep).
-int64_t gemv_max_rows(DType w_dtype) { return w_dtype == DType::F32 ? 48 : 8; }
-
-}  // namespace
 
 void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
   // x [M,K] · w [N,K]ᵀ + bias [N] → out [M,N]
@@ -36,11 +26,7 @@ void linear(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& out) {
     return;
   }
   const MatmulArgs args{x.data<float>(), w.raw(), w.dtype, bias ? bias_f32.data() : nullptr, o, M, N, K};
-  if (M <= gemv_max_rows(w.dtype)) {
-    gemv(args);
-  } else {
-    gemm(args);
-  }
+  gemm(args);
 }
 
 }  // namespace cpu

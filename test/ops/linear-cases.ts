@@ -3,19 +3,19 @@
  * bytes built here for every weight dtype, decoded here (never by the addon) into exact float64 values, and a
  * plain float64 reference.
  *
- * Quantized weights: for decode-sized M the kernel quantizes the activations to 8 bits per 32-block first
- * (x ≈ d·q, d = max|x_block| / 127, q rounded to nearest even — native/cpu/quant.h) and uses integer dot
- * products; for larger M it may convert weight tiles to f32 and keep x exact. So a quantized case must match
- *   1. either the float64 product with the exact activations, or the float64 product with the *emulated*
- *      8-bit activations (the kernel's f32 arithmetic replayed with Math.fround), at f32 accumulation
- *      tolerance TOLERANCE.f32 — this pins the integer kernel to exactly the intended math;
+ * Quantized weights: for every M the kernel quantizes the activations to 8 bits per 32-block first
+ * (x ≈ d·q, d = max|x_block| / 127, q rounded to nearest even — native/cpu/linear_kernels.h) and uses integer
+ * dot products. So a quantized case must match
+ *   1. the float64 product with the *emulated* 8-bit activations (the kernel's f32 arithmetic replayed with
+ *      Math.fround), at f32 accumulation tolerance TOLERANCE.f32 — this pins the integer kernel to exactly
+ *      the intended math;
  *   2. and, element by element, the exact product w · x within |got − want| ≤ Σ_blocks (d_x / 2) · Σ_k∈block |w_k|
  *      (+ the f32 slack): the worst case of rounding each activation to its nearest multiple of d_x, i.e. the
  *      8-bit activations never cost more than their own rounding error. (Measured: the typical error of the
  *      8-bit path against the exact product is ~0.3–1 % of max |out| on these random data, the same as
  *      quantizing x to int8 per 32-block in float64 gives; llama.cpp accepts the same error.)
  */
-import { DType } from '../../lib/native';
+import { DType, native } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
 import { expectClose, f32, relError, TOLERANCE } from '../helpers/compare';
 import { normal, rng } from '../helpers/random';
@@ -194,8 +194,6 @@ export interface LinearResult {
   boundRatio?: number;
   /** quantized only: relative error against the exact product (for the record) */
   exactErr?: number;
-  /** quantized only: which activations the kernel used ('8-bit' on the decode path) */
-  activations?: 'f32' | '8-bit';
 }
 
 /** Runs one case through the addon (out poisoned first) and checks it; throws with the details on failure. */
@@ -219,14 +217,13 @@ export function checkLinear(c: LinearCase): LinearResult {
     expectClose(got, exact, TOLERANCE.f32, what);
     return { err: relError(got, exact) };
   }
-  // Decode-sized M quantizes the activations to 8 bits; larger M may dequantize weight tiles and keep x in
-  // f32. Either way the result must be one of the two products at f32 accuracy, and within the rounding bound.
+  // Every M quantizes the activations to 8 bits: the result must be that product at f32 accuracy, and
+  // within the rounding bound of the exact one.
   const xq = quantizeActivations(x, K);
   const emulated = linearRef(xq.values, w.values, b ? b.values : null, M, N, K);
   const errEmulated = relError(got, emulated), errExact = relError(got, exact);
-  const activations = errExact <= TOLERANCE.f32 ? 'f32' : '8-bit';
-  expectClose(got, activations === 'f32' ? exact : emulated, TOLERANCE.f32,
-    `${what} (vs the product with ${activations} activations; with exact ones the error is ${errExact.toExponential(3)})`);
+  expectClose(got, emulated, TOLERANCE.f32,
+    `${what} (vs the product with 8-bit activations; with exact ones the error is ${errExact.toExponential(3)})`);
   const bound = activationRoundingBound(xq.step, w.values, M, N, K);
   let maxRef = 0;
   for (const v of exact) maxRef = Math.max(maxRef, Math.abs(v));
@@ -240,10 +237,10 @@ export function checkLinear(c: LinearCase): LinearResult {
     }
     boundRatio = Math.max(boundRatio, ratio);
   }
-  return { err: Math.min(errEmulated, errExact), activations, boundRatio, exactErr: errExact };
+  return { err: errEmulated, boundRatio, exactErr: errExact };
 }
 
-/** Shapes covering M = 1, 3, 17, 64, 257 (gemv and gemm paths, ragged 6-row and 16-column tiles),
+/** Shapes covering M = 1, 3, 17, 64, 257 (one and many row tiles, ragged tiles of every tier),
  * K = 32 … 1536 (one and several K blocks of 256) and N = 1, 7, 33, 512. */
 export const SHAPES: Array<[number, number, number]> = [
   [1, 32, 1], [1, 576, 512], [1, 1536, 33], [3, 96, 7], [3, 384, 512], [4, 576, 33], [5, 384, 7],
@@ -262,6 +259,72 @@ export function casesFor(wdtype: WeightDType, seed: number): LinearCase[] {
   return shapes.map(([M, K, N], i) => ({ wdtype, M, K, N, bias: biases[i % biases.length], seed: seed + 17 * i }));
 }
 
+
+/**
+ * Batch invariance (native/cpu/linear_kernels.h): row m of an M-row matmul must equal, bit for bit, what
+ * that row alone (M = 1) gives, for every M, at any thread count, on every CPU tier (and the tiers agree
+ * with each other: the contract fixes every output's arithmetic). Odd K and N for float weights, an odd
+ * number of blocks for quantized ones, so every tile edge is crossed.
+ */
+export const INVARIANCE_ROWS = [1, 2, 7, 8, 9, 31, 48, 49, 64, 100, 257];
+
+export interface InvarianceCase {
+  wdtype: WeightDType;
+  seed: number;
+  threads: number;
+}
+
+export interface InvarianceResult {
+  /** per M, the outputs whose bits differ from the row's M = 1 result */
+  mismatches: Array<{ M: number; count: number; first?: string }>;
+  /** FNV-1a of the bits of all 257 rows (computed one row at a time): equal on every tier */
+  digest: number;
+}
+
+export function checkInvariance(c: InvarianceCase): InvarianceResult {
+  const quantized = isQuantized(c.wdtype);
+  const K = quantized ? 32 * 11 : 301, N = 77, maxM = INVARIANCE_ROWS[INVARIANCE_ROWS.length - 1];
+  const initialThreads = native.numThreads();
+  native.setNumThreads(c.threads);
+  try {
+    const x = makeActivations(maxM, K, c.seed);
+    const w = tensor(c.wdtype, [N, K], encodeWeights(c.wdtype, N * K, c.seed + 1).bytes);
+    const bias = tensor('f32', [N], encodeFloat('f32', N, c.seed + 2).bytes);
+    const run = (m0: number, M: number): Uint32Array => {
+      const o = out([M, N]);
+      runSync([ops.linear({ x: tensor('f32', [M, K], x.subarray(m0 * K, (m0 + M) * K)), w, bias, out: o })]);
+      return new Uint32Array(o.read());
+    };
+    const single: Uint32Array[] = [];
+    let digest = 0x811c9dc5;
+    for (let m = 0; m < maxM; m++) {
+      single.push(run(m, 1));
+      for (const v of single[m]) digest = Math.imul(digest ^ v, 0x01000193) >>> 0;
+    }
+    const mismatches = INVARIANCE_ROWS.map((M) => {
+      const got = run(0, M);
+      let count = 0;
+      let first: string | undefined;
+      for (let i = 0; i < got.length; i++) {
+        const want = single[Math.floor(i / N)][i % N];
+        if (got[i] !== want) {
+          count++;
+          first ??= `row ${Math.floor(i / N)} column ${i % N}: bits ${got[i].toString(16)} vs ${want.toString(16)} alone`;
+        }
+      }
+      return { M, count, first };
+    });
+    return { mismatches, digest };
+  } finally {
+    native.setNumThreads(initialThreads);
+    disposeAll();
+  }
+}
+
+/** The tier children's entry point for invariance cases. */
+export function runInvariance(cases: InvarianceCase[]): InvarianceResult[] {
+  return cases.map(checkInvariance);
+}
 
 /** Runs cases one after another (the tier children's entry point); tensors are freed after each. */
 export function runCases(cases: LinearCase[]): LinearResult[] {

@@ -9,7 +9,8 @@ import { ops, run, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
 import {
-  casesFor, checkLinear, encodeWeights, LinearCase, LinearResult, linearRef, WEIGHT_DTYPES,
+  casesFor, checkLinear, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, LinearCase, LinearResult,
+  linearRef, runInvariance, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
 import { CPU_TIERS, forEachTier, runInTier } from './tiers';
@@ -21,8 +22,35 @@ describe.each(WEIGHT_DTYPES)('linear with %s weights', (wdtype) => {
   test.each(cases.map((c) => [`M=${c.M} K=${c.K} N=${c.N} bias=${c.bias}`, c] as const))('%s', (_name, c) => {
     const r = checkLinear(c);
     if (r.boundRatio !== undefined) expect(r.boundRatio).toBeLessThanOrEqual(1);
-    // decode (one row) must take the integer path with 8-bit activations, so that path is what is tested here
-    if (r.activations !== undefined && c.M === 1 && c.K > 32) expect(r.activations).toBe('8-bit');
+  });
+});
+
+describe('linear is batch invariant: a row\'s result never depends on M, threads or the CPU tier', () => {
+  // Each case is computed here (the best tier) and under every tier in a child process; all must give the
+  // same digest, and inside each, every M-row result must equal its rows computed alone.
+  const seed = nextSeed();
+  const cases: InvarianceCase[] = WEIGHT_DTYPES.flatMap((wdtype, i) => [1, 2].map((threads) => ({ wdtype, seed: seed + i, threads })));
+  const expectInvariant = (results: InvarianceResult[]) => {
+    results.forEach((r, i) => {
+      for (const m of r.mismatches) {
+        expect({ ...cases[i], M: m.M, differing: m.count, first: m.first }).toEqual({ ...cases[i], M: m.M, differing: 0, first: undefined });
+      }
+    });
+  };
+  let computed: InvarianceResult[] | undefined;
+  const hereResults = (): InvarianceResult[] => (computed ??= runInvariance(cases));
+  test(`in this process, M in ${INVARIANCE_ROWS.join(', ')}, 1 and 2 threads, every weight dtype`, () => {
+    const here = hereResults();
+    expectInvariant(here);
+    // 1 and 2 threads agree
+    for (let i = 0; i < cases.length; i += 2) expect(here[i + 1].digest).toBe(here[i].digest);
+  });
+  describe('on every CPU kernel tier, with the same results as this process', () => {
+    forEachTier(CPU_TIERS.all, (tier) => {
+      const results = runInTier<InvarianceResult[]>(tier, 'linear-cases.ts', 'runInvariance', cases);
+      expectInvariant(results);
+      expect(results.map((r) => r.digest)).toEqual(hereResults().map((r) => r.digest));
+    });
   });
 });
 

@@ -1,0 +1,91 @@
+// The AVX2 kernels of linear_kernels.h: activation quantization (identical to the portable one: IEEE
+// multiply by 1 / d, round to nearest even) and the tiles of linear_tile.inc on ymm vectors, the quantized
+// ones in two flavors, maddubs + madd (AVX2) and vpdpbusd (AVX-VNNI), each compiled for its own target.
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+#include <utility>
+
+#include "cpu/avx2_target.h"
+#include "cpu/linear_kernels.h"
+
+#ifdef GF_HAVE_AVX2_PATH
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace gf {
+namespace cpu {
+namespace avx2 {
+
+void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt) {
+  const __m256 sign_bit = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < K / kQuantBlock; b++, x += kQuantBlock) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) {
+      v[i] = _mm256_loadu_ps(x + 8 * i);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign_bit, v[i]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+    const __m256 scale = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int i = 0; i < 4; i++) {
+      q[i] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    // 4 × 8 i32 → 32 i8 in order: packs work within 128-bit lanes, so restore the order with a permute
+    const __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs), q8);
+    out[b].d = d;
+    finish_activation_block(out[b], wt);
+  }
+}
+
+namespace madd {
+namespace {
+constexpr bool kVnni = false;
+#include "cpu/linear_ymm.inc"
+#include "cpu/linear_tile.inc"
+}  // namespace
+// Float tiles of 3 activation rows × 4 weight rows: 12 ymm accumulators, 3 activation vectors and one weight
+// vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 × 2 (measured best of 2–4 × 1–4: the
+// decoded weight blocks and their scales need registers too).
+const FloatTiles& float_tiles(DType wt) { return float_table<3, 4>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 2>(wt); }
+}  // namespace madd
+
+const FloatTiles& float_tiles(DType wt) { return madd::float_tiles(wt); }
+
+}  // namespace avx2
+}  // namespace cpu
+}  // namespace gf
+
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avxvnni")
+
+namespace gf {
+namespace cpu {
+namespace avx2 {
+
+namespace vnni {
+namespace {
+constexpr bool kVnni = true;
+#include "cpu/linear_ymm.inc"
+#include "cpu/linear_tile.inc"
+}  // namespace
+const QuantTiles& quant_tiles(DType wt) { return quant_table<3, 4>(wt); }
+}  // namespace vnni
+
+const QuantTiles& quant_tiles(DType wt, bool vnni) { return vnni ? vnni::quant_tiles(wt) : madd::quant_tiles(wt); }
+
+}  // namespace avx2
+}  // namespace cpu
+}  // namespace gf
+
+#pragma GCC pop_options
+#endif

@@ -1,0 +1,41 @@
+// The kernel tables of linear_kernels.h for this process's tier (native/core/cpu_isa.h decides it at load).
+#include "cpu/linear_kernels.h"
+
+#include "cpu/simd.h"
+
+namespace gf {
+namespace cpu {
+
+void finish_activation_block(BlockQ8Act& out, DType wt) {
+  for (int j = 0; j < 8; j++) {
+    const int xsum = out.qs[4 * j] + out.qs[4 * j + 1] + out.qs[4 * j + 2] + out.qs[4 * j + 3];
+    if (wt == DType::Q4_1) out.s[j] = out.d * static_cast<float>(xsum);
+    else out.offset[j] = (wt == DType::Q4_0 ? -8 : -128) * xsum;
+  }
+}
+
+const FloatTiles& active_float_tiles(DType wt) {
+#if defined(__x86_64__)
+  if (use_avx512()) return avx512::float_tiles(wt);
+  if (use_avx2()) return avx2::float_tiles(wt);
+#endif
+  return portable::float_tiles(wt);
+}
+
+const QuantTiles& active_quant_tiles(DType wt) {
+#if defined(__x86_64__)
+  if (use_avx512()) return avx512::quant_tiles(wt, use_vnni());
+  if (use_avx2()) return avx2::quant_tiles(wt, use_vnni());
+#endif
+  return portable::quant_tiles(wt);
+}
+
+QuantizeFn active_quantize() {
+#if defined(__x86_64__)
+  if (use_avx2()) return avx2::quantize_activations;
+#endif
+  return portable::quantize_activations;
+}
+
+}  // namespace cpu
+}  // namespace gf

@@ -1,0 +1,114 @@
+// The kernels behind cpu::linear (out [M,N] = x [M,K] · w [N,K]ᵀ + bias), one table per CPU tier, and the
+// arithmetic every implementation must reproduce bit for bit. A new tier (AVX-512 today, NEON next) adds a
+// table here and meets the same contract; test/ops/linear.test.ts checks it on every tier the machine has.
+//
+// ---------------------------------------------------------------------------------------------------------
+// THE CONTRACT: batch invariance. Row m of out depends only on row m of x, w and the bias: never on M, on
+// the other rows, on how the work is cut into tiles or threads, or on the tier (portable, avx2, avx512).
+// Every output is one fixed sequence of IEEE f32 operations on eight lanes L[0..7]:
+//
+//   T(L) = ((L0 + L1) + (L2 + L3)) + ((L4 + L5) + (L6 + L7))          the lanes' sum, always in this order
+//
+// Float weights (f32, f16, bf16; f16/bf16 convert to f32 exactly). K8 = K rounded down to a multiple of 8:
+//     L[j] = +0;  for k = j, j + 8, … < K8 in order:  L[j] = fma(x[m][k], w[n][k], L[j])
+//     s = T(L);   for k = K8 … K − 1 in order:        s = fma(x[m][k], w[n][k], s)
+//     out[m][n] = s + bias[n]   (s alone without a bias)
+//
+// Quantized weights (Q8_0, Q4_0, Q4_1): x is quantized per row to 8-bit blocks of 32 (quantize_activations,
+// identical on every tier): d_x = max|x_block| / 127, q_x = nearbyint(x · (1 / d_x)) (ties to even).
+// The weight block's integers are wq = q (Q8_0), q − 8 (Q4_0), the unsigned nibble q (Q4_1); its scales
+// d_w (and m_w for Q4_1) are f16 read as f32. L[j] = +0, then for each block b = 0 … K/32 − 1 in order:
+//         isum_j = Σ_{e = 4j … 4j+3} wq[e] · q_x[e]                     (exact, in int32)
+//         L[j] = fma(d_w · d_x, (float) isum_j, L[j])                  (d_w · d_x rounded to f32 first)
+//         Q4_1 only:  L[j] = fma(m_w, s_j, L[j]),  s_j = d_x · (float) Σ_{e = 4j … 4j+3} q_x[e]  (f32)
+//     out[m][n] = T(L) + bias[n]   (T(L) alone without a bias)
+//   Element e of a block is its e-th weight in GGUF order (Q4: byte i holds element i in its low nibble
+//   and element i + 16 in its high one). The integer dot may be computed any exact way (vpdpbusd, maddubs
+//   + madd, offsets folded in).
+//
+// The lanes are the same numbers however they are held: AVX2 keeps one output's lanes in a ymm, AVX-512
+// two outputs' in a zmm, portable code eight floats (with std::fma), NEON would use two q registers. So all
+// tiers agree exactly, and a kernel may tile M and N any way it likes without changing a bit.
+// ---------------------------------------------------------------------------------------------------------
+#pragma once
+#include <cstdint>
+
+#include "gpuformer/dtype.h"
+
+namespace gf {
+namespace cpu {
+
+// Element k of a row of float weights (f32, f16 or bf16), as f32 (exact).
+template <DType WT>
+inline float weight_f32(const void* row, int64_t k) {
+  if constexpr (WT == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(row)[k]);
+  if constexpr (WT == DType::BF16) return bf16_to_f32(static_cast<const uint16_t*>(row)[k]);
+  return static_cast<const float*>(row)[k];
+}
+
+// 32 activations as x ≈ d · qs (qs in [-127, 127]), and what the weight type needs from their lane sums
+// xsum_j = Σ_{e = 4j … 4j+3} qs[e], computed once per activation block rather than once per weight row:
+//   Q4_1: s[j] = d · (float) xsum_j (f32)     Q4_0: offset[j] = −8 · xsum_j     Q8_0: offset[j] = −128 · xsum_j
+// (the offsets fold the weights' −8, or a kernel's +128 bias on its unsigned operand, into isum).
+struct BlockQ8Act {
+  float d;
+  int8_t qs[32];
+  union {
+    float s[8];
+    int32_t offset[8];
+  };
+};
+
+// One tile: out[r * ldo + c] for r < R activation rows and c < C weight rows, by the contract above (bias[c]
+// added when bias is not null). w: the first weight row, rows ldw bytes apart, read in place (no packing);
+// x: the first activation row, rows ldx elements apart (floats, or quantized blocks for quantized weights).
+// K is in weight elements. next: null, or the first of C weight rows (ldw apart) to prefetch into L2 while
+// this tile computes — the next tile's, when weights stream from DRAM (decode): the hardware prefetcher
+// alone falls behind on C interleaved row streams.
+template <typename X>
+using TileFn = void (*)(const void* w, int64_t ldw, const X* x, int64_t ldx, int64_t K, const float* bias, float* out,
+                        int64_t ldo, const void* next);
+
+constexpr int kMaxTileR = 8, kMaxTileC = 16;
+
+template <typename X>
+struct TileTable {
+  int r = 0, c = 0;                                      // the full tile (smaller ones serve the edges)
+  TileFn<X> tile[kMaxTileR + 1][kMaxTileC + 1] = {};   // tile[R][C], 1 ≤ R ≤ r, 1 ≤ C ≤ c
+};
+
+using FloatTiles = TileTable<float>;     // f32, f16, bf16 weights
+using QuantTiles = TileTable<BlockQ8Act>;  // Q8_0, Q4_0, Q4_1 weights
+
+// x [K] (K a multiple of 32) → K / 32 blocks for weights of type wt, identically on every tier.
+using QuantizeFn = void (*)(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+
+// Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: integer sums and
+// one f32 multiply per lane).
+void finish_activation_block(BlockQ8Act& out, DType wt);
+
+// ---- the tables, per tier (each in its own file); wt is any float or quantized weight dtype
+namespace portable {
+const FloatTiles& float_tiles(DType wt);
+const QuantTiles& quant_tiles(DType wt);
+void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+}  // namespace portable
+#if defined(__x86_64__)
+namespace avx2 {
+const FloatTiles& float_tiles(DType wt);
+const QuantTiles& quant_tiles(DType wt, bool vnni);
+void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+}  // namespace avx2
+namespace avx512 {
+const FloatTiles& float_tiles(DType wt);
+const QuantTiles& quant_tiles(DType wt, bool vnni);
+}  // namespace avx512
+#endif
+
+// The tables for this process's tier (native/core/cpu_isa.h decides it at load).
+const FloatTiles& active_float_tiles(DType wt);
+const QuantTiles& active_quant_tiles(DType wt);
+QuantizeFn active_quantize();
+
+}  // namespace cpu
+}  // namespace gf

@@ -317,13 +317,12 @@ export function checkInvariance(c: InvarianceCase): InvarianceResult {
     return { mismatches, digest };
   } finally {
     native.setNumThreads(initialThreads);
-    disposeAll();
   }
 }
 
-/** The tier children's entry point for invariance cases. */
+/** Invariance cases one after another, tensors freed after each (also the tier children's entry point). */
 export function runInvariance(cases: InvarianceCase[]): InvarianceResult[] {
-  return cases.map(checkInvariance);
+  return checkEach(cases, checkInvariance);
 }
 
 /** Runs cases one after another (the tier children's entry point); tensors are freed after each. */

@@ -57,7 +57,7 @@ describe('linear is batch invariant: a row\'s result never depends on M, threads
 describe('linear across thread counts', () => {
   const initial = native.numThreads();
   afterAll(() => native.setNumThreads(initial));
-  test.each([1, 3])('%i thread(s): gemv and gemm paths, float and quantized weights', (threads) => {
+  test.each([1, 3])('%i thread(s): one and many row tiles, float and quantized weights', (threads) => {
     native.setNumThreads(threads);
     expect(native.numThreads()).toBe(threads);
     const seed = nextSeed();
@@ -101,7 +101,7 @@ describe('linear through run() keeps the event loop free', () => {
     const o = out([M, N]);
     const matmul = () => ops.linear({ x: xt, w: wt, out: o });
     const t0 = performance.now();
-    await run([matmul()]); // one, to learn this machine's speed (also warms the packed-weight path)
+    await run([matmul()]); // one, to learn this machine's speed (and warm the caches)
     const one = Math.max(performance.now() - t0, 0.05);
     const repeats = Math.min(Math.max(Math.ceil(RUN_MS / one), 2), 10000);
     let ticks = 0;

@@ -27,7 +27,7 @@ export function disposeAll(): void {
   while (live.length) live.pop()!.dispose();
 }
 
-/** Checks each case in turn, freeing its tensors after each (what a baseline child runs: test/ops/baseline.ts). */
+/** Checks each case in turn, freeing its tensors after each (what a tier child runs: test/ops/tiers.ts). */
 export function checkEach<C, R>(cases: C[], check: (c: C) => R): R[] {
   return cases.map((c) => {
     try {

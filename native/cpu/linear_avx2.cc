@@ -10,12 +10,12 @@
 #include "cpu/linear_kernels.h"
 
 #ifdef GF_HAVE_AVX2_PATH
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-
 namespace gf {
 namespace cpu {
 namespace avx2 {
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
 
 void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt) {
   const __m256 sign_bit = _mm256_set1_ps(-0.0f);
@@ -48,7 +48,6 @@ namespace madd {
 namespace {
 constexpr bool kVnni = false;
 #include "cpu/linear_ymm.inc"
-#include "cpu/linear_tile.inc"
 }  // namespace
 // Float tiles of 3 activation rows × 4 weight rows: 12 ymm accumulators, 3 activation vectors and one weight
 // vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 × 2 (measured best of 2–4 × 1–4: the
@@ -56,36 +55,23 @@ constexpr bool kVnni = false;
 const FloatTiles& float_tiles(DType wt) { return float_table<3, 4>(wt); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 2>(wt); }
 }  // namespace madd
-
-const FloatTiles& float_tiles(DType wt) { return madd::float_tiles(wt); }
-
-}  // namespace avx2
-}  // namespace cpu
-}  // namespace gf
-
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avxvnni")
-
-namespace gf {
-namespace cpu {
-namespace avx2 {
-
 namespace vnni {
 namespace {
 constexpr bool kVnni = true;
 #include "cpu/linear_ymm.inc"
-#include "cpu/linear_tile.inc"
 }  // namespace
 const QuantTiles& quant_tiles(DType wt) { return quant_table<3, 4>(wt); }
 }  // namespace vnni
+#pragma GCC pop_options
 
+const FloatTiles& float_tiles(DType wt) { return madd::float_tiles(wt); }
 const QuantTiles& quant_tiles(DType wt, bool vnni) { return vnni ? vnni::quant_tiles(wt) : madd::quant_tiles(wt); }
 
 }  // namespace avx2
 }  // namespace cpu
 }  // namespace gf
-
-#pragma GCC pop_options
 #endif

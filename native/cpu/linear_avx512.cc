@@ -13,54 +13,39 @@
 
 #ifdef GF_HAVE_AVX512_PATH
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
-
 namespace gf {
 namespace cpu {
 namespace avx512 {
 
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
 namespace bw {
 namespace {
 constexpr bool kVnni = false;
 #include "cpu/linear_zmm.inc"
-#include "cpu/linear_tile.inc"
 }  // namespace
 // Float tiles of 4 activation rows × 12 weight rows: 24 zmm accumulators (6 weight pairs), 4 activation
 // vectors and one weight pair, so per 8 columns 10 loads (6 of them with an insert) meet 24 FMAs.
 const FloatTiles& float_tiles(DType wt) { return float_table<4, 12>(wt); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
 }  // namespace bw
-
-const FloatTiles& float_tiles(DType wt) { return bw::float_tiles(wt); }
-
-}  // namespace avx512
-}  // namespace cpu
-}  // namespace gf
-
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
-
-namespace gf {
-namespace cpu {
-namespace avx512 {
-
 namespace vnni {
 namespace {
 constexpr bool kVnni = true;
 #include "cpu/linear_zmm.inc"
-#include "cpu/linear_tile.inc"
 }  // namespace
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
 }  // namespace vnni
+#pragma GCC pop_options
 
+const FloatTiles& float_tiles(DType wt) { return bw::float_tiles(wt); }
 const QuantTiles& quant_tiles(DType wt, bool vnni) { return vnni ? vnni::quant_tiles(wt) : bw::quant_tiles(wt); }
 
 }  // namespace avx512
 }  // namespace cpu
 }  // namespace gf
-
-#pragma GCC pop_options
 #endif

@@ -39,7 +39,8 @@ describe('structured output on SmolLM2-135M-Instruct', () => {
 });
 
 /**
- * Cases whose free output is already a valid document: 4 observed (the point, the capital, the sentiment and
- * the date; the free outputs of the others are fenced in ``` or are prose).
+ * Cases whose free output is already a valid document: 3 observed with the batch-invariant CPU linear (4 with
+ * the previous arithmetic: the point, the capital, the sentiment and the date; a free output's last bits moved
+ * one of them off a valid document). The others' free outputs are fenced in ``` or are prose.
  */
-const MIN_ALREADY_VALID = 4;
+const MIN_ALREADY_VALID = 3;

@@ -4,13 +4,18 @@
  * per architecture: its tensor names, `<arch>.*` hyper-parameters, F32 for 1-D tensors (norms, biases),
  * llama q/k rows permuted to its interleaved RoPE layout, GPT-2's Conv1D matrices transposed to [out, in],
  * and a tokenizer in the metadata (the directory's tokenizer.json, or a synthetic byte-level BPE vocabulary
- * when it has none: the benchmarks feed token ids).
+ * when it has none: the benchmarks feed token ids). Qwen2 (q/k/v biases) is written as a llama model with
+ * biases, which llama.cpp's llama and gpuformer's GGUF loader both read.
  *
- *   node bench/.cache/build/bench/peers/hf-to-gguf.js MODEL_DIR OUT.gguf [--type f32|f16]
+ * --type q8_0 / q4_0 / q4_1 quantizes every matrix whose rows are whole 32-element blocks as ggml's reference
+ * quantizers do (bench/models/gguf-quantize.ts); the others (llama2.c 260K's 172-wide down projection) stay F32.
+ *
+ *   node bench/.cache/build/bench/peers/hf-to-gguf.js MODEL_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_1]
  */
 import { existsSync, readFileSync } from 'fs';
 import { basename, join } from 'path';
 import type { TensorSource } from '../../lib/core/source';
+import { QUANT_BLOCK_BYTES, QuantType, quantizeBlocks } from '../models/gguf-quantize';
 import { convertFloatBytes, ELEMENT_BYTES, FLOAT_DTYPE, readModelTensors, readTensorBytes } from '../models/safetensors';
 import { syntheticVocab } from '../models/synthetic-vocab';
 import { GgufTensorType, GgufWriter } from './gguf-writer';
@@ -21,9 +26,6 @@ const TOKEN_TYPE = { normal: 1, control: 3, userDefined: 4, unused: 5 } as const
 const POOLING = { mean: 1, cls: 2, last: 3 } as const;
 
 export type Layout = { kind: 'copy' } | { kind: 'transpose' } | { kind: 'ropePermute'; heads: number };
-
-/** The float types this converter writes (random-gguf.ts writes the quantized ones). */
-type FloatType = Extract<GgufTensorType, 'F32' | 'F16'>;
 
 export interface TensorMapping {
   gguf: string;
@@ -38,7 +40,7 @@ export type Config = Record<string, any>; // eslint-disable-line @typescript-esl
 export interface ConvertResult {
   architecture: string;
   tensors: number;
-  outType: FloatType;
+  outType: GgufTensorType;
 }
 
 /** ggml's general.file_type ("mostly" this type) */
@@ -61,7 +63,7 @@ export function describeForGguf(config: Config, dir: string, name: string, fileT
   return { arch, mappings };
 }
 
-export async function convertHfToGguf(dir: string, outPath: string, outType: FloatType = 'F32'): Promise<ConvertResult> {
+export async function convertHfToGguf(dir: string, outPath: string, outType: GgufTensorType = 'F32'): Promise<ConvertResult> {
   const config: Config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   const tensors = await readModelTensors(dir);
   const w = new GgufWriter();
@@ -80,22 +82,31 @@ export async function convertHfToGguf(dir: string, outPath: string, outType: Flo
 function ggufArchitecture(config: Config): 'llama' | 'gpt2' | 'bert' {
   const t = config.model_type;
   if (t === 'llama' || t === 'gpt2' || t === 'bert') return t;
-  throw new Error(`hf-to-gguf: model_type ${String(t)} is not converted (llama, gpt2 and bert are)`);
+  if (t === 'qwen2') return 'llama';
+  throw new Error(`hf-to-gguf: model_type ${String(t)} is not converted (llama, qwen2, gpt2 and bert are)`);
 }
 
-function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: FloatType): void {
+function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: GgufTensorType): void {
   const from = FLOAT_DTYPE[src.dtype as keyof typeof FLOAT_DTYPE];
   if (!from) throw new Error(`hf-to-gguf: ${src.name} is ${src.dtype}; float tensors (f32, f16, bf16) are converted`);
-  const type: FloatType = src.shape.length === 1 || m.f32 ? 'F32' : outType;
   const shape = m.layout.kind === 'transpose' ? [src.shape[1], src.shape[0]] : src.shape;
+  const partBlocks = outType in QUANT_BLOCK_BYTES && shape[shape.length - 1] % 32 !== 0;
+  const type: GgufTensorType = src.shape.length === 1 || m.f32 || partBlocks ? 'F32' : outType;
   w.addTensor({
     name: m.gguf, shape, type,
     chunks: function* () {
       let bytes = readTensorBytes(src);
       const elem = ELEMENT_BYTES[from];
       if (m.layout.kind === 'transpose') bytes = transposeBytes(bytes, src.shape[0], src.shape[1], elem);
-      if (m.layout.kind === 'ropePermute') bytes = ropePermuteRows(bytes, m.layout.heads, src.shape[0], src.shape[1] * elem);
-      yield convertFloatBytes(bytes, from, type);
+      if (m.layout.kind === 'ropePermute') bytes = ropePermuteRows(bytes, m.layout.heads, src.shape[0], (src.shape[1] ?? 1) * elem);
+      if (type === 'F32' || type === 'F16') {
+        yield convertFloatBytes(bytes, from, type);
+        return;
+      }
+      const f32 = convertFloatBytes(bytes, from, 'F32');
+      const blocks = new Uint8Array((f32.byteLength / 4 / 32) * QUANT_BLOCK_BYTES[type as QuantType]);
+      quantizeBlocks(type as QuantType, new Float32Array(f32.buffer, f32.byteOffset, f32.byteLength / 4), blocks);
+      yield blocks;
     },
   });
 }
@@ -167,6 +178,7 @@ function llama(c: Config, w: GgufWriter): TensorMapping[] {
   } else if (s && s.type !== 'llama3') {
     throw new Error(`hf-to-gguf: rope scaling ${s.type} is not converted (linear and llama3 are)`);
   }
+  const qkvBias = c.model_type === 'qwen2'; // Qwen2: q/k/v biases (permuted like their rows), written as llama's
   const m: TensorMapping[] = [{ gguf: 'token_embd.weight', src: 'model.embed_tokens.weight', layout: { kind: 'copy' } }];
   for (let i = 0; i < c.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
@@ -175,6 +187,11 @@ function llama(c: Config, w: GgufWriter): TensorMapping[] {
       { gguf: `blk.${i}.attn_q.weight`, src: `${p}.self_attn.q_proj.weight`, layout: { kind: 'ropePermute', heads } },
       { gguf: `blk.${i}.attn_k.weight`, src: `${p}.self_attn.k_proj.weight`, layout: { kind: 'ropePermute', heads: kvHeads } },
       { gguf: `blk.${i}.attn_v.weight`, src: `${p}.self_attn.v_proj.weight`, layout: { kind: 'copy' } },
+      ...(qkvBias ? [
+        { gguf: `blk.${i}.attn_q.bias`, src: `${p}.self_attn.q_proj.bias`, layout: { kind: 'ropePermute', heads } },
+        { gguf: `blk.${i}.attn_k.bias`, src: `${p}.self_attn.k_proj.bias`, layout: { kind: 'ropePermute', heads: kvHeads } },
+        { gguf: `blk.${i}.attn_v.bias`, src: `${p}.self_attn.v_proj.bias`, layout: { kind: 'copy' } },
+      ] as TensorMapping[] : []),
       { gguf: `blk.${i}.attn_output.weight`, src: `${p}.self_attn.o_proj.weight`, layout: { kind: 'copy' } },
       { gguf: `blk.${i}.ffn_norm.weight`, src: `${p}.post_attention_layernorm.weight`, layout: { kind: 'copy' } },
       { gguf: `blk.${i}.ffn_gate.weight`, src: `${p}.mlp.gate_proj.weight`, layout: { kind: 'copy' } },
@@ -366,11 +383,11 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const typeAt = args.indexOf('--type');
   const type = typeAt >= 0 ? args.splice(typeAt, 2)[1].toUpperCase() : 'F32';
-  if (args.length !== 2 || (type !== 'F32' && type !== 'F16')) {
-    console.error('usage: hf-to-gguf MODEL_DIR OUT.gguf [--type f32|f16]');
+  if (args.length !== 2 || !['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1'].includes(type)) {
+    console.error('usage: hf-to-gguf MODEL_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_1]');
     process.exit(2);
   }
-  const r = await convertHfToGguf(args[0], args[1], type);
+  const r = await convertHfToGguf(args[0], args[1], type as GgufTensorType);
   console.log(`${args[1]}: ${r.architecture}, ${r.tensors} tensors, ${r.outType}`);
 }
 

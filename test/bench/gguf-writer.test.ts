@@ -9,6 +9,7 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { readGguf } from '../../lib/loader/gguf-reader';
 import { f16BitsToF32, f32ToF16Bits } from '../../bench/models/f16';
+import { QUANT_BLOCK_BYTES, quantizeBlocks } from '../../bench/models/gguf-quantize';
 import { readModelTensors, readTensorBytes } from '../../bench/models/safetensors';
 import { GgufWriter } from '../../bench/peers/gguf-writer';
 import { convertHfToGguf, llama3RopeFactors, ropePermuteRows, transposeBytes } from '../../bench/peers/hf-to-gguf';
@@ -89,6 +90,7 @@ describe('GgufWriter', () => {
     expect(() => w.addTensor({ name: 'y', ...ok, shape: [2, 0] })).toThrow(/1 to 4 positive dimensions/);
     expect(() => w.addTensor({ name: 'z', ...ok, shape: [1, 1, 1, 1, 2] })).toThrow(/1 to 4 positive dimensions/);
     expect(() => new GgufWriter(12)).toThrow(/multiple of 8/);
+    expect(() => w.addTensor({ name: 'q', shape: [2, 48], type: 'Q8_0', chunks: () => [] })).toThrow(/whole 32-element blocks/);
     w.addTensor({ name: 'short', shape: [4], type: 'F32', chunks: () => [new Uint8Array(12)] });
     await expect(w.write(join(dir, 'bad.gguf'))).rejects.toThrow(/short gave 12 bytes, expected 16/);
   });
@@ -208,6 +210,32 @@ describe('Hugging Face → GGUF conversion, run by llama.cpp', () => {
       for (let k = 0; k < ref.length; k++) { dot += got[i][k] * ref[k]; n1 += got[i][k] ** 2; n2 += ref[k] ** 2; }
       expect(dot / Math.sqrt(n1 * n2)).toBeGreaterThan(0.999);
     });
+  });
+
+  it('qwen2-bias-bf16 as a Q8_0 llama file (q/k/v biases, q/k permuted with their rows): llama.cpp greedy-decodes the golden continuation', async () => {
+    const out = join(dir, 'qwen2.q8_0.gguf');
+    await convertHfToGguf(join(FIXTURES, 'qwen2-bias-bf16'), out, 'Q8_0');
+    const byName = new Map((await readGguf(out)).tensors.map((t) => [t.name, t.type.name]));
+    expect([byName.get('token_embd.weight'), byName.get('blk.1.attn_q.weight'), byName.get('blk.1.attn_q.bias')]).toEqual(['Q8_0', 'Q8_0', 'F32']);
+    const g = await golden('qwen2-bias-bf16');
+    const expected = g.cases.map((c) => Array.from(g.get(`${c.name}.greedy`)));
+    expect(runLlama(out, 'greedy', g.cases.map((c) => c.input_ids), expected.map((e) => e.length))).toEqual(expected);
+  });
+
+  it.each(['Q4_0', 'Q4_1'] as const)('llama2.c 260K as %s: ggml blocks (bench/models/gguf-quantize.ts); rows that are not whole blocks stay F32', async (type) => {
+    const out = join(dir, `llama2c.${type}.gguf`);
+    await convertHfToGguf(join(MODELS, 'llama2c-260K'), out, type);
+    const g = await readGguf(out);
+    const byName = new Map(g.tensors.map((t) => [t.name, t]));
+    expect(g.metadata.get('general.file_type')).toBe(type === 'Q4_0' ? 2 : 3);
+    expect(byName.get('blk.0.ffn_down.weight')!.type.name).toBe('F32'); // [64, 172]: 172 is not a multiple of 32
+    expect(byName.get('blk.0.ffn_up.weight')!.type.name).toBe(type);
+    const src = (await readModelTensors(join(MODELS, 'llama2c-260K'))).get('model.layers.0.mlp.up_proj.weight')!;
+    const up = byName.get('blk.0.ffn_up.weight')!;
+    const x = new Float32Array(readTensorBytes(src).slice().buffer);
+    const want = new Uint8Array((x.length / 32) * QUANT_BLOCK_BYTES[type]);
+    quantizeBlocks(type, x, want);
+    expect(Buffer.from(fileBytes(out, up.fileOffset, up.nbytes)).equals(Buffer.from(want))).toBe(true);
   });
 
   it('stores llama q/k permuted, 1-D tensors in F32, the tied head once, and the tokenizer from the directory', async () => {

@@ -38,22 +38,18 @@ GF_AVX2 inline void store_tail(float* out, __m256 v, int64_t n) {
   for (int64_t i = 0; i < n; i++) out[i] = buf[i];
 }
 
-// exp(x) to about 2 ulp: 2^n · p(r) with r = x − n·ln2 (Cody–Waite split) and a degree-6 polynomial. Inputs
-// below −87.3 (incl. −inf, the masked scores) give exactly 0; inputs above 88 saturate at exp(88).
+// exp(x) by ExpConstants (vecmath_kernels.h). Inputs below −87.3 (incl. −inf, the masked scores) give
+// exactly 0; inputs above 88 saturate at exp(88).
 GF_AVX2 inline __m256 exp(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.33654f);
+  using C = ExpConstants;
+  const __m256 lo = _mm256_set1_ps(C::lo);
   const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_GE_OQ);
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.0f)), lo);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(C::hi)), lo);
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(C::log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::ln2_hi), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(C::ln2_lo), r);
+  __m256 y = _mm256_set1_ps(C::poly[0]);
+  for (int i = 1; i < 6; i++) y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(C::poly[i]));
   y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   const __m256i pow2n = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_and_ps(_mm256_mul_ps(y, _mm256_castsi256_ps(pow2n)), keep);

@@ -29,21 +29,17 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Lanes [0, n) of a vector, n < 16.
 GF_AVX512 inline __mmask16 first(int64_t n) { return static_cast<__mmask16>((1u << n) - 1); }
 
-// avx2::exp on sixteen lanes: the same operations on every element.
+// avx2::exp on sixteen lanes (ExpConstants): the same operations on every element.
 GF_AVX512 inline __m512 exp(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.33654f);
+  using C = ExpConstants;
+  const __m512 lo = _mm512_set1_ps(C::lo);
   const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), lo);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
+  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(C::hi)), lo);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(C::log2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_hi), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(C::ln2_lo), r);
+  __m512 y = _mm512_set1_ps(C::poly[0]);
+  for (int i = 1; i < 6; i++) y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(C::poly[i]));
   y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
   const __m512i pow2n = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(pow2n));

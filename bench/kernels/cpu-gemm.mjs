@@ -79,7 +79,7 @@ function time(program, minSeconds) {
 }
 
 // ------------------------------------------------------------------------------------------------ GEMM
-const gemmDtypes = quick ? ['f32', 'q4_1'] : ['f32', 'f16', 'bf16', 'q8_0', 'q4_1'];
+const gemmDtypes = quick ? ['f32', 'bf16', 'q4_1'] : ['f32', 'f16', 'bf16', 'q8_0', 'q4_1'];
 const gemmShapes = [
   // all-MiniLM-L6-v2: hidden 384, FFN 1536; M = tokens in the batch (256 = 8 sequences of 32, 1024 = 32)
   ...(quick ? [256] : [256, 1024]).flatMap((M) => [

@@ -7,10 +7,12 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "cpu/linear_kernels.h"
+#include "cpu/simd.h"
 
 namespace gf {
 namespace cpu {
@@ -22,9 +24,11 @@ constexpr int64_t kChunkBytes = 256 << 10;  // weights per task
 constexpr int64_t kBlockBytes = 128 << 10;  // activations per task
 constexpr int64_t kPrefetchBytes = 8 << 10;  // how far ahead one-row-tile passes prefetch weights
 
-// x: the activation rows (floats, or quantized blocks), ldx elements apart, x_row_bytes each.
+// x: the activation rows (floats, bf16, or quantized blocks), ldx elements apart, x_row_bytes each.
+// flush: every task runs with denormals flushed (FlushDenormals: the bf16 tiles' arithmetic).
 template <typename X>
-void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t ldx, int64_t x_row_bytes) {
+void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t ldx, int64_t x_row_bytes,
+               bool flush = false) {
   const int64_t ldw = static_cast<int64_t>(dtype_bytes(a.w_dtype, a.K));
   // Tiles per chunk and per block: as many as the byte budgets allow, but at least two tasks per thread
   // where the output has that many tiles (N tiles first: each task then reads its own weights).
@@ -39,6 +43,8 @@ void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t l
   const int64_t m_blocks = ceil_div(a.M, block);
   const char* w = static_cast<const char*>(a.w);
   parallel_for(n_chunks * m_blocks, 1, [&](int64_t begin, int64_t end) {
+    std::optional<FlushDenormals> flushing;
+    if (flush) flushing.emplace();
     for (int64_t task = begin; task < end; task++) {
       const int64_t n0 = (task % n_chunks) * chunk, m0 = (task / n_chunks) * block;
       const int64_t n1 = std::min(a.N, n0 + chunk), m1 = std::min(a.M, m0 + block);
@@ -62,6 +68,14 @@ void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t l
 
 void gemm(const MatmulArgs& a) {
   // out [M,N] = x [M,K] · w [N,K]ᵀ + bias
+  if (a.w_dtype == DType::BF16) {  // bf16 activations (rounded once per row), flushed arithmetic
+    std::vector<uint16_t> xb(static_cast<size_t>(a.M * a.K));
+    parallel_for(a.M, std::max<int64_t>(1, 4096 / a.K), [&](int64_t m0, int64_t m1) {
+      for (int64_t m = m0; m < m1; m++) round_activations_bf16(a.x + m * a.K, xb.data() + m * a.K, a.K);
+    });
+    return run_tiles<uint16_t>(a, active_bf16_tiles(), xb.data(), a.K, a.K * static_cast<int64_t>(sizeof(uint16_t)),
+                               /*flush=*/true);
+  }
   if (!is_quantized(a.w_dtype)) {
     return run_tiles<float>(a, active_float_tiles(a.w_dtype), a.x, a.K, a.K * static_cast<int64_t>(sizeof(float)));
   }

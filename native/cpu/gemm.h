@@ -1,6 +1,7 @@
 // The matmul driver behind cpu::linear: tiles of R activation rows × C weight rows (linear_kernels.h) over
 // the output, the same kernels for every number of rows M, so that a row's result never depends on M.
-// Float weights (f32, f16, bf16) are read in place by eight-lane dot products; quantized weights (Q8_0,
+// Float weights (f32, f16) are read in place by eight-lane dot products, bf16 ones meet the activations
+// rounded to bf16 (AVX512-BF16's dot product where the CPU has it); quantized weights (Q8_0,
 // Q4_0, Q4_1) meet the activations quantized once to 8-bit blocks in integer block dot products.
 #pragma once
 #include <cstdint>

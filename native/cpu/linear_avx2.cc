@@ -3,6 +3,7 @@
 // ones in two flavors, maddubs + madd (AVX2) and vpdpbusd (AVX-VNNI), each compiled for its own target.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
@@ -53,6 +54,9 @@ constexpr bool kVnni = false;
 // vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 × 2 (measured best of 2–4 × 1–4: the
 // decoded weight blocks and their scales need registers too).
 const FloatTiles& float_tiles(DType wt) { return float_table<3, 4>(wt); }
+// Bf16 tiles split each activation vector in two (odd and even elements): 2 × 4 keeps 8 accumulators,
+// 4 activation halves and 2 weight halves in the 16 registers.
+const Bf16Tiles& bf16_tiles() { return bf16_table<2, 4>(); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 2>(wt); }
 }  // namespace madd
 #pragma GCC pop_options
@@ -69,6 +73,7 @@ const QuantTiles& quant_tiles(DType wt) { return quant_table<3, 4>(wt); }
 #pragma GCC pop_options
 
 const FloatTiles& float_tiles(DType wt) { return madd::float_tiles(wt); }
+const Bf16Tiles& bf16_tiles() { return madd::bf16_tiles(); }
 const QuantTiles& quant_tiles(DType wt, bool vnni) { return vnni ? vnni::quant_tiles(wt) : madd::quant_tiles(wt); }
 
 }  // namespace avx2

@@ -5,6 +5,7 @@
 // every tier, and cheap next to the matmul).
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 #include <utility>
 
@@ -21,12 +22,14 @@ namespace avx512 {
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")
 namespace bw {
 namespace {
-constexpr bool kVnni = false;
+constexpr bool kVnni = false, kBf16Dot = false;
 #include "cpu/linear_zmm.inc"
 }  // namespace
 // Float tiles of 4 activation rows × 12 weight rows: 24 zmm accumulators (6 weight pairs), 4 activation
-// vectors and one weight pair, so per 8 columns 10 loads (6 of them with an insert) meet 24 FMAs.
+// vectors and one weight pair, so per 8 columns 10 loads (6 of them with an insert) meet 24 FMAs. Bf16
+// tiles without vdpbf16ps split each vector in two: 4 × 8 keeps the 16 accumulators and 8 halves in registers.
 const FloatTiles& float_tiles(DType wt) { return float_table<4, 12>(wt); }
+const Bf16Tiles& bf16_tiles() { return bf16_table<4, 8>(); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
 }  // namespace bw
 #pragma GCC pop_options
@@ -35,14 +38,27 @@ const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
 #pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 namespace vnni {
 namespace {
-constexpr bool kVnni = true;
+constexpr bool kVnni = true, kBf16Dot = false;
 #include "cpu/linear_zmm.inc"
 }  // namespace
 const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
 }  // namespace vnni
 #pragma GCC pop_options
 
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")
+namespace bf16dot {
+namespace {
+constexpr bool kVnni = false, kBf16Dot = true;
+#include "cpu/linear_zmm.inc"
+}  // namespace
+// 4 × 12 as the float tiles: one vdpbf16ps per 16 columns of a weight pair and row.
+const Bf16Tiles& bf16_tiles() { return bf16_table<4, 12>(); }
+}  // namespace bf16dot
+#pragma GCC pop_options
+
 const FloatTiles& float_tiles(DType wt) { return bw::float_tiles(wt); }
+const Bf16Tiles& bf16_tiles(bool dot) { return dot ? bf16dot::bf16_tiles() : bw::bf16_tiles(); }
 const QuantTiles& quant_tiles(DType wt, bool vnni) { return vnni ? vnni::quant_tiles(wt) : bw::quant_tiles(wt); }
 
 }  // namespace avx512

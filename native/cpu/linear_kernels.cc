@@ -1,6 +1,9 @@
 // The kernel tables of linear_kernels.h for this process's tier (native/core/cpu_isa.h decides it at load).
 #include "cpu/linear_kernels.h"
 
+#include <cmath>
+#include <limits>
+
 #include "cpu/simd.h"
 
 namespace gf {
@@ -20,6 +23,21 @@ const FloatTiles& active_float_tiles(DType wt) {
   if (use_avx2()) return avx2::float_tiles(wt);
 #endif
   return portable::float_tiles(wt);
+}
+
+const Bf16Tiles& active_bf16_tiles() {
+#if defined(__x86_64__)
+  if (use_avx512()) return avx512::bf16_tiles(use_avx512_bf16());
+  if (use_avx2()) return avx2::bf16_tiles();
+#endif
+  return portable::bf16_tiles();
+}
+
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K) {
+  for (int64_t k = 0; k < K; k++) {
+    const float v = std::fabs(x[k]) < std::numeric_limits<float>::min() ? std::copysign(0.0f, x[k]) : x[k];
+    out[k] = f32_to_bf16(v);
+  }
 }
 
 const QuantTiles& active_quant_tiles(DType wt) {

@@ -9,10 +9,21 @@
 //
 //   T(L) = ((L0 + L1) + (L2 + L3)) + ((L4 + L5) + (L6 + L7))          the lanes' sum, always in this order
 //
-// Float weights (f32, f16, bf16; f16/bf16 convert to f32 exactly). K8 = K rounded down to a multiple of 8:
+// Float weights (f32, f16; f16 converts to f32 exactly). K8 = K rounded down to a multiple of 8:
 //     L[j] = +0;  for k = j, j + 8, … < K8 in order:  L[j] = fma(x[m][k], w[n][k], L[j])
 //     s = T(L);   for k = K8 … K − 1 in order:        s = fma(x[m][k], w[n][k], s)
 //     out[m][n] = s + bias[n]   (s alone without a bias)
+//
+// BF16 weights meet bf16 activations, as bf16 models compute (PyTorch, llama.cpp) and as AVX512-BF16's
+// vdpbf16ps multiplies: x is rounded per element to bf16 (round_activations_bf16: nearest even; values below
+// the smallest normal f32 become zeros of their sign), and every f32 operation below flushes as vdpbf16ps
+// does: D(a, b, c) = flush(fma(flush(a), flush(b), c)) and A(a, b) = flush(flush(a) + flush(b)), flush(v) =
+// v, or a zero of v's sign when |v| < FLT_MIN. K16 = K rounded down to a multiple of 16:
+//     L[j] = +0;  for s = 0, 16, … < K16 in order:  L[j] = D(x[s+2j+1], w[s+2j+1], L[j]);  L[j] = D(x[s+2j], w[s+2j], L[j])
+//     s = T(L) with A for every +;  for k = K16 … K − 1 in order:  s = D(x[k], w[k], s)
+//     out[m][n] = A(s, bias[n])   (s alone without a bias)
+//   (vdpbf16ps on lane j of one output's 16 bf16 pairs is exactly the two D steps; the other tiers run FMAs
+//   with MXCSR's flush-to-zero and denormals-are-zero set, the portable one flushes explicitly.)
 //
 // Quantized weights (Q8_0, Q4_0, Q4_1): x is quantized per row to 8-bit blocks of 32 (quantize_activations,
 // identical on every tier): d_x = max|x_block| / 127, q_x = nearbyint(x · (1 / d_x)) (ties to even).
@@ -77,11 +88,16 @@ struct TileTable {
   TileFn<X> tile[kMaxTileR + 1][kMaxTileC + 1] = {};   // tile[R][C], 1 ≤ R ≤ r, 1 ≤ C ≤ c
 };
 
-using FloatTiles = TileTable<float>;     // f32, f16, bf16 weights
+using FloatTiles = TileTable<float>;     // f32, f16 weights
+using Bf16Tiles = TileTable<uint16_t>;    // bf16 weights (activations rounded to bf16)
 using QuantTiles = TileTable<BlockQ8Act>;  // Q8_0, Q4_0, Q4_1 weights
 
 // x [K] (K a multiple of 32) → K / 32 blocks for weights of type wt, identically on every tier.
 using QuantizeFn = void (*)(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+
+// x [K] → bf16 [K] by the contract's rounding (nearest even, zeros for values below FLT_MIN), identically on
+// every tier.
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K);
 
 // Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: integer sums and
 // one f32 multiply per lane).
@@ -90,23 +106,27 @@ void finish_activation_block(BlockQ8Act& out, DType wt);
 // ---- the tables, per tier (each in its own file); wt is any float or quantized weight dtype
 namespace portable {
 const FloatTiles& float_tiles(DType wt);
+const Bf16Tiles& bf16_tiles();
 const QuantTiles& quant_tiles(DType wt);
 void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
 }  // namespace portable
 #if defined(__x86_64__)
 namespace avx2 {
 const FloatTiles& float_tiles(DType wt);
+const Bf16Tiles& bf16_tiles();
 const QuantTiles& quant_tiles(DType wt, bool vnni);
 void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
 }  // namespace avx2
 namespace avx512 {
 const FloatTiles& float_tiles(DType wt);
+const Bf16Tiles& bf16_tiles(bool dot);  // dot: vdpbf16ps (AVX512-BF16), else FMAs under MXCSR's flush
 const QuantTiles& quant_tiles(DType wt, bool vnni);
 }  // namespace avx512
 #endif
 
 // The tables for this process's tier (native/core/cpu_isa.h decides it at load).
 const FloatTiles& active_float_tiles(DType wt);
+const Bf16Tiles& active_bf16_tiles();
 const QuantTiles& active_quant_tiles(DType wt);
 QuantizeFn active_quantize();
 

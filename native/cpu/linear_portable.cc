@@ -3,6 +3,7 @@
 // glibc), and the integer dot products are written out from the contract.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <utility>
 
@@ -69,6 +70,34 @@ struct V {
     return f;
   }
 
+  // ---- bf16 weights: the contract's D steps and T(L) with every result flushed explicitly
+  static float flush(float v) { return std::fabs(v) < std::numeric_limits<float>::min() ? std::copysign(0.0f, v) : v; }
+  struct Bf16X { float v[16]; };
+  using Bf16W = Bf16X;
+  static Bf16X load_x16_bf16(const uint16_t* x) {
+    Bf16X f;
+    for (int e = 0; e < 16; e++) f.v[e] = flush(bf16_to_f32(x[e]));
+    return f;
+  }
+  static Bf16W load_w16_bf16(const char* const* rows, int64_t k) {
+    Bf16W f;
+    for (int e = 0; e < 16; e++) f.v[e] = flush(weight_f32<DType::BF16>(rows[0], k + e));
+    return f;
+  }
+  static F dot_bf16(const F& acc, const Bf16W& w, const Bf16X& x) {
+    F f;
+    for (int j = 0; j < 8; j++) {
+      const float odd = flush(std::fma(x.v[2 * j + 1], w.v[2 * j + 1], acc.v[j]));
+      f.v[j] = flush(std::fma(x.v[2 * j], w.v[2 * j], odd));
+    }
+    return f;
+  }
+  static void sum_lanes_flushed(const F& l, float (&out)[kOut]) {
+    const float* v = l.v;
+    const auto add = [](float a, float b) { return flush(a + b); };
+    out[0] = add(add(add(v[0], v[1]), add(v[2], v[3])), add(add(v[4], v[5]), add(v[6], v[7])));
+  }
+
   // ---- quantized weights: the block's integers wq in element order (Q8_0: q; Q4_0: q − 8; Q4_1: q)
   template <DType WT>
   struct QW {
@@ -126,6 +155,7 @@ struct V {
 }  // namespace
 
 const FloatTiles& float_tiles(DType wt) { return float_table<2, 2>(wt); }
+const Bf16Tiles& bf16_tiles() { return bf16_table<2, 2>(); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<2, 2>(wt); }
 
 }  // namespace portable

@@ -6,6 +6,10 @@
 
 #include "core/cpu_isa.h"
 
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
 namespace gf {
 namespace cpu {
 
@@ -22,6 +26,25 @@ inline bool use_vnni() { return cpu_isa().active.vnni; }
 
 // AVX512-BF16 dot products (vdpbf16ps).
 inline bool use_avx512_bf16() { return cpu_isa().active.bf16; }
+
+// While alive, this thread's SSE/AVX arithmetic flushes denormal inputs and results to zeros of their sign
+// (MXCSR's DAZ and FTZ), as AVX512-BF16's dot product always does; the previous mode comes back after. The
+// bf16 matmul tiles run under it (linear_kernels.h). Elsewhere (portable builds) it does nothing: code that
+// needs the flush there does it explicitly.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | kDaz | kFtz); }
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  static constexpr unsigned kDaz = 1u << 6, kFtz = 1u << 15;
+  unsigned saved_;
+#endif
+ public:
+  FlushDenormals(const FlushDenormals&) = delete;
+  FlushDenormals& operator=(const FlushDenormals&) = delete;
+};
 
 }  // namespace cpu
 }  // namespace gf

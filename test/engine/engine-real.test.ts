@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Engine } from '../../lib/engine/engine';
+import { memoryTotals } from '../../lib/memory/ledger';
 import { FIXTURES, MODELS } from '../models/golden';
 
 const readJson = (p: string) => JSON.parse(fs.readFileSync(p, 'utf8'));
@@ -49,6 +50,43 @@ describe('all-MiniLM-L6-v2', () => {
     expect(Array.from(fromIds)).toEqual(Array.from(fromText));
     const concurrent = await Promise.all(ref.cases.slice(0, 6).map((x) => engine.embed(x.text)));
     concurrent.forEach(([v], i) => expect(cosine(v, ref.cases[i].embedding)).toBeGreaterThanOrEqual(0.9999));
+  });
+});
+
+describe('all-MiniLM-L6-v2 in bf16 on the CPU (weights stored bf16, activations rounded to bf16 at each matmul)', () => {
+  const ref = readJson(path.join(FIXTURES, 'all-MiniLM-L6-v2.json')) as { cases: Array<{ text: string; embedding: number[] }> };
+  let f32: Engine;
+  let bf16: Engine;
+  const weightBytes = { f32: 0, bf16: 0 };
+
+  beforeAll(async () => {
+    const dir = path.join(MODELS, 'all-MiniLM-L6-v2');
+    // memory() counts the process's allocations by purpose: each engine's weights are the growth its load made
+    const before = memoryTotals('cpu').weights;
+    f32 = await Engine.load(dir, { device: 'cpu', dtype: 'float32', maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
+    weightBytes.f32 = f32.memory().weightsBytes - before;
+    bf16 = await Engine.load(dir, { device: 'cpu', dtype: 'bfloat16', maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
+    weightBytes.bf16 = bf16.memory().weightsBytes - before - weightBytes.f32;
+  });
+  afterAll(async () => {
+    await f32?.dispose();
+    await bf16?.dispose();
+  });
+
+  it('stores its matmul weights in bf16', () => {
+    expect(weightBytes.bf16).toBeGreaterThan(0);
+    expect(weightBytes.bf16).toBeLessThan(0.6 * weightBytes.f32);
+  });
+
+  it('embeds every reference sentence with cosine ≥ 0.999 to the f32 engine (and to sentence-transformers)', async () => {
+    const texts = ref.cases.map((c) => c.text);
+    const [a, b] = [await f32.embed(texts), await bf16.embed(texts)];
+    ref.cases.forEach((c, i) => {
+      const toF32 = cosine(b[i], a[i]), toReference = cosine(b[i], c.embedding);
+      if (!(toF32 >= 0.999 && toReference >= 0.999)) {
+        throw new Error(`sentence ${i} ${JSON.stringify(c.text.slice(0, 40))}: cosine ${toF32} to f32, ${toReference} to the reference`);
+      }
+    });
   });
 });
 

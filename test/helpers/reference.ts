@@ -24,6 +24,19 @@ export function bf16ToFloat(h: number): number {
   return buf.getFloat32(0);
 }
 
+/**
+ * An f32 value as the bf16 matmul sees its activation (native/cpu/linear_kernels.h): rounded to bf16 (nearest
+ * even), a value below the smallest normal f32 flushed to zero.
+ */
+export function roundToBf16(v: number): number {
+  const buf = new DataView(new ArrayBuffer(4));
+  buf.setFloat32(0, v);
+  if (Math.abs(buf.getFloat32(0)) < 2 ** -126) return 0;
+  const u = buf.getUint32(0);
+  if ((u & 0x7fffffff) > 0x7f800000) return NaN;
+  return bf16ToFloat(((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff);
+}
+
 /** The values a tensor of `dtype` holds after writing `data` (f32 data rounded to f16 / bf16 by the addon). */
 export function decodeHalfBits(bits: Uint16Array, dtype: 'f16' | 'bf16'): Float64Array {
   const out = new Float64Array(bits.length);

@@ -105,6 +105,8 @@ export interface Binding {
   resetPeak(device: DeviceName): void;
   numThreads(): number;
   setNumThreads(n: number): void;
+  /** the f32 FMA rate of this machine at the CPU kernels' tier, measured on registers (benchmarks' peak) */
+  cpuFmaPeak(seconds?: number): { gflops: number; lanes: number; threads: number; seconds: number };
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
   cudaCompiled: boolean;
 }

@@ -110,6 +110,15 @@ export const CATALOG: CatalogEntry[] = [
     tokenizerDir: () => MINILM,
   },
   {
+    // the same model in gpuformer's CPU bf16 mode (issue 14), against the peers' f32
+    id: 'all-MiniLM-L6-v2 bf16', kind: 'encoder', weights: 'bf16', runs: { cpu: 'full' }, maxModelLen: 256,
+    about: 'all-MiniLM-L6-v2 loaded by gpuformer with dtype bfloat16 (bf16 weights and matmul inputs, f32 sums); peers in f32',
+    path: async () => MINILM,
+    peers: [{ engine: 'transformers.js', devices: ['cpu'], path: async () => MINILM }],
+    vocabSize: vocabOf(() => MINILM),
+    tokenizerDir: () => MINILM,
+  },
+  {
     id: 'bert-base (random, f32)', kind: 'encoder', weights: 'f32', runs: { cpu: 'full', cuda: 'quick' }, maxModelLen: 256, reduced: ['cpu'],
     about: 'random weights in the shape of bert-base-uncased (12 layers, hidden 768), MiniLM\'s vocabulary',
     path: random('bert-base', 'f32'),

@@ -12,8 +12,12 @@ const BLOCK_SIZE = 16;
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const VERSION = `gpuformer ${require(`${REPO_ROOT}/package.json`).version}`;
 
+/** f16 on CUDA; on the CPU the weights as stored, or the bf16 mode where the catalog asks for it. */
+const dtypeOf = (model: ModelTarget, device: Device) =>
+  device === 'cuda' ? 'float16' : model.weights === 'bf16' ? 'bfloat16' : 'auto';
+
 export async function loadGpuformerEmbed(model: ModelTarget, device: Device): Promise<EmbedAdapter> {
-  const engine = await Engine.load(model.path, { device, dtype: device === 'cuda' ? 'float16' : 'auto' });
+  const engine = await Engine.load(model.path, { device, dtype: dtypeOf(model, device) });
   return {
     version: VERSION,
     async embed(texts) { await engine.embed(texts); },
@@ -25,7 +29,7 @@ export async function loadGpuformerEmbed(model: ModelTarget, device: Device): Pr
 export async function loadGpuformerGenerate(model: ModelTarget, device: Device, s: GenerateScenario): Promise<GenerateAdapter> {
   const engine = await Engine.load(model.path, {
     device,
-    dtype: device === 'cuda' ? 'float16' : 'auto',
+    dtype: dtypeOf(model, device),
     maxModelLen: s.maxModelLen,
     maxNumSeqs: Math.max(1, ...s.concurrency),
     blockSize: BLOCK_SIZE,

@@ -8,6 +8,7 @@
 #include "gpuformer/cuda_runtime.h"
 #include "core/cpu_isa.h"
 #include "core/thread_pool.h"
+#include "cpu/fma_peak.h"
 #include "tensor_wrap.h"
 
 namespace gfaddon {
@@ -108,6 +109,22 @@ Napi::Value CudaDecodeKernels(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), gf::cuda::decode_kernels());
 }
 
+// cpuFmaPeak(seconds): { gflops, lanes, threads, seconds }, the f32 FMA rate of this machine at the active
+// tier (native/cpu/fma_peak.h), for the benchmarks' fraction-of-peak columns.
+Napi::Value CpuFmaPeak(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const double seconds = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0.3;
+    if (!(seconds > 0 && seconds <= 10)) input_error("cpuFmaPeak: 'seconds' must be in (0, 10], got ", seconds);
+    const gf::cpu::FmaPeak p = gf::cpu::measure_fma_peak(seconds);
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("gflops", Napi::Number::New(info.Env(), p.gflops));
+    o.Set("lanes", Napi::Number::New(info.Env(), p.lanes));
+    o.Set("threads", Napi::Number::New(info.Env(), p.threads));
+    o.Set("seconds", Napi::Number::New(info.Env(), p.seconds));
+    return o;
+  });
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
   set_error_class(info.Env(), info[0].As<Napi::Function>());
@@ -133,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));
   exports.Set("resetPeak", Napi::Function::New(env, ResetPeak, "resetPeak"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
+  exports.Set("cpuFmaPeak", Napi::Function::New(env, CpuFmaPeak, "cpuFmaPeak"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
   exports.Set("cudaCompiled", Napi::Boolean::New(env, gf::cuda::compiled()));

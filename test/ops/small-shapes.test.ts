@@ -29,7 +29,6 @@ describe('linear', () => {
     all.forEach(([M, K, N], i) => {
       const r = checkLinear({ wdtype, M, K, N, bias: biases[i % biases.length], seed: seed + 17 * i });
       if (r.boundRatio !== undefined) expect(r.boundRatio).toBeLessThanOrEqual(1);
-      if (r.activations !== undefined && M === 1) expect({ M, K, N, activations: r.activations }).toEqual({ M, K, N, activations: '8-bit' });
       disposeAll();
     });
   });

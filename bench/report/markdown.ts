@@ -262,7 +262,7 @@ function verdict(pairs: Array<{ id: string; r: number }>, threshold: number): st
   return `${worst >= threshold ? 'met' : 'not met'} (${list})`;
 }
 
-/** Each goal of issues 7, 9, 13 and 18, judged on the newest run that measured it (runs newest first). */
+/** Each goal of issues 7, 9, 13, 14 and 18, judged on the newest run that measured it (runs newest first). */
 export function goals(runs: RunRecord[]): GoalStatus[] {
   const pick = (device: string, f: (run: RunRecord) => Array<{ id: string; r: number }>): { pairs: Array<{ id: string; r: number }>; run?: RunRecord } => {
     for (const run of runs) {
@@ -297,10 +297,26 @@ export function goals(runs: RunRecord[]): GoalStatus[] {
     .filter((r) => r.engine === 'gpuformer' && model.test(r.model.id))
     .flatMap((g) => (g.prefill ?? []).filter((p) => p.promptLen === promptLen)
       .map((p) => ({ id: `${g.model.id} ${promptLen}-token prompts ${fmt(p.tokensPerSec)} tokens/s`, r: p.tokensPerSec / target })));
+  // gpuformer ÷ peer prompt tokens/s at every prompt length, for the models whose weights are listed
+  const prefillRatios = (peer: EngineName, weights: string[]) => (run: RunRecord) => ok(run)
+    .filter((r) => r.engine === 'gpuformer' && r.prefill && weights.includes(r.model.weights))
+    .flatMap((g) => g.prefill!.map((p) => ({
+      id: `${g.model.id} prefill ${p.promptLen}`,
+      r: ratio(p.tokensPerSec, find(run, peer, g.model.id)?.prefill?.find((q) => q.promptLen === p.promptLen)?.tokensPerSec),
+    }))).filter((x): x is { id: string; r: number } => x.r != null);
+  // issue 14's goals hold on a CPU whose kernels run at the AVX-512 tier: only such runs count for them
+  const onAvx512 = (f: (run: RunRecord) => Pairs) => (run: RunRecord) => (run.machine.cpuKernels?.startsWith('avx512') ? f(run) : []);
+  const both = (f: (run: RunRecord) => Pairs, g: (run: RunRecord) => Pairs) => (run: RunRecord) => [...f(run), ...g(run)];
   const rows: Array<[string, string, { pairs: Array<{ id: string; r: number }>; run?: RunRecord }, number]> = [
     ['CPU embedding throughput ≥ transformers.js (all-MiniLM-L6-v2, every batch size and length)', 'cpu', pick('cpu', embedRatios('transformers.js', 'all-MiniLM-L6-v2')), 1],
     ['CPU decode ≥ node-llama-cpp at f32 / f16 (same weights, 2 threads)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['f32', 'f16'])), 1],
     ['CPU decode ≥ node-llama-cpp with quantized weights (SmolLM2-135M Q4_1, the same GGUF; issue 9)', 'cpu', pick('cpu', (run) => decodeRatio(run, 'node-llama-cpp', ['q4_1'])), 1],
+    ['CPU embedding ≥ 1.3 × transformers.js on an AVX-512 CPU (all-MiniLM-L6-v2 f32, every case; issue 14)', 'cpu',
+      pick('cpu', onAvx512(embedRatios('transformers.js', 'all-MiniLM-L6-v2'))), 1.3],
+    ['CPU bf16 mode ≥ 2 × transformers.js f32 on an AVX-512 CPU (all-MiniLM-L6-v2, dtype bfloat16, every case; issue 14)', 'cpu',
+      pick('cpu', onAvx512(embedRatios('transformers.js', 'all-MiniLM-L6-v2 bf16'))), 2],
+    ['CPU SmolLM2-135M Q4_1 decode and prefill ≥ 3 × node-llama-cpp on an AVX-512 CPU (the same GGUF; issue 14)', 'cpu',
+      pick('cpu', onAvx512(both((run) => decodeRatio(run, 'node-llama-cpp', ['q4_1']), prefillRatios('node-llama-cpp', ['q4_1'])))), 3],
     ['CPU throughput grows with concurrent streams (gpuformer, all streams, each step up; issue 6; ratio = smallest step gain)', 'cpu', pick('cpu', growth), 1],
     ['GPU embedding throughput ≥ 1.5 × sentence-transformers in f16', 'cuda', pick('cuda', embedRatios('pytorch')), 1.5],
     ['GPU single-stream decode ≥ 80 % of the bandwidth bound (weight bytes per token ÷ measured copy bandwidth)', 'cuda', pick('cuda', bandwidth), 0.8],

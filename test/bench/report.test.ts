@@ -132,6 +132,16 @@ describe('report', () => {
     expect(g.find((x) => x.goal.includes('GPU quantized'))?.status).toBe('not measured yet');
   });
 
+  it('judges issue 14\'s goals only on runs whose CPU kernels ran at the AVX-512 tier', () => {
+    const avx512 = { ...records, machine: { ...records.machine, cpuKernels: 'avx512 + vnni + bf16' } };
+    const g = goals([avx512]);
+    // decode 40 vs 50 tokens/s, prefill 256 vs 128: the worst (0.8×) decides
+    expect(g.find((x) => x.goal.includes('≥ 3 × node-llama-cpp'))?.status).toBe('not met (m 0.80×, m prefill 128 2.00×)');
+    expect(g.find((x) => x.goal.includes('bf16 mode'))?.status).toBe('not measured yet');
+    const avx2 = { ...records, machine: { ...records.machine, cpuKernels: 'avx2 + vnni' } };
+    expect(goals([avx2]).find((x) => x.goal.includes('≥ 3 × node-llama-cpp'))?.status).toBe('not measured yet');
+  });
+
   it('judges the GPU prefill goals of issue 18 on the prompt tokens/s of the newest CUDA run', () => {
     const cudaRun = {
       ...run([result('gpuformer', 'llama-3.2-1b (random, f16)', { device: 'cuda', prefill: [{ promptLen: 512, seconds: s(0.005), tokensPerSec: 100_000 }] }),

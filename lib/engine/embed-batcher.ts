@@ -98,6 +98,11 @@ export class EmbedBatcher {
     for (const { job } of batch.owners) this.reject(job, error);
   }
 
+  /** Rejects one job (its caller gave up): its inputs not yet handed to a batch are dropped. */
+  abort(job: EmbedJob, error: unknown): void {
+    this.reject(job, error);
+  }
+
   /** Rejects every queued job (shutdown). */
   failAll(error: unknown): void {
     for (const job of [...this.queue]) this.reject(job, error);

@@ -4,7 +4,7 @@
  * (lib/engine/loop.ts) speaks token ids and batches every concurrent caller into shared forward steps on
  * the model runner (lib/models).
  */
-import { inputError, unsupported } from '../errors';
+import { inputError, shown, unsupported } from '../errors';
 import { DeviceName } from '../native';
 import { checkTokenIds } from '../core/checks';
 import { MAX_LOGIT_BIAS, SamplingParams, TokenLogprobs } from '../core/step';
@@ -15,9 +15,10 @@ import type { MemoryPlan } from '../memory/planner';
 import { ChatTemplate, templateTokens } from '../tokenizer/chat-template';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
 import { TokenizerPool } from '../tokenizer/pool';
-import { TextTokenizer, TooLong } from '../tokenizer/tokenizer';
+import { PairIds, TextPair, TextTokenizer, TooLong } from '../tokenizer/tokenizer';
 import { constraintFor } from '../structured/response-format';
 import { TokenVocabulary } from '../structured/vocabulary';
+import { EmbedPrecision, EmbeddingOf, finishEmbeddings } from './embedding-output';
 import {
   ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
 } from './options';
@@ -55,6 +56,15 @@ export interface GenerateChunk {
   /** set on the last chunk */
   finishReason?: FinishReason;
 }
+
+/** Token ids an embedding reads, with their token types (default: all 0). */
+export interface EmbedTokens {
+  ids: number[];
+  typeIds?: number[];
+}
+
+/** One embed() input: a text, a text pair, token ids, or token ids with their token types. */
+export type EmbedInput = string | TextPair | number[] | EmbedTokens;
 
 export interface Completion {
   text: string;
@@ -122,18 +132,24 @@ export class Engine {
   }
 
   /**
-   * Sentence embeddings, one Float32Array per input. Texts are tokenized and truncated to the model's
-   * maximum as sentence-transformers does (all-MiniLM-L6-v2: max_seq_length 256 = [CLS], the first 254 text
-   * tokens, [SEP]); token-id inputs must already fit. Pooling and normalization follow the model's
-   * sentence-transformers config (modules.json, 1_Pooling) unless the options say otherwise.
+   * Sentence embeddings, one vector per input: a Float32Array, or with `precision` the int8 / uint8 codes or
+   * packed sign bits vector stores keep (lib/engine/embedding-output.ts). An input is a text, a text pair
+   * ([a, b]: read as one input, [CLS] a [SEP] b [SEP] with token types 0 then 1 for BERT), token ids, or
+   * token ids with their token types ({ ids, typeIds }). Texts and pairs are tokenized and truncated to the
+   * model's maximum as sentence-transformers does (all-MiniLM-L6-v2: max_seq_length 256 = [CLS], the first
+   * 254 text tokens, [SEP]; a pair longest first); token-id inputs must already fit. Pooling and
+   * normalization follow the model's sentence-transformers config (modules.json, 1_Pooling) unless the
+   * options say otherwise; `dimensions` keeps the first components (Matryoshka) and normalizes them again.
    */
-  async embed(input: string | string[] | number[][], opts?: EmbedOptions): Promise<Float32Array[]> {
+  async embed<P extends EmbedPrecision = 'float32'>(input: string | ReadonlyArray<EmbedInput>, opts?: EmbedOptions & { precision?: P }): Promise<Array<EmbeddingOf<P>>> {
     this.live();
-    if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
-    const o = resolveEmbedOptions(opts, this.parts.source);
-    const batch = await this.tokenizeEmbedInputs(input);
-    if (batch.length === 0) return [];
-    return this.parts.loop.embed(batch, o);
+    this.requireEmbedder();
+    const o = resolveEmbedOptions(opts, { pooling: this.parts.source.pooling, width: this.spec.hiddenSize });
+    const tokens = await this.tokenizeEmbedInputs(input, { signal: o.signal });
+    if (tokens.length === 0) return [];
+    const typeIds = tokens.some((t) => t.typeIds) ? tokens.map((t) => t.typeIds ?? new Array<number>(t.ids.length).fill(0)) : undefined;
+    const vectors = await this.parts.loop.embed(tokens.map((t) => t.ids), { pooling: o.pooling, normalize: o.normalize, typeIds, signal: o.signal });
+    return finishEmbeddings(vectors, o) as Array<EmbeddingOf<P>>;
   }
 
   /**
@@ -182,9 +198,10 @@ export class Engine {
   async tokenizePrompts(prompts: Array<string | number[]>, opts: { signal?: AbortSignal; addSpecialTokens?: boolean } = {}): Promise<number[][]> {
     this.live();
     if (!this.spec.causal) throw unsupported(`${this.spec.architecture} is an embedding model: use embed(), it does not generate text`);
+    // texts alone go in, so ids alone come back
     return this.tokenizeTexts(prompts, { addSpecialTokens: opts.addSpecialTokens ?? true, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
       (i) => (prompts.length > 1 ? `prompt[${i}]` : 'prompt'),
-      (ids, what) => this.promptIds(ids, false, what));
+      (ids, what) => this.promptIds(ids, false, what)) as Promise<number[][]>;
   }
 
   /**
@@ -198,25 +215,42 @@ export class Engine {
     this.requireTokenizer('chat');
     const [ids] = await this.tokenizeTexts([text], { addSpecialTokens: opts.addSpecialTokens ?? false, limit: longestPrompt(this.maxModelLen), signal: opts.signal },
       () => 'the conversation', (x) => x);
-    return this.promptIds(ids, false);
+    return this.promptIds(ids as number[], false);
   }
 
   /**
-   * embed()'s inputs as the token ids it embeds: texts tokenized off the event loop when large and truncated
-   * to maxSeqLength as sentence-transformers does, token-id inputs checked (they must already fit). Their
-   * lengths are the tokens the model reads.
+   * embed()'s inputs as the token ids (and token types) it embeds: texts and pairs tokenized off the event loop
+   * when large and truncated to maxSeqLength as sentence-transformers does, token-id inputs checked (they
+   * must already fit). Their lengths are the tokens the model reads; embed() takes them back as inputs.
    */
-  async tokenizeEmbedInputs(input: string | string[] | number[][], opts: { signal?: AbortSignal } = {}): Promise<number[][]> {
+  async tokenizeEmbedInputs(input: string | ReadonlyArray<EmbedInput>, opts: { signal?: AbortSignal } = {}): Promise<EmbedTokens[]> {
     this.live();
-    if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
+    this.requireEmbedder();
     const max = this.maxSeqLength;
-    if (typeof input === 'string') input = [input];
-    if (!Array.isArray(input)) throw inputError('embed: input must be a string, an array of strings, or an array of token-id arrays');
-    return this.tokenizeTexts(input as Array<string | number[]>, { truncateTo: max, signal: opts.signal }, (i) => `embed input[${i}]`, (x, what) => {
-      const ids = checkTokenIds(x, this.spec.vocabSize, what);
-      if (ids.length > max) throw inputError(`${what} has ${ids.length} tokens, more than the model's ${max}`);
+    const items = typeof input === 'string' ? [input] : input;
+    if (!Array.isArray(items)) throw inputError(`embed: input must be a string or an array of inputs, got ${shown(items)}`);
+    const what = (i: number) => `embed input[${i}]`;
+    const types: Array<number[] | undefined> = [];
+    const flat = items.map((x: unknown, i): string | TextPair | number[] => {
+      if (typeof x === 'string') return x;
+      if (Array.isArray(x) && x.some((e) => typeof e === 'string')) {
+        if (x.length !== 2 || !x.every((e) => typeof e === 'string')) throw inputError(`${what(i)}: a text pair must be two strings, got ${shown(x)}`);
+        return x as unknown as TextPair;
+      }
+      if (Array.isArray(x)) return x;
+      if (x !== null && typeof x === 'object' && 'ids' in x) {
+        const { ids, typeIds } = x as EmbedTokens;
+        if (typeIds !== undefined) types[i] = this.checkTypeIds(typeIds, Array.isArray(ids) ? ids.length : 0, `${what(i)}.typeIds`);
+        return ids;
+      }
+      throw inputError(`${what(i)} must be a text, a [text, text] pair, token ids or { ids, typeIds }, got ${shown(x)}`);
+    });
+    const encoded = await this.tokenizeTexts(flat, { truncateTo: max, signal: opts.signal }, what, (x, w) => {
+      const ids = checkTokenIds(x, this.spec.vocabSize, w);
+      if (ids.length > max) throw inputError(`${w} has ${ids.length} tokens, more than the model's ${max}`);
       return ids;
     });
+    return encoded.map((e, i) => (!Array.isArray(e) ? e : types[i] ? { ids: e, typeIds: types[i] } : { ids: e }));
   }
 
   /** The chat template's rendering of a conversation (with the generation prompt), as text. */
@@ -265,6 +299,21 @@ export class Engine {
   private options(opts: GenerateOptions | undefined): ResolvedGenerateOptions {
     this.live();
     return resolveGenerateOptions(opts, { vocabSize: this.spec.vocabSize });
+  }
+
+  /** Refuses embed() on a model that does not embed (a text generator, a cross-encoder). */
+  private requireEmbedder(): void {
+    if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
+  }
+
+  /** Token types for `n` tokens: integers the model has a token-type embedding for (0 alone where it has none). */
+  private checkTypeIds(typeIds: unknown, n: number, what: string): number[] {
+    const kinds = Math.max(this.spec.typeVocabSize ?? 0, 1);
+    if (!Array.isArray(typeIds) || typeIds.length !== n) throw inputError(`${what} must be an array of ${n} token types, one per id, got ${shown(typeIds)}`);
+    typeIds.forEach((t, j) => {
+      if (!Number.isInteger(t) || t < 0 || t >= kinds) throw inputError(`${what}[${j}] is ${shown(t)}, not a token type in [0, ${kinds})`);
+    });
+    return typeIds as number[];
   }
 
   private requireTokenizer(what: string): TextTokenizer {
@@ -329,24 +378,27 @@ export class Engine {
   }
 
   /**
-   * Texts and token-id inputs to ids: the texts in one batch on the tokenizer pool, each token-id input
-   * through `checkIds`. With `limit`, a text longer than that many tokens is refused as promptTooLong, from
-   * its byte length when the tokenizer bounds the bytes per token (before any tokenizing), else from its count.
+   * Texts, text pairs and token-id inputs to ids: the texts and pairs in one batch on the tokenizer pool
+   * (a pair answers with its token types too), each token-id input through `checkIds`. With `limit`, a text
+   * longer than that many tokens is refused as promptTooLong, from its byte length when the tokenizer bounds
+   * the bytes per token (before any tokenizing), else from its count.
    */
-  private async tokenizeTexts(items: Array<string | number[]>, o: { addSpecialTokens?: boolean; truncateTo?: number; limit?: number; signal?: AbortSignal },
-    what: (i: number) => string, checkIds: (ids: number[], what: string) => number[]): Promise<number[][]> {
-    const out: number[][] = new Array(items.length);
-    const at = items.flatMap((x, i) => (typeof x === 'string' ? [i] : []));
+  private async tokenizeTexts(items: Array<string | TextPair | number[]>, o: { addSpecialTokens?: boolean; truncateTo?: number; limit?: number; signal?: AbortSignal },
+    what: (i: number) => string, checkIds: (ids: number[], what: string) => number[]): Promise<Array<number[] | PairIds>> {
+    const out: Array<number[] | PairIds> = new Array(items.length);
+    const isText = (x: string | TextPair | number[]): x is string | TextPair => typeof x === 'string' || typeof x[0] === 'string';
+    const at = items.flatMap((x, i) => (isText(x) ? [i] : []));
     items.forEach((x, i) => {
-      if (typeof x !== 'string') out[i] = checkIds(x, what(i));
+      if (!isText(x)) out[i] = checkIds(x, what(i));
     });
     if (at.length === 0) return out;
     const tok = this.requireTokenizer('tokenize');
-    const texts = at.map((i) => items[i] as string);
+    const texts = at.map((i) => items[i] as string | TextPair);
     const maxBytes = o.limit !== undefined ? tok.maxBytesPerToken : undefined;
     if (maxBytes !== undefined) {
       at.forEach((i, k) => {
-        const bytes = Buffer.byteLength(texts[k]);
+        const t = texts[k];
+        const bytes = typeof t === 'string' ? Buffer.byteLength(t) : Buffer.byteLength(t[0]) + Buffer.byteLength(t[1]);
         if (bytes > o.limit! * maxBytes) {
           throw promptTooLong(what(i), Math.ceil(bytes / maxBytes), this.maxModelLen, { bytes, maxBytesPerToken: maxBytes });
         }
@@ -356,7 +408,7 @@ export class Engine {
     results.forEach((r, k) => {
       const i = at[k];
       if ((r as TooLong).tooLong !== undefined) throw promptTooLong(what(i), (r as TooLong).tooLong, this.maxModelLen);
-      out[i] = checkIds(r as number[], what(i));
+      out[i] = Array.isArray(r) ? checkIds(r, what(i)) : (r as PairIds);
     });
     return out;
   }

@@ -18,7 +18,9 @@ import { LoopMetrics } from './metrics';
 import { Scheduler, SchedulerStep } from './scheduler';
 import { Sequence } from './sequence';
 import { TokenStream } from './token-stream';
-import type { EngineLoop, GenerateRequest, LoopStats, TokenEvent } from './types';
+import type { EmbedRequestOptions, EngineLoop, GenerateRequest, LoopStats, TokenEvent } from './types';
+
+const embedAborted = () => new GpuformerError('ERR_GPUFORMER_ABORTED', 'the embed request was cancelled');
 
 /** The step budgets (maxNumBatchedTokens at least maxNumSeqs for decoders) and whether to cache prefixes. */
 export interface LoopOptions extends StepBudget {
@@ -97,19 +99,27 @@ export class BackgroundEngineLoop implements EngineLoop {
 
   // ------------------------------------------------------------------------------- embed
 
-  embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]> {
+  embed(batch: number[][], opts: EmbedRequestOptions): Promise<Float32Array[]> {
+    const { signal, ...jobOpts } = opts;
     try {
       this.checkOpen();
       if (!this.embeds) throw unsupported(`embed: ${this.runner.spec.architecture} is a text generator, not an embedding model`);
       this.checkEmbedRequest(batch, opts);
+      if (signal?.aborted) throw embedAborted();
     } catch (e) {
       return Promise.reject(e);
     }
     if (batch.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
+      // an abort drops the inputs not yet in a batch; a batch already running finishes, its vectors unused
+      const onAbort = () => this.embeds!.abort(job, embedAborted());
+      const settled = () => signal?.removeEventListener('abort', onAbort);
       const job: EmbedJob = {
-        batch, opts, results: new Array(batch.length), nextIndex: 0, pending: batch.length, resolve, reject, failed: false,
+        batch, opts: jobOpts, results: new Array(batch.length), nextIndex: 0, pending: batch.length, failed: false,
+        resolve: (v) => { settled(); resolve(v); },
+        reject: (e) => { settled(); reject(e); },
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.embeds!.add(job);
       this.kick();
     });
@@ -301,7 +311,7 @@ export class BackgroundEngineLoop implements EngineLoop {
   }
 
   /** What the loop asserts of an embed batch before it joins the queue (as for generate: bad ids fail only their call). */
-  private checkEmbedRequest(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): void {
+  private checkEmbedRequest(batch: number[][], opts: EmbedRequestOptions): void {
     if (!Array.isArray(batch)) throw inputError('embed: batch must be an array of token-id arrays');
     const V = this.runner.spec.vocabSize;
     const max = this.options.maxNumBatchedTokens;

@@ -17,6 +17,7 @@ import { KvCacheShape, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, PoolingMode, StepBudget
 import type { MemoryBudgetOptions } from '../memory/planner';
 import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
 import { ResponseFormat, StructuredFormat, checkResponseFormat, responseFormatFromWire } from '../structured/response-format';
+import { EMBED_PRECISIONS, EmbedPrecision, QuantizationRanges } from './embedding-output';
 
 export type DeviceOption = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 export type DtypeOption = DtypeChoice;
@@ -126,6 +127,26 @@ export interface EmbedOptions {
   pooling?: PoolingMode;
   /** default: whether the model's sentence-transformers pipeline normalizes, else false */
   normalize?: boolean;
+  /**
+   * Matryoshka embeddings: keep the first `dimensions` components (at most the model's width), L2-normalized
+   * again when the embedding is normalized; default: all of them
+   */
+  dimensions?: number;
+  /**
+   * 'float32' (default): Float32Array; 'int8' / 'uint8': one byte per dimension, Int8Array / Uint8Array (scalar
+   * codes over `ranges`); 'binary' / 'ubinary': the signs packed eight dimensions to a byte, Int8Array /
+   * Uint8Array: sentence-transformers' quantize_embeddings (lib/engine/embedding-output.ts)
+   */
+  precision?: EmbedPrecision;
+  /**
+   * int8 / uint8: each dimension's lowest and highest value, [min[], max[]] (sentence-transformers' ranges);
+   * default: from calibrationEmbeddings, else from this call's own embeddings (the codes then depend on the batch)
+   */
+  ranges?: readonly [ArrayLike<number>, ArrayLike<number>];
+  /** int8 / uint8: embeddings (of the output's width) whose per-dimension min and max become the ranges */
+  calibrationEmbeddings?: ReadonlyArray<ArrayLike<number>>;
+  /** cancels the request: its inputs not yet embedded are dropped, and embed() rejects with ERR_GPUFORMER_ABORTED */
+  signal?: AbortSignal;
 }
 
 export interface ChatMessage {
@@ -220,6 +241,19 @@ const within = (min: number, max: number) => (v: unknown, field: string) => {
   return v;
 };
 
+const oneOf = (values: readonly string[]) => `${values.slice(0, -1).map((v) => `'${v}'`).join(', ')} or '${values[values.length - 1]}'`;
+
+/** A request's AbortSignal (generate and embed alike). */
+function abortSignal<Ctx>(): OptionEntry<AbortSignal | undefined, Ctx> {
+  return {
+    check: (v, name) => {
+      if (!(v !== null && typeof v === 'object' && 'aborted' in v)) throw inputError(`${name} must be an AbortSignal`);
+      return v as AbortSignal;
+    },
+    default: () => undefined,
+  };
+}
+
 const randomSeed = () => BigInt(Math.floor(Math.random() * 2 ** 32)) * 2n ** 32n + BigInt(Math.floor(Math.random() * 2 ** 32));
 
 export const GENERATE_OPTIONS = {
@@ -292,13 +326,7 @@ export const GENERATE_OPTIONS = {
     check: (v, name) => checkPositiveInt(v, name), default: () => undefined, field: 'truncate_prompt_tokens',
     fromField: (v) => (v === -1 ? undefined : v), // vLLM: -1 keeps the model's whole context, which a prompt may fill anyway
   } as OptionEntry<number | undefined, GenerateContext>,
-  signal: {
-    check: (v, name) => {
-      if (!(v !== null && typeof v === 'object' && 'aborted' in v)) throw inputError(`${name} must be an AbortSignal`);
-      return v as AbortSignal;
-    },
-    default: () => undefined,
-  } as OptionEntry<AbortSignal | undefined, GenerateContext>,
+  signal: abortSignal<GenerateContext>(),
 } satisfies Entries<GenerateOptions, GenerateContext>;
 
 /**
@@ -314,13 +342,84 @@ export function checkGenerateCombination(o: Partial<ResolvedGenerateOptions>, na
   }
 }
 
-/** What embed()'s defaults come from: the model's sentence-transformers pooling, when it has one. */
-type EmbedDefaults = Pick<ModelSource, 'pooling'>;
+/** What embed()'s defaults and checks depend on: the model's sentence-transformers pooling, its width. */
+export interface EmbedContext extends Pick<ModelSource, 'pooling'> {
+  /** the model's embedding width (hidden size) */
+  width: number;
+}
+
+/** finite numbers, as float64 */
+function numbers(v: unknown, name: string): Float64Array {
+  const ok = (Array.isArray(v) || ArrayBuffer.isView(v)) && !(v instanceof DataView) && (v as ArrayLike<unknown>).length > 0;
+  if (!ok) throw inputError(`${name} must be a non-empty array of numbers, got ${show(v)}`);
+  const a = v as ArrayLike<unknown>;
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (typeof x !== 'number' || !Number.isFinite(x)) throw inputError(`${name}[${i}] must be a finite number, got ${show(x)}`);
+    out[i] = x;
+  }
+  return out;
+}
 
 export const EMBED_OPTIONS = {
-  pooling: { check: checkPooling, default: (m) => m.pooling?.mode ?? 'mean' } as OptionEntry<PoolingMode, EmbedDefaults>,
-  normalize: { check: boolean, default: (m) => m.pooling?.normalize ?? false } as OptionEntry<boolean, EmbedDefaults>,
-} satisfies Entries<EmbedOptions, EmbedDefaults>;
+  pooling: { check: checkPooling, default: (m) => m.pooling?.mode ?? 'mean' } as OptionEntry<PoolingMode, EmbedContext>,
+  normalize: { check: boolean, default: (m) => m.pooling?.normalize ?? false } as OptionEntry<boolean, EmbedContext>,
+  dimensions: { check: (v, name) => checkPositiveInt(v, name), default: () => undefined, field: 'dimensions' } as OptionEntry<number | undefined, EmbedContext>,
+  precision: {
+    check: (v, name) => {
+      if (!EMBED_PRECISIONS.includes(v as EmbedPrecision)) throw inputError(`${name} must be ${oneOf(EMBED_PRECISIONS)}, got ${show(v)}`);
+      return v as EmbedPrecision;
+    },
+    default: () => 'float32', field: 'precision',
+  } as OptionEntry<EmbedPrecision, EmbedContext>,
+  ranges: {
+    check: (v, name): QuantizationRanges => {
+      if (!Array.isArray(v) || v.length !== 2) throw inputError(`${name} must be [min[], max[]], two arrays of one number per dimension, got ${show(v)}`);
+      const min = numbers(v[0], `${name}[0]`);
+      const max = numbers(v[1], `${name}[1]`);
+      if (min.length !== max.length) throw inputError(`${name}: min has ${min.length} dimensions, max ${max.length}`);
+      const bad = min.findIndex((x, j) => x > max[j]);
+      if (bad >= 0) throw inputError(`${name}: dimension ${bad} has min ${min[bad]} above max ${max[bad]}`);
+      return [min, max];
+    },
+    default: () => undefined, field: 'ranges',
+  } as OptionEntry<QuantizationRanges | undefined, EmbedContext>,
+  calibrationEmbeddings: {
+    check: (v, name) => {
+      if (!Array.isArray(v) || v.length === 0) throw inputError(`${name} must be a non-empty array of embeddings, got ${show(v)}`);
+      const rows = v.map((r, i) => numbers(r, `${name}[${i}]`));
+      const bad = rows.findIndex((r) => r.length !== rows[0].length);
+      if (bad >= 0) throw inputError(`${name}[${bad}] has ${rows[bad].length} dimensions, ${name}[0] has ${rows[0].length}`);
+      return rows;
+    },
+    default: () => undefined,
+  } as OptionEntry<Float64Array[] | undefined, EmbedContext>,
+  signal: abortSignal<EmbedContext>(),
+} satisfies Entries<EmbedOptions, EmbedContext>;
+
+/**
+ * The rules between embed options and against the model, after each option's own check: dimensions at most
+ * the model's width; ranges and calibrationEmbeddings only for int8 / uint8, one of them, and as wide as the
+ * output. `fail` reports a broken rule, naming the option at fault (the server turns it into a 400 naming
+ * the request field); by default an ERR_GPUFORMER_INPUT.
+ */
+export function checkEmbedCombination(o: Partial<ResolvedEmbedOptions>, width: number,
+  fail: (option: keyof EmbedOptions, message: string) => never = (_k, m) => { throw inputError(m); }): void {
+  if (o.dimensions !== undefined && o.dimensions > width) fail('dimensions', `dimensions = ${o.dimensions} is more than the model's ${width} dimensions`);
+  const dims = o.dimensions ?? width;
+  const precision = o.precision ?? 'float32';
+  const scalar = precision === 'int8' || precision === 'uint8';
+  for (const k of ['ranges', 'calibrationEmbeddings'] as const) {
+    if (o[k] !== undefined && !scalar) fail(k, `${k} applies to precision 'int8' or 'uint8' only, not '${precision}'`);
+  }
+  if (o.ranges && o.calibrationEmbeddings) fail('ranges', 'give ranges or calibrationEmbeddings, not both');
+  const given = o.ranges?.[0].length ?? o.calibrationEmbeddings?.[0].length;
+  if (given !== undefined && given !== dims) {
+    const k = o.ranges ? 'ranges' : 'calibrationEmbeddings';
+    fail(k, `${k} has ${given} dimensions; the embeddings have ${dims}${o.dimensions !== undefined ? ' (dimensions)' : ''}`);
+  }
+}
 
 export type ResolvedGenerateOptions = Resolved<typeof GENERATE_OPTIONS>;
 export type ResolvedEmbedOptions = Resolved<typeof EMBED_OPTIONS>;
@@ -352,14 +451,14 @@ export function resolveGenerateOptions(o: GenerateOptions | undefined, ctx: Gene
   return r;
 }
 
-/** embed()'s options, checked, with the model's sentence-transformers pooling as the default. */
-export function resolveEmbedOptions(o: EmbedOptions | undefined, model: EmbedDefaults): ResolvedEmbedOptions {
-  return resolveOptions(EMBED_OPTIONS, o, 'embed', model);
+/** embed()'s options, checked against the model, with its sentence-transformers pooling as the default. */
+export function resolveEmbedOptions(o: EmbedOptions | undefined, model: EmbedContext): ResolvedEmbedOptions {
+  const r = resolveOptions(EMBED_OPTIONS, o, 'embed', model);
+  checkEmbedCombination(r, model.width);
+  return r;
 }
 
 // ------------------------------------------------------------------------------------- load options
-
-const oneOf = (values: readonly string[]) => `${values.slice(0, -1).map((v) => `'${v}'`).join(', ')} or '${values[values.length - 1]}'`;
 
 /** Engine.load's options, checked; the planner gives the defaults of those left out (lib/engine/plan.ts). */
 export function resolveLoadOptions(o: LoadOptions | undefined): LoadOptions {

@@ -37,6 +37,16 @@ export interface TokenConstraint {
   readonly isComplete: boolean;
 }
 
+/** An embed request as the loop sees it, beside its token ids. */
+export interface EmbedRequestOptions {
+  pooling: PoolingMode;
+  normalize: boolean;
+  /** token types per sequence (default: all 0) */
+  typeIds?: number[][];
+  /** drops the request's inputs not yet in a batch and rejects it with ERR_GPUFORMER_ABORTED */
+  signal?: AbortSignal;
+}
+
 export interface TokenEvent {
   /** the generated id; -1 on a final 'abort' event that carries no token (every token was already delivered) */
   tokenId: number;
@@ -54,7 +64,7 @@ export interface EngineLoop {
   /** Streams the generated tokens; ends after the event with finishReason. Aborting via signal ends it with 'abort'. */
   generate(req: GenerateRequest): AsyncIterable<TokenEvent>;
   /** Embeds token-id sequences (already truncated) on an encoder model. */
-  embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean; typeIds?: number[][] }): Promise<Float32Array[]>;
+  embed(batch: number[][], opts: EmbedRequestOptions): Promise<Float32Array[]>;
   /** Ends a generation early from outside (the Engine calls it when a stop string matches). */
   cancel(req: GenerateRequest): void;
   stats(): LoopStats;

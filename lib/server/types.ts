@@ -3,6 +3,8 @@
  * hand in fakes. Keeping it an interface lets the server be built and tested without a model.
  */
 import type { TokenLogprob } from '../engine/engine';
+import type { EmbedTokens } from '../engine/engine';
+import type { Embedding } from '../engine/embedding-output';
 import type { ChatMessage, EmbedOptions, GenerateOptions } from '../engine/options';
 import type { LoopStats } from '../engine/types';
 import type { RequestLimits } from './limits';
@@ -30,8 +32,9 @@ export interface ServedEngine {
   /** token ids as text (echo of a token-id prompt), when the model has a tokenizer */
   readonly tokenizer?: { decode(ids: number[]): string };
   /** embedding inputs as the (truncated) ids the model reads */
-  tokenizeEmbedInputs(input: string[] | number[][], opts?: { signal?: AbortSignal }): Promise<number[][]>;
-  embed(input: number[][], opts?: EmbedOptions): Promise<Float32Array[]>;
+  tokenizeEmbedInputs(input: string[] | number[][], opts?: { signal?: AbortSignal }): Promise<EmbedTokens[]>;
+  /** the embeddings of tokenized inputs, as the options ask (dimensions, precision, signal) */
+  embed(input: EmbedTokens[], opts?: EmbedOptions): Promise<Embedding[]>;
   generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk>;
   stats(): LoopStats;
   /** device memory by purpose (bytes), when the engine reports it */

@@ -9,7 +9,7 @@ import { availableParallelism } from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { GpuformerError } from '../errors';
-import type { BatchEncodeOptions, TextTokenizer, TokenizerFiles, TooLong } from './tokenizer';
+import type { BatchEncodeOptions, PairIds, TextPair, TextTokenizer, TokenizerFiles, TooLong } from './tokenizer';
 
 /** Batches of at most this many characters in all are encoded inline (a few milliseconds). */
 export const INLINE_CHARS = 4096;
@@ -33,15 +33,18 @@ export interface WorkerData {
 }
 export interface WorkerJob extends BatchEncodeOptions {
   id: number;
-  texts: string[];
+  texts: ReadonlyArray<string | TextPair>;
 }
-export type WorkerAnswer = { id: number; results: Array<Int32Array | TooLong> } | { id: number; error: { message: string; code?: string } };
+/** a text's ids, a pair's ids and token types, or a count: the arrays travel as Int32Arrays whose memory is handed over */
+export type WorkerResult = Int32Array | { ids: Int32Array; typeIds: Int32Array } | TooLong;
+export type WorkerAnswer = { id: number; results: WorkerResult[] } | { id: number; error: { message: string; code?: string } };
+export type Encoded = number[] | PairIds | TooLong;
 
 interface Pending {
   job: WorkerJob;
   /** the batch's characters in all */
   chars: number;
-  resolve: (r: Array<number[] | TooLong>) => void;
+  resolve: (r: Encoded[]) => void;
   reject: (e: Error) => void;
   signal?: AbortSignal;
   onAbort?: () => void;
@@ -74,12 +77,12 @@ export class TokenizerPool {
     bytes.copy(Buffer.from(this.shared));
   }
 
-  /** Each text's ids (or, past opts.limit, its count), as TextTokenizer.encodeBatch answers them. */
-  async encode(texts: string[], opts: PoolEncodeOptions = {}): Promise<Array<number[] | TooLong>> {
+  /** Each text's ids, each pair's ids and token types (or, past opts.limit, a count), as TextTokenizer.encodeBatch answers them. */
+  async encode(texts: ReadonlyArray<string | TextPair>, opts: PoolEncodeOptions = {}): Promise<Encoded[]> {
     const { signal, ...batch } = opts;
     if (this.disposed) throw new GpuformerError('ERR_GPUFORMER_ABORTED', 'the tokenizer pool has been disposed');
     if (signal?.aborted) throw aborted();
-    const chars = texts.reduce((n, t) => n + t.length, 0);
+    const chars = texts.reduce((n, t) => n + (typeof t === 'string' ? t.length : t[0].length + t[1].length), 0);
     if (chars <= INLINE_CHARS || this.size < 1) return this.tokenizer.encodeBatch(texts, batch);
     return new Promise((resolve, reject) => {
       const pending: Pending = { job: { id: this.nextId++, texts, ...batch }, chars, resolve, reject, signal };
@@ -135,8 +138,7 @@ export class TokenizerPool {
         const e = answer.error.code ? new GpuformerError(answer.error.code as GpuformerError['code'], answer.error.message) : new Error(answer.error.message);
         this.settle(pending, e);
       } else {
-        // (isView, not instanceof: under a test runner's sandbox the array comes from another realm)
-        this.settle(pending, undefined, answer.results.map((r) => (ArrayBuffer.isView(r) ? Array.from(r) : r)));
+        this.settle(pending, undefined, answer.results.map(fromWorker));
       }
       if (pending.chars > RECYCLE_CHARS) this.retire(w);
       this.dispatch();
@@ -157,7 +159,6 @@ export class TokenizerPool {
     return w;
   }
 
-  /** Answers a batch once (an aborted batch's late answer is dropped). */
   /** Stops a thread and forgets it (its 'exit' then finds it gone). */
   private retire(w: PoolWorker): void {
     const i = this.workers.indexOf(w);
@@ -165,7 +166,8 @@ export class TokenizerPool {
     void w.worker.terminate();
   }
 
-  private settle(p: Pending, error?: Error, results?: Array<number[] | TooLong>): void {
+  /** Answers a batch once (an aborted batch's late answer is dropped). */
+  private settle(p: Pending, error?: Error, results?: Encoded[]): void {
     if (p.settled) return;
     p.settled = true;
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
@@ -175,6 +177,13 @@ export class TokenizerPool {
 }
 
 const aborted = () => new GpuformerError('ERR_GPUFORMER_ABORTED', 'tokenization was cancelled');
+
+/** A worker's result as encodeBatch answers it (isView, not instanceof: under a test runner's sandbox the arrays come from another realm). */
+function fromWorker(r: WorkerResult): Encoded {
+  if (ArrayBuffer.isView(r)) return Array.from(r);
+  if ('ids' in r) return { ids: Array.from(r.ids), typeIds: Array.from(r.typeIds) };
+  return r;
+}
 
 /**
  * A worker thread running worker.js beside this file. From the TypeScript sources (the tests run them

@@ -31,6 +31,24 @@ export interface TooLong {
   tooLong: number;
 }
 
+/** Two texts a model reads as one input (a query and a passage, two sentences): [CLS] a [SEP] b [SEP] for BERT. */
+export type TextPair = readonly [string, string];
+
+/** A pair's ids and token types (the post-processor's: 0 for the first text and its specials, 1 for the second's, for BERT). */
+export interface PairIds {
+  ids: number[];
+  typeIds: number[];
+}
+
+/** Where the post-processor puts a pair's two texts among its special tokens, with the token type of each part. */
+interface PairLayout {
+  prefix: number[];
+  middle: number[];
+  suffix: number[];
+  /** token types of prefix, a, middle, b, suffix */
+  types: { prefix: number[]; a: number; middle: number[]; b: number; suffix: number[] };
+}
+
 export interface DecodeOptions {
   /** leave special tokens (EOS, end-of-turn, [SEP]…) out of the text; default true */
   skipSpecialTokens?: boolean;
@@ -62,6 +80,8 @@ export class TextTokenizer {
 
   /** specialLayout once worked out (undefined: not yet) */
   private layout: { prefix: number[]; suffix: number[] } | null | undefined;
+  /** pairLayout once worked out (undefined: not yet) */
+  private pairLayoutCache: PairLayout | null | undefined;
   /** maxBytesPerToken once worked out (null: not yet) */
   private byteBound: number | undefined | null = null;
 
@@ -104,13 +124,48 @@ export class TextTokenizer {
   }
 
   /**
-   * Several texts, each encoded (or truncated) alone: the one routine the tokenizer's worker threads and the
-   * inline path both run (lib/tokenizer/pool.ts), so a text's ids never depend on where it was tokenized.
+   * A text pair as the model reads it: both texts with the special tokens the post-processor puts around and
+   * between them, and its token types ([CLS] a [SEP] b [SEP], types 0 … 0 1 … 1 for BERT). With maxLength,
+   * the texts' own tokens are cut 'longest first' as transformers' fast tokenizers do with truncation=True
+   * (what sentence-transformers' CrossEncoder asks for): when both must shrink, each keeps half the room.
    */
-  encodeBatch(texts: string[], opts: BatchEncodeOptions = {}): Array<number[] | TooLong> {
-    return texts.map((text) => {
-      const ids = opts.truncateTo !== undefined ? this.encodeTruncated(text, opts.truncateTo) : this.encode(text, opts);
-      return opts.limit !== undefined && ids.length > opts.limit ? { tooLong: ids.length } : ids;
+  encodePair(pair: TextPair, maxLength?: number): PairIds {
+    const [a, b] = pair;
+    if (typeof a !== 'string' || typeof b !== 'string') throw inputError('tokenizer: a text pair must be two strings');
+    const layout = this.pairLayout();
+    if (!layout) {
+      const e = this.tok.encode(a, { text_pair: b, add_special_tokens: true, return_token_type_ids: true });
+      if (maxLength !== undefined && e.ids.length > maxLength) {
+        throw inputError(`this tokenizer's pair template cannot be truncated; the pair has ${e.ids.length} tokens, more than ${maxLength}`);
+      }
+      return { ids: e.ids, typeIds: e.token_type_ids ?? new Array(e.ids.length).fill(0) };
+    }
+    let bodyA = this.encode(a, { addSpecialTokens: false });
+    let bodyB = this.encode(b, { addSpecialTokens: false });
+    if (maxLength !== undefined) {
+      const room = Math.max(0, maxLength - layout.prefix.length - layout.middle.length - layout.suffix.length);
+      const [na, nb] = longestFirst(bodyA.length, bodyB.length, room);
+      bodyA = bodyA.slice(0, na);
+      bodyB = bodyB.slice(0, nb);
+    }
+    const t = layout.types;
+    return {
+      ids: [...layout.prefix, ...bodyA, ...layout.middle, ...bodyB, ...layout.suffix],
+      typeIds: [...t.prefix, ...bodyA.map(() => t.a), ...t.middle, ...bodyB.map(() => t.b), ...t.suffix],
+    };
+  }
+
+  /**
+   * Several texts or text pairs, each encoded (or truncated) alone: the one routine the tokenizer's worker
+   * threads and the inline path both run (lib/tokenizer/pool.ts), so a text's ids never depend on where it
+   * was tokenized. A pair answers with its ids and token types.
+   */
+  encodeBatch(items: ReadonlyArray<string | TextPair>, opts: BatchEncodeOptions = {}): Array<number[] | PairIds | TooLong> {
+    return items.map((item) => {
+      const encoded = typeof item !== 'string' ? this.encodePair(item, opts.truncateTo)
+        : opts.truncateTo !== undefined ? this.encodeTruncated(item, opts.truncateTo) : this.encode(item, opts);
+      const n = Array.isArray(encoded) ? encoded.length : encoded.ids.length;
+      return opts.limit !== undefined && n > opts.limit ? { tooLong: n } : encoded;
     });
   }
 
@@ -142,6 +197,37 @@ export class TextTokenizer {
     const same = a && b && JSON.stringify(a) === JSON.stringify(b);
     this.layout = same ? a : null;
     return this.layout;
+  }
+
+  /**
+   * Where the post-processor puts a pair's texts among its special tokens, read off two probe pairs; null when
+   * the two disagree or a text's tokens are not found whole (encodePair then cannot truncate).
+   */
+  private pairLayout(): PairLayout | null {
+    if (this.pairLayoutCache !== undefined) return this.pairLayoutCache;
+    const probe = (a: string, b: string): PairLayout | null => {
+      const e = this.tok.encode(a, { text_pair: b, add_special_tokens: true, return_token_type_ids: true });
+      const types = e.token_type_ids ?? new Array(e.ids.length).fill(0);
+      const first = splitSpecials(e.ids, this.encode(a, { addSpecialTokens: false }));
+      const bodyB = this.encode(b, { addSpecialTokens: false });
+      if (!first) return null;
+      const startA = first.prefix.length;
+      const startRest = e.ids.length - first.suffix.length;
+      const second = splitSpecials(first.suffix, bodyB);
+      if (!second || bodyB.length === 0) return null;
+      const startB = startRest + second.prefix.length;
+      return {
+        prefix: first.prefix, middle: second.prefix, suffix: second.suffix,
+        types: {
+          prefix: types.slice(0, startA), a: types[startA], middle: types.slice(startRest, startB), b: types[startB],
+          suffix: types.slice(startB + bodyB.length),
+        },
+      };
+    };
+    const x = probe('a', 'b');
+    const y = probe('Hello, world: 42 times!', 'And a second text, 7 words long.');
+    this.pairLayoutCache = x && y && JSON.stringify(x) === JSON.stringify(y) ? x : null;
+    return this.pairLayoutCache;
   }
 
   /** encodeTruncated by encoding the text twice, with and without special tokens, and splitting the two. */
@@ -201,6 +287,24 @@ function splitSpecials(full: number[], body: number[]): { prefix: number[]; suff
   while (start + body.length <= full.length && !body.every((id, i) => full[start + i] === id)) start++;
   if (body.length === 0 || start + body.length > full.length) return null;
   return { prefix: full.slice(0, start), suffix: full.slice(start + body.length) };
+}
+
+/**
+ * How many of two texts' tokens a pair keeps in `room` tokens, as Hugging Face tokenizers' 'longest_first'
+ * truncation decides: when only the longer text must shrink it gives up what is needed; when both must,
+ * each keeps half the room (the longer one the odd token).
+ */
+export function longestFirst(na: number, nb: number, room: number): [number, number] {
+  if (na + nb <= room) return [na, nb];
+  const swap = na > nb;
+  let short = swap ? nb : na;
+  let long = short > room ? short : Math.max(short, room - short);
+  if (short + long > room) {
+    short = Math.floor(room / 2);
+    long = short + (room % 2);
+  }
+  const [ka, kb] = swap ? [long, short] : [short, long];
+  return [Math.min(na, ka), Math.min(nb, kb)];
 }
 
 /** Pre-tokenizers that only split the text (or map each byte to a character) and keep every byte of it. */

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'worker_threads';
 import { GpuformerError } from '../errors';
-import type { WorkerAnswer, WorkerData, WorkerJob } from './pool';
+import type { WorkerAnswer, WorkerData, WorkerJob, WorkerResult } from './pool';
 import { TextTokenizer, TokenizerFiles } from './tokenizer';
 
 // copied out of the shared memory first: the decoder does not read shared buffers
@@ -16,11 +16,15 @@ parentPort!.on('message', ({ id, texts, ...opts }: WorkerJob) => {
   let answer: WorkerAnswer;
   const transfer: ArrayBuffer[] = [];
   try {
-    const results = tokenizer.encodeBatch(texts, opts).map((r) => {
-      if (!Array.isArray(r)) return r;
-      const ids = Int32Array.from(r);
+    const handOver = (a: number[]) => {
+      const ids = Int32Array.from(a);
       transfer.push(ids.buffer);
       return ids;
+    };
+    const results = tokenizer.encodeBatch(texts, opts).map((r): WorkerResult => {
+      if (Array.isArray(r)) return handOver(r);
+      if ('ids' in r) return { ids: handOver(r.ids), typeIds: handOver(r.typeIds) };
+      return r;
     });
     answer = { id, results };
   } catch (e) {

@@ -90,6 +90,76 @@ describe('all-MiniLM-L6-v2 in bf16 on the CPU (weights stored bf16, activations 
   });
 });
 
+describe('all-MiniLM-L6-v2: embed() options and inputs', () => {
+  let engine: Engine;
+  const texts = ['The cat sits on the mat.', 'A completely different sentence about finance.', 'Cats like mats.'];
+  let full: Float32Array[];
+
+  beforeAll(async () => {
+    engine = await Engine.load(path.join(MODELS, 'all-MiniLM-L6-v2'), { device: 'cpu', maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
+    full = await engine.embed(texts);
+  });
+  afterAll(async () => engine?.dispose());
+
+  it('dimensions: the first components of the full embedding, normalized again', async () => {
+    const short = await engine.embed(texts, { dimensions: 64 });
+    short.forEach((v, i) => {
+      expect(v).toHaveLength(64);
+      const head = Array.from(full[i].subarray(0, 64));
+      const norm = Math.hypot(...head);
+      v.forEach((x, j) => expect(x).toBeCloseTo(head[j] / norm, 6));
+    });
+    const raw = await engine.embed(texts, { dimensions: 64, normalize: false });
+    const rawFull = await engine.embed(texts, { normalize: false });
+    raw.forEach((v, i) => expect(Array.from(v)).toEqual(Array.from(rawFull[i].subarray(0, 64))));
+    await expect(engine.embed('x', { dimensions: 385 })).rejects.toMatchObject({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringContaining('384') });
+  });
+
+  it('precision: the quantized codes of the float embeddings', async () => {
+    const ubinary = await engine.embed(texts, { precision: 'ubinary' });
+    expect(ubinary[0]).toBeInstanceOf(Uint8Array);
+    expect(ubinary[0]).toHaveLength(48);
+    ubinary.forEach((v, i) => v.forEach((byte, k) => {
+      for (let bit = 0; bit < 8; bit++) expect((byte >> (7 - bit)) & 1).toBe(full[i][8 * k + bit] > 0 ? 1 : 0);
+    }));
+    const int8 = await engine.embed(texts, { precision: 'int8', calibrationEmbeddings: full });
+    expect(int8[0]).toBeInstanceOf(Int8Array);
+    // each dimension's extremes over the calibration set (these very embeddings) are the end codes (the top
+    // one 126 where (max − min) / ((max − min) / 255) rounds just below 255, as it does in numpy)
+    for (let j = 0; j < 384; j++) {
+      const col = int8.map((v) => v[j]);
+      expect(Math.min(...col)).toBe(-128);
+      expect(Math.max(...col)).toBeGreaterThanOrEqual(126);
+    }
+  });
+
+  it('a text pair reads as one input with its token types; { ids, typeIds } embeds the same', async () => {
+    const pair: [string, string] = ['How many people live in Berlin?', 'Berlin has about 3.5 million inhabitants.'];
+    const [tokens] = await engine.tokenizeEmbedInputs([pair]);
+    expect(tokens).toEqual(engine.tokenizer!.encodePair(pair, 256));
+    expect(tokens.typeIds).toContain(1);
+    const [fromPair] = await engine.embed([pair]);
+    const [fromIds] = await engine.embed([tokens]);
+    expect(Array.from(fromIds)).toEqual(Array.from(fromPair));
+    // the token types matter: the same ids read as one segment embed differently
+    const [oneSegment] = await engine.embed([{ ids: tokens.ids }]);
+    expect(cosine(oneSegment, fromPair)).toBeLessThan(0.9999);
+    // a long pair is cut to max_seq_length, longest first
+    const [long] = await engine.tokenizeEmbedInputs([['a short question', 'word '.repeat(600)]]);
+    expect(long.ids).toHaveLength(256);
+    await expect(engine.embed([{ ids: [101, 102], typeIds: [0, 2] }])).rejects.toMatchObject({
+      code: 'ERR_GPUFORMER_INPUT', message: expect.stringContaining('typeIds[1] is 2, not a token type in [0, 2)'),
+    });
+    await expect(engine.embed([['one', 'two', 'three'] as never])).rejects.toMatchObject({ message: expect.stringContaining('a text pair must be two strings') });
+  });
+
+  it('an aborted signal rejects the request', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(engine.embed(texts, { signal: ac.signal })).rejects.toMatchObject({ code: 'ERR_GPUFORMER_ABORTED' });
+  });
+});
+
 describe('llama2c-260K', () => {
   const ref = readJson(path.join(FIXTURES, 'llama2c-260K.json')) as { cases: Array<{ input_ids: number[]; greedy: number[] }> };
   let engine: Engine;

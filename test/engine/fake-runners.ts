@@ -137,6 +137,9 @@ export class FakeDecoderRunner implements DecoderRunner {
 }
 
 /** The fake encoder's vector for a sequence: [length, sum, first, last] (+ pooling tag), normalized if asked. */
+/** The width of fakeEmbedding's vectors (the fake encoder's hidden size). */
+export const FAKE_EMBEDDING_WIDTH = 5;
+
 export function fakeEmbedding(seq: number[], pooling: PoolingMode, normalize: boolean): Float32Array {
   const v = new Float32Array([seq.length, seq.reduce((a, b) => a + b, 0), seq[0], seq[seq.length - 1], pooling === 'mean' ? 1 : pooling === 'cls' ? 2 : 3]);
   if (normalize) {
@@ -147,13 +150,19 @@ export function fakeEmbedding(seq: number[], pooling: PoolingMode, normalize: bo
 }
 
 export class FakeEncoderRunner implements EncoderRunner {
-  readonly spec = fakeSpec(false);
+  readonly spec: ModelSpec = { ...fakeSpec(false), hiddenSize: FAKE_EMBEDDING_WIDTH };
   readonly batches: Array<{ sizes: number[]; pooling: PoolingMode }> = [];
   failOnToken: number | null = null;
   delayMs = 0;
   disposed = false;
+  /** batches begun (a held batch has begun but is not in `batches` yet) */
+  started = 0;
+  /** while set, every batch waits for it (a test holds the loop still to look at a state) */
+  hold: Promise<void> | null = null;
 
   async embed(batch: number[][], opts: { pooling: PoolingMode; normalize: boolean }): Promise<Float32Array[]> {
+    this.started++;
+    if (this.hold) await this.hold;
     await new Promise((r) => (this.delayMs ? setTimeout(r, this.delayMs) : setImmediate(r)));
     this.batches.push({ sizes: batch.map((s) => s.length), pooling: opts.pooling });
     if (this.failOnToken !== null && batch.some((s) => s.includes(this.failOnToken!))) throw inputError(`fake embed: token ${this.failOnToken} is poison`);

@@ -3,12 +3,14 @@
  * test/engine/fake-runners.ts, with a one-character-per-token tokenizer so text is easy to predict.
  * Token 0 is BOS, token 1 is EOS (ends a generation), tokens 2..96 are the printable ASCII characters.
  */
+import type { EmbedTokens } from '../../lib/engine/engine';
+import { Embedding, finishEmbeddings } from '../../lib/engine/embedding-output';
 import { BackgroundEngineLoop } from '../../lib/engine/loop';
 import { ChatMessage, EmbedOptions, GenerateOptions, resolveEmbedOptions, resolveGenerateOptions } from '../../lib/engine/options';
 import { inputError } from '../../lib/errors';
 import { NEUTRAL_SAMPLING } from '../../lib/core/step';
 import type { ServedChunk, ServedEngine } from '../../lib/server/types';
-import { FAKE_VOCAB, FakeDecoderRunner, FakeEncoderRunner, fakeSpec, referenceTokens } from '../engine/fake-runners';
+import { FAKE_VOCAB, FakeDecoderRunner, FakeEncoderRunner, referenceTokens } from '../engine/fake-runners';
 
 export const EOS = 1;
 
@@ -55,8 +57,8 @@ export class FakeEngine implements ServedEngine {
   lastSignal?: AbortSignal;
 
   constructor(kind: 'decoder' | 'encoder', readonly maxModelLen = 256, numBlocks = 256) {
-    this.spec = fakeSpec(kind === 'decoder');
     this.runner = kind === 'decoder' ? new FakeDecoderRunner(numBlocks, 8) : new FakeEncoderRunner();
+    this.spec = this.runner.spec;
     this.loop = new BackgroundEngineLoop(this.runner, { maxNumBatchedTokens: 256, maxNumSeqs: 32, maxModelLen });
     this.maxSeqLength = Math.min(64, maxModelLen);
   }
@@ -72,18 +74,20 @@ export class FakeEngine implements ServedEngine {
   }
 
   /** texts truncated to maxSeqLength (the fake keeps the first ids); token-id inputs must fit */
-  async tokenizeEmbedInputs(input: string[] | number[][]): Promise<number[][]> {
+  async tokenizeEmbedInputs(input: string[] | number[][]): Promise<EmbedTokens[]> {
     this.tokenizeCalls.embed++;
     return (input as Array<string | number[]>).map((x) => {
-      if (typeof x === 'string') return charTokenizer.encode(x).slice(0, this.maxSeqLength);
+      if (typeof x === 'string') return { ids: charTokenizer.encode(x).slice(0, this.maxSeqLength) };
       if (x.length > this.maxSeqLength) throw inputError(`embed input has ${x.length} tokens, more than ${this.maxSeqLength}`);
-      return x;
+      return { ids: x };
     });
   }
 
-  async embed(input: number[][], opts?: EmbedOptions): Promise<Float32Array[]> {
-    const o = resolveEmbedOptions(opts, { pooling: { mode: 'mean', normalize: true } });
-    return this.loop.embed(input, o);
+  /** as Engine.embed on tokenized inputs: the loop's vectors, then dimensions and precision */
+  async embed(input: EmbedTokens[], opts?: EmbedOptions): Promise<Embedding[]> {
+    const o = resolveEmbedOptions(opts, { pooling: { mode: 'mean', normalize: true }, width: this.spec.hiddenSize });
+    const vectors = await this.loop.embed(input.map((t) => t.ids), { pooling: o.pooling, normalize: o.normalize, signal: o.signal });
+    return finishEmbeddings(vectors, o);
   }
 
   generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {

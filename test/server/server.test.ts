@@ -5,7 +5,8 @@
 import OpenAI from 'openai';
 import { OpenAIServer } from '../../lib/server/server';
 import { parsePrometheus } from '../../lib/server/metrics';
-import { fakeEmbedding } from '../engine/fake-runners';
+import { quantizeEmbeddings } from '../../lib/engine/embedding-output';
+import { FakeEncoderRunner, fakeEmbedding } from '../engine/fake-runners';
 import { FakeEngine, charTokenizer, expectedText, renderFakeChat } from './fake-engine';
 import { errorOf, until } from './helpers';
 
@@ -235,6 +236,10 @@ describe('server: embeddings', () => {
   let server: OpenAIServer;
   let client: OpenAI;
 
+  const post = (path: string, body: unknown, signal?: AbortSignal) => fetch(`${server.url.replace(/\/v1$/, '')}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal,
+  });
+
   beforeAll(async () => {
     engine = new FakeEngine('encoder');
     server = new OpenAIServer(engine, { modelId: 'fake-embed', port: 0 });
@@ -266,10 +271,72 @@ describe('server: embeddings', () => {
     expect(flat.data[0].embedding).toEqual(ids.data[0].embedding);
   });
 
-  it('refuses what does not fit an embedding model', async () => {
-    await expect(client.embeddings.create({ model: 'fake-embed', input: 'x', dimensions: 3 })).rejects.toMatchObject({ status: 400, param: 'dimensions' });
+  it('dimensions: the first components, normalized again', async () => {
+    const r = await client.embeddings.create({ model: 'fake-embed', input: ['hello', 'hi'], dimensions: 3, encoding_format: 'float' });
+    r.data.forEach((d, i) => {
+      const head = want(['hello', 'hi'][i]).slice(0, 3);
+      const norm = Math.hypot(...head);
+      expect(d.embedding).toHaveLength(3);
+      d.embedding.forEach((x, j) => expect(x).toBeCloseTo(head[j] / norm, 6));
+    });
+    // the official client's default (base64) decodes the shorter float32 vectors too
+    const b = await client.embeddings.create({ model: 'fake-embed', input: 'hello', dimensions: 3 });
+    expect(b.data[0].embedding).toHaveLength(3);
+  });
+
+  it('quantized precisions: JSON integer codes, or base64 of their bytes', async () => {
+    const input = ['hello', 'hi', 'a longer sentence'];
+    const floats = input.map((t) => Float32Array.from(want(t)));
+    const body = (extra: object) => post('/v1/embeddings', { model: 'fake-embed', input, ...extra });
+    for (const precision of ['int8', 'uint8', 'binary', 'ubinary'] as const) {
+      const codes = quantizeEmbeddings(floats, precision).map((v) => Array.from(v));
+      const json = (await (await body({ encoding_format: precision })).json()) as { data: Array<{ embedding: number[] }> };
+      expect(json.data.map((d) => d.embedding)).toEqual(codes);
+      const b64 = (await (await body({ encoding_format: 'base64', precision })).json()) as { data: Array<{ embedding: string }> };
+      const signed = precision === 'int8' || precision === 'binary';
+      expect(b64.data.map((d) => Array.from(signed ? new Int8Array(Buffer.from(d.embedding, 'base64')) : Buffer.from(d.embedding, 'base64')))).toEqual(codes);
+    }
+    const ranges = [[-1, -1, -1, -1, -1], [1, 1, 1, 1, 1]];
+    const ranged = (await (await body({ encoding_format: 'uint8', ranges })).json()) as { data: Array<{ embedding: number[] }> };
+    expect(ranged.data.map((d) => d.embedding)).toEqual(quantizeEmbeddings(floats, 'uint8', { ranges: [ranges[0], ranges[1]] }).map((v) => Array.from(v)));
+  });
+
+  it('refuses what does not fit an embedding model, naming the field', async () => {
+    const refused = async (body: object, param: string, pattern: RegExp) => {
+      const r = await post('/v1/embeddings', { model: 'fake-embed', input: 'x', ...body });
+      expect(r.status).toBe(400);
+      const e = await errorOf(r);
+      expect(e.param).toBe(param);
+      expect(e.message).toMatch(pattern);
+    };
+    await refused({ dimensions: 6 }, 'dimensions', /6 is more than the model's 5 dimensions/);
+    await refused({ dimensions: 0 }, 'dimensions', /positive integer/);
+    await refused({ encoding_format: 'int4' }, 'encoding_format', /'float', 'base64', 'int8', 'uint8', 'binary', 'ubinary'/);
+    await refused({ encoding_format: 'int8', precision: 'uint8' }, 'precision', /'encoding_format' asks for 'int8'/);
+    await refused({ ranges: [[0], [1]] }, 'ranges', /'int8' or 'uint8' only, not 'float32'/);
+    await refused({ precision: 'int8', ranges: [[0], [1]] }, 'ranges', /1 dimensions; the embeddings have 5/);
+    await refused({ precision: 'int8', ranges: [[0, 0, 0, 0, 2], [1, 1, 1, 1, 1]] }, 'ranges', /dimension 4 has min 2 above max 1/);
     await expect(client.embeddings.create({ model: 'fake-embed', input: [] })).rejects.toMatchObject({ status: 400, param: 'input' });
-    await expect(client.embeddings.create({ model: 'fake-embed', input: 'x', encoding_format: 'int8' as never })).rejects.toMatchObject({ status: 400, param: 'encoding_format' });
     await expect(client.chat.completions.create({ model: 'fake-embed', messages: [{ role: 'user', content: 'x' }] })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('a client that disconnects stops its embedding request: the inputs not yet embedded are dropped', async () => {
+    const runner = engine.runner as FakeEncoderRunner;
+    let release!: () => void;
+    runner.hold = new Promise((r) => (release = r));
+    const startedBefore = runner.started;
+    const abortedBefore = server.metrics.aborted;
+    // 320 inputs, at most 32 per batch: ten batches
+    const ac = new AbortController();
+    const request = post('/v1/embeddings', { model: 'fake-embed', input: new Array(320).fill([0, 70]) }, ac.signal).catch((e) => e);
+    await until(() => runner.started === startedBefore + 1); // the first batch runs (held)
+    ac.abort();
+    await until(() => server.metrics.aborted === abortedBefore + 1); // the server saw the client go
+    runner.hold = null;
+    release();
+    await request;
+    await engine.loop.idle();
+    expect(runner.started).toBe(startedBefore + 1); // no batch after the disconnect
+    expect(engine.stats().waiting).toBe(0);
   });
 });

@@ -51,4 +51,12 @@ export interface ModelSource {
   pooling?: { mode: 'mean' | 'cls' | 'last'; normalize: boolean };
   /** sentence-transformers max_seq_length: embed() truncates to this */
   maxSeqLength?: number;
+  /**
+   * a cross-encoder's score from its logit (a model with spec.numLabels), as sentence-transformers' CrossEncoder
+   * applies it: config.json's sentence_transformers.activation_fn or sbert_ce_default_activation_function, else
+   * sigmoid for one label
+   */
+  scoreActivation?: ScoreActivation;
 }
+
+export type ScoreActivation = 'sigmoid' | 'identity' | 'tanh';

@@ -53,6 +53,11 @@ export interface ModelSpec {
   mlpBias: boolean;
   /** decoders attend causally and have an LM head; encoders are bidirectional and pool */
   causal: boolean;
+  /**
+   * a sequence-classification head (BERT's pooler, then a classifier of this many outputs) that scores an
+   * input: a cross-encoder (BertForSequenceClassification). Absent: the model embeds (or generates).
+   */
+  numLabels?: number;
   slidingWindow?: number;
   bosTokenId?: number;
   /**

@@ -20,8 +20,10 @@ import { constraintFor } from '../structured/response-format';
 import { TokenVocabulary } from '../structured/vocabulary';
 import { EmbedPrecision, EmbeddingOf, finishEmbeddings } from './embedding-output';
 import {
-  ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
+  ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, RerankOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
+  resolveRerankOptions,
 } from './options';
+import { RerankResult, activateScore, rankDocuments } from './rerank';
 import { LoadedModel, loadModel } from './load';
 import type { LoadPlan } from './plan';
 import { createEngineLoop } from './loop';
@@ -253,6 +255,44 @@ export class Engine {
     return encoded.map((e, i) => (!Array.isArray(e) ? e : types[i] ? { ids: e, typeIds: types[i] } : { ids: e }));
   }
 
+  /**
+   * Ranks documents by their relevance to a query with a cross-encoder (a BertForSequenceClassification
+   * checkpoint with one label, e.g. cross-encoder/ms-marco-MiniLM-L6-v2), as sentence-transformers'
+   * CrossEncoder.rank does: each (query, document) pair is read as one input ([CLS] query [SEP] document
+   * [SEP], cut longest first to the model's length), its logit becomes the score through the activation the
+   * config names (sigmoid for one label unless it says otherwise), and the results come best first.
+   */
+  async rerank(query: string, documents: readonly string[], opts?: RerankOptions): Promise<RerankResult[]> {
+    this.live();
+    const o = resolveRerankOptions(opts);
+    const tokens = await this.tokenizeRerankInputs(query, documents, { signal: o.signal });
+    return rankDocuments(await this.score(tokens, { signal: o.signal }), documents, o);
+  }
+
+  /** rerank()'s pairs as the token ids and token types the cross-encoder reads (their lengths are the tokens it reads). */
+  async tokenizeRerankInputs(query: string, documents: readonly string[], opts: { signal?: AbortSignal } = {}): Promise<EmbedTokens[]> {
+    this.live();
+    this.requireReranker();
+    if (typeof query !== 'string') throw inputError(`rerank: query must be a string, got ${shown(query)}`);
+    if (!Array.isArray(documents)) throw inputError(`rerank: documents must be an array of strings, got ${shown(documents)}`);
+    documents.forEach((d, i) => {
+      if (typeof d !== 'string') throw inputError(`rerank: documents[${i}] must be a string, got ${shown(d)}`);
+    });
+    const pairs = documents.map((d): TextPair => [query, d]);
+    return await this.tokenizeTexts(pairs, { truncateTo: this.maxSeqLength, signal: opts.signal }, (i) => `rerank documents[${i}]`,
+      (x) => x) as PairIds[]; // pairs alone go in, so ids with token types come back
+  }
+
+  /** The cross-encoder's relevance score of each tokenized pair (tokenizeRerankInputs' answer), in order. */
+  async score(tokens: EmbedTokens[], opts: { signal?: AbortSignal } = {}): Promise<number[]> {
+    this.live();
+    this.requireReranker();
+    if (tokens.length === 0) return [];
+    const typeIds = tokens.map((t) => t.typeIds ?? new Array<number>(t.ids.length).fill(0));
+    const logits = await this.parts.loop.embed(tokens.map((t) => t.ids), { pooling: 'cls', normalize: false, typeIds, signal: opts.signal });
+    return logits.map(([logit]) => activateScore(logit, this.parts.source.scoreActivation!));
+  }
+
   /** The chat template's rendering of a conversation (with the generation prompt), as text. */
   renderChat(messages: ChatMessage[]): string {
     if (!this.parts.renderChat) {
@@ -304,6 +344,19 @@ export class Engine {
   /** Refuses embed() on a model that does not embed (a text generator, a cross-encoder). */
   private requireEmbedder(): void {
     if (this.spec.causal) throw unsupported(`embed: ${this.spec.architecture} is a text generator, not an embedding model`);
+    if (this.spec.numLabels !== undefined) {
+      throw unsupported(`embed: ${this.spec.architecture} is a cross-encoder: it scores (query, document) pairs with rerank(), it does not embed`);
+    }
+  }
+
+  /** Refuses rerank() on a model that is not a one-label cross-encoder. */
+  private requireReranker(): void {
+    const n = this.spec.numLabels;
+    if (n === undefined) {
+      throw unsupported(`rerank: ${this.spec.architecture} is ${this.spec.causal ? 'a text generator' : 'an embedding model'}; rerank needs a ` +
+        'cross-encoder (a BertForSequenceClassification checkpoint with one label, e.g. cross-encoder/ms-marco-MiniLM-L6-v2)');
+    }
+    if (n !== 1) throw unsupported(`rerank: ${this.spec.architecture} has ${n} labels; rerank needs one relevance score per pair (one label)`);
   }
 
   /** Token types for `n` tokens: integers the model has a token-type embedding for (0 alone where it has none). */

@@ -149,6 +149,15 @@ export interface EmbedOptions {
   signal?: AbortSignal;
 }
 
+export interface RerankOptions {
+  /** keep the best topN documents (default: all of them) */
+  topN?: number;
+  /** put each document's text in its result (default false) */
+  returnDocuments?: boolean;
+  /** cancels the request (ERR_GPUFORMER_ABORTED) */
+  signal?: AbortSignal;
+}
+
 export interface ChatMessage {
   role: 'system' | 'user' | 'assistant' | 'tool' | string;
   content: string;
@@ -421,6 +430,13 @@ export function checkEmbedCombination(o: Partial<ResolvedEmbedOptions>, width: n
   }
 }
 
+export const RERANK_OPTIONS = {
+  topN: { check: (v, name) => checkPositiveInt(v, name), default: () => undefined, field: 'top_n' } as OptionEntry<number | undefined>,
+  returnDocuments: { check: boolean, default: () => false, field: 'return_documents' } as OptionEntry<boolean>,
+  signal: abortSignal<void>(),
+} satisfies Entries<RerankOptions>;
+
+export type ResolvedRerankOptions = Resolved<typeof RERANK_OPTIONS>;
 export type ResolvedGenerateOptions = Resolved<typeof GENERATE_OPTIONS>;
 export type ResolvedEmbedOptions = Resolved<typeof EMBED_OPTIONS>;
 
@@ -449,6 +465,11 @@ export function resolveGenerateOptions(o: GenerateOptions | undefined, ctx: Gene
   const r = resolveOptions(GENERATE_OPTIONS, o, 'generate', ctx);
   checkGenerateCombination(r);
   return r;
+}
+
+/** rerank()'s options, checked, with their defaults. */
+export function resolveRerankOptions(o: RerankOptions | undefined): ResolvedRerankOptions {
+  return resolveOptions(RERANK_OPTIONS, o, 'rerank', undefined);
 }
 
 /** embed()'s options, checked against the model, with its sentence-transformers pooling as the default. */

@@ -8,6 +8,7 @@
 import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
+import type { ScoreActivation } from '../core/source';
 import type { Family, ModelSpec, RopeScaling, RopeSpec } from '../core/spec';
 
 export type HfConfig = Record<string, unknown>;
@@ -175,6 +176,7 @@ function bertSpec(f: Fields, architecture: string): ModelSpec {
   const heads = f.positive('num_attention_heads');
   return withoutUndefined<ModelSpec>({
     family: 'bert', architecture, modelType,
+    numLabels: CLASSIFIERS.has(architecture) ? numLabels(f) : undefined,
     vocabSize: f.positive('vocab_size'),
     hiddenSize: hidden,
     numLayers: f.positive('num_hidden_layers'),
@@ -189,6 +191,40 @@ function bertSpec(f: Fields, architecture: string): ModelSpec {
     attentionBias: true, mlpBias: true, causal: false,
     ...common(f),
   });
+}
+
+/** Architectures whose checkpoint carries a sequence-classification head gpuformer runs (the pooler and the classifier). */
+const CLASSIFIERS = new Set(['BertForSequenceClassification']);
+
+/** A classifier's outputs: id2label's size (what transformers derives num_labels from), else num_labels, else its default 2. */
+function numLabels(f: Fields): number {
+  const labels = f.raw('id2label');
+  if (isObject(labels) && Object.keys(labels).length > 0) return Object.keys(labels).length;
+  return f.positive('num_labels', 2);
+}
+
+/** The torch activations a cross-encoder's config may name for its scores, as gpuformer computes them. */
+const SCORE_ACTIVATIONS: Record<string, ScoreActivation> = {
+  'torch.nn.modules.activation.Sigmoid': 'sigmoid',
+  'torch.nn.modules.linear.Identity': 'identity',
+  'torch.nn.modules.activation.Tanh': 'tanh',
+};
+
+/**
+ * The activation sentence-transformers' CrossEncoder puts on a classifier's logits: the config's
+ * sentence_transformers.activation_fn, else its sbert_ce_default_activation_function (older saves), else
+ * sigmoid for one label and identity for more. An activation gpuformer does not compute is refused.
+ */
+export function scoreActivation(config: HfConfig, numLabels: number, where = 'config.json'): ScoreActivation {
+  const st = config.sentence_transformers;
+  const named = (isObject(st) ? st.activation_fn : undefined) ?? config.sbert_ce_default_activation_function;
+  if (named === undefined || named === null) return numLabels === 1 ? 'sigmoid' : 'identity';
+  const act = typeof named === 'string' ? SCORE_ACTIVATIONS[named] : undefined;
+  if (!act) {
+    throw unsupported(`${where}: the cross-encoder activation ${JSON.stringify(named)} is not supported ` +
+      `(${Object.keys(SCORE_ACTIVATIONS).join(', ')})`);
+  }
+  return act;
 }
 
 function gpt2Spec(f: Fields, architecture: string): ModelSpec {

@@ -10,7 +10,7 @@ import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
 import type { ModelSpec } from '../core/spec';
 import type { ModelSource, TensorSource } from '../core/source';
-import { readConfig, specFromConfig } from './config';
+import { readConfig, scoreActivation, specFromConfig } from './config';
 import { readSafetensorsTensors, readShardedSafetensors } from './safetensors';
 import { endOfGenerationIds } from './end-of-generation';
 import { checkTensorsAgainstSpec } from './shapes';
@@ -109,11 +109,16 @@ export async function openModelDirectory(dirPath: string): Promise<ModelSource> 
   const dir = path.resolve(dirPath);
   const config = await readConfig(dir);
   const spec = specFromConfig(config, path.join(dir, 'config.json'));
+  const sentenceTransformers = await readSentenceTransformers(dir);
+  // a classifier checkpoint inside a sentence-transformers pipeline embeds (the pipeline pools); alone, it
+  // is a cross-encoder and scores with its head
+  if (sentenceTransformers.pooling) delete spec.numLabels;
   const tensors = await readCheckpoint(dir);
   checkTensorsAgainstSpec(spec, tensors, dir);
   spec.checkpointDtype = storedFloatDtype(tensors) ?? spec.checkpointDtype;
 
-  const source: ModelSource = { format: 'safetensors', path: dir, spec, tensors };
+  const source: ModelSource = { format: 'safetensors', path: dir, spec, tensors, ...sentenceTransformers };
+  if (spec.numLabels !== undefined) source.scoreActivation = scoreActivation(config, spec.numLabels, path.join(dir, 'config.json'));
   const tokenizerJson = await readJsonIfPresent(path.join(dir, 'tokenizer.json'));
   if (tokenizerJson) {
     const tokenizerConfig = await readJsonIfPresent(path.join(dir, 'tokenizer_config.json'));
@@ -123,7 +128,6 @@ export async function openModelDirectory(dirPath: string): Promise<ModelSource> 
   }
   const generationConfig = await readJsonIfPresent(path.join(dir, 'generation_config.json'));
   if (generationConfig) source.generationConfig = generationConfig;
-  Object.assign(source, await readSentenceTransformers(dir));
   spec.eosTokenIds = endOfGenerationIds(source);
   return source;
 }

@@ -99,6 +99,13 @@ export function expectedTensors(spec: ModelSpec, names: ReadonlySet<string> = ne
       req(`${l}${ln}.bias`, [C]);
     }
   }
+  if (spec.numLabels !== undefined) {
+    // BertForSequenceClassification: the pooler inside the encoder's prefix, the classifier outside it
+    req(`${p}pooler.dense.weight`, [C, C]);
+    req(`${p}pooler.dense.bias`, [C]);
+    req('classifier.weight', [spec.numLabels, C]);
+    req('classifier.bias', [spec.numLabels]);
+  }
   return out;
 }
 

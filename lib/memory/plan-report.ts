@@ -9,6 +9,7 @@ const GROUP_LABELS: Record<ParamGroup, string> = {
   mlp: 'MLP',
   norms: 'norms',
   lmHead: 'LM head',
+  classifier: 'pooler + classifier',
   other: 'other',
 };
 

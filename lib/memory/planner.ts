@@ -20,9 +20,9 @@ import { requestedLayout } from '../loader/weights';
 import { runnerWorkspaceBytes } from '../models/workspace';
 import { formatBytes } from './format';
 
-export type ParamGroup = 'tokenEmbedding' | 'positionEmbedding' | 'attention' | 'mlp' | 'norms' | 'lmHead' | 'other';
+export type ParamGroup = 'tokenEmbedding' | 'positionEmbedding' | 'attention' | 'mlp' | 'norms' | 'lmHead' | 'classifier' | 'other';
 
-export const PARAM_GROUPS: ParamGroup[] = ['tokenEmbedding', 'positionEmbedding', 'attention', 'mlp', 'norms', 'lmHead', 'other'];
+export const PARAM_GROUPS: ParamGroup[] = ['tokenEmbedding', 'positionEmbedding', 'attention', 'mlp', 'norms', 'lmHead', 'classifier', 'other'];
 
 /** One weight as it will be stored on the device. */
 export interface WeightEntry {
@@ -112,6 +112,7 @@ export function weightEntriesFromSpec(spec: ModelSpec, dtype: DType): WeightEntr
 /** Which group a Hugging Face weight name belongs to. */
 export function paramGroup(name: string): ParamGroup {
   if (/(^|\.)lm_head\./.test(name)) return 'lmHead';
+  if (/(^|\.)(pooler|classifier)\./.test(name)) return 'classifier';
   if (/(^|\.)(embed_tokens|wte|word_embeddings)\./.test(name)) return 'tokenEmbedding';
   if (/(^|\.)(wpe|position_embeddings|token_type_embeddings)\./.test(name)) return 'positionEmbedding';
   if (/norm|LayerNorm|(^|\.)ln_(\d+|f)\./.test(name)) return 'norms';

@@ -10,6 +10,9 @@
  *     h = LayerNorm(h + gelu(h·Wiᵀ + bi)·Wo2ᵀ + bo2)                  (F intermediate)
  *   out = h                                                           out [T,C] → the runner's pooling
  *
+ * BertForSequenceClassification (a cross-encoder) adds a head on each sequence's first token:
+ *   logits = tanh(cls·Wpᵀ + bp)·Wcᵀ + bc                              cls [B,C] → logits [B,L]
+ *
  * The fused layer_norm adds its `x` into `residual` in place and normalizes the sum into `out`, so the
  * stream ping-pongs between two buffers: the sum lands in the old one, the normalized result in the other.
  */
@@ -74,6 +77,21 @@ export class Bert implements EncoderForward {
       addNorm(l.outNorm);
     }
     return h;
+  }
+
+  /** The classification head (the model has one when spec.numLabels is set): cls [B,C] → logits [B,L], in `head`'s buffers. */
+  classify(prog: Command[], cls: Tensor, head: Arena): Tensor {
+    const h = this.w.head;
+    if (!h) throw new Error(`${this.spec.architecture} has no classification head`);
+    const B = cls.shape[0];
+    const pooled = head.view('pooler', [B, this.spec.hiddenSize]);
+    const logits = head.view('logits', [B, this.spec.numLabels!]);
+    prog.push(
+      ops.linear({ x: cls, w: h.pooler.w, bias: h.pooler.bias, out: pooled }),
+      ops.tanh({ x: pooled, out: pooled }),
+      ops.linear({ x: pooled, w: h.classifier.w, bias: h.classifier.bias, out: logits }),
+    );
+    return logits;
   }
 
   dispose(): void {}

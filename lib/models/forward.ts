@@ -41,6 +41,8 @@ export interface DecoderForward {
 export interface EncoderForward {
   /** appends the commands of one forward pass; returns the last hidden states [T, C] (a view of `act`) */
   forward(prog: Command[], s: EncoderStepTensors, act: Arena): Tensor;
+  /** a classifier's head (cross-encoders): each sequence's first token cls [B, C] → logits [B, numLabels] */
+  classify?(prog: Command[], cls: Tensor, head: Arena): Tensor;
   dispose(): void;
 }
 

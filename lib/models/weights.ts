@@ -77,6 +77,8 @@ export interface BertWeights {
   tokenType?: Tensor;
   embedNorm: Norm;
   layers: BertLayer[];
+  /** BertForSequenceClassification's head: the pooler (dense + tanh on the first token) and the classifier */
+  head?: { pooler: Linear; classifier: Linear };
 }
 
 /** How the weights of a load are stored: a float dtype for everything, or quantized kept where ops read it. */
@@ -197,6 +199,12 @@ function familyNames(spec: ModelSpec, tensors: Map<string, TensorSource>): { pre
       need(`${l}${ln}.bias`);
     }
   }
+  if (spec.numLabels !== undefined) {
+    for (const lin of [`${p}pooler.dense`, 'classifier']) {
+      need(`${lin}.weight`, true);
+      need(`${lin}.bias`);
+    }
+  }
   return { prefix: p, list };
 }
 
@@ -303,5 +311,6 @@ export function bertWeights(spec: ModelSpec, plan: WeightPlan, loaded: Map<strin
     tokenType: opt(`${p}embeddings.token_type_embeddings.weight`),
     embedNorm: norm(`${p}embeddings.LayerNorm`),
     layers,
+    ...(spec.numLabels !== undefined ? { head: { pooler: linear(`${p}pooler.dense`), classifier: linear('classifier') } } : {}),
   };
 }

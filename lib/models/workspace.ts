@@ -41,9 +41,21 @@ export function decoderIndexCapacity(o: RunnerOptions): number {
 /** i32 staging: ids, positions, typeIds [T]; cu [B+1] */
 export const encoderIndexCapacity = (o: RunnerOptions) => 3 * o.maxNumBatchedTokens + o.maxNumSeqs + 1;
 
-/** The encoder's pooled and normalized vectors, f32 [maxNumSeqs × hidden] each. */
-export const encoderPooledSizes = (spec: ModelSpec, maxNumSeqs: number) =>
-  ({ pooled: maxNumSeqs * spec.hiddenSize, normed: maxNumSeqs * spec.hiddenSize });
+/**
+ * The encoder's f32 outputs for maxNumSeqs sequences: pooled and normalized vectors [S, hidden] each; for a
+ * classifier (a cross-encoder) the first tokens' hidden states [S, hidden] and the scores [S, numLabels].
+ */
+export function encoderPooledSizes(spec: ModelSpec, maxNumSeqs: number): Record<string, number> {
+  const pooled = maxNumSeqs * spec.hiddenSize;
+  return spec.numLabels !== undefined ? { pooled, scores: maxNumSeqs * spec.numLabels } : { pooled, normed: pooled };
+}
+
+/** A classifier head's buffers in the activation dtype (an embedding model has none): its input, the pooler's output, the logits. */
+export function encoderHeadSizes(spec: ModelSpec, maxNumSeqs: number): Record<string, number> {
+  if (spec.numLabels === undefined) return {};
+  const rows = maxNumSeqs * spec.hiddenSize;
+  return { cls: rows, pooler: rows, logits: maxNumSeqs * spec.numLabels };
+}
 
 /**
  * Bytes a runner reserves besides weights and KV cache (activations + index buffers + the sampling stage), computed
@@ -56,7 +68,9 @@ export function runnerWorkspaceBytes(spec: ModelSpec, o: Omit<RunnerOptions, 'de
     const act = layoutRegions(decoderArenaSizes(spec, opts), o.activationDtype).numel * elementBytes(o.activationDtype);
     return act + 4 * decoderIndexCapacity(opts) + samplingWorkspaceBytes(spec.vocabSize, S, o.maxNumBatchedTokens);
   }
-  const act = layoutRegions(activationSizes(spec, o.maxNumBatchedTokens), o.activationDtype).numel * elementBytes(o.activationDtype);
-  const pooled = layoutRegions(encoderPooledSizes(spec, S), 'f32').numel * 4;
-  return act + pooled + 4 * encoderIndexCapacity(opts);
+  const bytesOf = (sizes: Record<string, number>, dtype: DType) => layoutRegions(sizes, dtype).numel * elementBytes(dtype);
+  const act = bytesOf(activationSizes(spec, o.maxNumBatchedTokens), o.activationDtype);
+  const pooled = bytesOf(encoderPooledSizes(spec, S), 'f32');
+  const head = spec.numLabels !== undefined ? bytesOf(encoderHeadSizes(spec, S), o.activationDtype) : 0;
+  return act + pooled + head + 4 * encoderIndexCapacity(opts);
 }

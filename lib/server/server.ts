@@ -4,7 +4,7 @@
  * (lib/server/access.ts), client disconnects (which abort the request and free its KV blocks), and the
  * per-request metrics and access log, aborted requests included.
  *
- *   POST /v1/embeddings  /v1/completions  /v1/chat/completions
+ *   POST /v1/embeddings  /v1/completions  /v1/chat/completions  /v1/rerank
  *   GET  /v1/models  /v1/models/{id}  /health  /metrics
  */
 import * as http from 'http';
@@ -20,6 +20,7 @@ import { chatCompletions } from './routes/chat';
 import { completions } from './routes/completions';
 import { RouteContext, unixSeconds } from './routes/context';
 import { embeddings } from './routes/embeddings';
+import { rerank } from './routes/rerank';
 import type { ServedEngine, ServerOptions } from './types';
 import { asBody, requiredString } from './validate';
 
@@ -29,6 +30,7 @@ const POST_ROUTES: Record<string, Handler> = {
   '/v1/completions': completions,
   '/v1/chat/completions': chatCompletions,
   '/v1/embeddings': embeddings,
+  '/v1/rerank': rerank,
 };
 
 /** The status a request the client abandoned is logged and counted with (nginx's "client closed request"). */

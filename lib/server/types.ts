@@ -18,7 +18,8 @@ export interface ServedChunk {
 }
 
 export interface ServedEngine {
-  readonly spec: { causal: boolean; vocabSize: number; hiddenSize: number; architecture: string };
+  /** numLabels: a cross-encoder's (it reranks; it does not embed) */
+  readonly spec: { causal: boolean; vocabSize: number; hiddenSize: number; architecture: string; numLabels?: number };
   readonly maxModelLen: number;
   /** what embeddings truncate their inputs to (an embedding model's advertised length) */
   readonly maxSeqLength: number;
@@ -35,6 +36,10 @@ export interface ServedEngine {
   tokenizeEmbedInputs(input: string[] | number[][], opts?: { signal?: AbortSignal }): Promise<EmbedTokens[]>;
   /** the embeddings of tokenized inputs, as the options ask (dimensions, precision, signal) */
   embed(input: EmbedTokens[], opts?: EmbedOptions): Promise<Embedding[]>;
+  /** a cross-encoder's (query, document) pairs as the ids and token types it reads */
+  tokenizeRerankInputs(query: string, documents: readonly string[], opts?: { signal?: AbortSignal }): Promise<EmbedTokens[]>;
+  /** a cross-encoder's relevance score of each tokenized pair */
+  score(tokens: EmbedTokens[], opts?: { signal?: AbortSignal }): Promise<number[]>;
   generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk>;
   stats(): LoopStats;
   /** device memory by purpose (bytes), when the engine reports it */

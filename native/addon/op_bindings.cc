@@ -100,6 +100,12 @@ Step parse_silu(const Fields& f) {
 }
 GF_REGISTER_OP("silu", parse_silu);
 
+Step parse_tanh(const Fields& f) {
+  Tensor x = f.tensor("x"), out = f.tensor("out");
+  return [=]() mutable { gf::tanh(x, out); };
+}
+GF_REGISTER_OP("tanh", parse_tanh);
+
 Step parse_swiglu(const Fields& f) {
   Tensor gate = f.tensor("gate"), up = f.tensor("up"), out = f.tensor("out");
   return [=]() mutable { gf::swiglu(gate, up, out); };

@@ -311,6 +311,15 @@ void silu(const Tensor& x, Tensor& out) {
   GF_DISPATCH(out.device(), silu(x, out));
 }
 
+void tanh(const Tensor& x, Tensor& out) {
+  check_devices("tanh", out, {{"x", &x}});
+  check_all_contiguous("tanh", {{"x", &x}, {"out", &out}});
+  check_activation("tanh", "x", x);
+  check_dtype("tanh", "out", out, x.dtype);
+  check_shape("tanh", "out", out, x.shape);
+  GF_DISPATCH(out.device(), tanh(x, out));
+}
+
 void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
   check_devices("swiglu", out, {{"gate", &gate}, {"up", &up}});
   check_all_contiguous("swiglu", {{"gate", &gate}, {"up", &up}, {"out", &out}});

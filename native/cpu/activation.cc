@@ -1,4 +1,6 @@
 // Pointwise activations over flat f32 buffers, through the vectorized row primitives of vecmath.h.
+#include <cmath>
+
 #include "core/thread_pool.h"
 #include "cpu/cpu_ops.h"
 #include "cpu/parallel_rows.h"
@@ -22,6 +24,15 @@ void silu(const Tensor& x, Tensor& out) {
   float* po = out.data<float>();
   parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
     vec_ops().silu(px + begin, po + begin, end - begin);
+  });
+}
+
+// x, out same shape: out = tanh(x). Only BERT's pooler uses it (one row per sequence), so plain std::tanh.
+void tanh(const Tensor& x, Tensor& out) {
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  parallel_for(x.numel(), kElementGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) po[i] = std::tanh(px[i]);
   });
 }
 

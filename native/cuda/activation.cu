@@ -76,6 +76,9 @@ void gelu(const Tensor& x, Tensor& out, bool tanh_approx) {
 // x, out same shape
 void silu(const Tensor& x, Tensor& out) { launch_unary<Silu>(x, out, "silu"); }
 
+// x, out same shape
+void tanh(const Tensor& x, Tensor& out) { launch_unary<Tanh>(x, out, "tanh"); }
+
 // gate [R,F], up [R,F], out [R,F]
 void swiglu(const Tensor& gate, const Tensor& up, Tensor& out) {
   const Launch l = launch_for(out);

@@ -1,4 +1,4 @@
-// Activation family: GELU (exact and tanh), SiLU, fused SwiGLU. Pointwise functors, one kernel template.
+// Activation family: GELU (exact and tanh), SiLU, tanh, fused SwiGLU. Pointwise functors, one kernel template.
 #pragma once
 #include "cuda/common.cuh"
 
@@ -14,6 +14,10 @@ struct GeluTanh {
     const float inner = 0.79788456080286536f * (x + 0.044715f * x * x * x);  // sqrt(2/pi) * (x + 0.044715 x³)
     return 0.5f * x * (1.0f + tanhf(inner));
   }
+};
+
+struct Tanh {
+  static __device__ __forceinline__ float apply(float x) { return tanhf(x); }
 };
 
 struct Silu {

@@ -1,5 +1,5 @@
 /**
- * gelu (erf and tanh), silu, swiglu and softmax on the device against the CPU, on normal values plus the far
+ * gelu (erf and tanh), silu, tanh, swiglu and softmax on the device against the CPU, on normal values plus the far
  * tails where exp saturates and exact zeros, at lengths that do and do not fill the 16-byte vector path.
  */
 import { ops } from '../../lib/ops';
@@ -20,12 +20,12 @@ function inputs(n: number, seed: number): Float32Array {
 describeGpu('pointwise activations', () => {
   describe.each(ACTS)('%s', (a) => {
     const sizes = [1, 7, 17, 1024, 257 * 13, 70001];
-    test.each(sizes)('gelu erf and tanh, silu: n = %i', (n) => {
+    test.each(sizes)('gelu erf and tanh, silu, tanh: n = %i', (n) => {
       const seed = nextSeed();
-      const r = runBoth(a, { x: act([n], inputs(n, seed)), erf: output([n]), tanh: output([n]), silu: output([n]) }, (t) => [
-        ops.gelu({ x: t.x, out: t.erf }), ops.gelu({ x: t.x, out: t.tanh, tanh: true }), ops.silu({ x: t.x, out: t.silu }),
+      const r = runBoth(a, { x: act([n], inputs(n, seed)), erf: output([n]), tanh: output([n]), silu: output([n]), th: output([n]) }, (t) => [
+        ops.gelu({ x: t.x, out: t.erf }), ops.gelu({ x: t.x, out: t.tanh, tanh: true }), ops.silu({ x: t.x, out: t.silu }), ops.tanh({ x: t.x, out: t.th }),
       ]);
-      for (const name of ['erf', 'tanh', 'silu']) expectAgree(r, name, a, `activation seed ${seed}`);
+      for (const name of ['erf', 'tanh', 'silu', 'th']) expectAgree(r, name, a, `activation seed ${seed}`);
     });
 
     test('in place (out aliasing x)', () => {

@@ -245,7 +245,7 @@ it('parameter groups of every family', () => {
     ['encoder.layer.0.output.dense.bias', 'mlp'],
     ['model.layers.0.input_layernorm.weight', 'norms'], ['model.norm.weight', 'norms'], ['transformer.h.0.ln_2.bias', 'norms'], ['ln_f.weight', 'norms'],
     ['encoder.layer.0.attention.output.LayerNorm.weight', 'norms'], ['embeddings.LayerNorm.bias', 'norms'],
-    ['lm_head.weight', 'lmHead'], ['pooler.dense.weight', 'other'],
+    ['lm_head.weight', 'lmHead'], ['bert.pooler.dense.weight', 'classifier'], ['classifier.bias', 'classifier'], ['bert.encoder.layer.0.output.dense.bias', 'mlp'],
   ];
   for (const [name, group] of cases) expect([name, paramGroup(name)]).toEqual([name, group]);
 });

@@ -25,7 +25,7 @@ describe('addon loading and devices', () => {
   test('every op of the contract is registered', () => {
     expect(native.opNames().sort()).toEqual([
       'add', 'argmax', 'attention', 'cast', 'copy', 'count_tokens', 'embedding', 'gather_rows', 'gelu', 'kv_cache_write', 'l2_normalize',
-      'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu',
+      'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu', 'tanh',
     ]);
   });
 });

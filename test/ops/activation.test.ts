@@ -1,4 +1,4 @@
-/** gelu (erf and tanh), silu, swiglu and softmax against float64 references. */
+/** gelu (erf and tanh), silu, tanh, swiglu and softmax against float64 references. */
 import type { Command, Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
@@ -22,6 +22,7 @@ describe('pointwise activations', () => {
     ['gelu erf', (x, o) => ops.gelu({ x, out: o }), ref.geluErf],
     ['gelu tanh', (x, o) => ops.gelu({ x, out: o, tanh: true }), ref.geluTanh],
     ['silu', (x, o) => ops.silu({ x, out: o }), ref.silu],
+    ['tanh', (x, o) => ops.tanh({ x, out: o }), Math.tanh],
   ];
   describe.each(pointwise)('%s', (name, op, reference) => {
     test.each(sizes)('n = %i', (n) => {

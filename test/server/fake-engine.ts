@@ -7,7 +7,7 @@ import type { EmbedTokens } from '../../lib/engine/engine';
 import { Embedding, finishEmbeddings } from '../../lib/engine/embedding-output';
 import { BackgroundEngineLoop } from '../../lib/engine/loop';
 import { ChatMessage, EmbedOptions, GenerateOptions, resolveEmbedOptions, resolveGenerateOptions } from '../../lib/engine/options';
-import { inputError } from '../../lib/errors';
+import { inputError, unsupported } from '../../lib/errors';
 import { NEUTRAL_SAMPLING } from '../../lib/core/step';
 import type { ServedChunk, ServedEngine } from '../../lib/server/types';
 import { FAKE_VOCAB, FakeDecoderRunner, FakeEncoderRunner, referenceTokens } from '../engine/fake-runners';
@@ -88,6 +88,15 @@ export class FakeEngine implements ServedEngine {
     const o = resolveEmbedOptions(opts, { pooling: { mode: 'mean', normalize: true }, width: this.spec.hiddenSize });
     const vectors = await this.loop.embed(input.map((t) => t.ids), { pooling: o.pooling, normalize: o.normalize, signal: o.signal });
     return finishEmbeddings(vectors, o);
+  }
+
+  /** the fake models are no cross-encoders, as Engine answers for such models */
+  async tokenizeRerankInputs(): Promise<EmbedTokens[]> {
+    throw unsupported(`rerank: ${this.spec.architecture} is not a cross-encoder`);
+  }
+
+  async score(): Promise<number[]> {
+    throw unsupported(`rerank: ${this.spec.architecture} is not a cross-encoder`);
   }
 
   generate(prompt: number[], opts?: GenerateOptions): AsyncIterable<ServedChunk> {

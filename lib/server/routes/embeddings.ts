@@ -50,6 +50,7 @@ export async function embeddings(ctx: RouteContext): Promise<void> {
   checkCount('input', inputs.length, ctx.limits, 'maxEmbeddingInputs');
   const format = optionalEnum(body, 'encoding_format', ENCODING_FORMATS) ?? 'float';
   if (engine.spec.causal) throw badRequest('model', `${ctx.modelId} is a text generator; /v1/embeddings needs an embedding model`);
+  if (engine.spec.numLabels !== undefined) throw badRequest('model', `${ctx.modelId} is a cross-encoder; it scores pairs at /v1/rerank, it does not embed`);
   const opts = embedOptions(ctx, format);
   // the ids the model reads (texts truncated to its maximum), tokenized once: the usage and the cap count these
   const tokens = await engine.tokenizeEmbedInputs(inputs as string[] | number[][], { signal: ctx.signal });

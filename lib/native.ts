@@ -102,6 +102,11 @@ export interface Binding {
   opNames(): string[];
   devices(): NativeDevices;
   memoryTotals(device: DeviceName): MemoryTotals;
+  /**
+   * the bytes really held, by tag: CUDA allocations as made; on the CPU the resident part of each allocation's
+   * pages (the OS backs them as they are first written), read at each call; peak: the highest total seen
+   */
+  committedBytes(device: DeviceName): Record<MemoryTag, number> & { peak: number };
   resetPeak(device: DeviceName): void;
   numThreads(): number;
   setNumThreads(n: number): void;

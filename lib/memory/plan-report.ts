@@ -38,7 +38,8 @@ export function formatPlan(plan: MemoryPlan, title?: string): string {
     `${plan.workspace.maxNumSeqs} sequences)`);
   if (plan.kv.bytesPerToken > 0) {
     lines.push(`KV cache    ${formatBytes(plan.kv.bytesPerToken)} per token, ${formatBytes(plan.kv.blockBytes)} per block of ` +
-      `${plan.kv.blockSize}; ${plan.kv.blocks} blocks = ${plan.kv.tokens} tokens, ${formatBytes(plan.kv.bytes)}`);
+      `${plan.kv.blockSize}; ${plan.kv.blocks} blocks = ${plan.kv.tokens} tokens, ${formatBytes(plan.kv.bytes)}` +
+      `${plan.device === 'cpu' ? ' at most (the CPU commits blocks as they are first used: memory() shows how much)' : ''}`);
   } else {
     lines.push('KV cache    none (encoder)');
   }

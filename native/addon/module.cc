@@ -77,6 +77,20 @@ Napi::Value MemoryTotals(const Napi::CallbackInfo& info) {
   });
 }
 
+// committedBytes(device): { weights, kv, workspace, activations, other, peak }: the bytes really held (see
+// gf::committed_totals: on the CPU, the resident part of each allocation's pages).
+Napi::Value CommittedBytes(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const gf::CommittedTotals t = gf::committed_totals(to_device(info[0], "committedBytes: 'device'"));
+    Napi::Object o = Napi::Object::New(info.Env());
+    for (int i = 0; i < static_cast<int>(gf::MemoryTag::Count); i++) {
+      o.Set(gf::memory_tag_name(static_cast<gf::MemoryTag>(i)), Napi::Number::New(info.Env(), static_cast<double>(t.bytes[i])));
+    }
+    o.Set("peak", Napi::Number::New(info.Env(), static_cast<double>(t.peak)));
+    return o;
+  });
+}
+
 Napi::Value ResetPeak(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     gf::reset_peak(to_device(info[0], "resetPeak: 'device'"));
@@ -148,6 +162,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));
+  exports.Set("committedBytes", Napi::Function::New(env, CommittedBytes, "committedBytes"));
   exports.Set("resetPeak", Napi::Function::New(env, ResetPeak, "resetPeak"));
   exports.Set("numThreads", Napi::Function::New(env, NumThreads, "numThreads"));
   exports.Set("cpuFmaPeak", Napi::Function::New(env, CpuFmaPeak, "cpuFmaPeak"));

@@ -1,8 +1,17 @@
 #include "gpuformer/allocator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#if defined(__linux__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define GF_HAS_MINCORE 1
+#endif
 
 #include "gpuformer/cuda_runtime.h"
 
@@ -12,6 +21,9 @@ namespace {
 struct Ledger {
   std::mutex mutex;
   MemoryTotals totals[2];  // by DeviceKind
+  // live CPU allocations (pointer → bytes, tag), for committed_totals
+  std::unordered_map<const void*, std::pair<size_t, MemoryTag>> cpu_live;
+  int64_t cpu_committed_peak = 0;
 };
 
 Ledger& ledger() {
@@ -28,6 +40,33 @@ void account(Device device, MemoryTag tag, int64_t delta) {
   int64_t live = 0;
   for (int64_t b : t.bytes) live += b;
   if (live > t.peak) t.peak = live;
+}
+
+// The bytes of [p, p + n) whose pages are resident: every byte when the OS cannot tell.
+int64_t resident_bytes(const void* p, size_t n) {
+#ifdef GF_HAS_MINCORE
+  if (n == 0) return 0;
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
+  const uintptr_t first = begin / page * page, last = (end + page - 1) / page * page;
+  std::vector<unsigned char> resident((last - first) / page);
+#ifdef __APPLE__
+  const int rc = mincore(reinterpret_cast<void*>(first), last - first, reinterpret_cast<char*>(resident.data()));
+#else
+  const int rc = mincore(reinterpret_cast<void*>(first), last - first, resident.data());
+#endif
+  if (rc != 0) return static_cast<int64_t>(n);
+  int64_t total = 0;
+  for (size_t i = 0; i < resident.size(); i++) {
+    if (!(resident[i] & 1)) continue;
+    const uintptr_t a = first + i * page, b = a + page;
+    total += static_cast<int64_t>(std::min(b, end) - std::max(a, begin));
+  }
+  return total;
+#else
+  (void)p;
+  return static_cast<int64_t>(n);
+#endif
 }
 
 }  // namespace
@@ -50,12 +89,22 @@ std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag) {
          memory_tag_name(tag));
   }
   account(device, tag, static_cast<int64_t>(bytes));
+  if (device.is_cpu()) {
+    Ledger& l = ledger();
+    std::lock_guard<std::mutex> lock(l.mutex);
+    l.cpu_live[s->ptr] = {bytes, tag};
+  }
   return s;
 }
 
 Storage::~Storage() {
   if (!ptr) return;
   if (device.is_cpu()) {
+    {
+      Ledger& l = ledger();
+      std::lock_guard<std::mutex> lock(l.mutex);
+      l.cpu_live.erase(ptr);
+    }
     std::free(ptr);
   } else {
     cuda::device_free(device.index, ptr);
@@ -69,6 +118,27 @@ MemoryTotals memory_totals(Device device) {
   return l.totals[static_cast<int>(device.kind)];
 }
 
+CommittedTotals committed_totals(Device device) {
+  Ledger& l = ledger();
+  std::lock_guard<std::mutex> lock(l.mutex);
+  CommittedTotals c;
+  if (!device.is_cpu()) {
+    const MemoryTotals& t = l.totals[static_cast<int>(device.kind)];
+    std::copy(std::begin(t.bytes), std::end(t.bytes), std::begin(c.bytes));
+    c.peak = t.peak;
+    return c;
+  }
+  int64_t total = 0;
+  for (const auto& [ptr, entry] : l.cpu_live) {
+    const int64_t r = resident_bytes(ptr, entry.first);
+    c.bytes[static_cast<int>(entry.second)] += r;
+    total += r;
+  }
+  l.cpu_committed_peak = std::max(l.cpu_committed_peak, total);
+  c.peak = l.cpu_committed_peak;
+  return c;
+}
+
 void reset_peak(Device device) {
   Ledger& l = ledger();
   std::lock_guard<std::mutex> lock(l.mutex);
@@ -76,6 +146,7 @@ void reset_peak(Device device) {
   int64_t live = 0;
   for (int64_t b : t.bytes) live += b;
   t.peak = live;
+  if (device.is_cpu()) l.cpu_committed_peak = 0;
 }
 
 }  // namespace gf

@@ -164,7 +164,8 @@ describe('Engine memory', () => {
     expect(m.device).toBe('cpu');
     expect(m.weightsBytes).toBeGreaterThan(0);
     expect(m.kv.blocks).toBeGreaterThan(0);
-    expect(m.kv.bytes).toBe(m.kv.blocks * m.kv.blockBytes);
+    // the bytes the cache holds: on the CPU only the pages written so far (test/memory/committed.test.ts)
+    expect(m.kv.bytes).toBeLessThanOrEqual(m.kv.blocks * m.kv.blockBytes);
     expect(m.workspaceBytes + m.activationsBytes).toBeGreaterThan(0);
     expect(engine.plan()).toBeTruthy();
     await engine.complete(readCases('llama-gqa')[2].input_ids, { maxTokens: 4 });

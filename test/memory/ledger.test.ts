@@ -1,7 +1,8 @@
 /**
  * The ledger against the plan: after loading a fixture model the allocator's 'weights' tag equals the
  * plan's weight bytes, the runner's KV cache and step buffers equal the plan's KV and workspace, and after
- * dispose — or after a failed load — every tag is back where it was.
+ * dispose — or after a failed load — every tag is back where it was. (What memory() reports is the part
+ * of those allocations the OS backs: test/memory/committed.test.ts.)
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -64,7 +65,9 @@ describe('a whole runner against the plan', () => {
     expect(used).toBeLessThanOrEqual(m.budget.bytes);
     if (source.spec.causal) expect(m.kv.blocks).toBe(4 * Math.ceil(m.maxModelLen / 16)); // CPU: maxNumSeqs sequences
     const report = memoryReport('cpu', m, { usedBlocks: 3, cachedBlocks: 1 });
-    expect(report.kv).toMatchObject({ usedBlocks: 3, cachedBlocks: 1, blocks: m.kv.blocks, bytes: before.kv + m.kv.bytes });
+    expect(report.kv).toMatchObject({ usedBlocks: 3, cachedBlocks: 1, blocks: m.kv.blocks });
+    // the bytes held: on the CPU the pages written so far, at most what was reserved (test/memory/committed.test.ts)
+    expect(report.kv.bytes).toBeLessThanOrEqual(before.kv + m.kv.bytes);
     runner.dispose();
     expect(delta(before, totals())).toEqual(zero);
   });

@@ -52,6 +52,12 @@ export interface ModelSource {
   /** sentence-transformers max_seq_length: embed() truncates to this */
   maxSeqLength?: number;
   /**
+   * set when the tensors are not in weight files here, for planning alone (gpuformer inspect before a
+   * download): 'config' — computed from config.json's shapes; 'hub' — read from the hub's safetensors
+   * headers (or GGUF header) with range requests, the weights never fetched. Such a source cannot be loaded.
+   */
+  planOnly?: 'config' | 'hub';
+  /**
    * a cross-encoder's score from its logit (a model with spec.numLabels), as sentence-transformers' CrossEncoder
    * applies it: config.json's sentence_transformers.activation_fn or sbert_ce_default_activation_function, else
    * sigmoid for one label

@@ -1,11 +1,12 @@
 /**
  * `gpuformer inspect`: what a model is and what loading it would take, without loading it. Opens the model
- * (a directory, a .gguf file or a hub id; no weights read, nothing allocated), summarizes the source and
+ * for planning (a directory, a .gguf file, a directory holding only config.json, or a hub id whose weights
+ * are never downloaded: lib/loader/open.ts openForPlanning; nothing allocated), summarizes the source and
  * plans its memory with the same planForSource as Engine.load, without throwing when it does not fit.
  */
 import type { ModelSource } from '../core/source';
 import type { ModelSpec } from '../core/spec';
-import { OpenOptions, openModel } from '../loader/open';
+import { OpenOptions, openForPlanning } from '../loader/open';
 import { formatBytes, formatCount } from '../memory/format';
 import type { MemoryPlan } from '../memory/planner';
 import { formatPlan } from '../memory/plan-report';
@@ -24,6 +25,8 @@ export interface SourceSummary {
   chatTemplate: boolean;
   pooling?: ModelSource['pooling'];
   maxSeqLength?: number;
+  /** where the tensor list came from when the weights are not here (ModelSource.planOnly) */
+  planOnly?: ModelSource['planOnly'];
 }
 
 export interface Inspection {
@@ -40,15 +43,22 @@ export function summarizeSource(s: ModelSource): SourceSummary {
     tokenizer: s.tokenizer !== undefined, chatTemplate: s.chatTemplate !== undefined,
     ...(s.pooling ? { pooling: s.pooling } : {}),
     ...(s.maxSeqLength !== undefined ? { maxSeqLength: s.maxSeqLength } : {}),
+    ...(s.planOnly ? { planOnly: s.planOnly } : {}),
   };
 }
 
+const WEIGHTS_FROM = {
+  config: 'computed from config.json (no weights here)',
+  hub: "read from the hub's headers (the weights were not downloaded)",
+};
+
 /**
- * `gpuformer inspect`: opens the model (a directory, a .gguf file or a hub id; nothing is allocated) and
- * plans its memory without throwing when it does not fit (plan.fits / plan.advice say so).
+ * `gpuformer inspect`: opens the model for planning (a directory, a .gguf file, config.json alone, or a hub
+ * id without downloading its weights; nothing is allocated) and plans its memory without throwing when it
+ * does not fit (plan.fits / plan.advice say so).
  */
 export async function inspectModel(pathOrHubId: string, opts: PlanOptions & OpenOptions = {}): Promise<Inspection> {
-  const source = await openModel(pathOrHubId, opts);
+  const source = await openForPlanning(pathOrHubId, opts);
   return { source: summarizeSource(source), plan: planForSource(source, opts, false).memory };
 }
 
@@ -61,7 +71,8 @@ export function formatInspection(x: Inspection): string {
     `${s.architecture} (${s.format}): ${sp.numLayers} layers, hidden ${sp.hiddenSize}, ${sp.numHeads} heads` +
       `${sp.numKvHeads !== sp.numHeads ? ` (${sp.numKvHeads} KV heads)` : ''}, head dim ${sp.headDim}, MLP ${sp.intermediateSize}, ` +
       `vocab ${sp.vocabSize}, ${sp.maxPositionEmbeddings} positions`,
-    `checkpoint: ${s.tensors} tensors, ${formatBytes(s.checkpointBytes)}${sp.checkpointDtype ? ` (${sp.checkpointDtype})` : ''}; ` +
+    `checkpoint: ${s.tensors} tensors, ${formatBytes(s.checkpointBytes)}${sp.checkpointDtype ? ` (${sp.checkpointDtype})` : ''}` +
+      `${s.planOnly ? `, ${WEIGHTS_FROM[s.planOnly]}` : ''}; ` +
       `${formatCount(x.plan.params.count)} parameters loaded`,
     `tokenizer: ${s.tokenizer ? 'yes' : 'none (token ids only)'}${s.chatTemplate ? ', chat template' : ''}` +
       `${s.pooling ? `; pooling ${s.pooling.mode}${s.pooling.normalize ? ' + normalize' : ''}` : ''}` +

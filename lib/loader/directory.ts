@@ -10,10 +10,12 @@ import * as path from 'path';
 import { badWeights, unsupported } from '../errors';
 import type { ModelSpec } from '../core/spec';
 import type { ModelSource, TensorSource } from '../core/source';
+import { dtypeNbytes } from '../core/dtype';
+import type { DType } from '../native';
 import { readConfig, scoreActivation, specFromConfig } from './config';
 import { readSafetensorsTensors, readShardedSafetensors } from './safetensors';
 import { endOfGenerationIds } from './end-of-generation';
-import { checkTensorsAgainstSpec } from './shapes';
+import { checkTensorsAgainstSpec, expectedTensors } from './shapes';
 
 const exists = async (p: string) => fsp.access(p).then(() => true, () => false);
 
@@ -104,8 +106,43 @@ async function readSentenceTransformers(dir: string): Promise<Pick<ModelSource, 
   return out;
 }
 
-/** Opens a Hugging Face model directory (see the file comment). */
-export async function openModelDirectory(dirPath: string): Promise<ModelSource> {
+/**
+ * Where a directory's tensors come from: its checkpoint files (what loading needs), or, to plan a model
+ * without its weights (gpuformer inspect), config.json's shapes or the hub's safetensors headers.
+ */
+export interface Checkpoint {
+  tensors(dir: string, spec: ModelSpec): Promise<Map<string, TensorSource>>;
+  /** set when the tensors are not in files here (ModelSource.planOnly) */
+  planOnly?: ModelSource['planOnly'];
+}
+
+/** The checkpoint files of the directory (safetensors, single or sharded). */
+export const LOCAL_CHECKPOINT: Checkpoint = { tensors: (dir) => readCheckpoint(dir) };
+
+const STORED_DTYPE: Record<string, DType> = { float32: 'f32', float16: 'f16', bfloat16: 'bf16' };
+
+/**
+ * The tensors config.json implies, in its torch_dtype (float32 when it names none), for a directory that
+ * holds no weights: enough to plan a model before downloading it.
+ */
+export const CONFIG_SHAPES: Checkpoint = {
+  planOnly: 'config',
+  tensors: async (dir, spec) => {
+    const dtype = STORED_DTYPE[spec.checkpointDtype ?? 'float32'];
+    const tensors = expectedTensors(spec).filter((e) => e.required).map((e): TensorSource => ({
+      name: e.name, file: path.join(dir, 'config.json'), offset: 0, dtype, shape: e.shape, nbytes: dtypeNbytes(dtype, e.shape.reduce((a, b) => a * b, 1)),
+    }));
+    return new Map(tensors.map((t) => [t.name, t]));
+  },
+};
+
+/** Whether a directory holds any safetensors file (an index alone, as a metadata-only download leaves, is none). */
+export async function hasSafetensors(dir: string): Promise<boolean> {
+  return (await fsp.readdir(dir)).some((f) => f.endsWith('.safetensors'));
+}
+
+/** Opens a Hugging Face model directory (see the file comment); its tensors from `checkpoint` (default: its files). */
+export async function openModelDirectory(dirPath: string, checkpoint: Checkpoint = LOCAL_CHECKPOINT): Promise<ModelSource> {
   const dir = path.resolve(dirPath);
   const config = await readConfig(dir);
   const spec = specFromConfig(config, path.join(dir, 'config.json'));
@@ -113,11 +150,12 @@ export async function openModelDirectory(dirPath: string): Promise<ModelSource> 
   // a classifier checkpoint inside a sentence-transformers pipeline embeds (the pipeline pools); alone, it
   // is a cross-encoder and scores with its head
   if (sentenceTransformers.pooling) delete spec.numLabels;
-  const tensors = await readCheckpoint(dir);
+  const tensors = await checkpoint.tensors(dir, spec);
   checkTensorsAgainstSpec(spec, tensors, dir);
   spec.checkpointDtype = storedFloatDtype(tensors) ?? spec.checkpointDtype;
 
   const source: ModelSource = { format: 'safetensors', path: dir, spec, tensors, ...sentenceTransformers };
+  if (checkpoint.planOnly) source.planOnly = checkpoint.planOnly;
   if (spec.numLabels !== undefined) source.scoreActivation = scoreActivation(config, spec.numLabels, path.join(dir, 'config.json'));
   const tokenizerJson = await readJsonIfPresent(path.join(dir, 'tokenizer.json'));
   if (tokenizerJson) {

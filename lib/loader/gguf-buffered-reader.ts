@@ -4,8 +4,12 @@
  * checked against the file size first: running past the end is a truncated file, reported with what was being
  * read and where.
  */
-import type { FileHandle } from 'fs/promises';
 import { badWeights } from '../errors';
+
+/** Where the bytes come from: a file (fs FileHandle) or anything that reads a range the same way (a remote file). */
+export interface ByteSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
 
 const CHUNK = 1 << 20;
 const utf8 = new TextDecoder('utf-8');
@@ -20,7 +24,7 @@ export class BufferedReader {
   /** bytes of buf holding file data */
   private end = 0;
 
-  constructor(private readonly fh: FileHandle, readonly fileSize: number, private readonly label: string) {}
+  constructor(private readonly fh: ByteSource, readonly fileSize: number, private readonly label: string) {}
 
   /** The file offset of the next byte to be read. */
   get offset(): number {

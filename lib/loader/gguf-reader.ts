@@ -7,7 +7,7 @@
  */
 import { open } from 'fs/promises';
 import { badWeights, unsupported } from '../errors';
-import { BufferedReader } from './gguf-buffered-reader';
+import { BufferedReader, ByteSource } from './gguf-buffered-reader';
 import { ggmlType, type GgmlType } from './gguf-ggml-types';
 
 /** A metadata value: 64-bit integers are numbers when exactly representable, else bigints. */
@@ -108,10 +108,18 @@ export async function readGguf(path: string): Promise<GgufFile> {
   }
   try {
     const { size } = await fh.stat();
-    return await new Parser(new BufferedReader(fh, size, path), path).parse();
+    return await readGgufFrom(fh, size, path);
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * readGguf over any source of bytes of `size` bytes (`path` names it: a path or a URL). The header is read in
+ * windows of a megabyte, so up to that much past the tensor infos (the start of the tensor data) is read too.
+ */
+export function readGgufFrom(source: ByteSource, size: number, path: string): Promise<GgufFile> {
+  return new Parser(new BufferedReader(source, size, path), path).parse();
 }
 
 class Parser {

@@ -9,13 +9,17 @@ import { endOfGenerationIds } from './end-of-generation';
 import { ggufTokenizer } from './gguf-tokenizer';
 import { GgufMeta } from './gguf-metadata';
 import { ggufModel } from './gguf-model';
-import { readGguf } from './gguf-reader';
+import { GgufFile, readGguf } from './gguf-reader';
 
 export { readGguf } from './gguf-reader';
 export type { GgufFile, GgufTensorInfo, GgufValue } from './gguf-reader';
 
 export async function openGguf(file: string): Promise<ModelSource> {
-  const gguf = await readGguf(path.resolve(file));
+  return ggufSource(await readGguf(path.resolve(file)));
+}
+
+/** The ModelSource of a parsed GGUF file (local, or read remotely for planning). */
+export function ggufSource(gguf: GgufFile): ModelSource {
   const { spec, tensors } = ggufModel(gguf);
   const meta = new GgufMeta(gguf);
   const tokenizer = ggufTokenizer(meta);

@@ -254,7 +254,7 @@ class Downloader {
     return { ...f, blob, size, sha256 };
   }
 
-  private resolveUrl(file: string): URL {
+  resolveUrl(file: string): URL {
     return new URL(`${this.endpoint}/${this.id}/resolve/${this.commit}/${file.split('/').map(encodeURIComponent).join('/')}`);
   }
 
@@ -393,12 +393,21 @@ async function fromCache(id: string, revision: string, repoDir: string, files: s
   return { id, revision, commit, dir, files: files ?? present };
 }
 
-/**
- * Downloads a model from the hub into the cache (only what is missing) and returns its snapshot directory.
- * Offline (HF_HUB_OFFLINE=1 or opts.offline): returns the cached snapshot or fails saying it is not cached.
- * When the hub cannot be reached at all, a cached snapshot is used as well.
- */
-export async function pull(id: string, opts: PullOptions = {}): Promise<PulledModel> {
+/** A repository as listed at a revision, ready to fetch from; or, offline or unreachable, its cached snapshot. */
+interface OpenedRepo {
+  id: string;
+  revision: string;
+  repoDir: string;
+  listing: RepoListing;
+  byPath: Map<string, RemoteFile>;
+  dl: Downloader;
+  endpoint: string;
+  token: string | undefined;
+  /** the files asked for (PullOptions.files), checked to be safe paths */
+  files?: string[];
+}
+
+async function openRepo(id: string, opts: PullOptions): Promise<OpenedRepo | PulledModel> {
   if (!isHubId(id)) throw inputError(`'${id}' is not a hub model id (expected 'org/name')`);
   const revision = opts.revision ?? 'main';
   if (revision === '' || revision.split('/').some((x) => x === '' || x === '.' || x === '..')) {
@@ -420,34 +429,117 @@ export async function pull(id: string, opts: PullOptions = {}): Promise<PulledMo
   }
   const byPath = new Map(listing.files.map((f) => [safeRepoPath(f.path), f]));
   const dl = new Downloader(repoDir, endpoint, id, listing.commit, token, opts);
+  return { id, revision, repoDir, listing, byPath, dl, endpoint, token, files };
+}
 
-  let selected: RemoteFile[];
-  if (files) {
-    const missing = files.filter((f) => !byPath.has(f));
-    if (missing.length > 0) throw inputError(`'${id}' at '${revision}' has no file ${missing.join(', ')}`);
-    selected = files.map((f) => byPath.get(f)!);
-    await dl.fetchAll(selected);
-  } else {
-    const { metadata, weights } = defaultSelection(id, listing.files);
-    await dl.fetchAll(metadata);
-    let weightFiles: RemoteFile[];
-    if (weights === 'from-index') {
-      const index = JSON.parse(await fsp.readFile(path.join(repoDir, 'snapshots', listing.commit, 'model.safetensors.index.json'), 'utf8'));
-      const shards = [...new Set(Object.values((index.weight_map ?? {}) as Record<string, string>))];
-      const missing = shards.filter((s) => !byPath.has(s));
-      if (missing.length > 0) throw badWeights(`'${id}': model.safetensors.index.json names shards the repository lacks: ${missing.join(', ')}`);
-      weightFiles = shards.map((s) => byPath.get(s)!);
-    } else {
-      weightFiles = weights;
-    }
-    await dl.fetchAll(weightFiles);
-    selected = [...metadata, ...weightFiles];
-  }
+/** The weight files openModel reads: the shards a downloaded index names, or the one file the listing shows. */
+async function weightFiles(r: OpenedRepo, weights: RemoteFile[] | 'from-index'): Promise<RemoteFile[]> {
+  if (weights !== 'from-index') return weights;
+  const index = JSON.parse(await fsp.readFile(path.join(r.repoDir, 'snapshots', r.listing.commit, 'model.safetensors.index.json'), 'utf8'));
+  const shards = [...new Set(Object.values((index.weight_map ?? {}) as Record<string, string>))];
+  const missing = shards.filter((s) => !r.byPath.has(s));
+  if (missing.length > 0) throw badWeights(`'${r.id}': model.safetensors.index.json names shards the repository lacks: ${missing.join(', ')}`);
+  return shards.map((s) => r.byPath.get(s)!);
+}
 
-  if (revision !== listing.commit) {
-    const ref = path.join(repoDir, 'refs', revision);
+/** Records which commit a branch or tag name pointed at, and describes the snapshot. */
+async function snapshot(r: OpenedRepo, files: string[]): Promise<PulledModel> {
+  if (r.revision !== r.listing.commit) {
+    const ref = path.join(r.repoDir, 'refs', r.revision);
     await fsp.mkdir(path.dirname(ref), { recursive: true });
-    await fsp.writeFile(ref, listing.commit);
+    await fsp.writeFile(ref, r.listing.commit);
   }
-  return { id, revision, commit: listing.commit, dir: path.join(repoDir, 'snapshots', listing.commit), files: selected.map((f) => f.path) };
+  return { id: r.id, revision: r.revision, commit: r.listing.commit, dir: path.join(r.repoDir, 'snapshots', r.listing.commit), files };
+}
+
+/**
+ * Downloads a model from the hub into the cache (only what is missing) and returns its snapshot directory.
+ * Offline (HF_HUB_OFFLINE=1 or opts.offline): returns the cached snapshot or fails saying it is not cached.
+ * When the hub cannot be reached at all, a cached snapshot is used as well.
+ */
+export async function pull(id: string, opts: PullOptions = {}): Promise<PulledModel> {
+  const r = await openRepo(id, opts);
+  if (!('listing' in r)) return r;
+  let selected: RemoteFile[];
+  if (r.files) {
+    const missing = r.files.filter((f) => !r.byPath.has(f));
+    if (missing.length > 0) throw inputError(`'${id}' at '${r.revision}' has no file ${missing.join(', ')}`);
+    selected = r.files.map((f) => r.byPath.get(f)!);
+    await r.dl.fetchAll(selected);
+  } else {
+    const { metadata, weights } = defaultSelection(id, r.listing.files);
+    await r.dl.fetchAll(metadata);
+    const w = await weightFiles(r, weights);
+    await r.dl.fetchAll(w);
+    selected = [...metadata, ...w];
+  }
+  return snapshot(r, selected.map((f) => f.path));
+}
+
+/** A repository's weight file, not downloaded: where it is, its size, and a reader of its bytes by range. */
+export interface RemoteWeightFile {
+  /** path inside the repository */
+  path: string;
+  url: string;
+  size: number;
+  /** bytes [start, end) of the file, by an HTTP range request (only those bytes are read) */
+  read(start: number, end: number): Promise<Buffer>;
+}
+
+export interface DescribedModel extends PulledModel {
+  /** the weight files openModel would download (absent when the description came from the cache) */
+  weights?: RemoteWeightFile[];
+}
+
+/**
+ * A repository described for planning without downloading its weights (gpuformer inspect): its metadata
+ * files (config, tokenizer, sharded index, sentence-transformers files) pulled into the cache, and its weight
+ * files listed with their sizes and a reader of byte ranges, so their safetensors or GGUF headers can be read
+ * and nothing else. Offline or when the hub cannot be reached: the cached snapshot, without `weights`.
+ */
+export async function describeRemote(id: string, opts: PullOptions = {}): Promise<DescribedModel> {
+  const r = await openRepo(id, opts);
+  if (!('listing' in r)) return r;
+  const { metadata, weights } = defaultSelection(id, r.listing.files);
+  await r.dl.fetchAll(metadata);
+  const files = await weightFiles(r, weights);
+  const described = files.map((f): RemoteWeightFile => {
+    const url = r.dl.resolveUrl(f.path);
+    if (f.size === undefined) throw inputError(`'${id}': the hub lists no size for '${f.path}'`);
+    return { path: f.path, url: url.href, size: f.size, read: (start, end) => readRange(url, start, end, r.token, opts.signal) };
+  });
+  return { ...(await snapshot(r, metadata.map((f) => f.path))), weights: described };
+}
+
+/**
+ * Bytes [start, end) of a remote file by an HTTP range request. A server that ignores the range and sends
+ * the whole file is read only up to `end`, then the connection is dropped: never more than asked is fetched.
+ */
+async function readRange(url: URL, start: number, end: number, token: string | undefined, signal?: AbortSignal): Promise<Buffer> {
+  const res = await request('GET', url, { range: `bytes=${start}-${end - 1}` }, token, signal);
+  if (res.status !== 206 && res.status !== 200) {
+    res.body.resume();
+    throw inputError(`reading bytes ${start}-${end - 1} of ${url.pathname}: HTTP ${res.status} from ${res.url.href}`);
+  }
+  const skip = res.status === 206 ? 0 : start;
+  if (res.status === 206 && !String(res.headers['content-range'] ?? '').startsWith(`bytes ${start}-`)) {
+    res.body.destroy();
+    throw inputError(`reading bytes ${start}-${end - 1} of ${url.pathname}: the server answered with range ${String(res.headers['content-range'])}`);
+  }
+  const chunks: Buffer[] = [];
+  let got = 0;
+  try {
+    for await (const chunk of res.body) {
+      chunks.push(chunk as Buffer);
+      got += (chunk as Buffer).length;
+      if (got >= skip + end - start) break; // the rest is not wanted
+    }
+  } finally {
+    res.body.destroy();
+  }
+  const all = Buffer.concat(chunks);
+  if (all.length < skip + end - start) {
+    throw inputError(`reading bytes ${start}-${end - 1} of ${url.pathname}: the server sent ${Math.max(0, all.length - skip)} of them`);
+  }
+  return all.subarray(skip, skip + end - start);
 }

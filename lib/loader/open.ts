@@ -7,9 +7,10 @@ import { promises as fsp } from 'fs';
 import * as path from 'path';
 import { inputError } from '../errors';
 import type { ModelSource } from '../core/source';
-import { openModelDirectory } from './directory';
+import { CONFIG_SHAPES, hasSafetensors, openModelDirectory } from './directory';
 import { openGguf } from './gguf';
 import { DownloadProgress, PullOptions, isHubId, pull } from './hub';
+import { openRemoteForPlanning } from './remote';
 
 export interface OpenOptions extends Omit<PullOptions, 'onProgress'> {
   /** download progress, for hub ids that are not fully cached */
@@ -33,7 +34,21 @@ export async function openModel(pathOrHubId: string, opts: OpenOptions = {}): Pr
   throw inputError(`'${pathOrHubId}' is not a file or directory here, nor a hub id ('org/name')`);
 }
 
-async function openLocal(p: string, isDirectory: boolean): Promise<ModelSource> {
+/**
+ * Opens a model for planning alone (gpuformer inspect), as openModel does except that nothing large is read
+ * or downloaded: a directory holding config.json but no weights (or only their index) is described from the config's shapes, and
+ * a hub id from its config.json and its weight files' headers, read with HTTP range requests (the weights are
+ * never fetched: lib/loader/remote.ts). The result may be planned, not loaded (ModelSource.planOnly).
+ */
+export async function openForPlanning(pathOrHubId: string, opts: OpenOptions = {}): Promise<ModelSource> {
+  if (typeof pathOrHubId !== 'string' || pathOrHubId === '') throw inputError('openForPlanning: expected a directory, a .gguf file or a hub id');
+  const stat = await fsp.stat(pathOrHubId).catch(() => null);
+  if (stat) return openLocal(pathOrHubId, stat.isDirectory(), true);
+  if (isHubId(pathOrHubId)) return openRemoteForPlanning(pathOrHubId, opts, (dir) => openLocal(dir, true, true));
+  throw inputError(`'${pathOrHubId}' is not a file or directory here, nor a hub id ('org/name')`);
+}
+
+async function openLocal(p: string, isDirectory: boolean, planning = false): Promise<ModelSource> {
   if (!isDirectory) {
     if (p.toLowerCase().endsWith('.gguf')) return openGguf(p);
     throw inputError(`'${p}' is a file but not a .gguf file; pass a model directory (with config.json) or a .gguf file`);
@@ -45,5 +60,6 @@ async function openLocal(p: string, isDirectory: boolean): Promise<ModelSource> 
     if (gguf.length === 1) return openGguf(path.join(p, gguf[0]));
     if (gguf.length > 1) throw inputError(`'${p}' holds several .gguf files (${gguf.join(', ')}); pass the one to load`);
   }
+  if (planning && entries.includes('config.json') && !(await hasSafetensors(p))) return openModelDirectory(p, CONFIG_SHAPES);
   return openModelDirectory(p);
 }

@@ -71,7 +71,7 @@ export async function readSafetensors(file: string): Promise<SafetensorsFile> {
     }
     const headerBuf = Buffer.alloc(n);
     await readExact(fh, headerBuf, 8, abs);
-    return parseHeader(abs, fileBytes, headerBuf);
+    return parseSafetensorsHeader(abs, fileBytes, headerBuf);
   } finally {
     await fh.close();
   }
@@ -86,7 +86,11 @@ async function readExact(fh: fsp.FileHandle, buf: Buffer, position: number, file
   }
 }
 
-function parseHeader(file: string, fileBytes: number, headerBuf: Buffer): SafetensorsFile {
+/**
+ * Parses and checks a safetensors header (the JSON after the 8-byte length) of a file of `fileBytes` bytes;
+ * `file` names it in errors and in the tensors' sources (a path, or the URL of a remote file).
+ */
+export function parseSafetensorsHeader(file: string, fileBytes: number, headerBuf: Buffer): SafetensorsFile {
   let header: unknown;
   try {
     header = JSON.parse(headerBuf.toString('utf8'));
@@ -150,11 +154,24 @@ function parseHeader(file: string, fileBytes: number, headerBuf: Buffer): Safete
   return { file, fileBytes, dataStart, metadata, tensors };
 }
 
+/** How a shard's tensors are read: from the file (the default), or from elsewhere (a remote header, for planning). */
+export type ShardReader = (shard: string) => Promise<TensorSource[]>;
+
+async function readLocalShard(shard: string): Promise<TensorSource[]> {
+  try {
+    await fsp.access(shard);
+  } catch {
+    throw badWeights(`'${path.join(path.dirname(shard), 'model.safetensors.index.json')}' names shard '${path.basename(shard)}', which is missing from ${path.dirname(shard)}`);
+  }
+  return (await readSafetensors(shard)).tensors;
+}
+
 /**
  * Reads a sharded checkpoint from its index (model.safetensors.index.json): the union of the shards'
  * tensors, each found in the shard the index names. A shard outside the index's directory is refused.
+ * `readShard` reads one shard's tensors (given its path beside the index).
  */
-export async function readShardedSafetensors(indexFile: string): Promise<Map<string, TensorSource>> {
+export async function readShardedSafetensors(indexFile: string, readShard: ShardReader = readLocalShard): Promise<Map<string, TensorSource>> {
   const abs = path.resolve(indexFile);
   const dir = path.dirname(abs);
   let index: unknown;
@@ -177,21 +194,17 @@ export async function readShardedSafetensors(indexFile: string): Promise<Map<str
   }
 
   const tensors = new Map<string, TensorSource>();
+  const foundIn = new Map<string, string>();
   for (const shard of new Set(shardOf.values())) {
-    try {
-      await fsp.access(shard);
-    } catch {
-      throw badWeights(`'${abs}' names shard '${path.basename(shard)}', which is missing from ${dir}`);
-    }
-    for (const t of (await readSafetensors(shard)).tensors) {
+    for (const t of await readShard(shard)) {
       const other = tensors.get(t.name);
       if (other) throw badWeights(`tensor '${t.name}' is stored twice: in '${other.file}' and in '${t.file}'`);
       tensors.set(t.name, t);
+      foundIn.set(t.name, shard);
     }
   }
   for (const [name, shard] of shardOf) {
-    const t = tensors.get(name);
-    if (!t || t.file !== shard) {
+    if (foundIn.get(name) !== shard) {
       throw badWeights(`'${abs}' says tensor '${name}' is in '${path.basename(shard)}', but that shard does not hold it`);
     }
   }

@@ -2,8 +2,9 @@
  * A loopback stand-in for the Hugging Face Hub, serving model directories from ../shared/fixtures the way
  * the hub does: the file list at /api/models/{id}/revision/{rev}?blobs=true (git blob ids, LFS sha256 and
  * sizes), small files at /{id}/resolve/{commit}/{path}, and LFS files through a 302 to a second server (a
- * different origin, like the hub's CDN) that honours Range requests. Faults are switched on per test: a
- * transfer cut after some bytes, a wrong size or hash in the listing, a token requirement.
+ * different origin, like the hub's CDN) that honours Range requests (open 'bytes=a-' and closed 'bytes=a-b'),
+ * and records which bytes of each file it sent. Faults are switched on per test: a transfer cut after some
+ * bytes, a wrong size or hash in the listing, a token requirement.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -38,6 +39,8 @@ export interface Seen {
   url: string;
   authorization?: string;
   range?: string;
+  /** the file served and the bytes [start, end) of it the response carried (for GET answers with a body) */
+  sent?: { file: string; start: number; end: number };
 }
 
 const gitBlobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
@@ -94,12 +97,14 @@ export class FakeHub {
     }
   }
 
-  private record(server: 'hub' | 'cdn', q: http.IncomingMessage): void {
-    this.seen.push({ server, method: q.method ?? '', url: q.url ?? '', authorization: q.headers.authorization, range: q.headers.range });
+  private record(server: 'hub' | 'cdn', q: http.IncomingMessage): Seen {
+    const s: Seen = { server, method: q.method ?? '', url: q.url ?? '', authorization: q.headers.authorization, range: q.headers.range };
+    this.seen.push(s);
+    return s;
   }
 
   private onHub(q: http.IncomingMessage, r: http.ServerResponse): void {
-    this.record('hub', q);
+    const seen = this.record('hub', q);
     const url = new URL(q.url ?? '/', this.endpoint);
     if (this.faults.requireToken && q.headers.authorization !== `Bearer ${this.faults.requireToken}`) {
       r.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Invalid credentials"}');
@@ -122,7 +127,7 @@ export class FakeHub {
         }).end();
         return;
       }
-      this.serve(f, q, r, { etag: `"${f.gitBlobId}"`, 'x-repo-commit': repo.commit });
+      this.serve(f, q, r, { etag: `"${f.gitBlobId}"`, 'x-repo-commit': repo.commit }, seen);
       return;
     }
     r.writeHead(404).end();
@@ -143,33 +148,35 @@ export class FakeHub {
   }
 
   private onCdn(q: http.IncomingMessage, r: http.ServerResponse): void {
-    this.record('cdn', q);
+    const seen = this.record('cdn', q);
     const m = /^\/blobs\/([0-9a-f]{64})$/.exec(q.url ?? '');
     const f = m && [...this.repos.values()].flatMap((x) => [...x.files.values()]).find((x) => x.sha256 === m[1]);
     if (!f) {
       r.writeHead(404).end();
       return;
     }
-    this.serve(f, q, r, {});
+    this.serve(f, q, r, {}, seen);
   }
 
-  /** The bytes of a file, from a Range start when asked; cut short when a fault says so. */
-  private serve(f: ServedFile, q: http.IncomingMessage, r: http.ServerResponse, headers: Record<string, string>): void {
-    const range = this.faults.ignoreRange ? null : /^bytes=(\d+)-$/.exec(q.headers.range ?? '');
+  /** The bytes of a file, or of the range asked for; cut short when a fault says so. */
+  private serve(f: ServedFile, q: http.IncomingMessage, r: http.ServerResponse, headers: Record<string, string>, seen: Seen): void {
+    const range = this.faults.ignoreRange ? null : /^bytes=(\d+)-(\d*)$/.exec(q.headers.range ?? '');
     const start = range ? Number(range[1]) : 0;
-    if (start > f.content.length || (range && start === f.content.length)) {
+    const end = range && range[2] !== '' ? Math.min(Number(range[2]) + 1, f.content.length) : f.content.length;
+    if (start > f.content.length || (range && start >= end)) {
       r.writeHead(416, { 'content-range': `bytes */${f.content.length}` }).end();
       return;
     }
-    const body = f.content.subarray(start);
+    const body = f.content.subarray(start, end);
     r.writeHead(range ? 206 : 200, {
       ...headers, 'content-length': String(body.length), 'accept-ranges': 'bytes',
-      ...(range ? { 'content-range': `bytes ${start}-${f.content.length - 1}/${f.content.length}` } : {}),
+      ...(range ? { 'content-range': `bytes ${start}-${end - 1}/${f.content.length}` } : {}),
     });
     if (q.method === 'HEAD') {
       r.end();
       return;
     }
+    seen.sent = { file: f.path, start, end };
     const cut = this.faults.cut;
     if (cut && cut.file === f.path && cut.times > 0) {
       cut.times--;

@@ -8,9 +8,10 @@ import type { Command } from './command';
 
 export const inspect: Command = {
   name: 'inspect',
-  summary: 'show a model\'s architecture and memory plan (reads no weights)',
+  summary: 'show a model\'s architecture and memory plan (reads no weights, downloads none)',
   usage: `usage: gpuformer inspect MODEL [options]
-  MODEL                           a model directory, a .gguf file, or a hub id (org/name)
+  MODEL                           a model directory (config.json alone will do), a .gguf file, or a hub id
+                                  (org/name: only config.json and the weight files' headers are fetched)
   --json                          print the inspection as JSON
   --device auto|cpu|cuda|cuda:N   plan for this device (default auto)
   --device-memory SIZE            plan for a GPU of this size that this machine lacks, e.g. 80GiB

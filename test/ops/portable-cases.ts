@@ -66,6 +66,7 @@ function pointwiseCases(seed: number): CaseResult[] {
     { name: 'gelu erf', err: relError(run((o) => ops.gelu({ x: xt, out: o })), Array.from(x, ref.geluErf)) },
     { name: 'gelu tanh', err: relError(run((o) => ops.gelu({ x: xt, out: o, tanh: true })), Array.from(x, ref.geluTanh)) },
     { name: 'silu', err: relError(run((o) => ops.silu({ x: xt, out: o })), Array.from(x, ref.silu)) },
+    { name: 'tanh', err: relError(run((o) => ops.tanh({ x: xt, out: o })), Array.from(x, Math.tanh)) },
     { name: 'swiglu', err: relError(run((o) => ops.swiglu({ gate: f32t([1, n], x), up: f32t([1, n], u), out: o.view(0, [1, n]) })),
       Array.from(x, (g, i) => ref.silu(g) * u[i])) },
     { name: 'softmax', err: relError(read(sm), ref.softmaxRows(xs, 11, 97)) },

@@ -293,30 +293,29 @@ void rope(Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool inter
 }
 
 // ------------------------------------------------------------------------------------------- activations
+namespace {
+// A pointwise activation's arguments: x an activation dtype, out the same device, dtype and shape, both contiguous.
+void check_pointwise(const char* op, const Tensor& x, const Tensor& out) {
+  check_devices(op, out, {{"x", &x}});
+  check_all_contiguous(op, {{"x", &x}, {"out", &out}});
+  check_activation(op, "x", x);
+  check_dtype(op, "out", out, x.dtype);
+  check_shape(op, "out", out, x.shape);
+}
+}  // namespace
+
 void gelu(const Tensor& x, Tensor& out, bool tanh_approx) {
-  check_devices("gelu", out, {{"x", &x}});
-  check_all_contiguous("gelu", {{"x", &x}, {"out", &out}});
-  check_activation("gelu", "x", x);
-  check_dtype("gelu", "out", out, x.dtype);
-  check_shape("gelu", "out", out, x.shape);
+  check_pointwise("gelu", x, out);
   GF_DISPATCH(out.device(), gelu(x, out, tanh_approx));
 }
 
 void silu(const Tensor& x, Tensor& out) {
-  check_devices("silu", out, {{"x", &x}});
-  check_all_contiguous("silu", {{"x", &x}, {"out", &out}});
-  check_activation("silu", "x", x);
-  check_dtype("silu", "out", out, x.dtype);
-  check_shape("silu", "out", out, x.shape);
+  check_pointwise("silu", x, out);
   GF_DISPATCH(out.device(), silu(x, out));
 }
 
 void tanh(const Tensor& x, Tensor& out) {
-  check_devices("tanh", out, {{"x", &x}});
-  check_all_contiguous("tanh", {{"x", &x}, {"out", &out}});
-  check_activation("tanh", "x", x);
-  check_dtype("tanh", "out", out, x.dtype);
-  check_shape("tanh", "out", out, x.shape);
+  check_pointwise("tanh", x, out);
   GF_DISPATCH(out.device(), tanh(x, out));
 }
 

@@ -186,3 +186,26 @@ export class FakeHub {
     r.end(body);
   }
 }
+
+/** The environment variables the hub client reads. */
+export const HUB_ENV = ['HF_ENDPOINT', 'HF_TOKEN', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'] as const;
+
+/**
+ * Points the hub client at the fake hub for every test of the file (HF_ENDPOINT set, the other HUB_ENV
+ * variables cleared, faults and records reset) and gives the environment back after each.
+ */
+export function useFakeHub(hub: () => FakeHub): void {
+  const saved = Object.fromEntries(HUB_ENV.map((k) => [k, process.env[k]]));
+  beforeEach(() => {
+    for (const k of HUB_ENV) delete process.env[k];
+    process.env.HF_ENDPOINT = hub().endpoint;
+    hub().faults = {};
+    hub().seen.length = 0;
+  });
+  afterEach(() => {
+    for (const k of HUB_ENV) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  });
+}

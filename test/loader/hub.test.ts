@@ -7,11 +7,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { openModel } from '../../lib/loader/open';
 import { hubCacheDir, isHubId, pull, repoCacheDir } from '../../lib/loader/hub';
-import { FakeHub } from './fake-hub';
+import { FakeHub, useFakeHub } from './fake-hub';
 import { expectCoded, fixture, removeTempDirs, tempDir } from './helpers';
 
-const ENV = ['HF_ENDPOINT', 'HF_TOKEN', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'] as const;
-const saved = Object.fromEntries(ENV.map((k) => [k, process.env[k]]));
 
 let hub: FakeHub;
 let gpt2Commit: string;
@@ -33,19 +31,7 @@ afterAll(async () => {
   removeTempDirs();
 });
 
-beforeEach(() => {
-  for (const k of ENV) delete process.env[k];
-  process.env.HF_ENDPOINT = hub.endpoint;
-  hub.faults = {};
-  hub.seen.length = 0;
-});
-
-afterEach(() => {
-  for (const k of ENV) {
-    if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-  }
-});
+useFakeHub(() => hub);
 
 const sameBytes = (a: string, b: string) => fs.readFileSync(a).equals(fs.readFileSync(b));
 

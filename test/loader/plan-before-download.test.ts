@@ -8,11 +8,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { formatInspection, inspectModel } from '../../lib/engine/inspect';
-import { FakeHub } from './fake-hub';
+import { FakeHub, useFakeHub } from './fake-hub';
 import { GGUF_FILE, expectCoded, fixture, removeTempDirs, tempDir } from './helpers';
 
-const ENV = ['HF_ENDPOINT', 'HF_TOKEN', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'] as const;
-const saved = Object.fromEntries(ENV.map((k) => [k, process.env[k]]));
 const PLAN = { device: 'cpu', memoryBudgetBytes: 1e9, maxNumSeqs: 8, maxNumBatchedTokens: 256 } as const;
 
 let hub: FakeHub;
@@ -30,18 +28,7 @@ afterAll(async () => {
   await hub.stop();
   removeTempDirs();
 });
-beforeEach(() => {
-  for (const k of ENV) delete process.env[k];
-  process.env.HF_ENDPOINT = hub.endpoint;
-  hub.faults = {};
-  hub.seen.length = 0;
-});
-afterEach(() => {
-  for (const k of ENV) {
-    if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
-  }
-});
+useFakeHub(() => hub);
 
 /** A directory holding only a copy of `dir`'s config.json. */
 function configOnly(dir: string): string {

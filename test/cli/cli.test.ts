@@ -51,6 +51,8 @@ describe('cli: help and usage errors', () => {
       [['generate', 'hello'], /--model is required/],
       [['generate', '--model', 'm', '--chat', 'hi', 'also a prompt'], /--chat takes the message/],
       [['embed', '--model', 'm', '--pooling', 'max', 'x'], /--pooling must be mean, cls or last/],
+      [['embed', '--model', 'm', '--precision', 'int4', 'x'], /--precision must be float32, int8, uint8, binary or ubinary, got 'int4'/],
+      [['embed', '--model', 'm', '--dimensions', 'half', 'x'], /--dimensions must be an integer ≥ 1, got 'half'/],
       [['serve', '--model', 'm', '--port', '70000'], /--port must be at most 65535/],
       [['serve', '--model', 'm', '--device', 'tpu'], /--device must be auto, cpu, cuda or cuda:N/],
       [['serve', '--model', 'm', '--request-timeout', '0'], /--request-timeout must be a number in \[0\.001, 86400\], got '0'/],
@@ -149,6 +151,12 @@ describe('cli: commands on real models', () => {
       const dot = v.reduce((s, x, j) => s + x * w[j], 0);
       expect(dot / (Math.hypot(...v) * Math.hypot(...w))).toBeGreaterThan(0.9999);
     });
+    // --dimensions and --precision: the signs of the first 16 components, packed
+    const b = io();
+    expect(await main(['embed', '--model', path.join(MODELS, 'all-MiniLM-L6-v2'), '--device', 'cpu', '--dimensions', '16', '--precision', 'ubinary',
+      ...texts], b.io)).toBe(0);
+    const packed = b.stdout.text.trim().split('\n').map((l) => JSON.parse(l) as number[]);
+    packed.forEach((bytes, i) => expect(bytes).toEqual([0, 8].map((k) => rows[i].slice(k, k + 8).reduce((n, x) => 2 * n + (x > 0 ? 1 : 0), 0))));
   });
 
   it('serve answers on loopback until interrupted, with its limits and browser flags taken', async () => {

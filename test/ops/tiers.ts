@@ -1,15 +1,15 @@
 /**
  * Running op test cases under every CPU kernel tier this machine has (native/core/cpu_isa.h): each tier in a
- * child process started with GPUFORMER_CPU_ISA (tier-child.js), because the tier is fixed when the addon
- * loads. A tier the machine lacks becomes a skipped test whose name says so, so the jest output lists which
+ * child process started with GPUFORMER_CPU_ISA (test/helpers/fresh-process.ts), because the tier is fixed
+ * when the addon loads. A tier the machine lacks becomes a skipped test whose name says so, so the jest output lists which
  * tiers ran.
  *
  *   forEachTier(CPU_TIERS.all, (tier) => { const r = runInTier(tier, 'linear-cases.ts', 'runCases', cases); … });
  */
-import { spawnSync } from 'child_process';
 import * as path from 'path';
 
-import type { CpuIsa, CpuIsaLevel } from '../../lib/native';
+import type { CpuIsaLevel } from '../../lib/native';
+import { ChildReply, spawnFreshProcess } from '../helpers/fresh-process';
 
 export interface CpuTierCase {
   /** the GPUFORMER_CPU_ISA value */
@@ -37,16 +37,11 @@ export const CPU_TIERS = {
   plain: ALL.filter((t) => t.cap === 'portable' || t.cap === 'avx2,novnni' || t.cap === 'avx512,novnni,nobf16'),
 };
 
-export interface ChildReply<T> { ok: boolean; result?: T; error?: string; code?: string; isa?: CpuIsa }
-
 /** Runs `exportName(arg)` of `modulePath` (relative to test/ops) in a fresh Node process with these CPU variables. */
 export function runChild<T>(cpuEnv: { GPUFORMER_CPU_ISA?: string; GPUFORMER_CPU_BASELINE?: string }, modulePath: string,
   exportName: string, arg: unknown): ChildReply<T> {
-  const child = spawnSync(process.execPath, [
-    path.join(__dirname, 'tier-child.js'), path.resolve(__dirname, modulePath), exportName, JSON.stringify(arg),
-  ], { env: { ...process.env, GPUFORMER_CPU_BASELINE: '', GPUFORMER_CPU_ISA: '', ...cpuEnv }, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (child.stderr) throw new Error(`child (${JSON.stringify(cpuEnv)}) wrote to stderr: ${child.stderr}`);
-  return JSON.parse(child.stdout) as ChildReply<T>;
+  return spawnFreshProcess<T>(path.resolve(__dirname, modulePath), exportName, arg,
+    { GPUFORMER_CPU_BASELINE: '', GPUFORMER_CPU_ISA: '', ...cpuEnv });
 }
 
 const spawnChild = <T>(cap: string, modulePath: string, exportName: string, arg: unknown): ChildReply<T> =>

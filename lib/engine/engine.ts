@@ -439,7 +439,7 @@ export class Engine {
   private async tokenizeTexts(items: Array<string | TextPair | number[]>, o: { addSpecialTokens?: boolean; truncateTo?: number; limit?: number; signal?: AbortSignal },
     what: (i: number) => string, checkIds: (ids: number[], what: string) => number[]): Promise<Array<number[] | PairIds>> {
     const out: Array<number[] | PairIds> = new Array(items.length);
-    const isText = (x: string | TextPair | number[]): x is string | TextPair => typeof x === 'string' || typeof x[0] === 'string';
+    const isText = (x: string | TextPair | number[]): x is string | TextPair => typeof x === 'string' || (Array.isArray(x) && typeof x[0] === 'string');
     const at = items.flatMap((x, i) => (isText(x) ? [i] : []));
     items.forEach((x, i) => {
       if (!isText(x)) out[i] = checkIds(x, what(i));

@@ -21,10 +21,11 @@ require.extensions['.ts'] = (module, filename) => {
 };
 
 const [modulePath, exportName, argJson] = process.argv.slice(2);
-(async () => require(modulePath)[exportName](JSON.parse(argJson)))().then(
-  (result) => {
-    const { native } = require(path.join(__dirname, '..', '..', 'lib', 'native.ts'));
-    process.stdout.write(JSON.stringify({ ok: true, result, isa: native.devices().devices[0].isa }));
-  },
+(async () => {
+  const result = await require(modulePath)[exportName](JSON.parse(argJson));
+  const { native } = require(path.join(__dirname, '..', '..', 'lib', 'native.ts'));
+  return { ok: true, result, isa: native.devices().devices[0].isa };
+})().then(
+  (reply) => process.stdout.write(JSON.stringify(reply)),
   (e) => process.stdout.write(JSON.stringify({ ok: false, error: String((e && e.stack) || e), code: e && e.code })),
 );

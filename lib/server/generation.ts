@@ -58,6 +58,15 @@ export async function runGenerations(jobs: GenerationJob[], startedAt: number, m
   }));
 }
 
+/**
+ * A request's usage: each prompt counted once, however many choices it gave (n, best_of), as OpenAI and vLLM
+ * count it; every token generated counted, the best_of candidates not returned included (as OpenAI bills them).
+ */
+export function usageOf(promptTokens: number, results: GenerationResult[]) {
+  const completion = results.reduce((a, r) => a + r.completionTokens, 0);
+  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+}
+
 /** OpenAI's finish_reason for ours ('abort' only happens when the client left, so it is never sent). */
 export const openaiFinishReason = (r: GenerationResult['finishReason'] | undefined) => (r === 'stop' ? 'stop' : r === 'length' ? 'length' : null);
 

@@ -104,7 +104,7 @@ describe('admission on SmolLM2-135M-Instruct (GGUF, CPU)', () => {
     expect(body.choices).toHaveLength(3);
     body.choices.forEach((c) => expect(c.message.content.length).toBeGreaterThan(0));
     const ids = await engine.tokenizeChat([{ role: 'user', content: 'What is the capital of France?' }]);
-    expect(body.usage.prompt_tokens).toBe(3 * ids.length);
+    expect(body.usage.prompt_tokens).toBe(ids.length); // the prompt once, whatever n is
   });
 });
 

@@ -129,6 +129,24 @@ describe('server: generation endpoints', () => {
     expect(r.choices[0].text).toBe(a.choices[0].text);
   });
 
+  it('usage counts each prompt once per request, however many choices it gives (as OpenAI does)', async () => {
+    const prompts = [[0, 40, 41, 42], [0, 50, 51]];
+    const several = await client.completions.create({ model: MODEL, prompt: prompts, n: 3, max_tokens: 5, temperature: 0 });
+    expect(several.choices).toHaveLength(6);
+    const generated = 3 * prompts.reduce((a, p) => a + expectedText(p, 5, 256).completionTokens, 0);
+    expect(several.usage).toEqual({ prompt_tokens: 7, completion_tokens: generated, total_tokens: 7 + generated });
+    const messages = [{ role: 'user' as const, content: 'hi there' }];
+    const one = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 3, temperature: 0 });
+    const chat = await client.chat.completions.create({ model: MODEL, messages, n: 4, max_tokens: 3, temperature: 0 });
+    expect(chat.choices).toHaveLength(4);
+    expect(chat.usage!.prompt_tokens).toBe(one.usage!.prompt_tokens);
+    expect(chat.usage!.completion_tokens).toBe(4 * one.usage!.completion_tokens);
+    const stream = await client.chat.completions.create({ model: MODEL, messages, n: 4, max_tokens: 3, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    let usage: unknown;
+    for await (const c of stream) usage = c.usage ?? usage;
+    expect(usage).toEqual(chat.usage);
+  });
+
   it('serves many concurrent streaming clients, each its own text', async () => {
     const prompts = Array.from({ length: 16 }, (_, i) => `client ${i} says`);
     const texts = await Promise.all(prompts.map(async (p) => {

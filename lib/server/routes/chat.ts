@@ -7,7 +7,7 @@ import { MAX_TOP_LOGPROBS } from '../../core/step';
 import { truncated } from '../../engine/engine';
 import { GENERATE_OPTIONS, GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
-import { GenerationJob, openaiFinishReason, readGenerationRequest, runGenerations } from '../generation';
+import { GenerationJob, openaiFinishReason, readGenerationRequest, runGenerations, usageOf } from '../generation';
 import { chatLogprobs } from '../logprobs';
 import { SseWriter } from '../sse';
 import { chatMessages, engineOption, optionalBoolean, optionalEnum, optionalNumber } from '../validate';
@@ -43,7 +43,6 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   }));
   const created = unixSeconds();
   const base = { id: req.id, created, model: ctx.modelId, ...(serviceTier ? { service_tier: 'default' } : {}) };
-  const usage = (completion: number) => ({ prompt_tokens: promptTokens * n, completion_tokens: completion, total_tokens: promptTokens * n + completion });
   const shape = (tokens: Parameters<typeof chatLogprobs>[0]) => (logprobs ? chatLogprobs(tokens, req.asIds) : null);
 
   if (!stream) {
@@ -54,7 +53,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
     }));
     ctx.res.writeHead(200, { 'content-type': 'application/json' });
     ctx.res.end(JSON.stringify({
-      ...base, object: 'chat.completion', choices, usage: usage(results.reduce((a, r) => a + r.completionTokens, 0)),
+      ...base, object: 'chat.completion', choices, usage: usageOf(promptTokens, results),
     }));
     return;
   }
@@ -77,6 +76,6 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
     }
     if (finish) await sse.send({ ...chunkBase, choices: [{ index, delta: {}, logprobs: null, finish_reason: finish }] });
   });
-  if (req.includeUsage) await sse.send({ ...chunkBase, choices: [], usage: usage(results.reduce((a, r) => a + r.completionTokens, 0)) });
+  if (req.includeUsage) await sse.send({ ...chunkBase, choices: [], usage: usageOf(promptTokens, results) });
   sse.done();
 }

@@ -7,7 +7,7 @@ import { MAX_TOP_LOGPROBS } from '../../core/step';
 import { truncated } from '../../engine/engine';
 import type { GenerateOptions } from '../../engine/options';
 import { badRequest } from '../http';
-import { GenerationJob, GenerationResult, openaiFinishReason, readGenerationRequest, runGenerations } from '../generation';
+import { GenerationJob, GenerationResult, openaiFinishReason, readGenerationRequest, runGenerations, usageOf } from '../generation';
 import { checkCount } from '../limits';
 import { completionLogprobs, meanLogprob, textLength } from '../logprobs';
 import { SseWriter } from '../sse';
@@ -57,10 +57,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
   });
   const created = unixSeconds();
   const base = { id: req.id, object: 'text_completion', created, model: ctx.modelId };
-  const usage = (completion: number) => {
-    const prompt = promptIds.reduce((a, p) => a + p.length, 0) * n;
-    return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
-  };
+  const promptTokens = promptIds.reduce((a, p) => a + p.length, 0);
   const shape = (tokens: GenerationResult['logprobs'], offset: number) =>
     (logprobs === undefined ? null : completionLogprobs(tokens, req.asIds, offset));
 
@@ -72,8 +69,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
       finish_reason: openaiFinishReason(r.finishReason),
     })));
     ctx.res.writeHead(200, { 'content-type': 'application/json' });
-    // every generated token counts, the best_of candidates not returned included (as OpenAI bills them)
-    ctx.res.end(JSON.stringify({ ...base, choices, usage: usage(results.reduce((a, r) => a + r.completionTokens, 0)) }));
+    ctx.res.end(JSON.stringify({ ...base, choices, usage: usageOf(promptTokens, results) }));
     return;
   }
 
@@ -96,7 +92,7 @@ export async function completions(ctx: RouteContext): Promise<void> {
     offset.set(index, at + textLength(tokens, req.asIds));
     await sse.send({ ...base, choices: [{ index, text: chunk.text, logprobs: shape(tokens, at), finish_reason: finish }] });
   });
-  if (req.includeUsage) await sse.send({ ...base, choices: [], usage: usage(results.reduce((a, r) => a + r.completionTokens, 0)) });
+  if (req.includeUsage) await sse.send({ ...base, choices: [], usage: usageOf(promptTokens, results) });
   sse.done();
 }
 

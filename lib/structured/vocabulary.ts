@@ -3,80 +3,11 @@
  * those byte strings so that a walk can test every token that starts with the same bytes at once
  * (lib/structured/token-masks.ts).
  *
- * The bytes come from tokenizer.json: its vocabulary and the decoder that turns tokens into text. Byte-level
- * BPE (GPT-2, Llama 3, SmolLM: the ByteLevel decoder) writes each byte as one printable character;
- * SentencePiece vocabularies (Llama 2, Mistral: Metaspace, or Replace ▁ → space with ByteFallback) write
- * spaces as ▁ and bytes outside the vocabulary as <0xXX>. Special tokens (BOS, EOS, end-of-turn) add no
- * text. Decoders that only trim the start of the whole text (Strip, a Metaspace prefix) do not touch a
- * generated token: the text is decoded after the prompt.
+ * The bytes come from tokenizer.json through lib/tokenizer/token-bytes.ts (what each token adds to a text
+ * after other tokens: a generated token always follows the prompt); special tokens add none.
  */
-import { unsupported } from '../errors';
-import { BYTE_OF_CHAR } from '../tokenizer/tokenizer';
-
-/** GPT-2's byte-level alphabet (tokenizer/tokenizer.ts) as a table by character code: read 49152 times. */
-function byteLevelAlphabet(): Int16Array {
-  const table = new Int16Array(0x200).fill(-1);
-  for (const [ch, b] of BYTE_OF_CHAR) table[ch.charCodeAt(0)] = b;
-  return table;
-}
-
-type TokenDecoder = (token: string) => Uint8Array | null;
-
-const utf8 = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
-const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
-
-/** How a decoder of tokenizer.json turns one token into bytes (mid-text), or why it cannot be followed. */
-function tokenDecoder(decoder: Record<string, unknown> | null | undefined): TokenDecoder {
-  if (decoder?.type === 'ByteLevel') {
-    const alphabet = byteLevelAlphabet();
-    return (token) => {
-      const out = new Uint8Array(token.length);
-      for (let i = 0; i < token.length; i++) {
-        const c = token.charCodeAt(i);
-        const b = c < alphabet.length ? alphabet[c] : -1;
-        if (b < 0) return utf8(token); // not byte-level text (an added token): its own characters
-        out[i] = b;
-      }
-      return out;
-    };
-  }
-  // a sequence of per-token rewrites: Replace, ByteFallback, Metaspace; Fuse and Strip act on the whole text
-  const steps = decoder?.type === 'Sequence' ? (decoder.decoders as Array<Record<string, unknown>>) : decoder ? [decoder] : [];
-  let byteFallback = false;
-  const replaces: Array<[string, string]> = [];
-  for (const d of steps) {
-    switch (d.type) {
-      case 'Replace': {
-        const pattern = d.pattern as { String?: string } | undefined;
-        if (typeof pattern?.String !== 'string' || typeof d.content !== 'string') {
-          throw unsupported('response_format: the tokenizer\'s Replace decoder has a regex pattern, which structured output cannot follow');
-        }
-        replaces.push([pattern.String, d.content]);
-        break;
-      }
-      case 'Metaspace':
-        replaces.push([typeof d.replacement === 'string' ? d.replacement : '\u2581', ' ']);
-        break;
-      case 'ByteFallback':
-        byteFallback = true;
-        break;
-      case 'Fuse':
-      case 'Strip':
-        break;
-      default:
-        throw unsupported(`response_format: structured output cannot follow the tokenizer's ${String(d.type)} decoder ` +
-          '(byte-level BPE and SentencePiece vocabularies are supported)');
-    }
-  }
-  if (steps.length === 0) throw unsupported('response_format: the tokenizer has no decoder, so the text of its tokens is unknown');
-  return (token) => {
-    const byte = byteFallback ? BYTE_TOKEN.exec(token) : null;
-    if (byte) return Uint8Array.of(parseInt(byte[1], 16));
-    let text = token;
-    for (const [from, to] of replaces) text = text.split(from).join(to);
-    return utf8(text);
-  };
-}
+import { GpuformerError, unsupported } from '../errors';
+import { vocabularyBytes } from '../tokenizer/token-bytes';
 
 export class TokenVocabulary {
   /** ceil(size / 32): the 32-bit words of a token mask */
@@ -170,18 +101,12 @@ export class TokenVocabulary {
    * decoder. ERR_GPUFORMER_UNSUPPORTED where the decoder is not one structured output can follow.
    */
   static fromTokenizerJson(json: Record<string, unknown>, size: number): TokenVocabulary {
-    const decode = tokenDecoder(json.decoder as Record<string, unknown> | null);
-    const bytes: Array<Uint8Array | null> = new Array(size).fill(null);
-    const model = json.model as { vocab?: unknown } | undefined;
-    const vocab = model?.vocab;
-    const set = (id: number, b: Uint8Array | null) => {
-      if (Number.isInteger(id) && id >= 0 && id < size) bytes[id] = b;
-    };
-    if (Array.isArray(vocab)) vocab.forEach((entry, id) => set(id, decode(String((entry as unknown[])[0])))); // Unigram: [piece, score]
-    else if (vocab && typeof vocab === 'object') for (const [token, id] of Object.entries(vocab)) set(id as number, decode(token));
-    else throw unsupported('response_format: tokenizer.json has no model vocabulary');
-    for (const t of (json.added_tokens ?? []) as Array<{ id: number; content: string; special?: boolean }>) {
-      set(t.id, t.special ? null : utf8(t.content));
+    let bytes: Array<Uint8Array | null>;
+    try {
+      bytes = vocabularyBytes(json, size);
+    } catch (e) {
+      if (e instanceof GpuformerError && e.code === 'ERR_GPUFORMER_UNSUPPORTED') throw unsupported(`response_format: ${e.message}`);
+      throw e;
     }
     return new TokenVocabulary(size, bytes);
   }

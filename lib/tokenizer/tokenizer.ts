@@ -5,7 +5,8 @@
  * it the tokenizer.json built from their metadata (lib/loader/gguf-tokenizer.ts).
  */
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
-import { inputError } from '../errors';
+import { GpuformerError, inputError } from '../errors';
+import { PieceBytes, pieceBytes } from './token-bytes';
 
 /** What a TextTokenizer is built from: tokenizer.json and tokenizer_config.json, parsed. */
 export interface TokenizerFiles {
@@ -54,29 +55,14 @@ export interface DecodeOptions {
   skipSpecialTokens?: boolean;
 }
 
-/** GPT-2's byte-level alphabet reversed: the character that stands for each byte → the byte. */
-export const BYTE_OF_CHAR: ReadonlyMap<string, number> = (() => {
-  const printable = (b: number) => (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-  const m = new Map<string, number>();
-  let extra = 0;
-  for (let b = 0; b < 256; b++) m.set(String.fromCodePoint(printable(b) ? b : 256 + extra++), b);
-  return m;
-})();
-
-/** Whether a tokenizer.json decoder (or one in its Sequence) is of `type`. */
-function hasDecoder(decoder: unknown, type: string): boolean {
-  const d = decoder as { type?: string; decoders?: unknown[] } | null;
-  return !!d && (d.type === type || (Array.isArray(d.decoders) && d.decoders.some((x) => hasDecoder(x, type))));
-}
-
 export class TextTokenizer {
   private readonly tok: HfTokenizer;
   /** ids of the special added tokens (control tokens: BOS, EOS, end-of-turn, [CLS]…) */
   readonly specialIds: ReadonlySet<number>;
   /** ids of every added token (their text is literal, not in the model's byte alphabet) */
   private readonly addedIds: ReadonlySet<number>;
-  private readonly byteLevel: boolean;
-  private readonly byteFallback: boolean;
+  /** how a vocabulary piece becomes bytes (token-bytes.ts); null where the decoder is not one it knows */
+  private readonly pieceBytes: PieceBytes | null;
 
   /** specialLayout once worked out (undefined: not yet) */
   private layout: { prefix: number[]; suffix: number[] } | null | undefined;
@@ -99,8 +85,12 @@ export class TextTokenizer {
     }
     this.specialIds = special;
     this.addedIds = added;
-    this.byteLevel = hasDecoder(json.decoder, 'ByteLevel');
-    this.byteFallback = hasDecoder(json.decoder, 'ByteFallback');
+    try {
+      this.pieceBytes = pieceBytes(json.decoder as Record<string, unknown> | null);
+    } catch (e) {
+      if (!(e instanceof GpuformerError)) throw e;
+      this.pieceBytes = null;
+    }
   }
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
@@ -264,19 +254,13 @@ export class TextTokenizer {
   }
 
   /**
-   * One token's bytes: for byte-level BPE (GPT-2, Llama 3, SmolLM) and byte-fallback tokens (<0xE2>) the
-   * exact bytes, even when they are part of a UTF-8 character; otherwise the UTF-8 of its text.
+   * One token's bytes as it adds them to a text after other tokens (token-bytes.ts): exact for byte-level BPE
+   * (GPT-2, Llama 3, SmolLM), SentencePiece (▁ a space, <0xE2> one byte, even inside a UTF-8 character) and
+   * WordPiece; an added token's own text. Under a decoder token-bytes.ts does not know, the UTF-8 of tokenText.
    */
   tokenBytes(id: number): number[] {
     const piece = this.tok.id_to_token(id);
-    if (piece !== undefined && !this.addedIds.has(id)) {
-      if (this.byteLevel) {
-        const bytes = [...piece].map((c) => BYTE_OF_CHAR.get(c));
-        if (bytes.every((b) => b !== undefined)) return bytes as number[];
-      }
-      const hex = this.byteFallback ? /^<0x([0-9A-Fa-f]{2})>$/.exec(piece) : null;
-      if (hex) return [parseInt(hex[1], 16)];
-    }
+    if (piece !== undefined && !this.addedIds.has(id) && this.pieceBytes) return [...this.pieceBytes(piece)];
     return [...Buffer.from(this.tokenText(id), 'utf8')];
   }
 }

@@ -55,7 +55,7 @@ describe('token vocabulary', () => {
   });
 
   it('refuses decoders whose token text it cannot know', () => {
-    for (const decoder of [{ type: 'WordPiece', prefix: '##' }, null, { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { Regex: 'x+' }, content: '' }] }]) {
+    for (const decoder of [{ type: 'CTC' }, null, { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { Regex: 'x+' }, content: '' }] }]) {
       expect(() => TokenVocabulary.fromTokenizerJson({ model: { vocab: { a: 0 } }, decoder }, 1)).toThrow(
         expect.objectContaining({ code: 'ERR_GPUFORMER_UNSUPPORTED' }));
     }

@@ -4,7 +4,7 @@
  * (lib/engine/loop.ts) speaks token ids and batches every concurrent caller into shared forward steps on
  * the model runner (lib/models).
  */
-import { inputError, shown, unsupported } from '../errors';
+import { GpuformerError, inputError, shown, unsupported } from '../errors';
 import { DeviceName } from '../native';
 import { checkTokenIds } from '../core/checks';
 import { MAX_LOGIT_BIAS, SamplingParams, TokenLogprobs } from '../core/step';
@@ -17,7 +17,9 @@ import { IncrementalDetokenizer } from '../tokenizer/detokenizer';
 import { TokenizerPool } from '../tokenizer/pool';
 import { PairIds, TextPair, TextTokenizer, TooLong } from '../tokenizer/tokenizer';
 import { constraintFor } from '../structured/response-format';
-import { TokenVocabulary } from '../structured/vocabulary';
+import { vocabularyOffLoop } from '../structured/off-loop';
+import type { TokenVocabulary } from '../structured/vocabulary';
+import { pieceBytes } from '../tokenizer/token-bytes';
 import { EmbedPrecision, EmbeddingOf, finishEmbeddings } from './embedding-output';
 import {
   ChatMessage, EmbedOptions, GenerateOptions, LoadOptions, RerankOptions, ResolvedGenerateOptions, resolveEmbedOptions, resolveGenerateOptions,
@@ -97,7 +99,7 @@ export interface EngineParts {
 export class Engine {
   private disposed = false;
   /** what structured output reads of the vocabulary (vocabulary()) */
-  private vocab: TokenVocabulary | undefined;
+  private vocab: Promise<TokenVocabulary> | undefined;
 
   /** Use Engine.load(). */
   constructor(private readonly parts: EngineParts) {}
@@ -467,16 +469,28 @@ export class Engine {
   }
 
   /**
-   * The vocabulary as structured output reads it (each token's bytes, a trie), built when a request first
-   * asks for a response format.
+   * The vocabulary as structured output reads it (each token's bytes, a trie), built on structured output's
+   * thread when a request first asks for a response format (0.3–2 s that the event loop stays free for).
+   * Whether it can be built at all is known at once: vocabularyCheck.
    */
-  private vocabulary(): TokenVocabulary {
-    if (!this.vocab) {
-      const files = this.parts.source.tokenizer;
-      if (!files) throw inputError(`responseFormat: ${this.parts.source.path} has no tokenizer.json, so the text of its tokens is unknown`);
-      this.vocab = TokenVocabulary.fromTokenizerJson(files.json, this.spec.vocabSize);
-    }
+  private vocabulary(): Promise<TokenVocabulary> {
+    // (a failure is not kept: the next request tries again)
+    this.vocab ??= vocabularyOffLoop(this.parts.tokenizerPool!.shared, this.spec.vocabSize).catch((e: unknown) => {
+      this.vocab = undefined;
+      throw e;
+    });
     return this.vocab;
+  }
+
+  /** Refuses a response format where the model's tokens have no known bytes (no tokenizer.json, a decoder token-bytes.ts does not know). */
+  private vocabularyCheck(): void {
+    const files = this.parts.source.tokenizer;
+    if (!files || !this.parts.tokenizerPool) throw inputError(`responseFormat: ${this.parts.source.path} has no tokenizer.json, so the text of its tokens is unknown`);
+    try {
+      pieceBytes(files.json.decoder as Record<string, unknown> | null);
+    } catch (e) {
+      throw e instanceof GpuformerError ? unsupported(`response_format: ${e.message}`) : e;
+    }
   }
 
   /**
@@ -487,8 +501,8 @@ export class Engine {
     const stopTokenIds = [...new Set([...(o.ignoreEos ? [] : this.spec.eosTokenIds), ...o.stopTokenIds])];
     const req: GenerateRequest = {
       promptIds, maxTokens: o.maxTokens, stopTokenIds, signal: o.signal, ...this.samplingOf(o, stopTokenIds),
-      ...(o.responseFormat ? { constraint: constraintFor(o.responseFormat, this.vocabulary(), stopTokenIds) } : {}),
     };
+    if (o.responseFormat) this.vocabularyCheck();
     return this.run(req, promptIds, o);
   }
 
@@ -498,6 +512,7 @@ export class Engine {
    * there ('length') when maxTokens would run past it.
    */
   private async *run(req: GenerateRequest, promptIds: number[], o: ResolvedGenerateOptions): AsyncGenerator<GenerateChunk> {
+    if (o.responseFormat) req.constraint = constraintFor(o.responseFormat, await this.vocabulary(), req.stopTokenIds);
     const tok = this.parts.tokenizer;
     const detok = tok ? new IncrementalDetokenizer(tok, promptIds, { skipSpecialTokens: o.skipSpecialTokens }) : null;
     const stops = new StopStringMatcher(o.stop, o.includeStopStrInOutput);

@@ -5,6 +5,7 @@
  */
 import type { TokenLogprob } from '../engine/engine';
 import { GENERATE_OPTIONS, GenerateOptions, ResolvedGenerateOptions, checkGenerateCombination } from '../engine/options';
+import { compileResponseFormat, responseFormatFromWire } from '../structured/response-format';
 import { badRequest } from './http';
 import { choicesPerPrompt } from './limits';
 import type { ServerMetrics } from './metrics';
@@ -92,9 +93,10 @@ export interface GenerationRequest {
  * (lib/server/request-fields.ts). `extra` are Engine options the route derives itself (log-probabilities,
  * max_completion_tokens), checked together with the body's.
  */
-export function readGenerationRequest(ctx: RouteContext, endpoint: Endpoint, idPrefix: string, extra: GenerateOptions = {}): GenerationRequest {
-  const { body, engine } = ctx;
-  checkRequestFields(body, endpoint);
+export async function readGenerationRequest(ctx: RouteContext, endpoint: Endpoint, idPrefix: string, extra: GenerateOptions = {}): Promise<GenerationRequest> {
+  const { engine } = ctx;
+  checkRequestFields(ctx.body, endpoint);
+  const body = await withResponseFormatCompiled(ctx.body);
   const n = choicesPerPrompt(body, ctx.limits);
   const options: GenerateOptions = { ...engineOptions(body, GENERATE_OPTIONS, { vocabSize: engine.spec.vocabSize }), ...extra };
   // (top_logprobs needing logprobs is the chat route's to check: what remains is min_tokens against max_tokens)
@@ -119,6 +121,22 @@ export function readGenerationRequest(ctx: RouteContext, endpoint: Endpoint, idP
     addSpecialTokens: optionalBoolean(body, 'add_special_tokens'),
     id: typeof requestId === 'string' ? `${idPrefix}-${requestId}` : responseId(idPrefix),
   };
+}
+
+/**
+ * The body with its response_format's schema compiled off the event loop (a large schema takes hundreds of
+ * milliseconds, which would hold every other request, /health included): the checked StructuredFormat in
+ * its place, which the option's check then takes as it is. A bad value is the 400 the check gives.
+ */
+async function withResponseFormatCompiled(body: Body): Promise<Body> {
+  const v = body.response_format;
+  if (v === undefined || v === null) return body;
+  const name = "'response_format'";
+  try {
+    return { ...body, response_format: await compileResponseFormat(responseFormatFromWire(v, name), name) };
+  } catch (e) {
+    return asBadRequest('response_format', () => { throw e; });
+  }
 }
 
 /** The request field of an Engine option, for error messages. */

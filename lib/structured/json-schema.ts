@@ -537,3 +537,11 @@ export function jsonSchemaGrammar(schema: unknown): Grammar {
   }
   return new SchemaGrammar(schema as Schema).grammar();
 }
+
+/** What a response format asks for (response-format.ts), checked but not compiled: its grammar's source. */
+export type FormatSource = { type: 'json_object' } | { type: 'json_schema'; schema: unknown };
+
+/** The grammar a format's source writes; ERR_GPUFORMER_INPUT naming a keyword it cannot enforce. */
+export function grammarOf(f: FormatSource): Grammar {
+  return f.type === 'json_object' ? jsonObjectGrammar() : jsonSchemaGrammar(f.schema);
+}

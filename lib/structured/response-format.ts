@@ -4,8 +4,9 @@
  * vocabulary as a per-request GrammarConstraint.
  */
 import { inputError, shown as show } from '../errors';
-import { CompiledGrammar, Grammar, compileGrammar } from './grammar';
-import { jsonObjectGrammar, jsonSchemaGrammar } from './json-schema';
+import { CompiledGrammar, compileGrammar } from './grammar';
+import { FormatSource, grammarOf } from './json-schema';
+import { compileOffLoop } from './off-loop';
 import { GrammarConstraint, GrammarMasks } from './token-masks';
 import type { TokenVocabulary } from './vocabulary';
 
@@ -27,7 +28,8 @@ export class StructuredFormat {
 /** Compiled grammars kept, by the format's JSON text. */
 const GRAMMAR_CACHE_SIZE = 64;
 const compiled = new Map<string, CompiledGrammar>();
-
+/** Compiles running on the structured-output thread, by key (two requests for one schema wait for one compile). */
+const compiling = new Map<string, Promise<CompiledGrammar>>();
 
 function onlyKeys(o: Record<string, unknown>, keys: string[], name: string): void {
   for (const k of Object.keys(o)) {
@@ -35,12 +37,13 @@ function onlyKeys(o: Record<string, unknown>, keys: string[], name: string): voi
   }
 }
 
+const keyOf = (f: FormatSource) => (f.type === 'json_object' ? 'json_object' : `json_schema:${JSON.stringify(f.schema)}`);
+
 /**
- * The option's value as the engine uses it: null for text (or null), else the format with its compiled grammar.
- * ERR_GPUFORMER_INPUT naming `name` for a malformed value, and naming the keyword for a schema that cannot
- * be enforced.
+ * The option's value checked (its shape, not yet its schema): null for text (or null), a StructuredFormat
+ * given again as it is, else the grammar's source. ERR_GPUFORMER_INPUT naming `name` for a malformed value.
  */
-export function checkResponseFormat(v: unknown, name: string): StructuredFormat | null {
+function readFormat(v: unknown, name: string): StructuredFormat | FormatSource | null {
   // a value already checked (null: text) stays as it is
   if (v === null || v instanceof StructuredFormat) return v;
   if (typeof v !== 'object' || Array.isArray(v)) {
@@ -53,7 +56,7 @@ export function checkResponseFormat(v: unknown, name: string): StructuredFormat 
       return null;
     case 'json_object':
       onlyKeys(f, ['type'], name);
-      return new StructuredFormat('json_object', cached('json_object', () => jsonObjectGrammar()));
+      return { type: 'json_object' };
     case 'json_schema': {
       onlyKeys(f, ['type', 'jsonSchema'], name);
       const js = f.jsonSchema;
@@ -71,8 +74,7 @@ export function checkResponseFormat(v: unknown, name: string): StructuredFormat 
       if (s.strict !== undefined && s.strict !== null && typeof s.strict !== 'boolean') {
         throw inputError(`${name}.jsonSchema.strict must be a boolean, got ${show(s.strict)}`);
       }
-      const schema = s.schema ?? true;
-      return new StructuredFormat('json_schema', cached(`json_schema:${JSON.stringify(schema)}`, () => jsonSchemaGrammar(schema)));
+      return { type: 'json_schema', schema: s.schema ?? true };
     }
     default:
       throw inputError(`${name}.type must be 'text', 'json_object' or 'json_schema', got ${show(f.type)}`);
@@ -80,10 +82,54 @@ export function checkResponseFormat(v: unknown, name: string): StructuredFormat 
 }
 
 /**
+ * The option's value as the engine uses it: null for text (or null), else the format with its compiled grammar,
+ * compiled here (on this thread) unless the cache has it. ERR_GPUFORMER_INPUT naming `name` for a malformed
+ * value, and naming the keyword for a schema that cannot be enforced.
+ */
+export function checkResponseFormat(v: unknown, name: string): StructuredFormat | null {
+  const f = readFormat(v, name);
+  if (f === null || f instanceof StructuredFormat) return f;
+  const key = keyOf(f);
+  let g = compiled.get(key);
+  if (!g) g = compileGrammar(grammarOf(f));
+  remember(key, g);
+  return new StructuredFormat(f.type, g);
+}
+
+/**
+ * checkResponseFormat with the schema compiled on structured output's thread (off-loop.ts), so that a large
+ * schema (hundreds of milliseconds) does not hold this thread: what a server calls. The same value, the same
+ * errors.
+ */
+export async function compileResponseFormat(v: unknown, name: string): Promise<StructuredFormat | null> {
+  const f = readFormat(v, name);
+  if (f === null || f instanceof StructuredFormat) return f;
+  const key = keyOf(f);
+  let g = compiled.get(key);
+  if (!g) {
+    let pending = compiling.get(key);
+    if (!pending) {
+      pending = compileOffLoop(f).finally(() => compiling.delete(key));
+      compiling.set(key, pending);
+    }
+    g = await pending;
+  }
+  remember(key, g);
+  return new StructuredFormat(f.type, g);
+}
+
+/** Whether a format's grammar is compiled and cached (tests: whether a compile is over). */
+export function isCompiled(v: unknown, name = 'responseFormat'): boolean {
+  const f = readFormat(v, name);
+  return f === null || f instanceof StructuredFormat || compiled.has(keyOf(f));
+}
+
+/**
  * OpenAI's wire form ({ type: 'json_schema', json_schema: { name, schema, strict } }, name required) as the
  * option's ({ jsonSchema }).
  */
 export function responseFormatFromWire(v: unknown, field: string): unknown {
+  if (v instanceof StructuredFormat) return v;
   if (v === null || typeof v !== 'object' || Array.isArray(v) || (v as Record<string, unknown>).type !== 'json_schema') return v;
   const { json_schema: js, ...rest } = v as Record<string, unknown>;
   if (js === null || typeof js !== 'object' || Array.isArray(js) || typeof (js as Record<string, unknown>).name !== 'string') {
@@ -93,16 +139,11 @@ export function responseFormatFromWire(v: unknown, field: string): unknown {
   return { ...rest, jsonSchema: js };
 }
 
-function cached(key: string, make: () => Grammar): CompiledGrammar {
-  let g = compiled.get(key);
-  if (g) {
-    compiled.delete(key);
-  } else {
-    g = compileGrammar(make());
-  }
+/** Puts a grammar last in the LRU. */
+function remember(key: string, g: CompiledGrammar): void {
+  compiled.delete(key);
   compiled.set(key, g);
   if (compiled.size > GRAMMAR_CACHE_SIZE) compiled.delete(compiled.keys().next().value!);
-  return g;
 }
 
 const masksOf = new WeakMap<CompiledGrammar, WeakMap<TokenVocabulary, GrammarMasks>>();

@@ -6,8 +6,8 @@
  * TextTokenizer.encodeBatch, so the ids do not depend on where a text went.
  */
 import { availableParallelism } from 'os';
-import * as path from 'path';
-import { Worker } from 'worker_threads';
+import type { Worker } from 'worker_threads';
+import { startWorker } from '../core/worker-thread';
 import { GpuformerError } from '../errors';
 import type { BatchEncodeOptions, PairIds, TextPair, TextTokenizer, TokenizerFiles, TooLong } from './tokenizer';
 
@@ -62,10 +62,11 @@ export class TokenizerPool {
   private nextId = 1;
   private disposed = false;
   /**
-   * tokenizer.json and its config as UTF-8 JSON in shared memory, written once here: a thread starting later
+   * tokenizer.json and its config as UTF-8 JSON in shared memory, written once here (structured output's
+   * thread reads it too, lib/structured/off-loop.ts): a thread starting later
    * parses it on its own time, where cloning the objects into it would hold this thread for ~100 ms (SmolLM2)
    */
-  private readonly shared: SharedArrayBuffer;
+  readonly shared: SharedArrayBuffer;
 
   /**
    * `tokenizer` answers inline batches; the workers build theirs from the same tokenizer.json and config.
@@ -126,7 +127,7 @@ export class TokenizerPool {
   }
 
   private spawn(): PoolWorker {
-    const w: PoolWorker = { worker: startWorker(this.shared) };
+    const w: PoolWorker = { worker: startWorker(__dirname, 'worker', { shared: this.shared }) };
     w.worker.on('message', (answer: WorkerAnswer) => {
       const pending = w.busy;
       if (!pending || pending.job.id !== answer.id) return;
@@ -184,24 +185,3 @@ function fromWorker(r: WorkerResult): Encoded {
   if ('ids' in r) return { ids: Array.from(r.ids), typeIds: Array.from(r.typeIds) };
   return r;
 }
-
-/**
- * A worker thread running worker.js beside this file. From the TypeScript sources (the tests run them
- * through ts-jest, which a worker thread does not have), the thread first teaches its require() to compile
- * .ts files with the TypeScript compiler, then loads worker.ts.
- */
-function startWorker(shared: SharedArrayBuffer): Worker {
-  const entry = path.join(__dirname, `worker${path.extname(__filename)}`);
-  if (!entry.endsWith('.ts')) return new Worker(entry, { workerData: { shared } });
-  return new Worker(TS_BOOTSTRAP, { eval: true, workerData: { shared, entry, typescript: require.resolve('typescript') } });
-}
-
-const TS_BOOTSTRAP = `
-const { readFileSync } = require('fs');
-const { workerData } = require('worker_threads');
-const ts = require(workerData.typescript);
-const compilerOptions = { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true };
-require.extensions['.ts'] = (module, file) =>
-  module._compile(ts.transpileModule(readFileSync(file, 'utf8'), { fileName: file, compilerOptions }).outputText, file);
-require(workerData.entry);
-`;

@@ -74,6 +74,10 @@ describe('token vocabulary', () => {
     expect(find('c\u00ff')).toEqual([7]);
     expect(find('bb')).toEqual([]);
     expect(v.child(0, 0x7a)).toBe(-1);
+    // as another thread hands it over (packed bytes, the trie as built): the same vocabulary
+    const w = TokenVocabulary.fromParts(v.toParts());
+    expect(w.bytes).toEqual(v.bytes);
+    expect([w.childStart, w.childByte, w.childNode, w.tokenStart, w.tokenIds]).toEqual([v.childStart, v.childByte, v.childNode, v.tokenStart, v.tokenIds]);
   });
 
   it('SmolLM2: the bytes of a text\'s tokens are the text', async () => {

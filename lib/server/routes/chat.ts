@@ -20,7 +20,7 @@ export async function chatCompletions(ctx: RouteContext): Promise<void> {
   const logprobs = optionalBoolean(body, 'logprobs') ?? false;
   const topLogprobs = optionalNumber(body, 'top_logprobs', 0, MAX_TOP_LOGPROBS, true);
   if (topLogprobs !== undefined && !logprobs) throw badRequest('top_logprobs', "'top_logprobs' needs 'logprobs': true");
-  const req = readGenerationRequest(ctx, 'chat', 'chatcmpl', {
+  const req = await readGenerationRequest(ctx, 'chat', 'chatcmpl', {
     ...(maxCompletionTokens !== undefined ? { maxTokens: maxCompletionTokens } : {}),
     ...(logprobs ? { logprobs: true, topLogprobs: topLogprobs ?? 0 } : {}),
   });

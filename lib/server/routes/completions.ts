@@ -19,7 +19,7 @@ const DEFAULT_MAX_TOKENS = 16;
 
 export async function completions(ctx: RouteContext): Promise<void> {
   const { engine, body, signal } = ctx;
-  const req = readGenerationRequest(ctx, 'completions', 'cmpl');
+  const req = await readGenerationRequest(ctx, 'completions', 'cmpl');
   // logprobs: k → the chosen token's log-probability and the k most likely (best_of ranks by log-probabilities too)
   const logprobs = optionalNumber(body, 'logprobs', 0, MAX_TOP_LOGPROBS, true);
   const prompts = textOrTokens(body, 'prompt', engine.spec.vocabSize);

@@ -9,7 +9,7 @@
  */
 import * as http from 'http';
 import { setMaxListeners } from 'events';
-import type { AddressInfo } from 'net';
+import type { AddressInfo, Socket } from 'net';
 import { timingSafeEqual } from 'crypto';
 import { shown } from '../errors';
 import { AccessPolicy } from './access';
@@ -62,6 +62,39 @@ export class OpenAIServer {
       });
     });
     this.server.keepAliveTimeout = 5000;
+    // a request node itself refuses before it has one (slow or oversized headers, a malformed request):
+    // answered as node would, and counted and logged like any other
+    this.server.on('connection', (socket: Socket) => this.waitingSince.set(socket, performance.now()));
+    this.server.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => this.clientError(e, socket));
+  }
+
+  /** per connection: since when it waits for a request (its start, or its last response's end) */
+  private readonly waitingSince = new WeakMap<Socket, number>();
+
+  /**
+   * A connection whose request node's parser refused: 408 when its headers did not all arrive within the
+   * request timeout (headersTimeout), 431 when they are too large, 400 when malformed. The answer is written
+   * where nothing of a response went out yet (node's own rule), counted under route 'other' and logged with
+   * method and path '-' (the request never got as far as having them), and the connection closed.
+   */
+  private clientError(e: NodeJS.ErrnoException, socket: Socket): void {
+    const unanswered = socket.writable && socket.bytesWritten === 0 && !(socket as { _httpMessage?: unknown })._httpMessage;
+    if (unanswered && e.code !== 'ECONNRESET') {
+      const timedOut = e.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const error = timedOut
+        ? new HttpError(408, `the request headers did not arrive within ${this.limits.requestTimeoutMs / 1000} s (the server's request timeout)`,
+          null, 'invalid_request_error', 'request_timeout')
+        : e.code === 'HPE_HEADER_OVERFLOW'
+          ? new HttpError(431, 'the request headers are too large', null, 'invalid_request_error', 'headers_too_large')
+          : new HttpError(400, 'the request is not valid HTTP', null, 'invalid_request_error', 'bad_request');
+      const body = JSON.stringify(errorBody(error));
+      socket.write(`HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const ms = performance.now() - (this.waitingSince.get(socket) ?? performance.now());
+      this.metrics.countRequest('other', error.status);
+      this.options.onRequest?.({ method: '-', path: '-', status: error.status, ms });
+    }
+    socket.destroy(e);
   }
 
   /** Starts listening (127.0.0.1:8000 unless told otherwise); resolves with the bound address. */
@@ -113,7 +146,10 @@ export class OpenAIServer {
       if (route !== '/metrics' && route !== '/health') this.metrics.requestLatency.observe(ms / 1000);
       this.options.onRequest?.({ method: loggable(method), path: loggable(path), status, ms });
     };
-    res.on('finish', () => record(res.statusCode));
+    res.on('finish', () => {
+      record(res.statusCode);
+      this.waitingSince.set(req.socket, performance.now());
+    });
     res.on('close', () => {
       if (res.writableFinished) return;
       this.metrics.aborted++;

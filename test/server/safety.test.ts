@@ -155,12 +155,31 @@ describe('server safety: generation model', () => {
     expect(v.get('gpuformer_http_requests_total{route="/v1/completions",status="408"}')).toBeGreaterThanOrEqual(1);
   });
 
-  it('closes slow headers (node\'s headers timeout, set to the request timeout)', async () => {
+  it('closes slow headers with 408 (node\'s headers timeout, set to the request timeout), and counts and logs it', async () => {
+    const before = log.filter((l) => l.status === 408 && l.path === '-').length;
     // four bytes every 50 ms: the headers take seconds to send; a server that waited would answer /health with 200
     const head = `GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Slow: ${'a'.repeat(200)}\r\n\r\n`;
     const r = await rawExchange(port, head.match(/.{1,4}/gs)!, 50);
-    expect(statusOf(r.data) ?? 408).toBe(408);
+    expect(statusOf(r.data)).toBe(408);
+    expect(r.data).toContain('"code":"request_timeout"');
     expect(r.ms).toBeGreaterThanOrEqual(TIMEOUT_MS);
+    // the request never had a method or a path as far as the server knows
+    const logged = log.filter((l) => l.status === 408 && l.path === '-');
+    expect(logged).toHaveLength(before + 1);
+    expect(logged[logged.length - 1]).toMatchObject({ method: '-', status: 408 });
+    const v = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+    expect(v.get('gpuformer_http_requests_total{route="other",status="408"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers a malformed request and oversized headers as node does (400, 431), counted and logged', async () => {
+    const bad = await rawExchange(port, ['NOT HTTP AT ALL\r\n\r\n']);
+    expect(statusOf(bad.data)).toBe(400);
+    const big = await rawExchange(port, [`GET /health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`]);
+    expect(statusOf(big.data)).toBe(431);
+    expect(log).toContainEqual(expect.objectContaining({ path: '-', status: 400 }));
+    expect(log).toContainEqual(expect.objectContaining({ path: '-', status: 431 }));
+    const v = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
+    expect(v.get('gpuformer_http_requests_total{route="other",status="431"}')).toBeGreaterThanOrEqual(1);
   });
 
   it('closes the socket after an SSE [DONE] when the client sent Connection: close, keeps it otherwise', async () => {

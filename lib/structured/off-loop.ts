@@ -6,7 +6,7 @@
  * the process alive while idle; a thread that dies fails what it held, and the next job starts a new one.
  */
 import type { Worker } from 'worker_threads';
-import { startWorker } from '../core/worker-thread';
+import { startWorker } from '../worker-thread';
 import { GpuformerError } from '../errors';
 import { CompiledGrammar } from './grammar';
 import type { FormatSource } from './json-schema';

@@ -7,7 +7,7 @@
  */
 import { availableParallelism } from 'os';
 import type { Worker } from 'worker_threads';
-import { startWorker } from '../core/worker-thread';
+import { startWorker } from '../worker-thread';
 import { GpuformerError } from '../errors';
 import type { BatchEncodeOptions, PairIds, TextPair, TextTokenizer, TokenizerFiles, TooLong } from './tokenizer';
 

@@ -11,26 +11,16 @@ import { fork } from 'child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'fs';
 import * as os from 'os';
 import { join } from 'path';
+import { addonPath } from './e2e/addon';
 import { parseArgs, USAGE, type BenchArgs } from './e2e/args';
 import { selectModels } from './e2e/catalog';
 import { describeMachine, machineSlug, otherCpuShare, readCpu } from './e2e/machine';
-import { REPO_ROOT, RESULTS_DIR } from './e2e/paths';
+import { RESULTS_DIR } from './e2e/paths';
 import { planJobs } from './e2e/plan';
 import type { Job, JobResult } from './e2e/types';
 import { measureCopyBandwidth, runPytorchJob } from './peers/pytorch';
 import { writeReport } from './report/write';
 import { renderRun, type RunRecord } from './report/markdown';
-
-/** The addon the workers load: GPUFORMER_ADDON if set, else what node-gyp-build finds from the repository root. */
-function addonPath(): string | undefined {
-  if (process.env.GPUFORMER_ADDON) return process.env.GPUFORMER_ADDON;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    return require('node-gyp-build').path(REPO_ROOT);
-  } catch {
-    return undefined;
-  }
-}
 
 function runWorker(job: Job, a: BenchArgs): Promise<JobResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, GPUFORMER_NUM_THREADS: String(a.threads), ONNXRUNTIME_NODE_INSTALL: 'skip' };

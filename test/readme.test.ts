@@ -45,6 +45,24 @@ describe('README', () => {
     expect(stdout.text).not.toMatch(/<\|im_(start|end)\|>/); // template tokens are not part of the answer
   });
 
+  it('the inspect examples print what the README shows under them', async () => {
+    const lines = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').split('\n');
+    const examples = lines.flatMap((l, i) => (l.startsWith('npx gpuformer inspect ') ? [i] : []));
+    expect(examples.length).toBeGreaterThanOrEqual(1);
+    for (const at of examples) {
+      const [, , ...argv] = shellWords(lines[at]);
+      const shown: string[] = [];
+      for (let j = at + 1; lines[j].startsWith('# '); j++) shown.push(lines[j].slice(2));
+      expect(shown.length).toBeGreaterThan(0);
+      const stdout = new Buffered();
+      const stderr = new Buffered();
+      // relative paths in the README are from the repository root
+      const args = argv.map((a) => (a.startsWith('../') ? path.resolve(ROOT, a) : a));
+      expect(await main(args, { stdout, stderr } as unknown as CliIO)).toBe(0);
+      for (const s of shown) expect(stdout.text).toContain(s);
+    }
+  });
+
   it('links only to files of the repository (a clone has everything it points at), ARCHITECTURE.md among them', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const targets = Array.from(readme.matchAll(/\]\(([^)#\s]+)[^)]*\)/g), (m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));

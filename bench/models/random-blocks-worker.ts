@@ -1,18 +1,16 @@
 /**
- * A worker of bench/models/random-gguf.ts: random weights, uniform in ±spread from a seeded generator, quantized
- * into GGUF blocks. Message in: { id, type, seed, n, spread }; out: { id, bytes } (the blocks, transferred).
+ * A worker of bench/models/random-gguf.ts: random weights, uniform in ±spread from a seeded generator (the
+ * costly part of writing a random model, spread over the cores; the main thread quantizes them with the native
+ * quantizer). Message in: { id, seed, n, spread }; out: { id, values } (a Float32Array, transferred).
  */
 import { parentPort } from 'worker_threads';
 import { rng } from '../../test/helpers/random';
-import { QUANT_BLOCK_BYTES, QuantType, quantizeBlocks } from './gguf-quantize';
 
-interface Job { id: number; type: QuantType; seed: number; n: number; spread: number }
+interface Job { id: number; seed: number; n: number; spread: number }
 
 parentPort!.on('message', (job: Job) => {
   const rand = rng(job.seed);
-  const x = new Float32Array(job.n);
-  for (let i = 0; i < job.n; i++) x[i] = (2 * rand() - 1) * job.spread;
-  const bytes = new Uint8Array((job.n / 32) * QUANT_BLOCK_BYTES[job.type]);
-  quantizeBlocks(job.type, x, bytes);
-  parentPort!.postMessage({ id: job.id, bytes }, [bytes.buffer]);
+  const values = new Float32Array(job.n);
+  for (let i = 0; i < job.n; i++) values[i] = (2 * rand() - 1) * job.spread;
+  parentPort!.postMessage({ id: job.id, values }, [values.buffer]);
 });

@@ -1,9 +1,9 @@
 /**
  * Random-weight GGUF files in the block formats (Q8_0, Q4_0, Q4_1) with the shapes of real models
- * (bench/models/shapes.ts), written straight from random numbers by the project's quantizer
- * (bench/models/gguf-quantize.ts), without a float checkpoint in between: a Llama-2-7B shape in Q4_0 is 3.8 GB
- * of blocks from 6.7 billion random values, quantized by one worker thread per core in about the time the file
- * takes to write. Matrices are quantized; norms stay F32 (ones), as llama.cpp's converter keeps 1-D tensors.
+ * (bench/models/shapes.ts), written straight from random numbers by the project's quantizer (the native
+ * reference quantizer weights quantized at load go through, lib/ops/quantize.ts), without a float checkpoint in
+ * between: a Llama-2-7B shape in Q4_0 is 3.8 GB of blocks from 6.7 billion random values, drawn by one worker
+ * thread per core and quantized across the cores by the native thread pool. Matrices are quantized; norms stay F32 (ones), as llama.cpp's converter keeps 1-D tensors.
  * Tensor names, metadata and the (synthetic) tokenizer come from bench/peers/hf-to-gguf.ts, so gpuformer and
  * llama.cpp read it as any converted model. Written into bench/.cache/models/<name>-<type>.gguf (git-ignored).
  *
@@ -16,7 +16,9 @@ import { Worker } from 'worker_threads';
 import { CACHE_DIR } from '../e2e/paths';
 import { describeForGguf, type Config } from '../peers/hf-to-gguf';
 import { GgufWriter } from '../peers/gguf-writer';
-import type { QuantType } from './gguf-quantize';
+import type { QuantizedDType } from '../../lib/core/dtype';
+import { quantizer } from '../e2e/addon';
+import type { GgufTensorType } from '../peers/gguf-writer';
 import { shapeByName, tensorShapes } from './shapes';
 
 /** Weights uniform in ±0.02·√3 (standard deviation 0.02), as make-random.ts draws them. */
@@ -24,24 +26,24 @@ const SPREAD = 0.02 * Math.sqrt(3);
 /** Values per worker job: 1 Mi (a multiple of every row length's 32-element blocks). */
 const CHUNK = 1 << 20;
 
-export const QUANT_TYPES: Record<string, QuantType> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q4_1: 'Q4_1' };
+export const QUANT_TYPES: Record<QuantizedDType, GgufTensorType> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q4_1: 'Q4_1' };
 
 export function randomGgufPath(name: string, type: string): string {
   return join(CACHE_DIR, 'models', `${name}-${type}.gguf`);
 }
 
-/** Workers that quantize random chunks; results come back in the order they were asked for. */
+/** Workers that draw random chunks; each comes back quantized, in the order it was asked for. */
 class Pool {
   private readonly workers: Worker[];
-  private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (v: Float32Array) => void; reject: (e: Error) => void }>();
   private next = 0;
   private turn = 0;
 
   constructor(size: number) {
     this.workers = Array.from({ length: size }, () => {
       const w = new Worker(join(__dirname, 'random-blocks-worker.js'));
-      w.on('message', (m: { id: number; bytes: Uint8Array }) => {
-        this.pending.get(m.id)!.resolve(m.bytes);
+      w.on('message', (m: { id: number; values: Float32Array }) => {
+        this.pending.get(m.id)!.resolve(m.values);
         this.pending.delete(m.id);
       });
       // a worker that fails fails every chunk still waiting
@@ -53,12 +55,13 @@ class Pool {
     });
   }
 
-  run(type: QuantType, seed: number, n: number): Promise<Uint8Array> {
+  async run(type: QuantizedDType, seed: number, n: number): Promise<Uint8Array> {
     const id = this.next++;
-    return new Promise((resolve, reject) => {
+    const values = await new Promise<Float32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.workers[this.turn++ % this.workers.length].postMessage({ id, type, seed, n, spread: SPREAD });
+      this.workers[this.turn++ % this.workers.length].postMessage({ id, seed, n, spread: SPREAD });
     });
+    return quantizer()(type, values);
   }
 
   async close(): Promise<void> {
@@ -68,7 +71,7 @@ class Pool {
 
 /** Makes (or reuses) the file; returns its path. */
 export async function makeRandomGguf(name: string, type: string, out = randomGgufPath(name, type), log = (_: string) => {}): Promise<string> {
-  const q = QUANT_TYPES[type];
+  const q = QUANT_TYPES[type as QuantizedDType];
   if (!q) throw new Error(`random-gguf: type must be one of ${Object.keys(QUANT_TYPES).join(', ')}, got ${type}`);
   if (existsSync(out)) return out;
   const shape = shapeByName(name);
@@ -95,7 +98,7 @@ export async function makeRandomGguf(name: string, type: string, out = randomGgu
         // a window of chunks in flight on the pool, yielded in order
         chunks: async function* () {
           const window: Array<Promise<Uint8Array>> = [];
-          const ask = (start: number) => window.push(pool.run(q, 1000003 * (i + 1) + start / CHUNK, Math.min(CHUNK, n - start)));
+          const ask = (start: number) => window.push(pool.run(type as QuantizedDType, 1000003 * (i + 1) + start / CHUNK, Math.min(CHUNK, n - start)));
           let start = 0;
           for (; start < n && window.length < 4 * cpus().length; start += CHUNK) ask(start);
           while (window.length) {

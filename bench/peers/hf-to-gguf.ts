@@ -7,15 +7,21 @@
  * when it has none: the benchmarks feed token ids). Qwen2 (q/k/v biases) is written as a llama model with
  * biases, which llama.cpp's llama and gpuformer's GGUF loader both read.
  *
- * --type q8_0 / q4_0 / q4_1 quantizes every matrix whose rows are whole 32-element blocks as ggml's reference
- * quantizers do (bench/models/gguf-quantize.ts); the others (llama2.c 260K's 172-wide down projection) stay F32.
+ * In a quantized file (--type q8_0|q4_0|q4_1) each tensor takes the type gpuformer's own quantize-at-load gives
+ * it (lib/models/weights.ts quantizedType: the layers' matrices in that type, the LM head and a tied embedding
+ * in Q8_0, the rest float, and so are rows that are not whole 32-element blocks, such as llama2.c 260K's
+ * 172-wide down projection), quantized by the same native code (lib/ops/quantize.ts), so loading the file and
+ * loading the directory with that dtype give the same blocks.
  *
  *   node bench/.cache/build/bench/peers/hf-to-gguf.js MODEL_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_1]
  */
 import { existsSync, readFileSync } from 'fs';
 import { basename, join } from 'path';
-import type { TensorSource } from '../../lib/core/source';
-import { QUANT_BLOCK_BYTES, QuantType, quantizeBlocks } from '../models/gguf-quantize';
+import type { QuantizedDType } from '../../lib/core/dtype';
+import type { TensorSource, WeightRequest } from '../../lib/core/source';
+import { openModelDirectory } from '../../lib/loader/directory';
+import { planWeights } from '../../lib/models/weights';
+import { quantizer } from '../e2e/addon';
 import { convertFloatBytes, ELEMENT_BYTES, FLOAT_DTYPE, readModelTensors, readTensorBytes } from '../models/safetensors';
 import { syntheticVocab } from '../models/synthetic-vocab';
 import { GgufTensorType, GgufWriter } from './gguf-writer';
@@ -26,6 +32,9 @@ const TOKEN_TYPE = { normal: 1, control: 3, userDefined: 4, unused: 5 } as const
 const POOLING = { mean: 1, cls: 2, last: 3 } as const;
 
 export type Layout = { kind: 'copy' } | { kind: 'transpose' } | { kind: 'ropePermute'; heads: number };
+
+type FloatType = Extract<GgufTensorType, 'F32' | 'F16'>;
+const QUANT_TYPE: Partial<Record<string, GgufTensorType>> = { q8_0: 'Q8_0', q4_0: 'Q4_0', q4_1: 'Q4_1' };
 
 export interface TensorMapping {
   gguf: string;
@@ -70,10 +79,11 @@ export async function convertHfToGguf(dir: string, outPath: string, outType: Ggu
   const { arch, mappings } = describeForGguf(config, dir, basename(dir), outType, w);
   const strip = (name: string) => name.replace(/^(transformer|bert|model)\./, '');
   const byShortName = new Map([...tensors].map(([k, v]) => [arch === 'llama' ? k : strip(k), v]));
+  const quantized = await quantizedRequests(dir, outType);
   for (const m of mappings) {
     const src = byShortName.get(m.src);
     if (!src) throw new Error(`hf-to-gguf: ${dir} has no tensor ${m.src} (needed for ${m.gguf})`);
-    addTensor(w, m, src, outType);
+    addTensor(w, m, src, outType, quantized?.get(src.name));
   }
   await w.write(outPath);
   return { architecture: arch, tensors: mappings.length, outType };
@@ -86,12 +96,25 @@ function ggufArchitecture(config: Config): 'llama' | 'gpt2' | 'bert' {
   throw new Error(`hf-to-gguf: model_type ${String(t)} is not converted (llama, qwen2, gpt2 and bert are)`);
 }
 
-function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: GgufTensorType): void {
+/**
+ * For a quantized file: what gpuformer's quantize-at-load asks of each tensor of the directory (by its Hugging
+ * Face name), so the file holds each tensor in the type loading the directory with that dtype gives it.
+ */
+async function quantizedRequests(dir: string, outType: GgufTensorType): Promise<Map<string, WeightRequest> | undefined> {
+  const q = Object.keys(QUANT_TYPE).find((k) => QUANT_TYPE[k] === outType) as QuantizedDType | undefined;
+  if (!q) return undefined;
+  const source = await openModelDirectory(dir);
+  return planWeights(source.spec, source.tensors, { float: 'keep', keepQuantized: true, quantize: q }).requests;
+}
+
+function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: GgufTensorType, req?: WeightRequest): void {
   const from = FLOAT_DTYPE[src.dtype as keyof typeof FLOAT_DTYPE];
   if (!from) throw new Error(`hf-to-gguf: ${src.name} is ${src.dtype}; float tensors (f32, f16, bf16) are converted`);
+  const blocks = req && QUANT_TYPE[req.dtype];
+  // float tensors of a quantized file stay F32, as 1-D ones do in an F16 file
+  const floatType: FloatType = src.shape.length === 1 || m.f32 || outType !== 'F16' ? 'F32' : 'F16';
+  const type: GgufTensorType = blocks ?? floatType;
   const shape = m.layout.kind === 'transpose' ? [src.shape[1], src.shape[0]] : src.shape;
-  const partBlocks = outType in QUANT_BLOCK_BYTES && shape[shape.length - 1] % 32 !== 0;
-  const type: GgufTensorType = src.shape.length === 1 || m.f32 || partBlocks ? 'F32' : outType;
   w.addTensor({
     name: m.gguf, shape, type,
     chunks: function* () {
@@ -99,14 +122,14 @@ function addTensor(w: GgufWriter, m: TensorMapping, src: TensorSource, outType: 
       const elem = ELEMENT_BYTES[from];
       if (m.layout.kind === 'transpose') bytes = transposeBytes(bytes, src.shape[0], src.shape[1], elem);
       if (m.layout.kind === 'ropePermute') bytes = ropePermuteRows(bytes, m.layout.heads, src.shape[0], (src.shape[1] ?? 1) * elem);
-      if (type === 'F32' || type === 'F16') {
-        yield convertFloatBytes(bytes, from, type);
+      if (!blocks) {
+        yield convertFloatBytes(bytes, from, floatType);
         return;
       }
-      const f32 = convertFloatBytes(bytes, from, 'F32');
-      const blocks = new Uint8Array((f32.byteLength / 4 / 32) * QUANT_BLOCK_BYTES[type as QuantType]);
-      quantizeBlocks(type as QuantType, new Float32Array(f32.buffer, f32.byteOffset, f32.byteLength / 4), blocks);
-      yield blocks;
+      // the row-major values as they are stored, quantized by the native reference quantizer
+      const aligned = new Uint8Array(bytes); // a copy at offset 0, so the typed view lines up
+      const values = from === 'F32' ? new Float32Array(aligned.buffer) : new Uint16Array(aligned.buffer);
+      yield quantizer()(req!.dtype as QuantizedDType, values, src.dtype);
     },
   });
 }
@@ -383,7 +406,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const typeAt = args.indexOf('--type');
   const type = typeAt >= 0 ? args.splice(typeAt, 2)[1].toUpperCase() : 'F32';
-  if (args.length !== 2 || !['F32', 'F16', 'Q8_0', 'Q4_0', 'Q4_1'].includes(type)) {
+  if (args.length !== 2 || !['F32', 'F16', ...Object.values(QUANT_TYPE)].includes(type)) {
     console.error('usage: hf-to-gguf MODEL_DIR OUT.gguf [--type f32|f16|q8_0|q4_0|q4_1]');
     process.exit(2);
   }

@@ -22,7 +22,7 @@ export const ENGINE_FLAGS: FlagSpec = {
 export const ENGINE_USAGE = `model and engine:
   -m, --model DIR|FILE.gguf|ORG/NAME   a model directory, a GGUF file, or a hub id (downloaded to the HF cache)
   --device auto|cpu|cuda|cuda:N        where to run (default auto: the first GPU, else the CPU)
-  --dtype auto|float32|float16|bfloat16
+  --dtype auto|float32|float16|bfloat16|q8_0|q4_0|q4_1   q*: quantize a float checkpoint's matrices while loading
   --max-model-len N                    longest sequence, prompt + generated
   --max-num-seqs N                     most sequences in one step
   --max-num-batched-tokens N           most tokens in one step

@@ -7,7 +7,8 @@ import { inputError } from '../errors';
 import type { DType } from '../native';
 
 /** The GGUF block formats: matrices that linear and embedding read in their blocks. */
-export const QUANTIZED: ReadonlySet<DType> = new Set<DType>(['q8_0', 'q4_0', 'q4_1']);
+export type QuantizedDType = Extract<DType, 'q8_0' | 'q4_0' | 'q4_1'>;
+export const QUANTIZED: ReadonlySet<DType> = new Set<QuantizedDType>(['q8_0', 'q4_0', 'q4_1']);
 
 /** Elements per block of every QUANTIZED format. */
 export const QUANT_BLOCK = 32;

@@ -45,6 +45,9 @@ export interface LoadOptions extends Partial<StepBudget>, Partial<Pick<KvCacheSh
    * 'auto' (default): on the CPU activations are f32 and float weights stay as stored (f16/bf16 are read
    * directly), GGUF blocks stay quantized; on CUDA the checkpoint's f16/bf16, else f16. 'float32'
    * dequantizes and widens everything to f32; 'float16' / 'bfloat16' store float weights in that type.
+   * 'q8_0' / 'q4_0' / 'q4_1' quantize a float checkpoint's matrices into GGUF blocks while loading (the layers'
+   * matrices in that format, the LM head and a tied embedding in Q8_0; embeddings, norms and biases stay
+   * float), so the quantized kernels serve it as they serve a GGUF file of that type.
    */
   dtype?: DtypeOption;
   /** share the KV blocks of a common prompt prefix between requests (vLLM's prefix caching); default true */

@@ -84,19 +84,27 @@ export async function loadWeights(
       checkAborted(opts.signal);
       const { dtype, shape } = requestedLayout(src, req);
       current = Tensor.empty(opts.device, dtype, shape, 'weights');
-      if (req.rows || req.cols || req.transpose) {
-        await loadRearranged(current, src, req);
-        bytesDone += src.nbytes;
-      } else {
-        const count = numelOf(src.shape);
-        const step = chunkElements(src, opts.chunkBytes ?? 64 * 2 ** 20);
-        for (let i = 0; i < count; i += step) {
-          checkAborted(opts.signal);
-          const n = Math.min(step, count - i);
-          await current.loadFile(src.file, src.offset + dtypeNbytes(src.dtype, i), src.dtype, i, n);
-          bytesDone += dtypeNbytes(src.dtype, n);
-          if (i + n < count) report(src.name);
+      try {
+        if (req.rows || req.cols || req.transpose) {
+          await loadRearranged(current, src, req);
+          bytesDone += src.nbytes;
+        } else {
+          const count = numelOf(src.shape);
+          const step = chunkElements(src, opts.chunkBytes ?? 64 * 2 ** 20);
+          for (let i = 0; i < count; i += step) {
+            checkAborted(opts.signal);
+            const n = Math.min(step, count - i);
+            await current.loadFile(src.file, src.offset + dtypeNbytes(src.dtype, i), src.dtype, i, n);
+            bytesDone += dtypeNbytes(src.dtype, n);
+            if (i + n < count) report(src.name);
+          }
         }
+      } catch (e) {
+        // what the conversion refused (a value blocks cannot hold) is the checkpoint's: name the tensor
+        if (e instanceof GpuformerError && e.code === 'ERR_GPUFORMER_INPUT') {
+          throw badWeights(`weight '${src.name}' (${src.dtype} → ${dtype}): ${e.message}`);
+        }
+        throw e;
       }
       loaded.set(src.name, current);
       current = null;

@@ -279,6 +279,14 @@ function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o:
     advice.push(`dtype: 'float16' or 'bfloat16' stores the f32 weights in ${formatBytes(halfBytes)} (saves ${formatBytes(saved)}` +
       `${saved >= missing ? ', enough' : ', not enough alone'})`);
   }
+  // quantizing at load: the float matrices of the layers and the head in 8-bit blocks (34 bytes per 32 values)
+  const matrices = weights.filter((w) => ['attention', 'mlp', 'lmHead'].includes(paramGroup(w.name)) && FLOAT_WEIGHT.has(w.dtype) &&
+    w.numel % 32 === 0);
+  const q8Saved = matrices.reduce((a, w) => a + w.bytes - (w.numel / 32) * 34, 0);
+  if (q8Saved > 0 && plan.params.bytes > 0) {
+    advice.push(`dtype: 'q8_0' (or 'q4_0') quantizes the float matrices while loading: about ${formatBytes(q8Saved)} less in q8_0` +
+      `${q8Saved >= missing ? ', enough' : ', not enough alone'}`);
+  }
   if (spec.causal && o.maxModelLen !== undefined && longestFitting !== undefined) {
     advice.push(`maxModelLen: at most ${longestFitting} fits (asked for ${o.maxModelLen})`);
   }
@@ -298,6 +306,8 @@ function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o:
   }
   return advice;
 }
+
+const FLOAT_WEIGHT: ReadonlySet<DType> = new Set<DType>(['f32', 'f16', 'bf16']);
 
 /** computeMemoryPlan, throwing ERR_GPUFORMER_OOM (before anything is allocated) when the model cannot fit. */
 export function planMemory(spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions): MemoryPlan {

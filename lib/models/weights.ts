@@ -4,9 +4,9 @@
  * (GGUF names arrive already mapped to them); the checkpoint's own prefix ('model.', 'transformer.',
  * 'bert.' or none) is found from the names present.
  */
-import { badWeights } from '../errors';
+import { badWeights, unsupported } from '../errors';
 import type { DType, Tensor } from '../native';
-import { QUANTIZED } from '../core/dtype';
+import { QUANT_BLOCK, QUANTIZED, QuantizedDType } from '../core/dtype';
 import type { TensorSource, WeightRequest } from '../core/source';
 import type { ModelSpec } from '../core/spec';
 
@@ -87,6 +87,8 @@ export interface WeightPrecision {
   float: DType | 'keep';
   /** keep GGUF-quantized matrices quantized (linear and embedding read them directly); false dequantizes */
   keepQuantized: boolean;
+  /** quantize a float checkpoint's matrices into this block format while loading (quantizedType says which) */
+  quantize?: QuantizedDType;
 }
 
 /** The names each family reads, with the loader request for each. */
@@ -96,18 +98,49 @@ export interface WeightPlan {
   prefix: string;
 }
 
+/**
+ * What a weight is to the forward pass: a layer's matrix (read by linear), the LM head (or a cross-encoder's
+ * classifier), the token embedding
+ * (read by embedding; by linear too when the head is tied to it), or anything else (norms, biases, position
+ * and type tables), which ops read in float only.
+ */
+export type WeightRole = 'linear' | 'lmHead' | 'tokenEmbedding' | 'tiedEmbedding' | 'other';
+
+/**
+ * The block format a float matrix is quantized into at load (dtype 'q8_0' | 'q4_0' | 'q4_1'), or undefined to
+ * keep it float. As llama.cpp's llama-quantize chooses (llama_tensor_get_type): the layers' matrices take the
+ * asked format; the LM head takes a finer one than a 4-bit body (llama.cpp's Q6_K, which gpuformer lacks:
+ * Q8_0 here), and so does a token embedding tied to the head, since it is the head (llama.cpp quantizes the
+ * shared token_embd with the output's type). An untied token embedding, norms, biases and position tables stay
+ * float. A matrix whose rows (K, the last dim) are not whole 32-element blocks stays float, as in llama.cpp.
+ */
+export function quantizedType(role: WeightRole, shape: number[], asked: QuantizedDType): QuantizedDType | undefined {
+  const K = shape[shape.length - 1];
+  if (shape.length !== 2 || K % QUANT_BLOCK !== 0) return undefined;
+  if (role === 'linear') return asked;
+  if (role === 'lmHead' || role === 'tiedEmbedding') return 'q8_0';
+  return undefined;
+}
+
 /** Builds the request list for a model, failing with ERR_GPUFORMER_BAD_WEIGHTS naming any missing tensor. */
 export function planWeights(spec: ModelSpec, tensors: Map<string, TensorSource>, precision: WeightPrecision): WeightPlan {
   const names = familyNames(spec, tensors);
   const requests = new Map<string, WeightRequest>();
-  for (const { name, quantizable, transpose } of names.list) {
+  for (const { name, role, transpose } of names.list) {
     const src = tensors.get(name)!;
-    const keep = QUANTIZED.has(src.dtype) ? precision.keepQuantized && quantizable : precision.float === 'keep';
+    const quantized = QUANTIZED.has(src.dtype);
+    if (transpose && quantized) throw badWeights(`${name}: a quantized Conv1D weight cannot be transposed`);
+    if (precision.quantize && quantized) {
+      throw unsupported(`${name} is already ${src.dtype}: dtype '${precision.quantize}' quantizes float weights while ` +
+        "loading; 'auto' keeps the file's blocks, 'float32' dequantizes them");
+    }
+    const layout = transpose ? [src.shape[1], src.shape[0]] : src.shape;
+    const target = precision.quantize ? quantizedType(role, layout, precision.quantize) : undefined;
     let dtype: DType | 'keep';
-    if (keep) dtype = 'keep';
+    if (target) dtype = target;
+    else if (quantized ? precision.keepQuantized && role !== 'other' : precision.float === 'keep') dtype = 'keep';
     else if (precision.float === 'keep') dtype = 'f32'; // a quantized tensor some op cannot read: dequantize to f32
     else dtype = precision.float;
-    if (transpose && QUANTIZED.has(src.dtype)) throw badWeights(`${name}: a quantized Conv1D weight cannot be transposed`);
     requests.set(name, transpose ? { dtype, transpose: true } : { dtype });
   }
   return { requests, prefix: names.prefix };
@@ -115,8 +148,7 @@ export function planWeights(spec: ModelSpec, tensors: Map<string, TensorSource>,
 
 interface Need {
   name: string;
-  /** consumed by linear or embedding's token table, which read quantized blocks */
-  quantizable: boolean;
+  role: WeightRole;
   transpose?: boolean;
 }
 
@@ -127,40 +159,42 @@ function findPrefix(tensors: Map<string, TensorSource>, candidates: string[], pr
 
 function familyNames(spec: ModelSpec, tensors: Map<string, TensorSource>): { prefix: string; list: Need[] } {
   const list: Need[] = [];
-  const need = (name: string, quantizable = false, transpose = false) => {
+  const need = (name: string, role: WeightRole = 'other', transpose = false) => {
     if (!tensors.has(name)) throw badWeights(`the checkpoint has no tensor '${name}', which a ${spec.architecture} needs`);
-    list.push({ name, quantizable, transpose });
+    list.push({ name, role, transpose });
   };
-  const optional = (name: string, quantizable = false) => {
-    if (tensors.has(name)) list.push({ name, quantizable });
+  const optional = (name: string) => {
+    if (tensors.has(name)) list.push({ name, role: 'other' });
   };
   const L = spec.numLayers;
 
   if (spec.family === 'llama') {
     const p = findPrefix(tensors, ['model.', ''], 'embed_tokens.weight');
-    need(`${p}embed_tokens.weight`, true);
+    const tied = llamaTied(spec, tensors);
+    need(`${p}embed_tokens.weight`, tied ? 'tiedEmbedding' : 'tokenEmbedding');
     for (let i = 0; i < L; i++) {
       const l = `${p}layers.${i}.`;
       need(`${l}input_layernorm.weight`);
       for (const proj of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) {
-        need(`${l}self_attn.${proj}.weight`, true);
+        need(`${l}self_attn.${proj}.weight`, 'linear');
         optional(`${l}self_attn.${proj}.bias`);
       }
       if (spec.attentionBias) for (const proj of ['q_proj', 'k_proj', 'v_proj']) need(`${l}self_attn.${proj}.bias`);
       need(`${l}post_attention_layernorm.weight`);
       for (const proj of ['gate_proj', 'up_proj', 'down_proj']) {
-        need(`${l}mlp.${proj}.weight`, true);
+        need(`${l}mlp.${proj}.weight`, 'linear');
         optional(`${l}mlp.${proj}.bias`);
       }
     }
     need(`${p}norm.weight`);
-    if (!llamaTied(spec, tensors)) need('lm_head.weight', true);
+    if (!tied) need('lm_head.weight', 'lmHead');
     return { prefix: p, list };
   }
 
   if (spec.family === 'gpt2') {
     const p = findPrefix(tensors, ['transformer.', ''], 'wte.weight');
-    need(`${p}wte.weight`, true);
+    const untied = !spec.tieWordEmbeddings && tensors.has('lm_head.weight');
+    need(`${p}wte.weight`, untied ? 'tokenEmbedding' : 'tiedEmbedding');
     need(`${p}wpe.weight`);
     for (let i = 0; i < L; i++) {
       const l = `${p}h.${i}.`;
@@ -170,19 +204,19 @@ function familyNames(spec: ModelSpec, tensors: Map<string, TensorSource>): { pre
       }
       // Conv1D stores [in, out]: ask for the transpose so linear sees [out, in]
       for (const conv of ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj']) {
-        need(`${l}${conv}.weight`, false, true);
+        need(`${l}${conv}.weight`, 'linear', true);
         need(`${l}${conv}.bias`);
       }
     }
     need(`${p}ln_f.weight`);
     need(`${p}ln_f.bias`);
-    if (!spec.tieWordEmbeddings && tensors.has('lm_head.weight')) need('lm_head.weight', true);
+    if (untied) need('lm_head.weight', 'lmHead');
     return { prefix: p, list };
   }
 
   // bert
   const p = findPrefix(tensors, ['', 'bert.'], 'embeddings.word_embeddings.weight');
-  need(`${p}embeddings.word_embeddings.weight`, true);
+  need(`${p}embeddings.word_embeddings.weight`, 'tokenEmbedding');
   need(`${p}embeddings.position_embeddings.weight`);
   if ((spec.typeVocabSize ?? 0) > 0) need(`${p}embeddings.token_type_embeddings.weight`);
   need(`${p}embeddings.LayerNorm.weight`);
@@ -191,7 +225,7 @@ function familyNames(spec: ModelSpec, tensors: Map<string, TensorSource>): { pre
     const l = `${p}encoder.layer.${i}.`;
     for (const lin of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense',
       'intermediate.dense', 'output.dense']) {
-      need(`${l}${lin}.weight`, true);
+      need(`${l}${lin}.weight`, 'linear');
       need(`${l}${lin}.bias`);
     }
     for (const ln of ['attention.output.LayerNorm', 'output.LayerNorm']) {
@@ -200,8 +234,9 @@ function familyNames(spec: ModelSpec, tensors: Map<string, TensorSource>): { pre
     }
   }
   if (spec.numLabels !== undefined) {
-    for (const lin of [`${p}pooler.dense`, 'classifier']) {
-      need(`${lin}.weight`, true);
+    // the classifier is the model's output, quantized at load as an LM head is
+    for (const [lin, role] of [[`${p}pooler.dense`, 'linear'], ['classifier', 'lmHead']] as const) {
+      need(`${lin}.weight`, role);
       need(`${lin}.bias`);
     }
   }

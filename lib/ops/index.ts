@@ -20,7 +20,7 @@ export interface AttentionOptions {
 }
 
 export const ops = {
-  /** out = x converted (float ↔ float, quantized → float); same numel */
+  /** out = x converted (float ↔ float, quantized → float, float → quantized as ggml's reference quantizers); same numel */
   cast: (a: { x: Tensor; out: Tensor }): Command => ({ op: 'cast', ...a }),
   /** out = a + b (same shape; out may alias a or b) */
   add: (a: { a: Tensor; b: Tensor; out: Tensor }): Command => ({ op: 'add', ...a }),

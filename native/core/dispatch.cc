@@ -156,7 +156,12 @@ void cast(const Tensor& x, Tensor& out) {
   check_all_contiguous("cast", {{"x", &x}, {"out", &out}});
   GF_CHECK_INPUT(is_float(x.dtype) || is_quantized(x.dtype), "cast: 'x' must be a float or quantized tensor, got ",
                  x.describe());
-  check_float("cast", "out", out);
+  if (is_quantized(out.dtype)) {  // quantizing: from a float tensor; blocks lie along out's rows (Tensor::empty)
+    GF_CHECK_INPUT(is_float(x.dtype) || x.dtype == out.dtype, "cast: a ", dtype_name(out.dtype),
+                   " 'out' is quantized from f32, f16 or bf16, got 'x' ", x.describe());
+  } else {
+    check_float("cast", "out", out);
+  }
   GF_CHECK_INPUT(x.numel() == out.numel(), "cast: 'x' has ", x.numel(), " elements but 'out' has ", out.numel());
   GF_DISPATCH(out.device(), cast(x, out));
 }

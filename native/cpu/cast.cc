@@ -9,7 +9,7 @@ namespace gf {
 namespace cpu {
 
 void cast(const Tensor& x, Tensor& out) {
-  // x [any] (float or quantized) → out [same numel] (float)
+  // x [any] (float or quantized) → out [same numel] (float, or quantized from float: convert.h)
   constexpr int64_t kChunk = 1 << 16;  // elements per task: a multiple of the quantized block size
   const int64_t n = x.numel();
   const void* src = x.raw();

@@ -1,10 +1,12 @@
 // Conversions through f32: every float or quantized source converts to f32, f32 converts to every float
-// type, and other pairs go through a small f32 buffer. Portable loops plus AVX2/F16C versions of the hot
+// type, float → quantized goes to the reference quantizer (quantize.cc), and other pairs go through a small f32
+// buffer. Portable loops plus AVX2/F16C versions of the hot
 // ones (f16/bf16 ↔ f32 and block dequantization), chosen once per call by use_avx2().
 #include "cpu/convert.h"
 
 #include <cstring>
 
+#include "cpu/quantize.h"
 #include "cpu/simd.h"
 #include "gpuformer/error.h"
 
@@ -261,6 +263,7 @@ void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64
     std::memcpy(dst, src, dtype_bytes(src_dtype, n));
     return;
   }
+  if (is_quantized(dst_dtype) && is_float(src_dtype)) return quantize(src, src_dtype, dst, dst_dtype, n);
   GF_CHECK(is_float(dst_dtype) && (is_float(src_dtype) || is_quantized(src_dtype)), Unsupported, "cannot convert ",
            dtype_name(src_dtype), " to ", dtype_name(dst_dtype));
   if (dst_dtype == DType::F32) return to_f32(src, src_dtype, static_cast<float*>(dst), n);

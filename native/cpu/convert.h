@@ -1,4 +1,4 @@
-// Element conversion between dtypes on the host: float ↔ float, quantized → float, and same-type copies.
+// Element conversion between dtypes on the host: float ↔ float, quantized ↔ float, and same-type copies.
 // Used by the cast op, by weight loading (conversion happens while streaming from the file) and by the
 // matmul, which converts weight tiles to f32 as it packs them. AVX2/F16C variants are picked at run time.
 #pragma once
@@ -9,8 +9,9 @@
 namespace gf {
 namespace cpu {
 
-// Converts n elements (n a multiple of 32 when src is quantized). Throws ERR_GPUFORMER_UNSUPPORTED for
-// pairs that have no meaning (float → quantized, integer ↔ float).
+// Converts n elements (n a multiple of 32 when either side is quantized). Float → quantized is the reference
+// quantizer of quantize.h (which refuses non-finite values and scales past f16). Throws
+// ERR_GPUFORMER_UNSUPPORTED for pairs that have no meaning (quantized → another block format, integer ↔ float).
 void convert(const void* src, DType src_dtype, void* dst, DType dst_dtype, int64_t n);
 
 // n elements of a float or quantized array (src at a block boundary, n a multiple of 32 when quantized) → f32.

@@ -2,6 +2,7 @@
 #include "cuda/cuda_ops.h"
 #include "cuda/elementwise.cuh"
 #include "cuda/quant.cuh"
+#include "cuda/quantize.cuh"
 
 namespace gf {
 namespace cuda {
@@ -66,13 +67,14 @@ void launch_convert(const void* x, DType x_type, void* out, DType out_type, int6
   GF_CUDA_LAUNCHED();
 }
 
-// x [*] (float or quantized), out [*] float, same numel
+// x [*] (float or quantized), out [*] float (or quantized from float), same numel
 void cast(const Tensor& x, Tensor& out) {
   const Launch l = launch_for(out);
   if (x.dtype == out.dtype) {
     cuda::copy(x, out);  // qualified: ADL would also find gf::copy
     return;
   }
+  if (is_quantized(out.dtype)) return launch_quantize(x.raw(), x.dtype, out.raw(), out.dtype, out.numel(), l.stream);
   launch_convert(x.raw(), x.dtype, out.raw(), out.dtype, out.numel(), l.stream);
 }
 

@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { readGguf } from '../../lib/loader/gguf-reader';
+import { quantizeBlocks } from '../../lib/ops/quantize';
 import { f16BitsToF32, f32ToF16Bits } from '../../bench/models/f16';
-import { QUANT_BLOCK_BYTES, quantizeBlocks } from '../../bench/models/gguf-quantize';
 import { readModelTensors, readTensorBytes } from '../../bench/models/safetensors';
 import { GgufWriter } from '../../bench/peers/gguf-writer';
 import { convertHfToGguf, llama3RopeFactors, ropePermuteRows, transposeBytes } from '../../bench/peers/hf-to-gguf';
@@ -222,7 +222,7 @@ describe('Hugging Face → GGUF conversion, run by llama.cpp', () => {
     expect(runLlama(out, 'greedy', g.cases.map((c) => c.input_ids), expected.map((e) => e.length))).toEqual(expected);
   });
 
-  it.each(['Q4_0', 'Q4_1'] as const)('llama2.c 260K as %s: ggml blocks (bench/models/gguf-quantize.ts); rows that are not whole blocks stay F32', async (type) => {
+  it.each(['Q4_0', 'Q4_1'] as const)('llama2.c 260K as %s: ggml blocks (the native quantizer, lib/ops/quantize.ts); rows that are not whole blocks stay F32', async (type) => {
     const out = join(dir, `llama2c.${type}.gguf`);
     await convertHfToGguf(join(MODELS, 'llama2c-260K'), out, type);
     const g = await readGguf(out);
@@ -230,11 +230,11 @@ describe('Hugging Face → GGUF conversion, run by llama.cpp', () => {
     expect(g.metadata.get('general.file_type')).toBe(type === 'Q4_0' ? 2 : 3);
     expect(byName.get('blk.0.ffn_down.weight')!.type.name).toBe('F32'); // [64, 172]: 172 is not a multiple of 32
     expect(byName.get('blk.0.ffn_up.weight')!.type.name).toBe(type);
+    expect(byName.get('token_embd.weight')!.type.name).toBe('Q8_0'); // the tied head, as quantize-at-load has it
     const src = (await readModelTensors(join(MODELS, 'llama2c-260K'))).get('model.layers.0.mlp.up_proj.weight')!;
     const up = byName.get('blk.0.ffn_up.weight')!;
     const x = new Float32Array(readTensorBytes(src).slice().buffer);
-    const want = new Uint8Array((x.length / 32) * QUANT_BLOCK_BYTES[type]);
-    quantizeBlocks(type, x, want);
+    const want = quantizeBlocks(type === 'Q4_0' ? 'q4_0' : 'q4_1', x);
     expect(Buffer.from(fileBytes(out, up.fileOffset, up.nbytes)).equals(Buffer.from(want))).toBe(true);
   });
 

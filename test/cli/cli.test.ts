@@ -59,6 +59,7 @@ describe('cli: help and usage errors', () => {
       [['serve', '--model', 'm', '--max-embedding-inputs', 'many'], /--max-embedding-inputs must be an integer ≥ 1, got 'many'/],
       [['serve', '--model', 'm', '--max-n', '0'], /--max-n must be an integer ≥ 1, got '0'/],
       [['inspect', 'x', '--memory-budget', 'lots'], /--memory-budget must be a size/],
+      [['inspect', 'x', '--dtype', 'q5_k'], /--dtype must be auto, float32, float16, bfloat16, q8_0, q4_0 or q4_1, got 'q5_k'/],
     ];
     for (const [argv, msg] of cases) {
       const a = io();
@@ -125,6 +126,12 @@ describe('cli: commands on real models', () => {
     expect(x.source.format).toBe('safetensors');
     expect(x.plan.kv.blocks).toBeGreaterThan(0);
     expect(['portable', 'avx2', 'avx512']).toContain(x.cpu.isa.tier);
+  });
+
+  it('inspect --dtype q4_0 counts the blocks', async () => {
+    const a = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--dtype', 'q4_0'], a.io)).toBe(0);
+    expect(a.stdout.text).toMatch(/weights in f32 [\d.]+ [kM]B \+ q4_0 [\d.]+ [kM]B \+ q8_0 [\d.]+ [kM]B/);
   });
 
   it('generate --prompt-ids streams the golden greedy continuation', async () => {

@@ -14,13 +14,14 @@ export const TOLERANCE = { f32: 1e-4, f16: 5e-3, bf16: 3e-2 } as const;
  */
 export const QUANTIZED_LOGITS_TOLERANCE = 8e-2;
 
-/** Fills a float tensor with NaN so any element an op fails to write fails the comparison. */
+/** Fills a float tensor with NaN (blocks with 0xa5 bytes) so any element an op fails to write fails the comparison. */
 export function poison(t: Tensor): Tensor {
   const n = t.nbytes / (t.dtype === 'f32' || t.dtype === 'i32' ? 4 : t.dtype === 'i64' ? 8 : t.dtype === 'i8' ? 1 : 2);
   if (t.dtype === 'f32') t.write(new Float32Array(n).fill(NaN));
   else if (t.dtype === 'f16' || t.dtype === 'bf16') t.write(new Uint16Array(n).fill(0x7fff));
   else if (t.dtype === 'i32') t.write(new Int32Array(n).fill(-0x7ffffff0));
   else if (t.dtype === 'i64') t.write(new BigInt64Array(n).fill(-1n));
+  else if (t.dtype === 'q8_0' || t.dtype === 'q4_0' || t.dtype === 'q4_1') t.write(new Uint8Array(t.nbytes).fill(0xa5));
   return t;
 }
 

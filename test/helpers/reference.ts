@@ -44,6 +44,115 @@ export function decodeHalfBits(bits: Uint16Array, dtype: 'f16' | 'bf16'): Float6
   return out;
 }
 
+/** Round half to even of a non-negative number. */
+function roundHalfEven(r: number): number {
+  const f = Math.floor(r);
+  const rest = r - f;
+  return rest > 0.5 || (rest === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+
+/** The IEEE half nearest to x (ties to even), as bits: overflow gives ±inf, NaN a quiet NaN. */
+export function f16Bits(x: number): number {
+  if (Number.isNaN(x)) return 0x7e00;
+  const sign = x < 0 || Object.is(x, -0) ? 0x8000 : 0;
+  const a = Math.abs(x);
+  if (a >= 65520) return sign | 0x7c00; // past 65504 by half a step or more: rounds to infinity
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal steps of 2^-24 (1024 becomes the first normal)
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  let mant = roundHalfEven((a / 2 ** e - 1) * 1024);
+  if (mant === 1024) {
+    e++;
+    mant = 0;
+  }
+  return sign | ((e + 15) << 10) | mant;
+}
+
+/**
+ * ggml's reference quantizers (quantize_row_q8_0_ref, q4_0_ref, q4_1_ref in ggml-quants.c) written plainly:
+ * every f32 operation of the C code, each rounded to f32 (Math.fround), f16 scales by f16Bits. Returns the
+ * blocks' bytes. Where the C code is undefined (x·id is ±inf or NaN because 1/d overflowed) the quant
+ * saturates as native/cpu/quantize.h defines.
+ */
+export function ggmlQuantize(values: Arr, dtype: 'q8_0' | 'q4_0' | 'q4_1'): Uint8Array {
+  const f = Math.fround;
+  const blockBytes = dtype === 'q8_0' ? 34 : dtype === 'q4_0' ? 18 : 20;
+  const blocks = values.length / 32;
+  const bytes = new Uint8Array(blocks * blockBytes);
+  const view = new DataView(bytes.buffer);
+  /** (int8_t) v, then MIN(15, ·): truncation toward zero */
+  const nibble = (v: number) => (Number.isNaN(v) || v <= 0 ? 0 : Math.min(15, Math.trunc(v)));
+  /** roundf: half away from zero */
+  const roundf = (v: number) => Math.sign(v) * Math.floor(Math.abs(v) + 0.5);
+  for (let b = 0; b < blocks; b++) {
+    const x = Array.from({ length: 32 }, (_, j) => f(values[b * 32 + j]));
+    const o = b * blockBytes;
+    if (dtype === 'q8_0') {
+      let amax = 0;
+      for (const v of x) amax = Math.max(amax, Math.abs(v));
+      const d = f(amax / 127);
+      const id = d !== 0 ? f(1 / d) : 0;
+      view.setUint16(o, f16Bits(d), true);
+      for (let j = 0; j < 32; j++) {
+        const v = f(x[j] * id);
+        view.setInt8(o + 2 + j, Number.isNaN(v) ? 0 : Math.max(-127, Math.min(127, roundf(v))));
+      }
+    } else if (dtype === 'q4_0') {
+      let amax = 0;
+      let max = 0;
+      for (const v of x) {
+        if (amax < Math.abs(v)) {
+          amax = Math.abs(v);
+          max = v;
+        }
+      }
+      const d = f(max / -8);
+      const id = d !== 0 ? f(1 / d) : 0;
+      view.setUint16(o, f16Bits(d), true);
+      for (let j = 0; j < 16; j++) {
+        bytes[o + 2 + j] = nibble(f(f(x[j] * id) + 8.5)) | (nibble(f(f(x[j + 16] * id) + 8.5)) << 4);
+      }
+    } else {
+      let min = Infinity;
+      let max = -Infinity;
+      for (const v of x) {
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      const d = f(f(max - min) / 15);
+      const id = d !== 0 ? f(1 / d) : 0;
+      view.setUint16(o, f16Bits(d), true);
+      view.setUint16(o + 2, f16Bits(min), true);
+      const q = (v: number) => nibble(f(f(f(v - min) * id) + 0.5));
+      for (let j = 0; j < 16; j++) bytes[o + 4 + j] = q(x[j]) | (q(x[j + 16]) << 4);
+    }
+  }
+  return bytes;
+}
+
+/** The values GGUF blocks hold (their layouts, native/include/gpuformer/dtype.h), in float64. */
+export function dequantizeBlocks(bytes: Uint8Array, dtype: 'q8_0' | 'q4_0' | 'q4_1'): Float64Array {
+  const blockBytes = dtype === 'q8_0' ? 34 : dtype === 'q4_0' ? 18 : 20;
+  const blocks = bytes.length / blockBytes;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float64Array(blocks * 32);
+  for (let b = 0; b < blocks; b++) {
+    const o = b * blockBytes;
+    const d = halfToFloat(view.getUint16(o, true));
+    for (let j = 0; j < 32; j++) {
+      if (dtype === 'q8_0') {
+        out[b * 32 + j] = d * view.getInt8(o + 2 + j);
+        continue;
+      }
+      const at = o + (dtype === 'q4_0' ? 2 : 4) + (j % 16);
+      const q = j < 16 ? bytes[at] & 0x0f : bytes[at] >> 4;
+      out[b * 32 + j] = dtype === 'q4_0' ? d * (q - 8) : d * q + halfToFloat(view.getUint16(o + 2, true));
+    }
+  }
+  return out;
+}
+
 /** Encodes rows of 32-element blocks as GGUF Q8_0 / Q4_0 / Q4_1 bytes; returns the bytes and the dequantized values. */
 export function quantize(values: Arr, dtype: 'q8_0' | 'q4_0' | 'q4_1'): { bytes: Uint8Array; values: Float64Array } {
   const blocks = values.length / 32;

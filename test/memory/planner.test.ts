@@ -99,7 +99,8 @@ describe('the worked example: vocab 32064 × hidden 3072, 131072 positions', () 
     const required = plan.params.bytes + plan.workspace.bytes + plan.kv.blockBytes; // one block at least
     expect(plan.shortfallBytes).toBe(required - 14.4e9);
     const err = await expectCoded(() => planMemory(spec, f32, { ...H100, deviceTotalBytes: 16e9, activationDtype: 'f32' }), 'ERR_GPUFORMER_OOM',
-      new RegExp(`${plan.shortfallBytes} bytes`), /are missing/, /dtype: 'float16'/, /saves 7\.6 GB/, /gpuMemoryUtilization/);
+      new RegExp(`${plan.shortfallBytes} bytes`), /are missing/, /dtype: 'float16'/, /saves 7\.6 GB/, /gpuMemoryUtilization/,
+      /dtype: 'q8_0' \(or 'q4_0'\) quantizes the float matrices while loading: about 10\.9 GB less in q8_0, enough/);
     expect(err.message).toMatch(/14\.4 GB/);
     expect(native.memoryTotals('cpu').allocations).toBe(before);
   });

@@ -5,9 +5,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { SHARED_FIXTURES as FIXTURES } from '../../bench/e2e/paths';
 
-export const FIXTURES = path.resolve(__dirname, '../../../shared/fixtures');
-export const MODELS = path.resolve(__dirname, '../../../shared/models');
+// found from the repository root, so the bench scripts that reuse these helpers (compiled elsewhere) find them too
+export { SHARED_FIXTURES as FIXTURES, SHARED_MODELS as MODELS } from '../../bench/e2e/paths';
 
 export interface FixtureCase {
   name: string;

@@ -56,8 +56,8 @@ describe('cast input errors', () => {
     expectCoded(() => runSync([ops.cast({ x: tensor('f32', [5], new Float32Array(5)), out: out([6], 'f16') })]),
       'ERR_GPUFORMER_INPUT', /elements/);
   });
-  test('a quantized or integer destination', () => {
-    expectCoded(() => runSync([ops.cast({ x: tensor('f32', [32], new Float32Array(32)), out: out([32], 'q8_0') })]),
+  test('an integer destination, or blocks from other blocks (float → blocks: test/ops/quantize.test.ts)', () => {
+    expectCoded(() => runSync([ops.cast({ x: tensor('q4_1', [32], new Uint8Array(20)), out: out([32], 'q8_0') })]),
       'ERR_GPUFORMER_INPUT', /out/);
     expectCoded(() => runSync([ops.cast({ x: tensor('f32', [4], new Float32Array(4)), out: out([4], 'i32') })]),
       'ERR_GPUFORMER_INPUT', /out/);

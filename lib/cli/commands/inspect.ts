@@ -15,7 +15,7 @@ export const inspect: Command = {
   --json                          print the inspection as JSON
   --device auto|cpu|cuda|cuda:N   plan for this device (default auto)
   --device-memory SIZE            plan for a GPU of this size that this machine lacks, e.g. 80GiB
-  --dtype auto|float32|float16|bfloat16
+  --dtype auto|float32|float16|bfloat16|q8_0|q4_0|q4_1   q*: quantize the float matrices while loading
   --max-model-len N               longest sequence to plan for
   --max-num-seqs N                most sequences in one step
   --max-num-batched-tokens N      most tokens in one step

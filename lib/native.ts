@@ -33,7 +33,8 @@ export interface Tensor {
 }
 
 export interface TensorStatic {
-  empty(device: DeviceName, dtype: DType, shape: number[], tag?: MemoryTag): Tensor;
+  /** options.pinned (device 'cpu', a CUDA device present): page-locked host memory CUDA copies from asynchronously */
+  empty(device: DeviceName, dtype: DType, shape: number[], tag?: MemoryTag, options?: { pinned?: boolean }): Tensor;
   fromData(device: DeviceName, dtype: DType, shape: number[], data: ArrayBufferView | ArrayBuffer, tag?: MemoryTag,
     srcDtype?: DType): Tensor;
 }
@@ -86,8 +87,20 @@ export interface PreparedProgram {
   dispose(): void;
 }
 
+/**
+ * Host → device copies of streamed (offloaded) weights beside a device's op stream, in `slots` slots: the
+ * fetchSlot / waitSlot / releaseSlot commands (lib/ops) name it. On the CPU the copies happen in program order.
+ */
+export interface CopyQueue {
+  readonly device: DeviceName;
+  readonly slots: number;
+}
+
 export interface Binding {
   Tensor: TensorStatic;
+  CopyQueue: new (device: DeviceName, slots: number) => CopyQueue;
+  /** bytes per second from pinned host memory to a CUDA device, measured once per device */
+  hostToDeviceBandwidth(device: DeviceName): number;
   exec(program: Command[] | PreparedProgram): Promise<void>;
   execSync(program: Command[] | PreparedProgram): void;
   prepare(program: Command[]): PreparedProgram;

@@ -17,6 +17,8 @@ export const ENGINE_FLAGS: FlagSpec = {
   'block-size': { type: 'string' },
   'enable-prefix-caching': { type: 'boolean' },
   'no-enable-prefix-caching': { type: 'boolean' },
+  'gpu-layers': { type: 'string' },
+  'cpu-offload-gb': { type: 'string' },
 };
 
 export const ENGINE_USAGE = `model and engine:
@@ -29,7 +31,10 @@ export const ENGINE_USAGE = `model and engine:
   --gpu-memory-utilization F           share of GPU memory to use (default 0.9)
   --memory-budget SIZE                 an explicit byte budget, e.g. 4GiB
   --block-size N                       tokens per KV-cache block (default 16)
-  --[no-]enable-prefix-caching         share KV blocks of common prompt prefixes between requests (default on)`;
+  --[no-]enable-prefix-caching         share KV blocks of common prompt prefixes between requests (default on)
+  --gpu-layers N                       offload: keep N layers on the GPU, stream the rest from pinned host memory
+                                       (default: as many as fit, all when the model fits)
+  --cpu-offload-gb F                   offload: stream at least F GiB of layer weights from host memory (as vLLM's)`;
 
 export function requireModel(p: Parsed): string {
   const m = str(p, 'model') ?? p.positionals[0];
@@ -54,9 +59,14 @@ export function planFlags(p: Parsed) {
     gpuMemoryUtilization: num(p, 'gpu-memory-utilization', 0.01, 1),
     memoryBudgetBytes: bytes(p, 'memory-budget'),
     blockSize: int(p, 'block-size'),
+    gpuLayers: int(p, 'gpu-layers', 0),
+    cpuOffloadBytes: gib(num(p, 'cpu-offload-gb', 0, 1e6)),
   };
   return dropUndefined(options);
 }
+
+/** GiB → bytes (vLLM's --cpu-offload-gb counts GiB). */
+const gib = (x: number | undefined) => (x === undefined ? undefined : Math.round(x * 2 ** 30));
 
 /** A copy without the keys whose value is undefined (so library defaults apply). */
 export function dropUndefined<T extends object>(o: T): T {

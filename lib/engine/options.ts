@@ -14,6 +14,7 @@ import { inputError, shown as show } from '../errors';
 import { checkPooling, checkPositiveInt } from '../core/checks';
 import type { ModelSource } from '../core/source';
 import { KvCacheShape, MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, PoolingMode, StepBudget } from '../core/step';
+import type { OffloadOptions } from '../memory/offload';
 import type { MemoryBudgetOptions } from '../memory/planner';
 import { DTYPE_CHOICES, DtypeChoice } from '../models/precision';
 import { ResponseFormat, StructuredFormat, checkResponseFormat, responseFormatFromWire } from '../structured/response-format';
@@ -34,11 +35,12 @@ export interface LoadProgress {
 
 /**
  * Engine.load's options. The step budgets (maxModelLen, maxNumBatchedTokens, maxNumSeqs: lib/core/step.ts),
- * the KV block size and the memory budget (gpuMemoryUtilization, memoryBudgetBytes: lib/memory/planner.ts)
- * are declared where they are decided; each defaults to what the planner picks for the model and device.
+ * the KV block size, the memory budget (gpuMemoryUtilization, memoryBudgetBytes: lib/memory/planner.ts) and the
+ * offload split (gpuLayers, cpuOffloadBytes: lib/memory/offload.ts) are declared where they are decided; each
+ * defaults to what the planner picks for the model and device.
  */
 export interface LoadOptions extends Partial<StepBudget>, Partial<Pick<KvCacheShape, 'blockSize'>>,
-  Omit<MemoryBudgetOptions, 'deviceTotalBytes'> {
+  Omit<MemoryBudgetOptions, 'deviceTotalBytes'>, OffloadOptions {
   /** 'auto' (default): the first CUDA device when one is usable, else the CPU */
   device?: DeviceOption;
   /**
@@ -502,6 +504,8 @@ export function resolveLoadOptions(o: LoadOptions | undefined): LoadOptions {
     if (o[k] !== undefined) checkPositiveInt(o[k], k);
   }
   if (o.enablePrefixCaching !== undefined) boolean(o.enablePrefixCaching, 'enablePrefixCaching');
+  if (o.gpuLayers !== undefined) numberIn((n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0')(o.gpuLayers, 'gpuLayers');
+  if (o.cpuOffloadBytes !== undefined) numberIn((n) => n >= 0, 'a number of bytes ≥ 0')(o.cpuOffloadBytes, 'cpuOffloadBytes');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw inputError('onProgress must be a function');
   return { ...o, device: device as DeviceOption, dtype };
 }

@@ -10,6 +10,7 @@ import { DeviceName, native } from '../native';
 import type { ModelSource } from '../core/source';
 import type { StepBudget } from '../core/step';
 import type { LoopOptions } from './loop';
+import { DEFAULT_HOST_TO_DEVICE, HostToDevice } from '../memory/offload';
 import { MemoryBudgetOptions, MemoryPlan, WeightEntry, computeMemoryPlan, planMemory, weightEntries } from '../memory/planner';
 import { checkDeviceSupport } from '../models/device-support';
 import { Precision, choosePrecision } from '../models/precision';
@@ -58,6 +59,15 @@ export function resolveDevice(device: string | undefined, deviceTotalBytes?: num
 }
 
 /**
+ * The host → device bandwidth of the device planned for: measured (once) when it is the one present here, the
+ * stated default when planning for another (deviceTotalBytes: a GPU this machine lacks).
+ */
+function hostToDevice(device: DeviceName, plannedElsewhere: boolean): HostToDevice {
+  const present = !plannedElsewhere && device !== 'cpu' && native.devices().devices.some((d) => d.id === device);
+  return present ? { bytesPerSecond: native.hostToDeviceBandwidth(device), source: `measured on ${device}` } : DEFAULT_HOST_TO_DEVICE;
+}
+
+/**
  * The dtypes, weight requests and memory plan of loading `source` with these options. `strict` (the
  * default, what Engine.load uses) throws ERR_GPUFORMER_OOM when it cannot fit; inspect passes false to
  * show the plan with its shortfall instead.
@@ -68,14 +78,17 @@ export function planForSource(source: ModelSource, o: PlanOptions = {}, strict =
   const precision = choosePrecision(device === 'cpu', o.dtype ?? 'auto', source.spec.checkpointDtype);
   const weightPlan = planWeights(source.spec, source.tensors, precision.weights);
   const weights = weightEntries(source.tensors, weightPlan.requests);
-  const opts = { ...o, device, activationDtype: precision.activation };
+  const opts = { ...o, device, activationDtype: precision.activation, hostToDevice: () => hostToDevice(device, o.deviceTotalBytes !== undefined) };
   const memory = strict ? planMemory(source.spec, weights, opts) : computeMemoryPlan(source.spec, weights, opts);
   const budget: StepBudget = {
     maxNumBatchedTokens: memory.workspace.maxNumBatchedTokens, maxNumSeqs: memory.workspace.maxNumSeqs, maxModelLen: memory.maxModelLen,
   };
   return {
     device, precision, weightPlan, weights, memory, loop: { ...budget, enablePrefixCaching: o.enablePrefixCaching ?? true },
-    runner: { ...budget, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks },
+    runner: {
+      ...budget, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks,
+      ...(memory.offload ? { streamedLayers: memory.offload.hostLayers } : {}),
+    },
     maxSeqLength: Math.min(source.maxSeqLength ?? source.spec.maxPositionEmbeddings, memory.maxModelLen),
   };
 }

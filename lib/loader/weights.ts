@@ -28,6 +28,11 @@ export interface LoadWeightsOptions {
   signal?: AbortSignal;
   /** source bytes per native read of a large tensor (progress and abort are seen between them); default 64 MiB */
   chunkBytes?: number;
+  /**
+   * requests whose tensors stay in host memory (the streamed layers of an offload split), pinned when `device`
+   * is a GPU so its copy engine reads them directly
+   */
+  host?: ReadonlySet<string>;
 }
 
 /** The shape and dtype a request produces from its source (what the planner counts, what load allocates). */
@@ -58,7 +63,8 @@ function chunkElements(src: TensorSource, chunkBytes: number): number {
 }
 
 /**
- * Loads every requested tensor onto `device`. Returns name → tensor (tag 'weights'); the caller owns them.
+ * Loads every requested tensor onto `device` (those of opts.host into host memory). Returns name → tensor (tag
+ * 'weights'); the caller owns them.
  * A request for a name the sources lack is ERR_GPUFORMER_BAD_WEIGHTS.
  */
 export async function loadWeights(
@@ -83,7 +89,9 @@ export async function loadWeights(
     for (const { src, req } of plan) {
       checkAborted(opts.signal);
       const { dtype, shape } = requestedLayout(src, req);
-      current = Tensor.empty(opts.device, dtype, shape, 'weights');
+      current = opts.host?.has(src.name)
+        ? Tensor.empty('cpu', dtype, shape, 'weights', { pinned: opts.device !== 'cpu' })
+        : Tensor.empty(opts.device, dtype, shape, 'weights');
       try {
         if (req.rows || req.cols || req.transpose) {
           await loadRearranged(current, src, req);

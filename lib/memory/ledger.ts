@@ -31,6 +31,8 @@ export interface MemoryReport {
   otherBytes: number;
   /** the highest total held seen on this device kind (all tags; on the CPU, over the reports so far) */
   peakBytes: number;
+  /** with offload: weight bytes in (pinned) host memory, counted on the cpu (all engines together) */
+  hostWeightsBytes?: number;
 }
 
 export const MEMORY_TAGS: MemoryTag[] = ['weights', 'kv', 'workspace', 'activations', 'other'];
@@ -66,5 +68,6 @@ export function memoryReport(device: DeviceName, plan: MemoryPlan | null, kv: Kv
     activationsBytes: t.activations,
     otherBytes: t.other,
     peakBytes: t.peak,
+    ...(plan?.offload ? { hostWeightsBytes: memoryTotals('cpu').weights } : {}),
   };
 }

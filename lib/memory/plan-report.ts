@@ -44,9 +44,19 @@ export function formatPlan(plan: MemoryPlan, title?: string): string {
     lines.push('KV cache    none (encoder)');
   }
   const from = { option: 'as asked', config: "the model's position limit", memory: 'capped by the memory left for the KV cache' }[plan.maxModelLenFrom];
+  const o = plan.offload;
+  if (o) {
+    const range = o.hostLayers.length === 1 ? `layer ${o.hostLayers[0]}` : `layers ${o.hostLayers[0]}–${o.hostLayers[o.hostLayers.length - 1]}`;
+    const by = { memory: 'as many as fit', gpuLayers: 'gpuLayers', cpuOffloadBytes: 'cpuOffloadBytes' }[o.from];
+    lines.push(`offload     ${o.gpuLayers} of ${o.layers} layers on the GPU (${by}); ${range} (${formatBytes(o.hostBytes)}) stream from ` +
+      `pinned host memory through ${o.slots} staging slot${o.slots === 1 ? '' : 's'} of ${formatBytes(o.slotBytes)}`);
+    lines.push(`            per step ${formatBytes(o.hostBytes)} host → device ÷ ${formatBytes(o.hostToDevice.bytesPerSecond)}/s ` +
+      `(${o.hostToDevice.source}) = ${(o.transferSecondsPerStep * 1e3).toFixed(1)} ms of transfers`);
+  }
   lines.push(`maxModelLen ${plan.maxModelLen} (${from})`);
   if (plan.kv.bytesPerToken > 0) lines.push(`sequences of maxModelLen that fit at once: ${plan.concurrentSequences}`);
-  lines.push(`total       ${formatBytes(plan.totalBytes)} of ${formatBytes(plan.budget.bytes)}`);
+  lines.push(`total       ${formatBytes(plan.totalBytes)} of ${formatBytes(plan.budget.bytes)}` +
+    `${o ? ` on the device, and ${formatBytes(o.hostBytes)} of pinned host memory` : ''}`);
   if (!plan.fits) {
     lines.push('', `DOES NOT FIT: ${formatBytes(plan.shortfallBytes)} (${plan.shortfallBytes} bytes) missing. What would help:`);
     for (const a of plan.advice) lines.push(`  - ${a}`);

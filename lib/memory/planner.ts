@@ -5,7 +5,10 @@
  * the runner's workspace for one step of maxNumBatchedTokens tokens (its exact buffer sizes, from
  * lib/models/workspace), and the budget: gpuMemoryUtilization × device memory on CUDA, memoryBudgetBytes
  * (default half of system memory) on the CPU. KV blocks are what the budget leaves; maxModelLen defaults
- * to the model's position limit, capped at what fits. When the model cannot fit, planMemory throws
+ * to the model's position limit, capped at what fits. On CUDA, when the weights leave no room for the KV cache
+ * of one sequence of maxModelLen (default: one step of maxNumBatchedTokens) and the workspace, whole layers move
+ * to pinned host memory and stream in per step (offload.ts): the planner keeps as many layers on the GPU as fit,
+ * unless gpuLayers / cpuOffloadBytes say how many. When the model cannot fit, planMemory throws
  * ERR_GPUFORMER_OOM saying how many bytes are missing and which knob would help.
  */
 import * as os from 'os';
@@ -19,6 +22,10 @@ import { expectedTensors } from '../loader/shapes';
 import { requestedLayout } from '../loader/weights';
 import { runnerWorkspaceBytes } from '../models/workspace';
 import { formatBytes } from './format';
+import {
+  DEFAULT_HOST_TO_DEVICE, HostToDevice, OffloadOptions, OffloadPlan, Split, bytesByLayer, deviceWeightBytes, overriddenGpuLayers,
+  priced, splitAt,
+} from './offload';
 
 export type ParamGroup = 'tokenEmbedding' | 'positionEmbedding' | 'attention' | 'mlp' | 'norms' | 'lmHead' | 'classifier' | 'other';
 
@@ -49,11 +56,15 @@ export interface MemoryBudgetOptions {
 }
 
 /** What the planner is asked: the device and dtype, the budget, and whichever step budgets the caller fixed. */
-export interface MemoryPlanOptions extends MemoryBudgetOptions, Partial<StepBudget>, Partial<Pick<KvCacheShape, 'blockSize'>> {
+export interface MemoryPlanOptions extends MemoryBudgetOptions, OffloadOptions, Partial<StepBudget>, Partial<Pick<KvCacheShape, 'blockSize'>> {
   /** 'cpu' or 'cuda:N' */
   device: DeviceName;
   /** dtype of activations and of the KV cache (f32 on the CPU; f16/bf16/f32 on CUDA) */
   activationDtype: DType;
+  /** how fast host memory reaches the device: asked only when layers stream (default DEFAULT_HOST_TO_DEVICE) */
+  hostToDevice?: () => HostToDevice;
+  /** host bytes pinned memory may take (default: half of system memory, as the CPU's budget) */
+  hostBudgetBytes?: number;
 }
 
 export interface MemoryPlan {
@@ -66,7 +77,11 @@ export interface MemoryPlan {
     bytes: number;
     /** the LM head reuses the token embedding (counted once, under tokenEmbedding) */
     tiedLmHead: boolean;
+    /** weight bytes on the device: all of them, or with offload the resident ones and the staging slots */
+    deviceBytes: number;
   };
+  /** CUDA only, when layers stream from pinned host memory (offload.ts); absent when every weight is on the device */
+  offload?: OffloadPlan;
   workspace: { bytes: number } & Pick<StepBudget, 'maxNumBatchedTokens' | 'maxNumSeqs'>;
   /** decoders only; encoders have blocks = 0 */
   kv: { dtype: DType; bytesPerToken: number; blockSize: number; blockBytes: number; blocks: number; bytes: number; tokens: number };
@@ -75,7 +90,7 @@ export interface MemoryPlan {
   maxModelLenFrom: 'option' | 'config' | 'memory';
   /** sequences of maxModelLen tokens whose KV cache fits at once (encoders: maxNumSeqs) */
   concurrentSequences: number;
-  /** weights + workspace + KV cache */
+  /** device bytes: weights on the device + workspace + KV cache */
   totalBytes: number;
   fits: boolean;
   /** bytes missing when it does not fit (0 otherwise) */
@@ -198,20 +213,49 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
   const workspaceFor = (maxModelLen: number) => runnerWorkspaceBytes(spec, {
     activationDtype: o.activationDtype, maxNumBatchedTokens, maxNumSeqs, maxModelLen, blockSize,
   });
+  const encoderLen = o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens);
 
-  /** bytes a decoder needs to serve one sequence of `len` tokens */
-  const requiredFor = (len: number) => weightBytes + workspaceFor(len) + Math.ceil(len / blockSize) * blockBytes;
+  /** device bytes a load with `deviceWeights` of weights on the device needs to serve one sequence of `len` tokens */
+  const requiredFor = (deviceWeights: number, len: number) => spec.causal
+    ? deviceWeights + workspaceFor(len) + Math.ceil(len / blockSize) * blockBytes
+    : deviceWeights + workspaceFor(encoderLen);
+
+  // ---- the split: every layer on the device, or the first ones (offload.ts)
+  const { perLayer } = bytesByLayer(weights, spec.numLayers);
+  const hostBudget = o.hostBudgetBytes ?? Math.floor(os.totalmem() * CPU_SHARE);
+  /** the context a split must leave room for: maxModelLen, or one step of tokens */
+  const minContext = o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens);
+  const fitsWith = (split?: Split) => requiredFor(deviceWeightBytes(weightBytes, split), minContext) <= budget.bytes &&
+    (split?.hostBytes ?? 0) <= hostBudget;
+  /** the most layers that fit on the device with the rest streamed, if any split fits */
+  const bestSplit = (): Split | undefined => {
+    for (let g = spec.numLayers - 1; g >= 0; g--) {
+      const split = splitAt(perLayer, g, 'memory');
+      if (fitsWith(split)) return split;
+    }
+    return undefined;
+  };
+  const overridden = overriddenGpuLayers(o, perLayer, o.device);
+  let split: Split | undefined;
+  if (overridden !== undefined) {
+    if (overridden < spec.numLayers) split = splitAt(perLayer, overridden, o.gpuLayers !== undefined ? 'gpuLayers' : 'cpuOffloadBytes');
+  } else if (o.device !== 'cpu' && !fitsWith(undefined)) {
+    split = bestSplit();
+  }
+  const deviceWeights = deviceWeightBytes(weightBytes, split);
+  const required = (len: number) => requiredFor(deviceWeights, len);
+
   /**
    * The longest sequence (whole blocks, at most `limit`) that fits the budget, or undefined. The
    * workspace grows with the length too (block tables), so this searches rather than divides.
    */
   const longestFitting = (limit: number): number | undefined => {
-    if (requiredFor(limit) <= budget.bytes) return limit;
+    if (required(limit) <= budget.bytes) return limit;
     let lo = 0; // blocks known to fit (0: none)
     let hi = Math.ceil(limit / blockSize); // blocks known not to fit
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if (requiredFor(mid * blockSize) <= budget.bytes) lo = mid;
+      if (required(mid * blockSize) <= budget.bytes) lo = mid;
       else hi = mid;
     }
     return lo > 0 ? lo * blockSize : undefined;
@@ -224,10 +268,10 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
   let requiredBytes: number;
 
   if (!spec.causal) {
-    maxModelLen = o.maxModelLen ?? Math.min(maxPos, maxNumBatchedTokens);
+    maxModelLen = encoderLen;
     maxModelLenFrom = o.maxModelLen !== undefined ? 'option' : 'config';
     workspace = workspaceFor(maxModelLen);
-    requiredBytes = weightBytes + workspace;
+    requiredBytes = required(maxModelLen);
   } else {
     if (o.maxModelLen !== undefined) {
       maxModelLen = o.maxModelLen;
@@ -239,33 +283,60 @@ export function computeMemoryPlan(spec: ModelSpec, weights: WeightEntry[], o: Me
     }
     workspace = workspaceFor(maxModelLen);
     const perSequence = Math.ceil(maxModelLen / blockSize);
-    blocks = Math.max(0, Math.floor((budget.bytes - weightBytes - workspace) / blockBytes));
+    blocks = Math.max(0, Math.floor((budget.bytes - deviceWeights - workspace) / blockBytes));
     // CPU memory is shared with everything else on the machine: reserve no more KV than maxNumSeqs
     // sequences of maxModelLen can use. On CUDA the KV cache takes what the budget leaves (as vLLM does).
     if (o.device === 'cpu') blocks = Math.min(blocks, maxNumSeqs * perSequence);
-    requiredBytes = weightBytes + workspace + perSequence * blockBytes;
+    requiredBytes = required(maxModelLen);
   }
 
   const kvBytes = blocks * blockBytes;
   const perSequence = spec.causal ? Math.ceil(maxModelLen / blockSize) : 0;
-  const fits = requiredBytes <= budget.bytes;
+  const hostFits = (split?.hostBytes ?? 0) <= hostBudget;
+  const fits = requiredBytes <= budget.bytes && hostFits;
   const plan: MemoryPlan = {
     device: o.device,
     budget,
     dtypes: { weights: describeDtypes(weights), activations: o.activationDtype, kv: kvDtype },
-    params: { groups, count: paramCount, bytes: weightBytes, tiedLmHead },
+    params: { groups, count: paramCount, bytes: weightBytes, tiedLmHead, deviceBytes: deviceWeights },
+    ...(split ? { offload: priced(split, o.hostToDevice?.() ?? DEFAULT_HOST_TO_DEVICE) } : {}),
     workspace: { bytes: workspace, maxNumBatchedTokens, maxNumSeqs },
     kv: { dtype: kvDtype, bytesPerToken, blockSize, blockBytes, blocks, bytes: kvBytes, tokens: blocks * blockSize },
     maxModelLen,
     maxModelLenFrom,
     concurrentSequences: spec.causal ? Math.floor(blocks / Math.max(1, perSequence)) : maxNumSeqs,
-    totalBytes: weightBytes + workspace + kvBytes,
+    totalBytes: deviceWeights + workspace + kvBytes,
     fits,
-    shortfallBytes: fits ? 0 : requiredBytes - budget.bytes,
+    shortfallBytes: fits ? 0 : Math.max(0, requiredBytes - budget.bytes),
     advice: [],
   };
-  if (!fits) plan.advice = adviceFor(plan, spec, weights, o, requiredBytes, spec.causal ? longestFitting(maxModelLen) : undefined);
+  if (!fits) {
+    const offloadAdvice = offloadAdviceFor(plan, o, split, hostBudget, bestSplit, () => requiredFor(deviceWeightBytes(weightBytes,
+      splitAt(perLayer, 0, 'memory')), minContext), minContext);
+    // when only host memory is short, the device's knobs do not help
+    const deviceAdvice = requiredBytes > budget.bytes ? adviceFor(plan, spec, weights, o, requiredBytes, spec.causal ? longestFitting(maxModelLen) : undefined) : [];
+    plan.advice = [...deviceAdvice, ...offloadAdvice];
+  }
   return plan;
+}
+
+/** What offload can do for a plan that does not fit (CUDA only). */
+function offloadAdviceFor(plan: MemoryPlan, o: MemoryPlanOptions, split: Split | undefined, hostBudget: number,
+  bestSplit: () => Split | undefined, allStreamed: () => number, minContext: number): string[] {
+  if (o.device === 'cpu') return [];
+  const advice: string[] = [];
+  if (split && split.hostBytes > hostBudget) {
+    advice.push(`host memory: the ${split.hostLayers.length} streamed layers take ${formatBytes(split.hostBytes)} of pinned memory, ` +
+      `more than the ${formatBytes(hostBudget)} allowed (half of system memory)`);
+  }
+  const best = bestSplit();
+  if (o.gpuLayers !== undefined || o.cpuOffloadBytes !== undefined) {
+    if (best) advice.push(`gpuLayers: at most ${best.gpuLayers} of ${best.layers} layers fit on the GPU with the rest streamed`);
+  } else if (!best) {
+    advice.push(`offload: even with every layer streamed from host memory (gpuLayers 0) the GPU needs ${formatBytes(allStreamed())} ` +
+      `(embeddings, LM head, two layers of staging, workspace, KV cache for ${minContext} tokens)`);
+  }
+  return advice;
 }
 
 /** What would make a plan that does not fit fit: one line per knob that helps. */
@@ -309,6 +380,15 @@ function adviceFor(plan: MemoryPlan, spec: ModelSpec, weights: WeightEntry[], o:
 
 const FLOAT_WEIGHT: ReadonlySet<DType> = new Set<DType>(['f32', 'f16', 'bf16']);
 
+/** The weights part of a plan in words: their bytes, and with offload what stays on the device. */
+export function describeWeights(plan: MemoryPlan): string {
+  const all = `${formatBytes(plan.params.bytes)} (${plan.dtypes.weights})`;
+  const s = plan.offload;
+  if (!s) return all;
+  return `${all}, of which ${formatBytes(plan.params.deviceBytes)} on the device (${s.gpuLayers} of ${s.layers} layers, and ` +
+    `${s.slots} staging slot${s.slots === 1 ? '' : 's'} for the ${s.hostLayers.length} streamed from host memory)`;
+}
+
 /** computeMemoryPlan, throwing ERR_GPUFORMER_OOM (before anything is allocated) when the model cannot fit. */
 export function planMemory(spec: ModelSpec, weights: WeightEntry[], o: MemoryPlanOptions): MemoryPlan {
   const plan = computeMemoryPlan(spec, weights, o);
@@ -317,9 +397,11 @@ export function planMemory(spec: ModelSpec, weights: WeightEntry[], o: MemoryPla
       ? ` + KV cache for one sequence of ${plan.maxModelLen} tokens ${formatBytes(Math.ceil(plan.maxModelLen / plan.kv.blockSize) * plan.kv.blockBytes)}`
       : '';
     throw oom(`${spec.architecture} does not fit in ${formatBytes(plan.budget.bytes)} (${plan.budget.source}): ` +
-      `weights ${formatBytes(plan.params.bytes)} (${plan.dtypes.weights}) + workspace ${formatBytes(plan.workspace.bytes)} ` +
-      `(maxNumBatchedTokens ${plan.workspace.maxNumBatchedTokens})${kvPart}; ${plan.shortfallBytes} bytes ` +
-      `(${formatBytes(plan.shortfallBytes)}) are missing. What would help:\n  - ${plan.advice.join('\n  - ')}`);
+      `weights ${describeWeights(plan)} + workspace ${formatBytes(plan.workspace.bytes)} ` +
+      `(maxNumBatchedTokens ${plan.workspace.maxNumBatchedTokens})${kvPart}; ` +
+      (plan.shortfallBytes > 0 ? `${plan.shortfallBytes} bytes (${formatBytes(plan.shortfallBytes)}) are missing` :
+        `the device has room, but the streamed layers' ${formatBytes(plan.offload?.hostBytes ?? 0)} do not fit in host memory`) +
+      `. What would help:\n  - ${plan.advice.join('\n  - ')}`);
   }
   return plan;
 }

@@ -20,7 +20,7 @@ import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type EncoderForward, type EncoderStepTensors } from './forward';
+import { attentionViews, type EncoderForward, type EncoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { BertWeights } from './weights';
 
 /** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */
@@ -30,7 +30,7 @@ export function bertActivationSizes(spec: ModelSpec, T: number): Record<string, 
 }
 
 export class Bert implements EncoderForward {
-  constructor(private readonly spec: ModelSpec, private readonly w: BertWeights) {}
+  constructor(private readonly spec: ModelSpec, private readonly w: BertWeights, private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {}
 
   forward(prog: Command[], s: EncoderStepTensors, act: Arena): Tensor {
     const { hiddenSize: C, numHeads: H, headDim: D, intermediateSize: F } = this.spec;
@@ -45,6 +45,7 @@ export class Bert implements EncoderForward {
     const w = this.w;
 
     const embedded = spare;
+    this.hooks.begin(prog);
     prog.push(
       ops.embedding({
         ids: s.ids, tok: w.word, posIds: s.positions, pos: w.position,
@@ -59,7 +60,8 @@ export class Bert implements EncoderForward {
     };
     const tanh = this.spec.activation === 'gelu_tanh';
 
-    for (const l of w.layers) {
+    w.layers.forEach((l, i) => {
+      this.hooks.enter(prog, i);
       prog.push(
         ops.linear({ x: h, w: l.q.w, bias: l.q.bias, out: q }),
         ops.linear({ x: h, w: l.k.w, bias: l.k.bias, out: k }),
@@ -75,7 +77,8 @@ export class Bert implements EncoderForward {
         ops.linear({ x: interAct, w: l.out.w, bias: l.out.bias, out: delta }),
       );
       addNorm(l.outNorm);
-    }
+      this.hooks.leave(prog, i);
+    });
     return h;
   }
 

@@ -29,6 +29,18 @@ export interface EncoderStepTensors {
   maxSeqlen: number;
 }
 
+/**
+ * What a forward pass does around each layer, when some layers' weights stream in from host memory (offload.ts
+ * LayerStream); NO_LAYER_HOOKS otherwise. begin() opens the pass, enter(i) / leave(i) bracket layer i's ops.
+ */
+export interface LayerHooks {
+  begin(prog: Command[]): void;
+  enter(prog: Command[], layer: number): void;
+  leave(prog: Command[], layer: number): void;
+}
+
+export const NO_LAYER_HOOKS: LayerHooks = { begin() {}, enter() {}, leave() {} };
+
 export interface DecoderForward {
   /** appends the commands of one forward pass; returns the final-normed hidden states [T, C] (a view of `act`) */
   forward(prog: Command[], s: DecoderStepTensors, act: Arena): Tensor;

@@ -19,7 +19,7 @@ import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
+import { attentionViews, type DecoderForward, type DecoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import type { Gpt2Weights, Linear } from './weights';
 
@@ -34,7 +34,7 @@ export class Gpt2 implements DecoderForward {
 
   /** `views` are the q/k/v views of c_attn (see weights.ts), disposed with the model */
   constructor(private readonly spec: ModelSpec, private readonly w: Gpt2Weights, private readonly kv: KvCache,
-    private readonly views: Tensor[]) {
+    private readonly views: Tensor[], private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
     this.lmHead = w.lmHead;
   }
 
@@ -49,6 +49,7 @@ export class Gpt2 implements DecoderForward {
     const fc = act.view('fc', [T, F]);
     const fcAct = act.view('fcAct', [T, F]);
 
+    this.hooks.begin(prog);
     prog.push(ops.embedding({ ids: s.ids, tok: this.w.wte, posIds: s.positions, pos: this.w.wpe, out: h }));
     let pending = false; // whether delta holds a block output not yet added to h
     const normInto = (n: { weight: Tensor; bias?: Tensor }) =>
@@ -57,6 +58,7 @@ export class Gpt2 implements DecoderForward {
         : ops.layerNorm({ x: h, weight: n.weight, bias: n.bias, eps, out: xn }));
 
     this.w.layers.forEach((l, i) => {
+      this.hooks.enter(prog, i);
       // attention block
       normInto(l.ln1);
       prog.push(
@@ -78,6 +80,7 @@ export class Gpt2 implements DecoderForward {
         ops.gelu({ x: fc, out: fcAct, tanh: this.spec.activation === 'gelu_tanh' }),
         ops.linear({ x: fcAct, w: l.mlpProj.w, bias: l.mlpProj.bias, out: delta }),
       );
+      this.hooks.leave(prog, i);
     });
     normInto(this.w.finalNorm);
     return xn;

@@ -21,7 +21,7 @@ import { ops } from '../ops';
 import { Command, DeviceName, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type DecoderForward, type DecoderStepTensors } from './forward';
+import { attentionViews, type DecoderForward, type DecoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import { ropeTables } from './rope';
 import type { Linear, LlamaWeights } from './weights';
@@ -38,7 +38,8 @@ export class Llama implements DecoderForward {
   private readonly invFreq: Tensor;
   private readonly scale: number;
 
-  constructor(private readonly spec: ModelSpec, private readonly w: LlamaWeights, private readonly kv: KvCache, device: DeviceName) {
+  constructor(private readonly spec: ModelSpec, private readonly w: LlamaWeights, private readonly kv: KvCache, device: DeviceName,
+    private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
     const tables = ropeTables(spec.rope!);
     this.invFreq = Tensor.fromData(device, 'f32', [tables.invFreq.length], tables.invFreq, 'other');
     // YaRN scales cos and sin by attentionFactor, i.e. the q·k logits by its square
@@ -60,12 +61,14 @@ export class Llama implements DecoderForward {
     const up = act.view('up', [T, F]);
     const mlp = act.view('mlpAct', [T, F]);
 
+    this.hooks.begin(prog);
     prog.push(ops.embedding({ ids: s.ids, tok: this.w.embed, out: h }));
     let pending = false; // whether delta holds a block output not yet added to h
     const normInto = (weight: Tensor) =>
       prog.push(pending ? ops.rmsNorm({ x: delta, residual: h, weight, eps, out: xn }) : ops.rmsNorm({ x: h, weight, eps, out: xn }));
 
     this.w.layers.forEach((l, i) => {
+      this.hooks.enter(prog, i);
       // attention block
       normInto(l.attnNorm.weight);
       prog.push(
@@ -90,6 +93,7 @@ export class Llama implements DecoderForward {
         ops.swiglu({ gate, up, out: mlp }),
         ops.linear({ x: mlp, w: l.down.w, bias: l.down.bias, out: delta }),
       );
+      this.hooks.leave(prog, i);
     });
     normInto(this.w.finalNorm.weight);
     return xn;

@@ -19,6 +19,11 @@ export interface RunnerOptions extends StepBudget, KvCacheShape {
   device: DeviceName;
   /** dtype of activations and of the KV cache: f32 on the CPU; f16, bf16 or f32 on CUDA */
   activationDtype: DType;
+  /**
+   * layers whose weights stream from host memory each step (an offload split, lib/memory/offload.ts): their
+   * tensors are host tensors, and the runner stages them through device slots (offload.ts LayerStream)
+   */
+  streamedLayers?: number[];
 }
 
 /** Activation regions of the family's forward pass for T tokens (elements, by region name). */

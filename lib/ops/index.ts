@@ -5,7 +5,7 @@
  *
  * Shapes: T packed tokens, B sequences, H heads, D head dim, V vocab, C channels.
  */
-import { Command, native, PreparedProgram, Tensor } from '../native';
+import { Command, CopyQueue, native, PreparedProgram, Tensor } from '../native';
 
 type Opt<T> = T | null | undefined;
 
@@ -98,6 +98,15 @@ export const ops = {
    */
   logprobs: (a: { logits: Tensor; tokens: Tensor; tokenLogprobs: Tensor; topIds?: Opt<Tensor>; topLogprobs?: Opt<Tensor> }): Command =>
     ({ op: 'logprobs', ...a }),
+  /**
+   * streamed weights: src[i] (host memory, pinned for CUDA) → dst[i] (the queue's device) on the queue's copy
+   * stream, once the slot is released; marks the slot ready
+   */
+  fetchSlot: (a: { queue: CopyQueue; slot: number; src: Tensor[]; dst: Tensor[] }): Command => ({ op: 'fetch_slot', ...a }),
+  /** the op stream waits for the slot's last fetch */
+  waitSlot: (a: { queue: CopyQueue; slot: number }): Command => ({ op: 'wait_slot', ...a }),
+  /** the ops so far end the slot's use: a later fetch may overwrite it after them */
+  releaseSlot: (a: { queue: CopyQueue; slot: number }): Command => ({ op: 'release_slot', ...a }),
 };
 
 /** Runs a program on a native worker thread; resolves when every op (and the device stream) is done. */

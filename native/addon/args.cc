@@ -35,14 +35,32 @@ bool Fields::has(const char* name) const {
 
 const gf::Tensor& Fields::tensor(const char* name) const {
   const gf::Tensor& t = TensorWrap::Get(get(name), where_.c_str(), name);
-  if (devices_) {
-    if (t.device().is_cuda()) {
-      devices_->cuda.insert(t.device().index);
-    } else {
-      devices_->cpu = true;
-    }
-  }
+  note_device(t);
   return t;
+}
+
+void Fields::note_device(const gf::Tensor& t) const {
+  if (!devices_) return;
+  if (t.device().is_cuda()) {
+    devices_->cuda.insert(t.device().index);
+  } else {
+    devices_->cpu = true;
+  }
+}
+
+std::vector<gf::Tensor> Fields::tensors(const char* name, bool host_copy_source) const {
+  Napi::Value v = get(name);
+  if (!v.IsArray()) input_error(where_, ": '", name, "' must be an array of Tensors, got ", type_name(v));
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<gf::Tensor> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    const std::string field = std::string(name) + "[" + std::to_string(i) + "]";
+    const gf::Tensor& t = TensorWrap::Get(a.Get(i), where_.c_str(), field.c_str());
+    if (!host_copy_source) note_device(t);
+    out.push_back(t);
+  }
+  return out;
 }
 
 const gf::Tensor* Fields::opt_tensor(const char* name) const {

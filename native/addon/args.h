@@ -34,9 +34,15 @@ class Fields {
   std::string string(const char* name) const;
   std::string string_or(const char* name, const std::string& fallback) const;
   bool has(const char* name) const;
+  // An array of tensors. `host_copy_source`: tensors a copy engine reads from host memory (fetch_slot's
+  // sources), which are not noted as a device the program computes on (so a CUDA program stays graphable).
+  std::vector<gf::Tensor> tensors(const char* name, bool host_copy_source = false) const;
+  // The raw value of a field (for handles other than tensors, such as a CopyQueue).
+  Napi::Value value(const char* name) const { return get(name); }
 
  private:
   Napi::Value get(const char* name) const;
+  void note_device(const gf::Tensor& t) const;  // with `devices`: the program computes on t's device
   Napi::Object obj_;
   std::string where_;
   ProgramDevices* devices_;

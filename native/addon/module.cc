@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "args.h"
+#include "copy_queue_wrap.h"
 #include "errors.h"
 #include "exec.h"
 #include "gpuformer/allocator.h"
@@ -139,6 +140,15 @@ Napi::Value CpuFmaPeak(const Napi::CallbackInfo& info) {
   });
 }
 
+// hostToDeviceBandwidth(device): bytes per second from pinned host memory to a CUDA device (measured once)
+Napi::Value HostToDeviceBandwidth(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    const gf::Device d = to_device(info[0], "hostToDeviceBandwidth: 'device'");
+    if (!d.is_cuda()) input_error("hostToDeviceBandwidth: 'device' must be a CUDA device, got ", d.name());
+    return Napi::Number::New(info.Env(), gf::cuda::host_to_device_bandwidth(d.index));
+  });
+}
+
 Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass expects a constructor");
   set_error_class(info.Env(), info[0].As<Napi::Function>());
@@ -156,6 +166,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("execSync", Napi::Function::New(env, ExecSync, "execSync"));
   exports.Set("prepare", Napi::Function::New(env, Prepare, "prepare"));
   exports.Set("PreparedProgram", DefinePreparedProgram(env));
+  exports.Set("CopyQueue", CopyQueueWrap::Define(env));
+  exports.Set("hostToDeviceBandwidth", Napi::Function::New(env, HostToDeviceBandwidth, "hostToDeviceBandwidth"));
   exports.Set("setCudaGraphs", Napi::Function::New(env, SetCudaGraphs, "setCudaGraphs"));
   exports.Set("setCudaDecodeKernels", Napi::Function::New(env, SetCudaDecodeKernels, "setCudaDecodeKernels"));
   exports.Set("cudaDecodeKernels", Napi::Function::New(env, CudaDecodeKernels, "cudaDecodeKernels"));

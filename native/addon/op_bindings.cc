@@ -3,6 +3,7 @@
 // captured by value, so the program keeps its buffers alive even if JS disposes a handle meanwhile.
 #include <memory>
 
+#include "copy_queue_wrap.h"
 #include "errors.h"
 #include "exec.h"
 #include "gpuformer/ops.h"
@@ -225,6 +226,30 @@ Step parse_logprobs(const Fields& f) {
   return [=]() mutable { gf::logprobs(logits, tokens, out, top_ids.get(), top_logprobs.get()); };
 }
 GF_REGISTER_OP("logprobs", parse_logprobs);
+
+// streamed weights: `queue` a CopyQueue, `slot` its slot; fetch_slot's `src` are host tensors (not a device the
+// program computes on), `dst` the slot's tensors on the device
+Step parse_fetch_slot(const Fields& f) {
+  auto queue = CopyQueueWrap::Get(f.value("queue"), "fetch_slot: 'queue'");
+  const int slot = static_cast<int>(f.integer("slot"));
+  std::vector<Tensor> src = f.tensors("src", true), dst = f.tensors("dst");
+  return [=]() { gf::fetch_slot(*queue, slot, src, dst); };
+}
+GF_REGISTER_OP("fetch_slot", parse_fetch_slot);
+
+Step parse_wait_slot(const Fields& f) {
+  auto queue = CopyQueueWrap::Get(f.value("queue"), "wait_slot: 'queue'");
+  const int slot = static_cast<int>(f.integer("slot"));
+  return [=]() { gf::wait_slot(*queue, slot); };
+}
+GF_REGISTER_OP("wait_slot", parse_wait_slot);
+
+Step parse_release_slot(const Fields& f) {
+  auto queue = CopyQueueWrap::Get(f.value("queue"), "release_slot: 'queue'");
+  const int slot = static_cast<int>(f.integer("slot"));
+  return [=]() { gf::release_slot(*queue, slot); };
+}
+GF_REGISTER_OP("release_slot", parse_release_slot);
 
 }  // namespace
 }  // namespace gfaddon

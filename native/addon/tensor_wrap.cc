@@ -96,14 +96,17 @@ const gf::Tensor& TensorWrap::live(const char* method) const {
   return tensor_;
 }
 
-// Tensor.empty(device, dtype, shape, tag?)
+// Tensor.empty(device, dtype, shape, tag?, options?): options.pinned (device 'cpu') takes page-locked host
+// memory that CUDA copies from asynchronously (the weights of offloaded layers).
 Napi::Value TensorWrap::Empty(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     const gf::Device dev = to_device(info[0], "Tensor.empty: 'device'");
     const gf::DType dt = to_dtype(info[1], "Tensor.empty: 'dtype'");
     auto shape = to_shape(info[2], "Tensor.empty: 'shape'");
     const gf::MemoryTag tag = to_tag(info[3], "Tensor.empty: 'tag'");
-    return Wrap(info.Env(), gf::Tensor::empty(dev, dt, std::move(shape), tag));
+    bool pinned = false;
+    if (!info[4].IsUndefined()) pinned = Fields(info[4], "Tensor.empty: 'options'").boolean_or("pinned", false);
+    return Wrap(info.Env(), gf::Tensor::empty(dev, dt, std::move(shape), tag, pinned));
   });
 }
 

@@ -71,13 +71,18 @@ int64_t resident_bytes(const void* p, size_t n) {
 
 }  // namespace
 
-std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag) {
+std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag, bool pinned) {
+  GF_CHECK_INPUT(!pinned || device.is_cpu(), "pinned memory is host memory: it is allocated on the cpu, not on ",
+                 device.name());
   auto s = std::make_shared<Storage>();
   s->device = device;
   s->tag = tag;
   s->bytes = bytes;
+  s->pinned = pinned;
   const size_t request = bytes == 0 ? kCpuAlignment : bytes;
-  if (device.is_cpu()) {
+  if (pinned) {
+    s->ptr = cuda::host_alloc(request);
+  } else if (device.is_cpu()) {
     const size_t rounded = (request + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
     s->ptr = std::aligned_alloc(kCpuAlignment, rounded);
   } else {
@@ -85,8 +90,8 @@ std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag) {
   }
   if (!s->ptr) {
     s->bytes = 0;
-    fail(ErrorCode::OOM, "out of memory on ", device.name(), ": could not allocate ", bytes, " bytes for ",
-         memory_tag_name(tag));
+    fail(ErrorCode::OOM, "out of memory on ", device.name(), ": could not allocate ", bytes, pinned ? " pinned" : "",
+         " bytes for ", memory_tag_name(tag));
   }
   account(device, tag, static_cast<int64_t>(bytes));
   if (device.is_cpu()) {
@@ -99,12 +104,14 @@ std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag) {
 
 Storage::~Storage() {
   if (!ptr) return;
-  if (device.is_cpu()) {
-    {
-      Ledger& l = ledger();
-      std::lock_guard<std::mutex> lock(l.mutex);
-      l.cpu_live.erase(ptr);
-    }
+  if (device.is_cpu()) {  // pinned storage too: it is host memory
+    Ledger& l = ledger();
+    std::lock_guard<std::mutex> lock(l.mutex);
+    l.cpu_live.erase(ptr);
+  }
+  if (pinned) {
+    cuda::host_free(ptr);
+  } else if (device.is_cpu()) {
     std::free(ptr);
   } else {
     cuda::device_free(device.index, ptr);

@@ -19,6 +19,9 @@ void copy_h2d(int, void*, const void*, size_t) { absent(); }
 void copy_d2h(int, void*, const void*, size_t) { absent(); }
 void copy_d2d(int, void*, const void*, size_t) { absent(); }
 void memset_device(int, void*, int, size_t) { absent(); }
+void* host_alloc(size_t) { absent(); }
+void host_free(void*) {}
+double host_to_device_bandwidth(int) { absent(); }
 void synchronize(int) { absent(); }
 std::shared_ptr<Graph> capture_graph(int, const std::function<void()>&, std::string* why) {
   if (why) *why = unavailable_reason();

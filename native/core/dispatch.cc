@@ -641,4 +641,39 @@ void logprobs(const Tensor& logits, const Tensor& tokens, Tensor& token_logprobs
   GF_DISPATCH(token_logprobs.device(), logprobs(logits, tokens, token_logprobs, top_ids, top_logprobs));
 }
 
+// ------------------------------------------------------------------------------ streamed weights (offload)
+namespace {
+void check_slot(const char* op, const CopyQueue& q, int slot) {
+  GF_CHECK_INPUT(slot >= 0 && slot < q.slots, op, ": 'slot' ", slot, " is not a slot of the queue (0..", q.slots - 1, ")");
+}
+}  // namespace
+
+void fetch_slot(CopyQueue& queue, int slot, const std::vector<Tensor>& src, const std::vector<Tensor>& dst) {
+  const char* op = "fetch_slot";
+  check_slot(op, queue, slot);
+  GF_CHECK_INPUT(src.size() == dst.size(), op, ": ", src.size(), " 'src' tensors but ", dst.size(), " 'dst' tensors");
+  for (size_t i = 0; i < src.size(); i++) {
+    GF_CHECK_INPUT(src[i].device().is_cpu(), op, ": 'src'[", i, "] must be in host memory, got ", src[i].describe());
+    GF_CHECK_INPUT(queue.device.is_cpu() || src[i].storage->pinned, op, ": 'src'[", i,
+                   "] must be pinned host memory for a copy to ", queue.device.name(), ", got ", src[i].describe());
+    GF_CHECK_INPUT(dst[i].device() == queue.device, op, ": 'dst'[", i, "] must be on the queue's device ",
+                   queue.device.name(), ", got ", dst[i].describe());
+    check_contiguous(op, "src", src[i]);
+    check_contiguous(op, "dst", dst[i]);
+    GF_CHECK_INPUT(src[i].dtype == dst[i].dtype && src[i].numel() == dst[i].numel(), op, ": 'src'[", i, "] ",
+                   src[i].describe(), " does not match 'dst'[", i, "] ", dst[i].describe());
+  }
+  GF_DISPATCH(queue.device, fetch_slot(queue, slot, src, dst));
+}
+
+void wait_slot(CopyQueue& queue, int slot) {
+  check_slot("wait_slot", queue, slot);
+  GF_DISPATCH(queue.device, wait_slot(queue, slot));
+}
+
+void release_slot(CopyQueue& queue, int slot) {
+  check_slot("release_slot", queue, slot);
+  GF_DISPATCH(queue.device, release_slot(queue, slot));
+}
+
 }  // namespace gf

@@ -36,7 +36,7 @@ std::string shape_str(const std::vector<int64_t>& shape) {
   return s.str();
 }
 
-Tensor Tensor::empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag) {
+Tensor Tensor::empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag, bool pinned) {
   for (int64_t d : shape) GF_CHECK_INPUT(d >= 0, "tensor shape ", shape_str(shape), " has a negative dimension");
   if (is_quantized(dtype)) {
     GF_CHECK_INPUT(!shape.empty() && shape.back() % kQuantBlock == 0, "a ", dtype_name(dtype),
@@ -46,7 +46,7 @@ Tensor Tensor::empty(Device device, DType dtype, std::vector<int64_t> shape, Mem
   t.dtype = dtype;
   t.shape = std::move(shape);
   t.strides = contiguous_strides(t.shape);
-  t.storage = allocate(device, t.nbytes(), tag);
+  t.storage = allocate(device, t.nbytes(), tag, pinned);
   return t;
 }
 

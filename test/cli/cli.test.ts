@@ -60,6 +60,8 @@ describe('cli: help and usage errors', () => {
       [['serve', '--model', 'm', '--max-n', '0'], /--max-n must be an integer ≥ 1, got '0'/],
       [['inspect', 'x', '--memory-budget', 'lots'], /--memory-budget must be a size/],
       [['inspect', 'x', '--dtype', 'q5_k'], /--dtype must be auto, float32, float16, bfloat16, q8_0, q4_0 or q4_1, got 'q5_k'/],
+      [['inspect', 'x', '--gpu-layers=-1'], /--gpu-layers must be an integer ≥ 0, got '-1'/],
+      [['inspect', 'x', '--cpu-offload-gb', 'some'], /--cpu-offload-gb must be a number in \[0, 1000000\], got 'some'/],
     ];
     for (const [argv, msg] of cases) {
       const a = io();
@@ -128,10 +130,20 @@ describe('cli: commands on real models', () => {
     expect(['portable', 'avx2', 'avx512']).toContain(x.cpu.isa.tier);
   });
 
-  it('inspect --dtype q4_0 counts the blocks', async () => {
+  it('inspect --dtype q4_0 counts the blocks; --gpu-layers and --cpu-offload-gb plan the split and its transfers', async () => {
     const a = io();
     expect(await main(['inspect', path.join(FIXTURES, 'llama-gqa'), '--device', 'cpu', '--dtype', 'q4_0'], a.io)).toBe(0);
     expect(a.stdout.text).toMatch(/weights in f32 [\d.]+ [kM]B \+ q4_0 [\d.]+ [kM]B \+ q8_0 [\d.]+ [kM]B/);
+    const b = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'llama3-rope-scaled-sharded'), '--device', 'cuda', '--device-memory', '8GB',
+      '--gpu-layers', '1', '--json'], b.io)).toBe(0);
+    const x = JSON.parse(b.stdout.text);
+    expect(x.plan.offload).toMatchObject({ gpuLayers: 1, hostLayers: [1, 2], from: 'gpuLayers', slots: 2 });
+    const c = io();
+    expect(await main(['inspect', path.join(FIXTURES, 'llama3-rope-scaled-sharded'), '--device', 'cuda', '--device-memory', '8GB',
+      '--cpu-offload-gb', '0.000001'], c.io)).toBe(0);
+    expect(c.stdout.text).toMatch(/offload {5}2 of 3 layers on the GPU \(cpuOffloadBytes\); layer 2 \([\d.]+ MB\) stream from pinned host memory/);
+    expect(c.stdout.text).toMatch(/per step [\d.]+ MB host → device ÷ 25\.0 GB\/s \(default for PCIe 4\.0 x16 \(no device to measure\)\) = [\d.]+ ms of transfers/);
   });
 
   it('generate --prompt-ids streams the golden greedy continuation', async () => {

@@ -85,22 +85,30 @@ describe('the worked example: vocab 32064 × hidden 3072, 131072 positions', () 
     // the longest length whose KV blocks fit beside the weights and its workspace: whole blocks
     expect(plan.maxModelLen).toBe(plan.kv.blocks * 16);
     expect(plan.maxModelLen).toBeLessThan(131072);
-    const longer = computeMemoryPlan(spec, weights, { ...H100, deviceTotalBytes: 16e9, maxModelLen: plan.maxModelLen + 16 });
-    expect(longer.fits).toBe(false);
+    // one block more does not fit with every layer on the GPU; the planner then streams a layer from host memory
+    const allResident = { ...H100, deviceTotalBytes: 16e9, maxModelLen: plan.maxModelLen + 16, gpuLayers: 32 };
+    expect(computeMemoryPlan(spec, weights, allResident).fits).toBe(false);
+    const longer = computeMemoryPlan(spec, weights, { ...allResident, gpuLayers: undefined });
+    expect(longer.fits).toBe(true);
+    // streaming one or two layers saves nothing (each needs a staging slot of its size): three do
+    expect(longer.offload).toMatchObject({ gpuLayers: 29, hostLayers: [29, 30, 31], from: 'memory', slots: 2 });
     expect(plan.maxModelLenFrom).toBe('memory');
     expect(plan.concurrentSequences).toBe(1);
   });
 
-  it('f32 weights that do not fit: ERR_GPUFORMER_OOM before allocating, with the missing bytes and the knobs', async () => {
+  it('f32 weights that do not fit on the GPU (every layer kept there): ERR_GPUFORMER_OOM before allocating, with the missing bytes and the knobs', async () => {
     const before = native.memoryTotals('cpu').allocations;
     const f32 = weightEntriesFromSpec(spec, 'f32');
-    const plan = computeMemoryPlan(spec, f32, { ...H100, deviceTotalBytes: 16e9, activationDtype: 'f32' });
+    const o = { ...H100, deviceTotalBytes: 16e9, activationDtype: 'f32' as const, gpuLayers: 32 };
+    const plan = computeMemoryPlan(spec, f32, o);
     expect(plan.fits).toBe(false);
+    expect(plan.offload).toBeUndefined();
     const required = plan.params.bytes + plan.workspace.bytes + plan.kv.blockBytes; // one block at least
     expect(plan.shortfallBytes).toBe(required - 14.4e9);
-    const err = await expectCoded(() => planMemory(spec, f32, { ...H100, deviceTotalBytes: 16e9, activationDtype: 'f32' }), 'ERR_GPUFORMER_OOM',
+    const err = await expectCoded(() => planMemory(spec, f32, o), 'ERR_GPUFORMER_OOM',
       new RegExp(`${plan.shortfallBytes} bytes`), /are missing/, /dtype: 'float16'/, /saves 7\.6 GB/, /gpuMemoryUtilization/,
-      /dtype: 'q8_0' \(or 'q4_0'\) quantizes the float matrices while loading: about 10\.9 GB less in q8_0, enough/);
+      /dtype: 'q8_0' \(or 'q4_0'\) quantizes the float matrices while loading: about 10\.9 GB less in q8_0, enough/,
+      /gpuLayers: at most \d+ of 32 layers fit on the GPU with the rest streamed/);
     expect(err.message).toMatch(/14\.4 GB/);
     expect(native.memoryTotals('cpu').allocations).toBe(before);
   });
@@ -114,9 +122,9 @@ describe('the worked example: vocab 32064 × hidden 3072, 131072 positions', () 
     expect(plan.shortfallBytes).toBe(plan.params.bytes + plan.workspace.bytes + 8192 * plan.kv.blockBytes - 10.8e9);
     await expectCoded(() => planMemory(spec, weights, { ...H100, deviceTotalBytes: 12e9, maxModelLen: 131072 }), 'ERR_GPUFORMER_OOM',
       new RegExp(`maxModelLen: at most ${fitsLen} fits`));
-    // and that length does fit
+    // and that length does fit; one block more does not with every layer on the GPU
     expect(computeMemoryPlan(spec, weights, { ...H100, deviceTotalBytes: 12e9, maxModelLen: fitsLen }).fits).toBe(true);
-    expect(computeMemoryPlan(spec, weights, { ...H100, deviceTotalBytes: 12e9, maxModelLen: fitsLen + 16 }).fits).toBe(false);
+    expect(computeMemoryPlan(spec, weights, { ...H100, deviceTotalBytes: 12e9, maxModelLen: fitsLen + 16, gpuLayers: 32 }).fits).toBe(false);
   });
 
   it('maxModelLen past the position limit is an input error', async () => {

@@ -24,8 +24,9 @@ describe('addon loading and devices', () => {
 
   test('every op of the contract is registered', () => {
     expect(native.opNames().sort()).toEqual([
-      'add', 'argmax', 'attention', 'cast', 'copy', 'count_tokens', 'embedding', 'gather_rows', 'gelu', 'kv_cache_write', 'l2_normalize',
-      'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu', 'tanh',
+      'add', 'argmax', 'attention', 'cast', 'copy', 'count_tokens', 'embedding', 'fetch_slot', 'gather_rows', 'gelu',
+      'kv_cache_write', 'l2_normalize', 'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits',
+      'release_slot', 'rms_norm', 'rope', 'sample', 'silu', 'softmax', 'swiglu', 'tanh', 'wait_slot',
     ]);
   });
 });

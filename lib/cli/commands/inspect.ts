@@ -21,13 +21,16 @@ export const inspect: Command = {
   --max-num-batched-tokens N      most tokens in one step
   --gpu-memory-utilization F      share of GPU memory to use (default 0.9)
   --memory-budget SIZE            an explicit byte budget, e.g. 4GiB
-  --block-size N                  tokens per KV-cache block (default 16)`,
+  --block-size N                  tokens per KV-cache block (default 16)
+  --gpu-layers N                  offload: keep N layers on the GPU, stream the rest from pinned host memory
+  --cpu-offload-gb F              offload: stream at least F GiB of layer weights from host memory`,
 
   async run(argv: string[], io: CliIO): Promise<number> {
     const p = parse(argv, {
       json: { type: 'boolean' }, device: { type: 'string' }, 'device-memory': { type: 'string' }, dtype: { type: 'string' },
       'max-model-len': { type: 'string' }, 'max-num-seqs': { type: 'string' }, 'max-num-batched-tokens': { type: 'string' },
       'gpu-memory-utilization': { type: 'string' }, 'memory-budget': { type: 'string' }, 'block-size': { type: 'string' },
+      'gpu-layers': { type: 'string' }, 'cpu-offload-gb': { type: 'string' },
     }, 1);
     const model = p.positionals[0];
     if (!model) throw new UsageError('MODEL is required');

@@ -30,6 +30,13 @@ void copy_h2d(int device, void* dst, const void* src, size_t bytes);  // synchro
 void copy_d2h(int device, void* dst, const void* src, size_t bytes);
 void copy_d2d(int device, void* dst, const void* src, size_t bytes);
 void memset_device(int device, void* dst, int value, size_t bytes);
+// Page-locked host memory (cudaHostAlloc, portable to every device): nullptr when the driver has none left.
+// Without the CUDA backend or a device: ERR_GPUFORMER_UNSUPPORTED. (native/cuda/copy_queue.cc)
+void* host_alloc(size_t bytes);
+void host_free(void* ptr);
+// Host → device copy bandwidth from pinned memory, bytes per second, measured once per device and remembered
+// (what an offloaded layer's transfer costs: lib/memory/offload.ts). (native/cuda/copy_queue.cc)
+double host_to_device_bandwidth(int device);
 void synchronize(int device);          // waits for the device's op stream; throws ERR_GPUFORMER_CUDA on errors
 
 // CUDA graphs: the device work `enqueue` puts on `device`'s op stream, captured once (nothing runs while it

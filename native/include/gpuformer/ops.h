@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 
+#include "gpuformer/copy_queue.h"
 #include "gpuformer/tensor.h"
 
 namespace gf {

@@ -36,14 +36,17 @@ struct Storage {
   size_t bytes = 0;
   Device device;
   MemoryTag tag = MemoryTag::Other;
+  bool pinned = false;  // CPU memory from cudaHostAlloc: CUDA's copy engines read it directly (offloaded weights)
   Storage() = default;
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage();
 };
 
-// Allocates `bytes` on `device` through the one tagged allocator. Throws ERR_GPUFORMER_OOM on failure.
-std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag);
+// Allocates `bytes` on `device` through the one tagged allocator. Throws ERR_GPUFORMER_OOM on failure. `pinned`
+// (CPU only) takes page-locked host memory from the CUDA driver, which copies to a GPU asynchronously at full
+// bus speed; it needs the CUDA backend and a device (ERR_GPUFORMER_UNSUPPORTED otherwise). Counted as CPU bytes.
+std::shared_ptr<Storage> allocate(Device device, size_t bytes, MemoryTag tag, bool pinned = false);
 
 struct Tensor {
   std::shared_ptr<Storage> storage;
@@ -52,7 +55,7 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;  // in elements; contiguous row-major unless a view says otherwise
 
-  static Tensor empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag);
+  static Tensor empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag, bool pinned = false);
 
   Device device() const { return storage ? storage->device : Device{}; }
   int ndim() const { return static_cast<int>(shape.size()); }

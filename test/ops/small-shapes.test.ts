@@ -19,7 +19,8 @@ import { disposeAll, f32t, i32t, out, tensor } from './tensors';
 afterEach(disposeAll);
 
 describe('linear', () => {
-  // [M, K, N]: M = 1 is the decode path (8-bit activations for quantized weights), the rest the GEMM path
+  // [M, K, N]: one row (decode) and several; quantized weights meet 8-bit activations at every M, and the
+  // reference replays that (linear-cases.ts)
   const shapes: Array<[number, number, number]> = [[1, 64, 33], [1, 288, 7], [2, 96, 17], [5, 32, 33], [9, 160, 12], [17, 64, 5], [33, 96, 40]];
   const floatOnly: Array<[number, number, number]> = [[1, 7, 5], [3, 45, 9], [12, 100, 17]];
   const biases: Array<BiasDType | null> = [null, 'f32', 'f16', 'bf16'];

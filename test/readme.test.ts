@@ -27,6 +27,12 @@ function shellWords(line: string): string[] {
   return Array.from(line.matchAll(/"([^"]*)"|(\S+)/g), (m) => m[1] ?? m[2]);
 }
 
+/** The README's links to files (relative targets, anchors dropped; web addresses left out). */
+function readmeLinks(): string[] {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  return Array.from(readme.matchAll(/\]\(([^)#\s]+)[^)]*\)/g), (m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+}
+
 describe('README', () => {
   it('main-job command: a streamed chat answer from the real GGUF model', async () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -64,14 +70,19 @@ describe('README', () => {
   });
 
   it('links only to files of the repository (a clone has everything it points at), ARCHITECTURE.md among them', () => {
-    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const targets = Array.from(readme.matchAll(/\]\(([^)#\s]+)[^)]*\)/g), (m) => m[1]).filter((t) => !/^[a-z]+:/.test(t));
+    const targets = readmeLinks();
     expect(targets).toContain('ARCHITECTURE.md');
     for (const t of targets) {
       const file = path.resolve(ROOT, t);
       expect(path.relative(ROOT, file).startsWith('..')).toBe(false);
       expect(fs.existsSync(file)).toBe(true);
     }
+  });
+
+  it('ships every file it links to in the npm package (npm shows the README: its links must work there too)', async () => {
+    const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT });
+    const shipped = new Set((JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>)[0].files.map((f) => f.path));
+    expect(readmeLinks().filter((t) => !shipped.has(path.posix.normalize(t)))).toEqual([]);
   });
 
   it('examples/semantic-search.mjs ranks the matching document first', async () => {

@@ -24,7 +24,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { dirname } from 'node:path';
 import { parseOptions, positiveInt as positiveIntOption, usageError } from '../options.mjs';
-import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
+import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, runMain, scrape, settledFootprint, startServer, unlessAborted } from './serve-harness.mjs';
 
 const USAGE = `usage: node bench/e2e/fault-test.mjs (--url URL | --model MODEL) [options]
   --url URL              a running server on loopback (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT)
@@ -82,6 +82,7 @@ function rawExchange(base, pieces, gapMs, waitMs) {
     const t0 = performance.now();
     const socket = net.connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
     let data = '';
+    let error;
     let over = false;
     let i = 0;
     const end = (closed) => {
@@ -91,7 +92,7 @@ function rawExchange(base, pieces, gapMs, waitMs) {
       clearTimeout(next);
       hardStop.signal.removeEventListener('abort', onStop);
       socket.destroy();
-      resolve({ data, closed, ms: performance.now() - t0, status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1]) || undefined });
+      resolve({ data, closed, error, ms: performance.now() - t0, status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1]) || undefined });
     };
     const onStop = () => end(false);
     let next;
@@ -103,10 +104,16 @@ function rawExchange(base, pieces, gapMs, waitMs) {
     const give = setTimeout(() => end(false), waitMs);
     hardStop.signal.addEventListener('abort', onStop);
     socket.setEncoding('latin1');
-    socket.on('data', (d) => (data += d)).on('end', () => end(true)).on('close', () => end(true)).on('error', () => end(true));
+    socket.on('data', (d) => (data += d)).on('end', () => end(true)).on('close', () => end(true)).on('error', (e) => {
+      error = e.code ?? e.message;
+      end(true);
+    });
     socket.on('connect', write);
   });
 }
+
+/** A raw exchange's ending, for a failure message. */
+const closedHow = (r) => `closed ${r.closed}${r.error ? ` (${r.error})` : ''}, status ${r.status} after ${r.ms.toFixed(0)} ms`;
 
 // ------------------------------------------------------------------------------------------ scenarios
 
@@ -145,19 +152,19 @@ async function request(base, kind, model, id, dropAfterFirst) {
         return { ok: true, ms: performance.now() - t0 };
       }
       const r = await pending;
-      const body = await r.json();
+      const body = await unlessAborted(r.json(), ac.signal);
       return { ok: r.status === 200 && body.data?.length === input.length, ms: performance.now() - t0, why: `status ${r.status}` };
     }
     const r = await fetch(`${base}/v1/completions`, {
       method: 'POST', headers: json, signal: ac.signal,
       body: JSON.stringify({ model, prompt: `Once upon a time, client ${id} said`, max_tokens: maxTokens, temperature: 0, stream: true }),
     });
-    if (r.status !== 200) return { ok: false, ms: 0, why: `status ${r.status}: ${(await r.text()).slice(0, 120)}` };
+    if (r.status !== 200) return { ok: false, ms: 0, why: `status ${r.status}: ${(await unlessAborted(r.text(), ac.signal)).slice(0, 120)}` };
     let ttft = NaN;
     const done = await readSse(r.body, t0, (_chunk, at) => {
       if (Number.isNaN(ttft)) ttft = at;
       if (dropAfterFirst) ac.abort();
-    }).catch((e) => (dropAfterFirst && ac.signal.aborted ? 'dropped' : Promise.reject(e)));
+    }, ac.signal).catch((e) => (dropAfterFirst && ac.signal.aborted ? 'dropped' : Promise.reject(e)));
     if (dropAfterFirst) return { ok: true, ms: performance.now() - t0 };
     return { ok: done === true, ms: performance.now() - t0, ttft, why: 'no [DONE]' };
   } catch (e) {
@@ -209,11 +216,11 @@ async function slowClients(base, model) {
   await Promise.all([
     ...Array.from({ length: slowCount }, async () => {
       const r = await rawExchange(base, [bodyHead, ...body.split('')], gap, waitMs);
-      bodies.record(r.closed && r.status === 408, r.ms, `closed ${r.closed}, status ${r.status} after ${r.ms.toFixed(0)} ms`);
+      bodies.record(r.closed && r.status === 408, r.ms, closedHow(r));
     }),
     ...Array.from({ length: slowCount }, async () => {
       const r = await rawExchange(base, headers.split(''), Math.ceil((4 * timeoutMs) / headers.length), waitMs);
-      heads.record(r.closed && (r.status ?? 408) === 408, r.ms, `closed ${r.closed}, status ${r.status} after ${r.ms.toFixed(0)} ms`);
+      heads.record(r.closed && (r.status ?? 408) === 408, r.ms, closedHow(r));
     }),
   ]);
   return [summarize(bodies), summarize(heads)];
@@ -255,7 +262,8 @@ function refusalCases(base, kind, model) {
   const { hostname, port } = new URL(base);
   const post = (path, body, headers = json) => {
     const bytes = Buffer.from(body);
-    return () => fetch(`${base}${path}`, { method: 'POST', headers, body: bytes, signal: hardStop.signal }).then(async (r) => (await r.arrayBuffer(), r.status));
+    return () => fetch(`${base}${path}`, { method: 'POST', headers, body: bytes, signal: hardStop.signal })
+      .then(async (r) => (await unlessAborted(r.arrayBuffer(), hardStop.signal), r.status));
   };
   const big = (bytes) => 'The village sat at the edge of a dark forest. '.repeat(Math.ceil(bytes / 46)).slice(0, bytes);
   const isClientError = (s) => typeof s === 'number' && s >= 400 && s < 500;
@@ -362,7 +370,4 @@ async function main() {
   }
 }
 
-main().then((code) => (process.exitCode = code), (e) => {
-  console.error(e.message);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { dirname } from 'node:path';
 import { parseOptions, positiveInt as positiveIntOption } from '../options.mjs';
-import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, scrape, settledFootprint, startServer } from './serve-harness.mjs';
+import { checkLoopback, commandLine, footprint, percentile, processMemory, readSse, runMain, scrape, settledFootprint, startServer } from './serve-harness.mjs';
 
 const USAGE = `usage: node bench/e2e/load-test.mjs (--url URL | --model MODEL) [options]
   --url URL            a running server on loopback (http://127.0.0.1:PORT, http://localhost:PORT, http://[::1]:PORT)
@@ -70,7 +70,7 @@ async function streamOne(base, model, clientId, signal) {
       else gaps.push(at - last);
       last = at;
     }
-  });
+  }, signal);
   const end = performance.now() - t0;
   return { ttft: first || NaN, gaps, tokens, total: end, decodeMs: first ? last - first : 0 };
 }
@@ -153,7 +153,4 @@ async function main() {
   }
 }
 
-main().then((code) => (process.exitCode = code), (e) => {
-  console.error(e.message);
-  process.exitCode = 1;
-});
+runMain(main);

@@ -117,10 +117,31 @@ export const percentile = (xs, q) => {
 };
 
 /**
- * Reads an OpenAI server-sent-event stream, calling onEvent(parsed chunk, ms since start) for each `data:`
- * event other than [DONE]; resolves with whether [DONE] came. A chunk carrying `error` throws.
+ * `promise`, or a rejection with the signal's reason as soon as `signal` aborts, whichever comes first.
+ * A response body whose fetch is aborted while it is being read can stay pending forever in node's fetch
+ * (nodejs/node#56917, seen here on node 20 when a client disconnects mid-stream under load): a script
+ * waiting on it, with nothing else open, would end without its results.
  */
-export async function readSse(body, t0, onEvent) {
+export function unlessAborted(promise, signal) {
+  if (!signal) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('aborted'));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/**
+ * Reads an OpenAI server-sent-event stream, calling onEvent(parsed chunk, ms since start) for each `data:`
+ * event other than [DONE]; resolves with whether [DONE] came. A chunk carrying `error` throws; `signal` (the
+ * fetch's) aborting rejects at once (unlessAborted).
+ */
+export function readSse(body, t0, onEvent, signal) {
+  return unlessAborted(readEvents(body, t0, onEvent), signal);
+}
+
+async function readEvents(body, t0, onEvent) {
   const decoder = new TextDecoder();
   let buffer = '';
   let done = false;
@@ -147,4 +168,27 @@ export async function readSse(body, t0, onEvent) {
 /** This script's command line as a shell would take it back (arguments with spaces quoted), for the records. */
 export function commandLine(script) {
   return `node ${script} ${process.argv.slice(2).map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`.trim();
+}
+
+/**
+ * Runs a script's main() (resolving with its exit status) and exits with that status, 1 when it throws.
+ * Every wait in these scripts is bounded, but a promise that never settles holds nothing open: node would
+ * then end quietly, status 0, with no results; this makes that a failure that says so.
+ */
+export function runMain(main) {
+  let settled = false;
+  process.on('beforeExit', () => {
+    if (settled) return;
+    settled = true;
+    console.error('FAILED: the script stopped with its work unfinished (something it waited on never settled)');
+    process.exitCode = 1;
+  });
+  main().then((code) => {
+    settled = true;
+    process.exitCode = code;
+  }, (e) => {
+    settled = true;
+    console.error(e.message);
+    process.exitCode = 1;
+  });
 }

@@ -4,6 +4,7 @@
  * and time-limited.
  */
 import type { IncomingMessage, ServerResponse } from 'http';
+import type { Socket } from 'net';
 import { GpuformerError, shown } from '../errors';
 
 /** An error the client caused or should see, with the HTTP status and the OpenAI error fields. */
@@ -94,7 +95,10 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
   const bytes = await new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let finished = false;
     const finish = (error?: Error) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       req.off('data', onData).off('end', onEnd).off('error', onClosed).off('close', onClosed);
       if (error) reject(error);
@@ -107,8 +111,10 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
     };
     const onEnd = () => finish();
     const onClosed = () => finish(new HttpError(400, 'the client closed the connection before sending the whole body'));
-    const timer = setTimeout(() => finish(new HttpError(408, `the request body did not arrive within ${requestTimeoutMs / 1000} s ` +
-      '(the server\'s request timeout)', null, 'invalid_request_error', 'request_timeout')), requestTimeoutMs);
+    // judged after the bytes already here are read: a timer due while this process was held up (a loaded
+    // machine, a long parse) fires before the waiting input is read, and would blame the client for it
+    const timer = setTimeout(() => setImmediate(() => finish(new HttpError(408, `the request body did not arrive within ` +
+      `${requestTimeoutMs / 1000} s (the server's request timeout)`, null, 'invalid_request_error', 'request_timeout'))), requestTimeoutMs);
     req.on('data', onData).on('end', onEnd).on('error', onClosed).on('close', onClosed);
   });
   let text: string;
@@ -123,4 +129,24 @@ export async function readJsonBody(req: IncomingMessage, limits: BodyLimits): Pr
   } catch (e) {
     throw new HttpError(400, `the request body is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/** How long a refused connection goes on reading what its client still sends after the answer (nginx's lingering_timeout). */
+export const LINGER_MS = 5000;
+
+/**
+ * Has the connection of a request answered before its body was all read (too large, too slow, not JSON)
+ * close in stages (RFC 9112 section 9.6) once the answer is sent. Closed outright, the bytes the client is
+ * still sending would arrive at a closed socket; the kernel answers them with a reset, which can reach the
+ * client before it has read the answer: it then sees EPIPE or ECONNRESET, never its 413 or 408 (a slow
+ * client on a loaded machine lost its 408 so). Instead: the answer, then a FIN, then the client's bytes
+ * read and dropped until it closes its side or `lingerMs` pass.
+ */
+export function closeInStages(socket: Socket, lingerMs = LINGER_MS): void {
+  // node ends a `connection: close` response with socket.destroySoon(): end, then destroy once flushed
+  socket.destroySoon = () => {
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), lingerMs).unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
 }

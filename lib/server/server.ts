@@ -13,7 +13,7 @@ import type { AddressInfo, Socket } from 'net';
 import { timingSafeEqual } from 'crypto';
 import { shown } from '../errors';
 import { AccessPolicy } from './access';
-import { HttpError, checkJsonContentType, errorBody, readJsonBody, sendError, sendJson, toHttpError } from './http';
+import { HttpError, checkJsonContentType, closeInStages, errorBody, readJsonBody, sendError, sendJson, toHttpError } from './http';
 import { RequestLimits, resolveLimits } from './limits';
 import { ServerMetrics } from './metrics';
 import { chatCompletions } from './routes/chat';
@@ -198,8 +198,11 @@ export class OpenAIServer {
     if (signal.aborted || res.destroyed) return;
     const err = toHttpError(e);
     if (!res.headersSent) {
-      // refused before its body was all read (too large, too slow, not JSON): the rest is not worth reading
-      sendError(res, err, req.complete ? {} : { connection: 'close' });
+      if (req.complete) return sendError(res, err);
+      // refused before its body was all read (too large, too slow, not JSON): what is left of it is
+      // dropped unparsed, and the connection closes once the client has had the answer
+      closeInStages(req.socket);
+      sendError(res, err, { connection: 'close' });
       return;
     }
     if (!res.writableEnded) res.end(`data: ${JSON.stringify(errorBody(err))}\n\ndata: [DONE]\n\n`);

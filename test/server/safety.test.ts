@@ -5,8 +5,10 @@
  * aborted requests in the access log and the metrics, and one tokenization per request whatever n is.
  */
 import * as http from 'http';
-import { getEventListeners, getMaxListeners } from 'events';
+import * as net from 'net';
+import { getEventListeners, getMaxListeners, once } from 'events';
 import { AccessPolicy, hostnameOf, isLoopback } from '../../lib/server/access';
+import { readJsonBody, sendJson } from '../../lib/server/http';
 import { OpenAIServer } from '../../lib/server/server';
 import { parsePrometheus } from '../../lib/server/metrics';
 import { FakeDecoderRunner } from '../engine/fake-runners';
@@ -153,6 +155,69 @@ describe('server safety: generation model', () => {
     expect(log).toContainEqual(expect.objectContaining({ path: '/v1/completions', status: 408 }));
     const v = parsePrometheus(await (await fetch(`${base}/metrics`)).text());
     expect(v.get('gpuformer_http_requests_total{route="/v1/completions",status="408"}')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lets a client still sending a refused body read its 413: the connection closes in stages', async () => {
+    const socket = net.connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    // nothing is read until the end: the answer waits in the kernel's buffer while the client keeps sending
+    socket.pause();
+    let sendError: Error | undefined;
+    socket.on('error', (e) => (sendError = e));
+    const refusedBefore = log.filter((r) => r.status === 413).length;
+    socket.write(`POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${2 ** 30}\r\n\r\n`);
+    const chunk = Buffer.alloc(16384, 0x20);
+    const sleep = () => new Promise((r) => setTimeout(r, 5));
+    while (log.filter((r) => r.status === 413).length === refusedBefore) {
+      socket.write(chunk);
+      await sleep();
+    }
+    // the answer is sent: a server that closed outright now answers these bytes with a reset, and the
+    // client's next write fails (EPIPE) before it has read anything
+    for (let i = 0; i < 20 && !sendError; i++) {
+      socket.write(chunk);
+      await sleep();
+    }
+    expect(sendError).toBeUndefined();
+    let data = '';
+    socket.setEncoding('latin1').on('data', (d: string) => (data += d));
+    socket.resume();
+    await once(socket, 'end');
+    socket.destroy();
+    expect(statusOf(data)).toBe(413);
+    expect(data).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
+  it('reads a body that arrived while the server was held up past its deadline before judging it late', async () => {
+    // the deadline is long enough for the last byte to be sent well before it however slow this machine is
+    const deadlineMs = 1000;
+    let readingSince: number | undefined;
+    const plain = http.createServer((req, res) => {
+      readingSince = performance.now();
+      readJsonBody(req, { maxBodyBytes: 1024, requestTimeoutMs: deadlineMs })
+        .then((body) => sendJson(res, 200, body), (e) => sendJson(res, (e as { status: number }).status, {}));
+    });
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r));
+    try {
+      const body = '{"a":1}';
+      const socket = net.connect((plain.address() as net.AddressInfo).port, '127.0.0.1');
+      let data = '';
+      socket.setEncoding('latin1').on('data', (d: string) => (data += d));
+      await once(socket, 'connect');
+      socket.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.slice(0, -1)}`);
+      await until(() => readingSince !== undefined);
+      // in the loop's check phase (the next turn starts with the timers, then reads the sockets): the last
+      // byte reaches the server's socket at once, then this process stalls past the deadline
+      await new Promise((r) => setImmediate(r));
+      socket.write(body.slice(-1));
+      const stallUntil = readingSince! + deadlineMs + 100;
+      while (performance.now() < stallUntil);
+      await once(socket, 'end');
+      expect(statusOf(data)).toBe(200);
+      expect(data.endsWith(body)).toBe(true);
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
   });
 
   it('closes slow headers with 408 (node\'s headers timeout, set to the request timeout), and counts and logs it', async () => {

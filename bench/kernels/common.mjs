@@ -1,7 +1,8 @@
 /**
- * What the CPU kernel benchmarks (cpu-gemm.mjs, cpu-attention.mjs) share: their common options, the addon
- * with its thread count set, a seeded generator (every run times the same inputs), the command line as it
- * was typed, and where the results go (<out>/<name>-<date>[-<label>].json and .md).
+ * What the CPU kernel benchmarks (cpu-gemm.mjs, cpu-attention.mjs, cpu-sampling.mjs) share: their common
+ * options, the addon with its thread count set, a seeded generator (every run times the same inputs), timing
+ * a program, the command line as it was typed, and where the results go (<out>/<name>-<date>[-<label>].json
+ * and .md).
  */
 import { createRequire } from 'module';
 import * as fs from 'fs';
@@ -52,6 +53,28 @@ export function randomF32(n) {
   const a = new Float32Array(n);
   for (let i = 0; i < n; i++) a[i] = random() * 2 - 1;
   return a;
+}
+
+/**
+ * Times `program` (an array of commands): once to warm up, then repeated until `minSeconds` have passed or
+ * `maxRuns` runs (at least 3). Returns the median wall seconds and the mean process CPU seconds per run: on
+ * a shared machine the CPU time shows how much of the wall time the threads actually ran.
+ */
+export function timeProgram(native, program, { minSeconds, maxRuns = 20 }) {
+  native.execSync(program);
+  const walls = [];
+  let cpu = 0;
+  const start = process.hrtime.bigint();
+  while (walls.length < maxRuns && (walls.length < 3 || Number(process.hrtime.bigint() - start) / 1e9 < minSeconds)) {
+    const c0 = process.cpuUsage();
+    const t0 = process.hrtime.bigint();
+    native.execSync(program);
+    walls.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    const c = process.cpuUsage(c0);
+    cpu += (c.user + c.system) / 1e6;
+  }
+  walls.sort((a, b) => a - b);
+  return { wall: walls[walls.length >> 1], cpu: cpu / walls.length, runs: walls.length };
 }
 
 export const cpuModel = () => os.cpus()[0]?.model.trim() ?? 'unknown CPU';

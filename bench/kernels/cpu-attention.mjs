@@ -15,7 +15,7 @@
  * (causal: S(S+1)/2 per head), 4·D per pair (q·k and p·v).
  */
 import * as os from 'os';
-import { commandLine, cpuModel, kernelOptions, loadAddon, random, randomF32, writeResults } from './common.mjs';
+import { commandLine, cpuModel, kernelOptions, loadAddon, random, randomF32, timeProgram, writeResults } from './common.mjs';
 
 const USAGE = 'usage: node bench/kernels/cpu-attention.mjs [--threads 2] [--quick] [--out bench/results] [--label note]';
 const opts = kernelOptions(USAGE);
@@ -30,23 +30,7 @@ function tensorF32(shape) {
 }
 const i32 = (values) => native.Tensor.fromData('cpu', 'i32', [values.length], Int32Array.from(values), 'other');
 
-/** Median wall seconds and mean CPU seconds per run of program. */
-function time(program) {
-  native.execSync(program);
-  const walls = [];
-  let cpu = 0;
-  const start = process.hrtime.bigint();
-  while (walls.length < maxRuns && (walls.length < 3 || Number(process.hrtime.bigint() - start) / 1e9 < minSeconds)) {
-    const c0 = process.cpuUsage();
-    const t0 = process.hrtime.bigint();
-    native.execSync(program);
-    walls.push(Number(process.hrtime.bigint() - t0) / 1e9);
-    const c = process.cpuUsage(c0);
-    cpu += (c.user + c.system) / 1e6;
-  }
-  walls.sort((a, b) => a - b);
-  return { wall: walls[walls.length >> 1], cpu: cpu / walls.length, runs: walls.length };
-}
+const time = (program) => timeProgram(native, program, { minSeconds, maxRuns });
 
 // ------------------------------------------------------------------------------------------------ prefill
 function prefill({ name, batch, seq, Hq, Hkv, D, causal }) {

@@ -66,6 +66,69 @@ export function samplingDistribution(logits: Arr, T: number, topK: number, topP:
   return probs;
 }
 
+const M64 = (1n << 64n) - 1n;
+function splitmix64(z: bigint): bigint {
+  z = (z + 0x9e3779b97f4a7c15n) & M64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M64;
+  return z ^ (z >> 31n);
+}
+
+/** The sampler's uniform number of (seed, step), as native/cpu/sample_rng.h draws it: 53 bits in [0, 1). */
+export function sampleUniform(seed: bigint, step: number): number {
+  const key = splitmix64(BigInt.asUintN(64, seed));
+  const bits = splitmix64(key ^ ((BigInt(step >>> 0) * 0xd1b54a32d192ed03n) & M64));
+  return Number(bits >> 11n) / 2 ** 53;
+}
+
+/**
+ * The draws from f32 logits in float64, as the op defines them: weights exp(f32(x − max) / T) (0 for NaN
+ * and below min-p), the top k by weight (lower index first on ties), the smallest prefix whose mass reaches
+ * topP × theirs; a draw of uniform u is the first token of that prefix whose running mass passes u × its
+ * mass (without top-k and top-p: of the tokens of positive weight in index order). Each draw is `ambiguous` when a comparison falls within `margin` (relative) of its goal, where
+ * another order of adding could decide it the other way.
+ */
+export function referenceDraws(logits: Float32Array, T: number, topK: number, topP: number, minP: number, margin = 1e-9) {
+  const V = logits.length;
+  let m = -Infinity;
+  for (const x of logits) if (x > m) m = x;
+  const t = Math.fround(T);
+  const w = Array.from(logits, (x) => {
+    if (Number.isNaN(x)) return 0;
+    const wi = Math.exp(Math.fround(x - m) / t);
+    return wi < Math.min(Math.fround(minP), 1) ? 0 : wi;
+  });
+  const k = topK <= 0 || topK >= V ? V : topK;
+  // with neither cut the draw walks the vocabulary in index order (no order to put the tokens in)
+  const order = k === V && Math.fround(topP) >= 1
+    ? w.map((_, i) => i).filter((i) => w[i] > 0) : w.map((_, i) => i).sort((a, b) => w[b] - w[a] || a - b);
+  const near = (a: number, b: number) => Math.abs(a - b) <= margin * Math.max(Math.abs(a), Math.abs(b));
+  let keep = Math.min(k, order.length);
+  let cutAmbiguous = false;
+  if (Math.fround(topP) < 1) {
+    let mass = 0;
+    for (let i = 0; i < k; i++) mass += w[order[i]];
+    const need = Math.fround(topP) * mass;
+    let cum = 0;
+    for (let i = 0; i < k; i++) {
+      cum += w[order[i]];
+      if (near(cum, need)) cutAmbiguous = true;
+      if (cum >= need) { keep = i + 1; break; }
+    }
+  }
+  let kept = 0;
+  for (let i = 0; i < keep; i++) kept += w[order[i]];
+  return (u: number): { token: number; ambiguous: boolean } => {
+    const target = u * kept;
+    let walked = 0;
+    for (let i = 0; i < keep; i++) {
+      walked += w[order[i]];
+      if (walked > target) return { token: order[i], ambiguous: cutAmbiguous || near(walked, target) };
+    }
+    return { token: order[keep - 1], ambiguous: true };
+  };
+}
+
 /** log_softmax of a row (NaN counts as -inf): the log-probability of each token. */
 export function logSoftmax(logits: Arr): Float64Array {
   const x = Float64Array.from(logits, (v) => (Number.isNaN(v) ? -Infinity : v));

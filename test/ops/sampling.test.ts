@@ -10,7 +10,8 @@ import { f32, i32 } from '../helpers/compare';
 import { nextSeed, normal, rng } from '../helpers/random';
 import * as ref from '../helpers/reference';
 import {
-  expectProcessed, logSoftmax, ProcessCase, processCase, processCaseReference, RowProcessors, samplingDistribution, topTokens,
+  expectProcessed, logSoftmax, ProcessCase, processCase, processCaseReference, referenceDraws, RowProcessors,
+  samplingDistribution, sampleUniform, topTokens,
 } from './sampling-reference';
 import { disposeAll, expectCoded, f32t, i32t, out, tensor } from './tensors';
 
@@ -161,6 +162,43 @@ describe('sample', () => {
     for (const t of toksK) expect(top20[t]).toBeGreaterThan(0);
   });
 
+  test('each draw is exactly the reference\'s token for its (seed, step): vocabularies up to 128k, every cut, ties and NaN', () => {
+    // the op puts in order only the tokens its cuts need (a histogram of the weights picks them); every
+    // running sum must still be the full order's, so the token is too
+    const r = rng(nextSeed());
+    const settings: Array<[number, number, number, number]> = [  // T, top-k, top-p, min-p
+      [0.7, 0, 0.9, 0], [1, 0, 0.95, 0], [1.5, 0, 0.5, 0], [0.8, 50, 0.9, 0], [1, 1000, 1, 0], [1, 0, 1, 0.05], [0.9, 5, 0.9, 0.05],
+      [1, 0, 0.999999, 0], [2, 0, 0.99, 0], [1, 0, 0, 0],
+    ];
+    let checked = 0;
+    for (const V of [7, 300, 49152, 128256]) {
+      for (const shape of ['normal', 'peaked', 'ties', 'nan'] as const) {
+        const x = Float32Array.from(normal(V, nextSeed(), shape === 'peaked' ? 1.5 : 3));
+        if (shape === 'peaked') for (let j = 0; j < 20; j++) x[Math.floor(r() * V)] += 6 + 4 * r();
+        if (shape === 'ties') x.forEach((v, i) => (x[i] = Math.round(v)));
+        if (shape === 'nan') x.forEach((v, i) => (x[i] = r() < 0.05 ? NaN : v));
+        const [T, topK, topP, minP] = settings[Math.floor(r() * settings.length)];
+        const rows = Array.from({ length: 8 }, (_, i) => ({ logits: x, T, topK, topP, minP, seed: BigInt(Math.floor(r() * 2 ** 52)), step: i }));
+        const toks = sample(rows);
+        const draw = referenceDraws(x, T, topK, topP, minP);
+        rows.forEach((row, i) => {
+          const want = draw(sampleUniform(row.seed, row.step));
+          if (want.ambiguous) return;
+          checked++;
+          expect({ V, shape, T, topK, topP, minP, i, token: toks[i] }).toEqual({ V, shape, T, topK, topP, minP, i, token: want.token });
+        });
+      }
+    }
+    expect(checked).toBeGreaterThan(120);
+  });
+
+  test('an infinite logit takes all the probability: the first of them, whatever the cuts', () => {
+    const logits = [1, Infinity, 2, Infinity, NaN];
+    const rows = [[1, 0, 1], [0.7, 0, 0.9], [1, 3, 0.5]].flatMap(([T, topK, topP]) =>
+      Array.from({ length: 20 }, (_, i) => ({ logits, T, topK, topP, seed: i, step: i })));
+    expect([...new Set(sample(rows))]).toEqual([1]);
+  });
+
   describe('bad sampling parameters are ERR_GPUFORMER_INPUT naming the row', () => {
     test('temperature not finite', () => {
       expectCoded(() => sample([{ logits: small, T: 1, seed: 1, step: 0 }, { logits: small, T: NaN, seed: 1, step: 0 }]),
@@ -307,6 +345,12 @@ describe('logprobs', () => {
     return { token: f32(lp), ids: ids ? i32(ids) : null, top: tl ? f32(tl) : null };
   }
 
+  /** within 1e-5 (relative past 1) of the reference; -inf exactly (a NaN logit's token, which a random pick can be) */
+  const expectLogprob = (got: number, want: number) => {
+    if (want === -Infinity) expect(got).toBe(-Infinity);
+    else expect(Math.abs(got - want)).toBeLessThan(1e-5 * Math.max(1, Math.abs(want)));
+  };
+
   test.each([['f32', 6, 1000, 5], ['f32', 3, 49152, 20], ['f16', 4, 777, 1], ['bf16', 5, 300, 8], ['f32', 2, 3, 3], ['f32', 4, 64, 0]] as const)(
     '%s logits [%i, %i], top %i: log_softmax of the raw row, the K most likely first (ties: lower index)', (dtype, S, V, K) => {
       const seed = nextSeed();
@@ -323,11 +367,11 @@ describe('logprobs', () => {
       for (let b = 0; b < S; b++) {
         const row = vals.subarray(b * V, (b + 1) * V);
         const want = logSoftmax(row);
-        expect(Math.abs(got.token[b] - want[tokens[b]])).toBeLessThan(1e-5 * Math.max(1, Math.abs(want[tokens[b]])));
+        expectLogprob(got.token[b], want[tokens[b]]);
         if (K === 0) continue;
         const top = topTokens(row, K);
         expect(Array.from(got.ids!.subarray(b * K, (b + 1) * K))).toEqual(top);
-        top.forEach((id, k) => expect(Math.abs(got.top![b * K + k] - want[id])).toBeLessThan(1e-5 * Math.max(1, Math.abs(want[id]))));
+        top.forEach((id, k) => expectLogprob(got.top![b * K + k], want[id]));
       }
       if (V > 10 && K > 0) expect(Array.from(got.ids!.subarray(0, Math.min(K, 3)))).toEqual([5, 9, V - 1].slice(0, K));
     });

@@ -16,7 +16,12 @@ import { FakeEngine } from './fake-engine';
 import { errorOf, rawExchange, statusOf, until } from './helpers';
 
 const MODEL = 'fake-llm';
-const TIMEOUT_MS = 400;
+/**
+ * The server's request timeout: node judges a connection's header deadline from when it accepted it, so any
+ * request arriving while this process is held up longer than this gets a 408 (a loaded machine holds it up
+ * for hundreds of milliseconds). The slow clients below take seconds to send.
+ */
+const TIMEOUT_MS = 1000;
 
 /**
  * A request with headers fetch() would not let us set (Host), optionally through `agent`; resolves with the
@@ -147,7 +152,7 @@ describe('server safety: generation model', () => {
   it('closes a slow body with 408 after the request timeout, and counts and logs it', async () => {
     const body = JSON.stringify({ model: MODEL, prompt: 'hello', max_tokens: 2 });
     const head = `POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
-    // one byte every 50 ms: the body takes seconds to send, the timeout is 400 ms
+    // one byte every 50 ms: the body takes seconds to send, the timeout is a second
     const r = await rawExchange(port, [head, ...body.split('')], 50);
     expect(statusOf(r.data)).toBe(408);
     expect(r.data).toContain('"code":"request_timeout"');

@@ -39,7 +39,7 @@ export function cudaAvailable(): boolean {
 }
 
 const describeLevel = (l: CpuIsaLevel): string =>
-  [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : [])].join(' + ');
+  [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : []), ...(l.dotprod ? ['dotprod'] : [])].join(' + ');
 
 /** The CPU kernels' level in words, e.g. 'avx512 + vnni + bf16', or 'avx2 (GPUFORMER_CPU_ISA=avx2; the machine has avx512 + vnni + bf16)'. */
 export function describeCpuIsa(isa: CpuIsa): string {

@@ -50,11 +50,13 @@ export interface CudaDeviceInfo {
 
 /** A CPU instruction-set level: the tier and its sub-features (native/core/cpu_isa.h). */
 export interface CpuIsaLevel {
-  tier: 'portable' | 'avx2' | 'avx512';
+  tier: 'portable' | 'avx2' | 'avx512' | 'neon';
   /** int8 dot products: AVX512-VNNI at the avx512 tier, AVX-VNNI at avx2 */
   vnni: boolean;
   /** AVX512-BF16 dot products */
   bf16: boolean;
+  /** Arm int8 dot products (SDOT), at the neon tier */
+  dotprod: boolean;
 }
 
 /** The level the CPU kernels run at, what the machine offers, and what capped it ('GPUFORMER_CPU_ISA=avx2', 'GPUFORMER_CPU_BASELINE=1' or ''). */

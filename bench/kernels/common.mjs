@@ -89,7 +89,7 @@ export function cpuFlags() {
 /** The CPU kernels' tier in use, e.g. 'avx512 + vnni + bf16' (with what capped it, if anything). */
 export function cpuIsa(native) {
   const isa = native.devices().devices[0].isa;
-  const words = (l) => [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : [])].join(' + ');
+  const words = (l) => [l.tier, ...(l.vnni ? ['vnni'] : []), ...(l.bf16 ? ['bf16'] : []), ...(l.dotprod ? ['dotprod'] : [])].join(' + ');
   return isa.cap ? `${words(isa)} (${isa.cap})` : words(isa);
 }
 

@@ -15,12 +15,13 @@
 namespace gfaddon {
 namespace {
 
-// { tier, vnni, bf16 } of one CPU ISA level (native/core/cpu_isa.h).
+// { tier, vnni, bf16, dotprod } of one CPU ISA level (native/core/cpu_isa.h).
 Napi::Object isa_level(Napi::Env env, const gf::CpuIsaLevel& l) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("tier", gf::cpu_tier_name(l.tier));
   o.Set("vnni", Napi::Boolean::New(env, l.vnni));
   o.Set("bf16", Napi::Boolean::New(env, l.bf16));
+  o.Set("dotprod", Napi::Boolean::New(env, l.dotprod));
   return o;
 }
 

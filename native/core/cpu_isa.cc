@@ -6,6 +6,18 @@
 
 #include "gpuformer/error.h"
 
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#elif defined(__aarch64__) && defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
 namespace gf {
 namespace {
 
@@ -26,8 +38,32 @@ CpuIsaLevel detect_machine() {
     m.tier = CpuTier::Avx2;
     m.vnni = __builtin_cpu_supports("avxvnni");
   }
+#elif defined(__aarch64__) && defined(__linux__)
+  const unsigned long hwcap = getauxval(AT_HWCAP);
+  if (hwcap & HWCAP_ASIMD) {
+    m.tier = CpuTier::Neon;
+    m.dotprod = (hwcap & HWCAP_ASIMDDP) != 0;
+  }
+#elif defined(__aarch64__)
+  m.tier = CpuTier::Neon;  // Advanced SIMD is part of every AArch64 ABI
+#if defined(__APPLE__)
+  int dotprod = 0;
+  size_t size = sizeof dotprod;
+  m.dotprod = sysctlbyname("hw.optional.arm.FEAT_DotProd", &dotprod, &size, nullptr, 0) == 0 && dotprod != 0;
+#endif
 #endif
   return m;
+}
+
+// Whether a tier is one of this architecture's (portable is everyone's).
+bool tier_of_this_cpu(CpuTier tier) {
+#if defined(__x86_64__)
+  return tier != CpuTier::Neon;
+#elif defined(__aarch64__)
+  return tier == CpuTier::Portable || tier == CpuTier::Neon;
+#else
+  return tier == CpuTier::Portable;
+#endif
 }
 
 // The sub-features a tier can use on this machine: VNNI means AVX512-VNNI at avx512 and AVX-VNNI at avx2.
@@ -41,41 +77,48 @@ CpuIsaLevel at_tier(CpuTier tier, const CpuIsaLevel& machine) {
 #if defined(__x86_64__)
     l.vnni = __builtin_cpu_supports("avxvnni");
 #endif
+  } else if (tier == CpuTier::Neon) {
+    l.dotprod = machine.dotprod;
   }
   return l;
 }
 
 [[noreturn]] void bad_cap(const std::string& value, const std::string& why) {
   fail(ErrorCode::Input, "GPUFORMER_CPU_ISA='", value, "': ", why,
-       " (expected portable, avx2 or avx512, optionally followed by ,novnni and/or ,nobf16)");
+       " (expected portable, avx2, avx512 or neon, optionally followed by ,novnni, ,nobf16 and/or ,nodotprod)");
 }
 
 // Applies a GPUFORMER_CPU_ISA value to what the machine has.
 CpuIsaLevel apply_cap(const std::string& value, const CpuIsaLevel& machine) {
   std::istringstream items(value);
   std::string item;
-  bool first = true, vnni = true, bf16 = true;
+  bool first = true, vnni = true, bf16 = true, dotprod = true;
   CpuTier tier = CpuTier::Portable;
   while (std::getline(items, item, ',')) {
     if (first) {
       if (item == "portable") tier = CpuTier::Portable;
       else if (item == "avx2") tier = CpuTier::Avx2;
       else if (item == "avx512") tier = CpuTier::Avx512;
+      else if (item == "neon") tier = CpuTier::Neon;
       else bad_cap(value, "unknown tier '" + item + "'");
       first = false;
     } else if (item == "novnni") {
       vnni = false;
     } else if (item == "nobf16") {
       bf16 = false;
+    } else if (item == "nodotprod") {
+      dotprod = false;
     } else {
       bad_cap(value, "unknown option '" + item + "'");
     }
   }
   if (first) bad_cap(value, "no tier given");
+  if (!tier_of_this_cpu(tier)) tier = CpuTier::Portable;
   if (tier > machine.tier) tier = machine.tier;
   CpuIsaLevel l = at_tier(tier, machine);
   l.vnni = l.vnni && vnni;
   l.bf16 = l.bf16 && bf16;
+  l.dotprod = l.dotprod && dotprod;
   return l;
 }
 
@@ -85,6 +128,7 @@ const char* cpu_tier_name(CpuTier tier) {
   switch (tier) {
     case CpuTier::Avx2: return "avx2";
     case CpuTier::Avx512: return "avx512";
+    case CpuTier::Neon: return "neon";
     default: return "portable";
   }
 }

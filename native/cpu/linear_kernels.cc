@@ -21,6 +21,8 @@ const FloatTiles& active_float_tiles(DType wt) {
 #if defined(__x86_64__)
   if (use_avx512()) return avx512::float_tiles(wt);
   if (use_avx2()) return avx2::float_tiles(wt);
+#elif defined(__aarch64__)
+  if (use_neon()) return neon::float_tiles(wt);
 #endif
   return portable::float_tiles(wt);
 }
@@ -29,6 +31,8 @@ const Bf16Tiles& active_bf16_tiles() {
 #if defined(__x86_64__)
   if (use_avx512()) return avx512::bf16_tiles(use_avx512_bf16());
   if (use_avx2()) return avx2::bf16_tiles();
+#elif defined(__aarch64__)
+  if (use_neon()) return neon::bf16_tiles();
 #endif
   return portable::bf16_tiles();
 }
@@ -44,6 +48,8 @@ const QuantTiles& active_quant_tiles(DType wt) {
 #if defined(__x86_64__)
   if (use_avx512()) return avx512::quant_tiles(wt, use_vnni());
   if (use_avx2()) return avx2::quant_tiles(wt, use_vnni());
+#elif defined(__aarch64__)
+  if (use_neon()) return neon::quant_tiles(wt, use_dotprod());
 #endif
   return portable::quant_tiles(wt);
 }

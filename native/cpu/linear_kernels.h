@@ -1,10 +1,11 @@
 // The kernels behind cpu::linear (out [M,N] = x [M,K] · w [N,K]ᵀ + bias), one table per CPU tier, and the
-// arithmetic every implementation must reproduce bit for bit. A new tier (AVX-512 today, NEON next) adds a
-// table here and meets the same contract; test/ops/linear.test.ts checks it on every tier the machine has.
+// arithmetic every implementation must reproduce bit for bit. A new tier adds a table here and meets the same
+// contract; test/ops/linear.test.ts checks it on every tier the machine has (the Arm tiers, under emulation:
+// test/ops/small-shapes.test.ts and scripts/test-arm64.sh).
 //
 // ---------------------------------------------------------------------------------------------------------
 // THE CONTRACT: batch invariance. Row m of out depends only on row m of x, w and the bias: never on M, on
-// the other rows, on how the work is cut into tiles or threads, or on the tier (portable, avx2, avx512).
+// the other rows, on how the work is cut into tiles or threads, or on the tier (portable, avx2, avx512, neon).
 // Every output is one fixed sequence of IEEE f32 operations on eight lanes L[0..7]:
 //
 //   T(L) = ((L0 + L1) + (L2 + L3)) + ((L4 + L5) + (L6 + L7))          the lanes' sum, always in this order
@@ -23,7 +24,8 @@
 //     s = T(L) with A for every +;  for k = K16 … K − 1 in order:  s = D(x[k], w[k], s)
 //     out[m][n] = A(s, bias[n])   (s alone without a bias)
 //   (vdpbf16ps on lane j of one output's 16 bf16 pairs is exactly the two D steps; the other tiers run FMAs
-//   with MXCSR's flush-to-zero and denormals-are-zero set, the portable one flushes explicitly.)
+//   with MXCSR's flush-to-zero and denormals-are-zero set, the portable and NEON ones flush explicitly:
+//   AArch64's FPCR.FZ decides tininess before rounding, where flush looks at the rounded result.)
 //
 // Quantized weights (Q8_0, Q4_0, Q4_1): x is quantized per row to 8-bit blocks of 32 (quantize_activations,
 // identical on every tier): d_x = max|x_block| / 127, q_x = nearbyint(x · (1 / d_x)) (ties to even).
@@ -35,10 +37,10 @@
 //     out[m][n] = T(L) + bias[n]   (T(L) alone without a bias)
 //   Element e of a block is its e-th weight in GGUF order (Q4: byte i holds element i in its low nibble
 //   and element i + 16 in its high one). The integer dot may be computed any exact way (vpdpbusd, maddubs
-//   + madd, offsets folded in).
+//   + madd, offsets folded in, SDOT, smull + pairwise adds).
 //
 // The lanes are the same numbers however they are held: AVX2 keeps one output's lanes in a ymm, AVX-512
-// two outputs' in a zmm, portable code eight floats (with std::fma), NEON would use two q registers. So all
+// two outputs' in a zmm, portable code eight floats (with std::fma), NEON two q registers. So all
 // tiers agree exactly, and a kernel may tile M and N any way it likes without changing a bit.
 // ---------------------------------------------------------------------------------------------------------
 #pragma once
@@ -122,6 +124,13 @@ const FloatTiles& float_tiles(DType wt);
 const Bf16Tiles& bf16_tiles(bool dot);  // dot: vdpbf16ps (AVX512-BF16), else FMAs under MXCSR's flush
 const QuantTiles& quant_tiles(DType wt, bool vnni);
 }  // namespace avx512
+#endif
+#if defined(__aarch64__)
+namespace neon {
+const FloatTiles& float_tiles(DType wt);
+const Bf16Tiles& bf16_tiles();
+const QuantTiles& quant_tiles(DType wt, bool dotprod);
+}  // namespace neon
 #endif
 
 // The tables for this process's tier (native/core/cpu_isa.h decides it at load).

@@ -16,10 +16,16 @@ namespace cpu {
 inline CpuTier cpu_tier() { return cpu_isa().active.tier; }
 
 // AVX2 + FMA + F16C: the level most kernels have a variant for.
-inline bool use_avx2() { return cpu_tier() >= CpuTier::Avx2; }
+inline bool use_avx2() { return cpu_tier() == CpuTier::Avx2 || cpu_tier() == CpuTier::Avx512; }
 
 // AVX-512 F/BW/VL/DQ.
-inline bool use_avx512() { return cpu_tier() >= CpuTier::Avx512; }
+inline bool use_avx512() { return cpu_tier() == CpuTier::Avx512; }
+
+// AArch64 Advanced SIMD.
+inline bool use_neon() { return cpu_tier() == CpuTier::Neon; }
+
+// Arm int8 dot products (SDOT).
+inline bool use_dotprod() { return cpu_isa().active.dotprod; }
 
 // int8 dot products (vpdpbusd): AVX512-VNNI at the avx512 tier, AVX-VNNI (VEX) at the avx2 tier.
 inline bool use_vnni() { return cpu_isa().active.vnni; }
@@ -40,6 +46,8 @@ class FlushDenormals {
  private:
   static constexpr unsigned kDaz = 1u << 6, kFtz = 1u << 15;
   unsigned saved_;
+#else
+  FlushDenormals() = default;
 #endif
  public:
   FlushDenormals(const FlushDenormals&) = delete;

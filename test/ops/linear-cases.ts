@@ -279,24 +279,35 @@ export interface InvarianceCase {
   wdtype: WeightDType;
   seed: number;
   threads: number;
+  /** the row counts M to check, ascending (default INVARIANCE_ROWS) */
+  rows?: number[];
+  /**
+   * bf16 only: activations scaled by 2^-66, weights of magnitudes 2^-127 (subnormal) … 2^-59 and the bias by
+   * 2^-126, so products, lane sums and the bias sit around FLT_MIN, where the contract flushes
+   */
+  tiny?: boolean;
 }
 
 export interface InvarianceResult {
   /** per M, the outputs whose bits differ from the row's M = 1 result */
   mismatches: Array<{ M: number; count: number; first?: string }>;
-  /** FNV-1a of the bits of all 257 rows (computed one row at a time): equal on every tier */
+  /** FNV-1a of the bits of all the rows (computed one row at a time): equal on every tier */
   digest: number;
 }
 
 export function checkInvariance(c: InvarianceCase): InvarianceResult {
   const quantized = isQuantized(c.wdtype);
-  const K = quantized ? 32 * 11 : 301, N = 77, maxM = INVARIANCE_ROWS[INVARIANCE_ROWS.length - 1];
+  const rows = c.rows ?? INVARIANCE_ROWS;
+  const K = quantized ? 32 * 11 : 301, N = 77, maxM = rows[rows.length - 1];
   const initialThreads = native.numThreads();
   native.setNumThreads(c.threads);
   try {
-    const x = makeActivations(maxM, K, c.seed);
-    const w = tensor(c.wdtype, [N, K], encodeWeights(c.wdtype, N * K, c.seed + 1).bytes);
-    const bias = tensor('f32', [N], encodeFloat('f32', N, c.seed + 2).bytes);
+    if (c.tiny && c.wdtype !== 'bf16') throw new Error(`tiny invariance cases are for bf16 weights, not ${c.wdtype}`);
+    const x = makeActivations(maxM, K, c.seed).map((v) => (c.tiny ? v * 2 ** -66 : v));
+    const weights = c.tiny ? encodeFloat('bf16', N * K, c.seed + 1, -127, -60) : encodeWeights(c.wdtype, N * K, c.seed + 1);
+    const w = tensor(c.wdtype, [N, K], weights.bytes);
+    const biasValues = new Float32Array(encodeFloat('f32', N, c.seed + 2).bytes.buffer).map((v) => (c.tiny ? v * 2 ** -126 : v));
+    const bias = tensor('f32', [N], biasValues);
     const run = (m0: number, M: number): Uint32Array => {
       const o = out([M, N]);
       runSync([ops.linear({ x: tensor('f32', [M, K], x.subarray(m0 * K, (m0 + M) * K)), w, bias, out: o })]);
@@ -308,7 +319,7 @@ export function checkInvariance(c: InvarianceCase): InvarianceResult {
       single.push(run(m, 1));
       for (const v of single[m]) digest = Math.imul(digest ^ v, 0x01000193) >>> 0;
     }
-    const mismatches = INVARIANCE_ROWS.map((M) => {
+    const mismatches = rows.map((M) => {
       const got = run(0, M);
       let count = 0;
       let first: string | undefined;

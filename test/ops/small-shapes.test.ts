@@ -12,25 +12,50 @@ import { expectClose, f32, i32, TOLERANCE } from '../helpers/compare';
 import { ints, nextSeed, normal, uniform } from '../helpers/random';
 import * as ref from '../helpers/reference';
 import { checkCast, FloatDType, SourceDType } from './cast-cases';
-import { BiasDType, checkLinear, isQuantized, WEIGHT_DTYPES } from './linear-cases';
+import {
+  BiasDType, InvarianceCase, InvarianceResult, isQuantized, LinearCase, LinearResult, runCases as runLinearCases,
+  runInvariance, WEIGHT_DTYPES,
+} from './linear-cases';
 import { runCases } from './portable-cases';
 import { disposeAll, f32t, i32t, out, tensor } from './tensors';
+import { CPU_TIERS, forEachTier, runInTier } from './tiers';
 
 afterEach(disposeAll);
 
 describe('linear', () => {
-  // [M, K, N]: one row (decode) and several; quantized weights meet 8-bit activations at every M, and the
-  // reference replays that (linear-cases.ts)
+  // [M, K, N]: M = 1 is the decode path; M and N cross the register tiles' edges of every tier; quantized weights
+  // meet 8-bit activations at every M, and the reference replays that (linear-cases.ts)
   const shapes: Array<[number, number, number]> = [[1, 64, 33], [1, 288, 7], [2, 96, 17], [5, 32, 33], [9, 160, 12], [17, 64, 5], [33, 96, 40]];
   const floatOnly: Array<[number, number, number]> = [[1, 7, 5], [3, 45, 9], [12, 100, 17]];
   const biases: Array<BiasDType | null> = [null, 'f32', 'f16', 'bf16'];
-  test.each(WEIGHT_DTYPES)('%s weights', (wdtype) => {
-    const seed = nextSeed();
-    const all = isQuantized(wdtype) ? shapes : [...shapes, ...floatOnly];
-    all.forEach(([M, K, N], i) => {
-      const r = checkLinear({ wdtype, M, K, N, bias: biases[i % biases.length], seed: seed + 17 * i });
-      if (r.boundRatio !== undefined) expect(r.boundRatio).toBeLessThanOrEqual(1);
-      disposeAll();
+  const seed = nextSeed();
+  const cases: LinearCase[] = WEIGHT_DTYPES.flatMap((wdtype) => (isQuantized(wdtype) ? shapes : [...shapes, ...floatOnly])
+    .map(([M, K, N], i) => ({ wdtype, M, K, N, bias: biases[i % biases.length], seed: seed + 17 * i })));
+  const expectPasses = (results: LinearResult[]) => results.forEach((r, i) => {
+    const c = cases[i];
+    expect({ ...c, ok: r.err <= TOLERANCE.f32 && (r.boundRatio ?? 0) <= 1 }).toEqual({ ...c, ok: true });
+  });
+  // batch invariance (linear-cases.ts): every M-row result equals its rows alone, and the same bits on every tier
+  // (and bf16 around FLT_MIN, where the contract flushes)
+  const invariance: InvarianceCase[] = [...WEIGHT_DTYPES.map((wdtype) => ({ wdtype })), { wdtype: 'bf16' as const, tiny: true }]
+    .map((c, i) => ({ ...c, seed: seed + i, threads: 2, rows: [1, 2, 5, 9, 33] }));
+  let here: InvarianceResult[] | undefined;
+  const hereInvariance = () => (here ??= runInvariance(invariance));
+  const expectInvariant = (results: InvarianceResult[]) => {
+    results.forEach((r, i) => r.mismatches.forEach((m) => expect({ ...invariance[i], ...m }).toEqual({ ...invariance[i], M: m.M, count: 0 })));
+    expect(results.map((r) => r.digest)).toEqual(hereInvariance().map((r) => r.digest));
+  };
+
+  test('every weight dtype against the float64 reference, and batch invariant', () => {
+    expectPasses(runLinearCases(cases));
+    expectInvariant(hereInvariance());
+  });
+  // Every tier must give the bits this process gave (the contract fixes each output's arithmetic), so the
+  // invariance cases alone compare them. The x86-64 tiers get the full-size cases in linear.test.ts; here
+  // the portable one and the Arm ones.
+  describe('on every CPU kernel tier (child processes), with the same bits as this process', () => {
+    forEachTier(CPU_TIERS.all.filter((t) => t.arch !== 'x64'), (tier) => {
+      expectInvariant(runInTier<InvarianceResult[]>(tier, 'linear-cases.ts', 'runInvariance', invariance));
     });
   });
 });

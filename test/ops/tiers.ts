@@ -16,25 +16,30 @@ export interface CpuTierCase {
   cap: string;
   /** the level the kernels must then run at */
   level: CpuIsaLevel;
+  /** the process.arch whose CPUs can have it (every one, for portable) */
+  arch?: 'x64' | 'arm64';
 }
 
-const level = (tier: CpuIsaLevel['tier'], vnni = false, bf16 = false): CpuIsaLevel => ({ tier, vnni, bf16 });
+const level = (tier: CpuIsaLevel['tier'], vnni = false, bf16 = false, dotprod = false): CpuIsaLevel =>
+  ({ tier, vnni, bf16, dotprod });
 
 /** Every distinct set of CPU kernels, each only where the machine has it. */
 const ALL: CpuTierCase[] = [
   { cap: 'portable', level: level('portable') },
-  { cap: 'avx2,novnni', level: level('avx2') },
-  { cap: 'avx2', level: level('avx2', true) },                        // AVX-VNNI
-  { cap: 'avx512,novnni,nobf16', level: level('avx512') },
-  { cap: 'avx512,nobf16', level: level('avx512', true) },             // AVX512-VNNI
-  { cap: 'avx512', level: level('avx512', true, true) },              // AVX512-VNNI + AVX512-BF16
+  { cap: 'avx2,novnni', level: level('avx2'), arch: 'x64' },
+  { cap: 'avx2', level: level('avx2', true), arch: 'x64' },                        // AVX-VNNI
+  { cap: 'avx512,novnni,nobf16', level: level('avx512'), arch: 'x64' },
+  { cap: 'avx512,nobf16', level: level('avx512', true), arch: 'x64' },             // AVX512-VNNI
+  { cap: 'avx512', level: level('avx512', true, true), arch: 'x64' },              // AVX512-VNNI + AVX512-BF16
+  { cap: 'neon,nodotprod', level: level('neon'), arch: 'arm64' },
+  { cap: 'neon', level: level('neon', false, false, true), arch: 'arm64' },       // SDOT
 ];
 
 export const CPU_TIERS = {
-  /** for ops whose kernels use every sub-feature (the quantized matmul uses VNNI, the bf16 matmul BF16) */
+  /** for ops whose kernels use every sub-feature (the quantized matmul uses VNNI / SDOT, the bf16 matmul BF16) */
   all: ALL,
-  /** for ops with one kernel per tier and no VNNI / BF16 variants */
-  plain: ALL.filter((t) => t.cap === 'portable' || t.cap === 'avx2,novnni' || t.cap === 'avx512,novnni,nobf16'),
+  /** for ops with one kernel per tier and no VNNI / BF16 / SDOT variants */
+  plain: ALL.filter((t) => ['portable', 'avx2,novnni', 'avx512,novnni,nobf16', 'neon,nodotprod'].includes(t.cap)),
 };
 
 /** Runs `exportName(arg)` of `modulePath` (relative to test/ops) in a fresh Node process with these CPU variables. */
@@ -47,11 +52,13 @@ export function runChild<T>(cpuEnv: { GPUFORMER_CPU_ISA?: string; GPUFORMER_CPU_
 const spawnChild = <T>(cap: string, modulePath: string, exportName: string, arg: unknown): ChildReply<T> =>
   runChild<T>({ GPUFORMER_CPU_ISA: cap }, modulePath, exportName, arg);
 
-const sameLevel = (a: CpuIsaLevel, b: CpuIsaLevel): boolean => a.tier === b.tier && a.vnni === b.vnni && a.bf16 === b.bf16;
+const sameLevel = (a: CpuIsaLevel, b: CpuIsaLevel): boolean =>
+  a.tier === b.tier && a.vnni === b.vnni && a.bf16 === b.bf16 && a.dotprod === b.dotprod;
 
-/** Whether this machine runs the tier as asked (a probe child per tier, asked once per test file). */
+/** Whether this machine runs the tier as asked (a probe child per tier of its architecture, asked once per test file). */
 const probed = new Map<string, boolean>();
 export function machineHas(t: CpuTierCase): boolean {
+  if (t.arch && t.arch !== process.arch) return false;
   if (!probed.has(t.cap)) {
     const reply = spawnChild<number>(t.cap, 'tiers.ts', 'probe', 0);
     if (!reply.ok) throw new Error(`probe of GPUFORMER_CPU_ISA=${t.cap} failed: ${reply.error}`);
@@ -65,11 +72,20 @@ export function probe(): number {
   return 0;
 }
 
-/** Defines one test per tier: `fn(tier)` where the machine has it, a skipped test saying why elsewhere. */
+/**
+ * Defines one test per tier: `fn(tier)` where the machine has it, a skipped test saying why elsewhere. With
+ * GPUFORMER_TEST_ALL_TIERS=1 (scripts/test-arm64.sh, whose emulated CPU has every extension) a tier of this
+ * architecture that the machine lacks fails instead: a detection that went wrong must not pass as a skip.
+ */
 export function forEachTier(tiers: CpuTierCase[], fn: (tier: CpuTierCase) => void): void {
+  const mustHave = process.env.GPUFORMER_TEST_ALL_TIERS === '1';
   for (const t of tiers) {
     if (machineHas(t)) test(`GPUFORMER_CPU_ISA=${t.cap}`, () => fn(t));
-    else test.skip(`GPUFORMER_CPU_ISA=${t.cap} (skipped: this machine lacks it)`, () => undefined);
+    else if (mustHave && (!t.arch || t.arch === process.arch)) {
+      test(`GPUFORMER_CPU_ISA=${t.cap}`, () => {
+        throw new Error(`GPUFORMER_TEST_ALL_TIERS=1, but this machine does not run GPUFORMER_CPU_ISA=${t.cap} as ${JSON.stringify(t.level)}`);
+      });
+    } else test.skip(`GPUFORMER_CPU_ISA=${t.cap} (skipped: this machine lacks it)`, () => undefined);
   }
 }
 

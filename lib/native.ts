@@ -164,7 +164,10 @@ function load(): Binding {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     binding = require(file) as Binding;
   } catch (e) {
-    if (explicit || !file.startsWith(path.join(root, 'prebuilds') + path.sep)) throw e;
+    // the addon's own coded refusal (e.g. a bad GPUFORMER_CPU_ISA) says what is wrong; only a binary that cannot
+    // load at all (wrong platform, missing library) means the prebuilt one does not fit here
+    const coded = /^ERR_GPUFORMER_/.test(String((e as { code?: unknown }).code ?? ''));
+    if (coded || explicit || !file.startsWith(path.join(root, 'prebuilds') + path.sep)) throw e;
     throw sourceBuildNeeded(`gpuformer's prebuilt binary ${file} does not load here (${(e as Error).message.split('\n')[0]})`);
   }
   binding.setErrorClass(GpuformerError as unknown as new (code: string, message: string) => Error);

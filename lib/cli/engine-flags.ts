@@ -19,6 +19,7 @@ export const ENGINE_FLAGS: FlagSpec = {
   'no-enable-prefix-caching': { type: 'boolean' },
   'gpu-layers': { type: 'string' },
   'cpu-offload-gb': { type: 'string' },
+  'batch-invariant': { type: 'boolean' },
 };
 
 export const ENGINE_USAGE = `model and engine:
@@ -34,7 +35,9 @@ export const ENGINE_USAGE = `model and engine:
   --[no-]enable-prefix-caching         share KV blocks of common prompt prefixes between requests (default on)
   --gpu-layers N                       offload: keep N layers on the GPU, stream the rest from pinned host memory
                                        (default: as many as fit, all when the model fits)
-  --cpu-offload-gb F                   offload: stream at least F GiB of layer weights from host memory (as vLLM's)`;
+  --cpu-offload-gb F                   offload: stream at least F GiB of layer weights from host memory (as vLLM's)
+  --batch-invariant                    the same tokens however requests are batched, chunked or cached
+                                       (slower prefill; see Engine.load's batchInvariant)`;
 
 export function requireModel(p: Parsed): string {
   const m = str(p, 'model') ?? p.positionals[0];
@@ -61,6 +64,7 @@ export function planFlags(p: Parsed) {
     blockSize: int(p, 'block-size'),
     gpuLayers: int(p, 'gpu-layers', 0),
     cpuOffloadBytes: gib(num(p, 'cpu-offload-gb', 0, 1e6)),
+    batchInvariant: flag(p, 'batch-invariant') || undefined,
   };
   return dropUndefined(options);
 }

@@ -54,6 +54,15 @@ export interface LoadOptions extends Partial<StepBudget>, Partial<Pick<KvCacheSh
   dtype?: DtypeOption;
   /** share the KV blocks of a common prompt prefix between requests (vLLM's prefix caching); default true */
   enablePrefixCaching?: boolean;
+  /**
+   * Decoders: the same tokens however a request is batched, chunked or served from the prefix cache (issue 20).
+   * Every matmul and attention then computes a row by arithmetic that does not depend on the rest of the step:
+   * on CUDA the row kernels and the per-query attention kernels for every step (cuBLASLt, which chooses its
+   * algorithm by the number of rows, and the prefill attention kernels are left out, so prefill is slower).
+   * The CPU is batch invariant always (its linear and attention compute every row by one fixed sequence of
+   * f32 operations whatever the batch), so there the option changes nothing. Default false.
+   */
+  batchInvariant?: boolean;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -506,6 +515,7 @@ export function resolveLoadOptions(o: LoadOptions | undefined): LoadOptions {
   if (o.enablePrefixCaching !== undefined) boolean(o.enablePrefixCaching, 'enablePrefixCaching');
   if (o.gpuLayers !== undefined) numberIn((n) => Number.isInteger(n) && n >= 0, 'an integer ≥ 0')(o.gpuLayers, 'gpuLayers');
   if (o.cpuOffloadBytes !== undefined) numberIn((n) => n >= 0, 'a number of bytes ≥ 0')(o.cpuOffloadBytes, 'cpuOffloadBytes');
+  if (o.batchInvariant !== undefined) boolean(o.batchInvariant, 'batchInvariant');
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw inputError('onProgress must be a function');
   return { ...o, device: device as DeviceOption, dtype };
 }

@@ -88,6 +88,7 @@ export function planForSource(source: ModelSource, o: PlanOptions = {}, strict =
     runner: {
       ...budget, device, activationDtype: precision.activation, blockSize: memory.kv.blockSize, numBlocks: memory.kv.blocks,
       ...(memory.offload ? { streamedLayers: memory.offload.hostLayers } : {}),
+      batchInvariant: o.batchInvariant ?? false,
     },
     maxSeqLength: Math.min(source.maxSeqLength ?? source.spec.maxPositionEmbeddings, memory.maxModelLen),
   };

@@ -11,28 +11,30 @@ import { ops, run } from '../ops';
 import type { DecoderRunner, StepResult, StepSequence } from '../core/step';
 import type { ModelSpec } from '../core/spec';
 import { Arena } from './activations';
-import type { DecoderForward, DecoderStepTensors } from './forward';
+import { linearCommand, type DecoderForward, type DecoderStepTensors, type ForwardOptions } from './forward';
 import { KvCache } from './kv-cache';
 import { ProgramCache } from './program-cache';
 import { readAsF32, splitRows } from './read-back';
-import { PackedSampling, SamplingStage, packSampling, samplingKey } from './sampling';
+import { PackedSampling, SamplingStage, packSampling, padSampling, samplingKey } from './sampling';
 import { StepGuard } from './step-guard';
-import { PackedStep, Staging, StepLimits, packStep } from './step-inputs';
+import { PackedStep, Staging, StepLimits, decodeBucket, packStep, padDecodeStep, widthBucket } from './step-inputs';
 import { RunnerOptions, decoderArenaSizes, decoderIndexCapacity } from './workspace';
 
-/** Prepared decode programs kept per runner (one per batch size × block-table width × sampling shape in use). */
-const MAX_DECODE_PROGRAMS = 16;
+/**
+ * Prepared decode programs kept per runner: one per padded batch size × block-table width × sampling shape in
+ * use (decodeBucket, widthBucket: 64 concurrent streams of one sampling shape run in a dozen or so).
+ */
+const MAX_DECODE_PROGRAMS = 48;
+
+/** Whether a step is a decode step: one new token per sequence, every sequence sampling. */
+const isDecode = (p: PackedStep) => p.numTokens === p.numSeqs && p.sampleSeqs.length === p.numSeqs;
 
 /**
- * What fixes every tensor of a decode step's program: the batch size (= tokens = sampled rows, which place
- * every index and sampling buffer), the block-table width and the sampling stage's shape (greedy or not,
- * which processors, how many log-probabilities). null for any other step (prefill chunks, sequences that do
- * not sample), which builds its program afresh.
+ * What fixes every tensor of a (padded) decode step's program: the batch size (= tokens = sampled rows, which
+ * place every index and sampling buffer), the block-table width and the sampling stage's shape (greedy or not,
+ * which processors, how many log-probabilities).
  */
-function decodeProgramKey(p: PackedStep, s: PackedSampling): string | null {
-  if (p.numTokens !== p.numSeqs || p.sampleSeqs.length !== p.numSeqs) return null;
-  return `${p.numSeqs}:${p.blockTableWidth}:${samplingKey(s.shape)}`;
-}
+const decodeProgramKey = (p: PackedStep, s: PackedSampling): string => `${p.numSeqs}:${p.blockTableWidth}:${samplingKey(s.shape)}`;
 
 export class ModelDecoderRunner implements DecoderRunner {
   readonly blockSize: number;
@@ -44,6 +46,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   /** prepared decode programs by decodeProgramKey */
   private readonly decodePrograms = new ProgramCache(MAX_DECODE_PROGRAMS);
   private readonly guard: StepGuard;
+  private readonly forwardOptions: ForwardOptions;
 
   constructor(readonly spec: ModelSpec, private readonly model: DecoderForward, private readonly kv: KvCache,
     private readonly weights: Tensor[], private readonly o: RunnerOptions) {
@@ -54,6 +57,7 @@ export class ModelDecoderRunner implements DecoderRunner {
     this.idx = new Staging(o.device, (n) => new Int32Array(n), 'i32', decoderIndexCapacity(o));
     this.sampler = new SamplingStage(o.device, spec.vocabSize, o.maxNumSeqs, o.maxNumBatchedTokens);
     this.guard = new StepGuard('step', 'a step', [this.act, this.idx, this.sampler]);
+    this.forwardOptions = { batchInvariant: o.batchInvariant ?? false };
   }
 
   /** The prepared decode programs: how many, how many run as CUDA graphs, and why others cannot. */
@@ -78,11 +82,17 @@ export class ModelDecoderRunner implements DecoderRunner {
    * too. Other steps (prefill chunks) build their program afresh.
    */
   async step(seqs: StepSequence[]): Promise<StepResult> {
-    const packed = packStep(seqs, this.limits);
-    const sampling = packSampling(seqs, packed.sampleSeqs, this.spec.vocabSize);
-    const key = decodeProgramKey(packed, sampling);
+    const real = packStep(seqs, this.limits);
+    const realSampling = packSampling(seqs, real.sampleSeqs, this.spec.vocabSize);
+    // decode steps pad to a bucketed size and width, so their programs (and CUDA graphs) are reused
+    const decode = isDecode(real);
+    const padTo = decode ? decodeBucket(real.numSeqs, Math.min(this.o.maxNumSeqs, this.o.maxNumBatchedTokens)) : real.numSeqs;
+    const maxWidth = Math.ceil(this.o.maxModelLen / this.blockSize);
+    const packed = decode ? padDecodeStep(real, padTo, widthBucket(real.blockTableWidth, maxWidth)) : real;
+    const sampling = decode ? padSampling(realSampling, padTo) : realSampling;
+    const key = decode ? decodeProgramKey(packed, sampling) : null;
     return this.guard.run(async () => {
-      const S = packed.sampleSeqs.length;
+      const S = packed.sampleRows.length;  // a padded decode step samples its padding rows too
       const plan = await this.sampler.prepare(sampling);
       try {
         const t = this.upload(packed, key === null ? packed.maxContextLen : packed.blockTableWidth * this.blockSize);
@@ -91,11 +101,11 @@ export class ModelDecoderRunner implements DecoderRunner {
           const prog: Command[] = [];
           const hidden = this.model.forward(prog, t.step, this.act);
           if (st) {
-            // logits only for the rows that sample: the last token of each sampling sequence
+            // logits only for the rows that sample: the last token of each sampling sequence (and padding rows)
             const last = this.act.view('last', [S, this.spec.hiddenSize]);
             const logits = this.act.view('logits', [S, this.spec.vocabSize]);
             prog.push(ops.gatherRows({ x: hidden, idx: t.sampleRows, out: last }));
-            prog.push(ops.linear({ x: last, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }));
+            prog.push(linearCommand(last, this.model.lmHead, logits, this.forwardOptions));
             prog.push(...this.sampler.commands(logits, st));
           }
           return prog;
@@ -104,7 +114,7 @@ export class ModelDecoderRunner implements DecoderRunner {
         const tokens = new Int32Array(seqs.length).fill(-1);
         const logprobs: StepResult['logprobs'] = new Array(seqs.length).fill(null);
         if (st) {
-          const rows = this.sampler.readBack(sampling);
+          const rows = this.sampler.readBack(sampling);  // the real rows first, then any padding rows
           packed.sampleSeqs.forEach((b, r) => {
             tokens[b] = rows.tokens[r];
             logprobs[b] = rows.logprobs[r];
@@ -135,7 +145,7 @@ export class ModelDecoderRunner implements DecoderRunner {
       try {
         const logits = Tensor.empty(this.o.device, this.o.activationDtype, [packed.numTokens, V], 'activations');
         temps.push(logits);
-        prog.push(ops.linear({ x: hidden, w: this.model.lmHead.w, bias: this.model.lmHead.bias, out: logits }));
+        prog.push(linearCommand(hidden, this.model.lmHead, logits, this.forwardOptions));
         const host = await readAsF32(prog, logits, temps);
         return splitRows(host, packed.cuSeqlens, V);
       } finally {
@@ -159,7 +169,7 @@ export class ModelDecoderRunner implements DecoderRunner {
   private upload(p: PackedStep, contextBound = p.maxContextLen): { step: DecoderStepTensors; sampleRows: Tensor } {
     const T = p.numTokens;
     const B = p.numSeqs;
-    const S = p.sampleSeqs.length;
+    const S = p.sampleRows.length;  // a padded decode step samples its padding rows too
     const [ids, positions, slotMapping, cuSeqlens, contextLens, blockTables, sampleRows] = this.idx.upload([
       [p.ids, [T]], [p.positions, [T]], [p.slotMapping, [T]], [p.cuSeqlens, [B + 1]], [p.contextLens, [B]],
       [p.blockTables, [B, p.blockTableWidth]], [p.sampleRows, [S]],

@@ -4,8 +4,23 @@
  * around it: packing the step, uploading indices, the LM head and sampling or pooling, running the program.
  */
 import type { Command, Tensor } from '../native';
+import { ops } from '../ops';
 import type { Arena } from './activations';
 import type { Linear } from './weights';
+
+/** How a decoder's forward pass computes, beyond its weights: the runner's options the families need. */
+export interface ForwardOptions {
+  /**
+   * every matmul and attention by arithmetic that does not depend on the batch (issue 20): a token's logits
+   * are the same bits alone, in any batch, after a prefix-cache hit or in any prefill chunk (on CUDA the row and
+   * per-query kernels for every step, so prefill is slower; the CPU computes that way always)
+   */
+  batchInvariant: boolean;
+}
+
+/** out = x · l.wᵀ + l.bias as a command, in the forward's mode. */
+export const linearCommand = (x: Tensor, l: Linear, out: Tensor, o: ForwardOptions): Command =>
+  ops.linear({ x, w: l.w, bias: l.bias, out, batchInvariant: o.batchInvariant });
 
 /** A decoder step's index tensors on the device (see step-inputs.ts for their shapes). */
 export interface DecoderStepTensors {

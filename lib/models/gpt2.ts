@@ -19,7 +19,7 @@ import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type DecoderForward, type DecoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
+import { attentionViews, linearCommand, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import type { Gpt2Weights, Linear } from './weights';
 
@@ -34,7 +34,7 @@ export class Gpt2 implements DecoderForward {
 
   /** `views` are the q/k/v views of c_attn (see weights.ts), disposed with the model */
   constructor(private readonly spec: ModelSpec, private readonly w: Gpt2Weights, private readonly kv: KvCache,
-    private readonly views: Tensor[], private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
+    private readonly views: Tensor[], private readonly o: ForwardOptions, private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
     this.lmHead = w.lmHead;
   }
 
@@ -62,23 +62,24 @@ export class Gpt2 implements DecoderForward {
       // attention block
       normInto(l.ln1);
       prog.push(
-        ops.linear({ x: xn, w: l.q.w, bias: l.q.bias, out: q }),
-        ops.linear({ x: xn, w: l.k.w, bias: l.k.bias, out: k }),
-        ops.linear({ x: xn, w: l.v.w, bias: l.v.bias, out: v }),
+        linearCommand(xn, l.q, q, this.o),
+        linearCommand(xn, l.k, k, this.o),
+        linearCommand(xn, l.v, v, this.o),
         ops.kvCacheWrite({ k: k3, v: v3, kCache: this.kv.k[i], vCache: this.kv.v[i], slotMapping: s.slotMapping }),
         ops.pagedAttention({
           q: q3, kCache: this.kv.k[i], vCache: this.kv.v[i], cuSeqlensQ: s.cuSeqlens, contextLens: s.contextLens,
           blockTables: s.blockTables, maxContextLen: s.maxContextLen, scale: 1 / Math.sqrt(D), causal: true, out: attn3,
+          batchInvariant: this.o.batchInvariant,
         }),
-        ops.linear({ x: attn, w: l.attnProj.w, bias: l.attnProj.bias, out: delta }),
+        linearCommand(attn, l.attnProj, delta, this.o),
       );
       pending = true;
       // MLP block
       normInto(l.ln2);
       prog.push(
-        ops.linear({ x: xn, w: l.fc.w, bias: l.fc.bias, out: fc }),
+        linearCommand(xn, l.fc, fc, this.o),
         ops.gelu({ x: fc, out: fcAct, tanh: this.spec.activation === 'gelu_tanh' }),
-        ops.linear({ x: fcAct, w: l.mlpProj.w, bias: l.mlpProj.bias, out: delta }),
+        linearCommand(fcAct, l.mlpProj, delta, this.o),
       );
       this.hooks.leave(prog, i);
     });

@@ -5,8 +5,7 @@
  *   for each layer:
  *     xn = RMSNorm(h)                                                xn [T,C]
  *     q, k, v = xn·Wqᵀ(+bq), xn·Wkᵀ(+bk), xn·Wvᵀ(+bv)                 q [T,Hq,D], k/v [T,Hkv,D]
- *     q, k = RoPE(q, k, positions)
- *     cache[slot_mapping] = k, v                                     (paged KV cache)
+ *     q, k = RoPE(q, k, positions); cache[slot_mapping] = k, v       (one op; paged KV cache)
  *     a = causal attention of q over the cache                       a [T,Hq,D] (GQA: Hq/Hkv queries per kv head)
  *     h += a·Woᵀ
  *     xn = RMSNorm(h)
@@ -21,7 +20,7 @@ import { ops } from '../ops';
 import { Command, DeviceName, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type DecoderForward, type DecoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
+import { attentionViews, linearCommand, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import { ropeTables } from './rope';
 import type { Linear, LlamaWeights } from './weights';
@@ -39,7 +38,7 @@ export class Llama implements DecoderForward {
   private readonly scale: number;
 
   constructor(private readonly spec: ModelSpec, private readonly w: LlamaWeights, private readonly kv: KvCache, device: DeviceName,
-    private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
+    private readonly o: ForwardOptions, private readonly hooks: LayerHooks = NO_LAYER_HOOKS) {
     const tables = ropeTables(spec.rope!);
     this.invFreq = Tensor.fromData(device, 'f32', [tables.invFreq.length], tables.invFreq, 'other');
     // YaRN scales cos and sin by attentionFactor, i.e. the q·k logits by its square
@@ -72,26 +71,28 @@ export class Llama implements DecoderForward {
       // attention block
       normInto(l.attnNorm.weight);
       prog.push(
-        ops.linear({ x: xn, w: l.q.w, bias: l.q.bias, out: q }),
-        ops.linear({ x: xn, w: l.k.w, bias: l.k.bias, out: k }),
-        ops.linear({ x: xn, w: l.v.w, bias: l.v.bias, out: v }),
-        ops.rope({ x: q3, positions: s.positions, invFreq: this.invFreq, interleaved }),
-        ops.rope({ x: k3, positions: s.positions, invFreq: this.invFreq, interleaved }),
-        ops.kvCacheWrite({ k: k3, v: v3, kCache: this.kv.k[i], vCache: this.kv.v[i], slotMapping: s.slotMapping }),
+        linearCommand(xn, l.q, q, this.o),
+        linearCommand(xn, l.k, k, this.o),
+        linearCommand(xn, l.v, v, this.o),
+        ops.ropeKvCacheWrite({
+          q: q3, k: k3, v: v3, positions: s.positions, invFreq: this.invFreq, interleaved,
+          kCache: this.kv.k[i], vCache: this.kv.v[i], slotMapping: s.slotMapping,
+        }),
         ops.pagedAttention({
           q: q3, kCache: this.kv.k[i], vCache: this.kv.v[i], cuSeqlensQ: s.cuSeqlens, contextLens: s.contextLens,
           blockTables: s.blockTables, maxContextLen: s.maxContextLen, scale: this.scale, causal: true, windowLeft, out: attn3,
+          batchInvariant: this.o.batchInvariant,
         }),
-        ops.linear({ x: attn, w: l.o.w, bias: l.o.bias, out: delta }),
+        linearCommand(attn, l.o, delta, this.o),
       );
       pending = true;
       // MLP block (SwiGLU)
       normInto(l.mlpNorm.weight);
       prog.push(
-        ops.linear({ x: xn, w: l.gate.w, bias: l.gate.bias, out: gate }),
-        ops.linear({ x: xn, w: l.up.w, bias: l.up.bias, out: up }),
+        linearCommand(xn, l.gate, gate, this.o),
+        linearCommand(xn, l.up, up, this.o),
         ops.swiglu({ gate, up, out: mlp }),
-        ops.linear({ x: mlp, w: l.down.w, bias: l.down.bias, out: delta }),
+        linearCommand(mlp, l.down, delta, this.o),
       );
       this.hooks.leave(prog, i);
     });

@@ -39,9 +39,10 @@ export function createRunner(spec: ModelSpec, plan: WeightPlan, loaded: Map<stri
     }
     if (spec.positional === 'rope' && !spec.rope) throw unsupported(`${spec.architecture}: RoPE model without rope parameters`);
     kv = new KvCache(o.device, o.activationDtype, spec, o.numBlocks, o.blockSize);
+    const forward = { batchInvariant: o.batchInvariant ?? false };
     const model: DecoderForward = spec.family === 'llama'
-      ? new Llama(spec, llamaWeights(spec, plan, tensors), kv, o.device, hooks)
-      : new Gpt2(spec, gpt2Weights(spec, plan, tensors, views), kv, views, hooks);
+      ? new Llama(spec, llamaWeights(spec, plan, tensors), kv, o.device, forward, hooks)
+      : new Gpt2(spec, gpt2Weights(spec, plan, tensors, views), kv, views, forward, hooks);
     return new ModelDecoderRunner(spec, model, kv, owned, o);
   } catch (e) {
     for (const t of views) t.dispose();

@@ -23,7 +23,7 @@ import {
 } from '../core/step';
 import { PenaltyPlan, PenaltyRow, PenaltySlots } from './penalty-slots';
 import { StepViews } from './activations';
-import { ListBuffer, Staging } from './step-inputs';
+import { ListBuffer, Staging, padded } from './step-inputs';
 
 /** Which parts of the stage a step runs: with the row count, what fixes its commands and buffers. */
 export interface SamplingShape {
@@ -123,6 +123,23 @@ export function packSampling(seqs: StepSequence[], sampleSeqs: number[], vocabSi
   p.biasTokens = Int32Array.from(biasTokens);
   p.biasValues = Float32Array.from(biasValues);
   return p;
+}
+
+/**
+ * `p` with rows added up to `rows` for a padded decode step's padding rows (lib/models/step-inputs.ts
+ * padDecodeStep): greedy (temperature 0), no top-k / top-p / min-p, no mask, bias or penalty, no
+ * log-probabilities. They change nothing of the shape, so the step keeps its real rows' program.
+ */
+export function padSampling(p: PackedSampling, rows: number): PackedSampling {
+  if (rows < p.rows) throw new Error(`padSampling: ${p.rows} sampling rows cannot pad to ${rows}`);
+  return {
+    ...p, rows,
+    temperature: padded(p.temperature, rows, 0), topK: padded(p.topK, rows, 0), topP: padded(p.topP, rows, 1),
+    minP: padded(p.minP, rows, 0), seeds: padded(p.seeds, rows, 0n), steps: padded(p.steps, rows, 0),
+    repetition: padded(p.repetition, rows, 1), frequency: padded(p.frequency, rows, 0), presence: padded(p.presence, rows, 0),
+    maskRows: padded(p.maskRows, rows, -1), biasOffsets: padded(p.biasOffsets, rows + 1, p.biasOffsets[p.rows]),
+    penaltyRows: [...p.penaltyRows, ...new Array<null>(rows - p.rows).fill(null)], logprobs: padded(p.logprobs, rows, -1),
+  };
 }
 
 /** What the stage reserves for `rows` sampling rows over a vocabulary, element counts by buffer. */

@@ -102,6 +102,54 @@ export function packStep(seqs: StepSequence[], lim: StepLimits): PackedStep {
   };
 }
 
+/**
+ * The decode batch sizes the runner pads to, as vLLM pads to its CUDA-graph capture sizes: 1, 2, 4, then
+ * multiples of 8 (at most `max`). A decode step's prepared program — and on CUDA its captured graph — is kept
+ * per padded size, so a batch that shrinks and grows as requests finish and arrive reuses a handful of
+ * programs instead of parsing and capturing one per size. Padding costs little: decode is bound by reading
+ * the weights, which every row shares.
+ */
+export function decodeBucket(n: number, max: number): number {
+  const b = n <= 1 ? 1 : n <= 2 ? 2 : n <= 4 ? 4 : Math.ceil(n / 8) * 8;
+  return Math.max(n, Math.min(b, max));
+}
+
+/** The block-table widths the runner pads to: powers of two (at most `max`), so growing contexts add few programs. */
+export function widthBucket(w: number, max: number): number {
+  return Math.max(w, Math.min(2 ** Math.ceil(Math.log2(Math.max(w, 1))), max));
+}
+
+/** `a` lengthened to `n` elements, the new ones `fill` (padding a step's per-row arrays). */
+export function padded<A extends Int32Array | Float32Array | BigInt64Array>(a: A, n: number, fill: number | bigint): A {
+  const out = new (a.constructor as new (n: number) => A)(n);
+  out.set(a as never);
+  out.fill(fill as never, a.length);
+  return out;
+}
+
+/**
+ * A decode step (one new token per sequence, every sequence sampling) padded to `rows` sequences and block
+ * tables `width` wide. A padding row decodes token 0 at position 0 into no cache slot (slot −1: nothing is
+ * written) over one key of block 0, and samples (lib/models/sampling.ts padSampling: greedily, nothing
+ * asked); every row computes on its own, so the real rows' results are those of the unpadded step (with the
+ * batch-invariant mode, bit for bit), and the padding rows' tokens are dropped (sampleSeqs lists the real
+ * rows only; sampleRows every row).
+ */
+export function padDecodeStep(p: PackedStep, rows: number, width: number): PackedStep {
+  const B = p.numSeqs;
+  if (rows < B || width < p.blockTableWidth || p.numTokens !== B || p.sampleRows.length !== B) {
+    throw new Error(`padDecodeStep: a decode step of ${B} sequences, width ${p.blockTableWidth}, cannot pad to ${rows} × ${width}`);
+  }
+  const blockTables = new Int32Array(rows * width);  // padding entries: block 0 (never read past a context)
+  for (let b = 0; b < B; b++) blockTables.set(p.blockTables.subarray(b * p.blockTableWidth, (b + 1) * p.blockTableWidth), b * width);
+  return {
+    ...p, numTokens: rows, numSeqs: rows, blockTableWidth: width, blockTables,
+    ids: padded(p.ids, rows, 0), positions: padded(p.positions, rows, 0), slotMapping: padded(p.slotMapping, rows, -1),
+    cuSeqlens: Int32Array.from({ length: rows + 1 }, (_, i) => i), contextLens: padded(p.contextLens, rows, 1),
+    sampleRows: Int32Array.from({ length: rows }, (_, i) => i),
+  };
+}
+
 /** An encoder batch packed token-major: ids, positions 0..n-1 per sequence, token types, cu_seqlens. */
 export interface PackedEncoderBatch {
   numTokens: number;

@@ -24,6 +24,8 @@ export interface RunnerOptions extends StepBudget, KvCacheShape {
    * tensors are host tensors, and the runner stages them through device slots (offload.ts LayerStream)
    */
   streamedLayers?: number[];
+  /** decoders: the batch-invariant mode (lib/models/forward.ts ForwardOptions); default off */
+  batchInvariant?: boolean;
 }
 
 /** Activation regions of the family's forward pass for T tokens (elements, by region name). */

@@ -55,12 +55,23 @@ export const ops = {
   attention: (a: { q: Tensor; k: Tensor; v: Tensor; cuSeqlens: Tensor; maxSeqlen: number; out: Tensor } & AttentionOptions): Command =>
     ({ op: 'attention', ...a }),
   /** k/v [T,Hkv,D] → caches [blocks, blockSize, Hkv, D] at slotMapping i32 [T] (negative = skip) */
+  /**
+   * q [T,Hq,D] and k [T,Hkv,D] rotated in place (as rope), then the rotated k and v [T,Hkv,D] written to their
+   * cache slots (as kvCacheWrite): a step's RoPE and cache write in one op
+   */
+  ropeKvCacheWrite: (a: {
+    q: Tensor; k: Tensor; v: Tensor; positions: Tensor; invFreq: Tensor; interleaved?: boolean; kCache: Tensor; vCache: Tensor;
+    slotMapping: Tensor;
+  }): Command => ({ op: 'rope_kv_cache_write', ...a }),
   kvCacheWrite: (a: { k: Tensor; v: Tensor; kCache: Tensor; vCache: Tensor; slotMapping: Tensor }): Command =>
     ({ op: 'kv_cache_write', ...a }),
-  /** new queries over the paged cache (decode, chunked prefill, prefix caching) */
+  /**
+   * new queries over the paged cache (decode, chunked prefill, prefix caching). batchInvariant: a query's result
+   * does not depend on the batch (on CUDA one per-query kernel with fixed split points; the CPU always is)
+   */
   pagedAttention: (a: {
     q: Tensor; kCache: Tensor; vCache: Tensor; cuSeqlensQ: Tensor; contextLens: Tensor; blockTables: Tensor;
-    maxContextLen: number; out: Tensor;
+    maxContextLen: number; out: Tensor; batchInvariant?: boolean;
   } & AttentionOptions): Command => ({ op: 'paged_attention', ...a }),
   /** out[n] = x[idx[n]] */
   gatherRows: (a: { x: Tensor; idx: Tensor; out: Tensor }): Command => ({ op: 'gather_rows', ...a }),

@@ -139,15 +139,25 @@ Step parse_kv_cache_write(const Fields& f) {
 }
 GF_REGISTER_OP("kv_cache_write", parse_kv_cache_write);
 
+Step parse_rope_kv_cache_write(const Fields& f) {
+  Tensor q = f.tensor("q"), k = f.tensor("k"), v = f.tensor("v"), positions = f.tensor("positions"),
+         inv_freq = f.tensor("invFreq"), kc = f.tensor("kCache"), vc = f.tensor("vCache"), slots = f.tensor("slotMapping");
+  const bool interleaved = f.boolean_or("interleaved", false);
+  return [=]() mutable { gf::rope_kv_cache_write(q, k, v, positions, inv_freq, interleaved, kc, vc, slots); };
+}
+GF_REGISTER_OP("rope_kv_cache_write", parse_rope_kv_cache_write);
+
 Step parse_paged_attention(const Fields& f) {
   Tensor q = f.tensor("q"), kc = f.tensor("kCache"), vc = f.tensor("vCache"), cu = f.tensor("cuSeqlensQ"),
          ctx = f.tensor("contextLens"), bt = f.tensor("blockTables"), out = f.tensor("out");
   Opt alibi(f.opt_tensor("alibiSlopes"));
   const gf::AttentionParams p = attention_params(f, alibi);
   const int max_ctx = static_cast<int>(f.integer("maxContextLen"));
+  const bool batch_invariant = f.boolean_or("batchInvariant", false);
   return [=]() mutable {
     gf::AttentionParams params = p;
     params.alibi_slopes = alibi.get();
+    params.batch_invariant = batch_invariant;
     gf::paged_attention(q, kc, vc, cu, ctx, bt, max_ctx, params, out);
   };
 }

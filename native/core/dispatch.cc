@@ -282,18 +282,24 @@ void rms_norm(const Tensor& x, Tensor* residual, const Tensor& weight, float eps
 }
 
 // --------------------------------------------------------------------------------------------------- rope
-void rope(Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool interleaved) {
-  const char* op = "rope";
+namespace {
+// x [T,H,D] to rotate by positions [T] and inv_freq [R/2]; `name` is x's name in the command
+void check_rope(const char* op, const char* name, const Tensor& x, const Tensor& positions, const Tensor& inv_freq) {
   check_devices(op, x, {{"positions", &positions}, {"invFreq", &inv_freq}});
-  check_all_contiguous(op, {{"x", &x}, {"positions", &positions}, {"invFreq", &inv_freq}});
-  check_ndim(op, "x", x, 3);
-  check_activation(op, "x", x);
+  check_all_contiguous(op, {{name, &x}, {"positions", &positions}, {"invFreq", &inv_freq}});
+  check_ndim(op, name, x, 3);
+  check_activation(op, name, x);
   check_dtype(op, "positions", positions, DType::I32);
   check_shape(op, "positions", positions, {x.dim(0)});
   check_dtype(op, "invFreq", inv_freq, DType::F32);
   check_ndim(op, "invFreq", inv_freq, 1);
   GF_CHECK_INPUT(inv_freq.dim(0) >= 1 && inv_freq.dim(0) * 2 <= x.dim(2), op, ": 'invFreq' has ", inv_freq.dim(0),
                  " frequencies; the rotary dim (twice that) must be between 2 and the head dim ", x.dim(2));
+}
+}  // namespace
+
+void rope(Tensor& x, const Tensor& positions, const Tensor& inv_freq, bool interleaved) {
+  check_rope("rope", "x", x, positions, inv_freq);
   GF_DISPATCH(x.device(), rope(x, positions, inv_freq, interleaved));
 }
 
@@ -349,6 +355,7 @@ void softmax(const Tensor& x, Tensor& out) {
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens, int max_seqlen,
                const AttentionParams& p, Tensor& out) {
   const char* op = "attention";
+  if (p.batch_invariant) fail(ErrorCode::Unsupported, op, ": batch_invariant is a paged_attention parameter");
   check_devices(op, out, {{"q", &q}, {"k", &k}, {"v", &v}, {"cuSeqlens", &cu_seqlens}});
   check_all_contiguous(op, {{"q", &q}, {"k", &k}, {"v", &v}, {"cuSeqlens", &cu_seqlens}, {"out", &out}});
   check_ndim(op, "q", q, 3);
@@ -369,8 +376,9 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   GF_DISPATCH(out.device(), attention(q, k, v, cu_seqlens, max_seqlen, p, out));
 }
 
-void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& slot_mapping) {
-  const char* op = "kv_cache_write";
+namespace {
+void check_kv_cache_write(const char* op, const Tensor& k, const Tensor& v, const Tensor& k_cache, const Tensor& v_cache,
+                          const Tensor& slot_mapping) {
   check_devices(op, k_cache, {{"k", &k}, {"v", &v}, {"vCache", &v_cache}, {"slotMapping", &slot_mapping}});
   check_all_contiguous(op, {{"k", &k}, {"v", &v}, {"kCache", &k_cache}, {"vCache", &v_cache}, {"slotMapping", &slot_mapping}});
   check_ndim(op, "k", k, 3);
@@ -392,7 +400,24 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v
       GF_CHECK_INPUT(s[i] < slots, op, ": slotMapping[", i, "] = ", s[i], " is past the cache's ", slots, " slots");
     }
   }
+}
+}  // namespace
+
+void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_cache, Tensor& v_cache, const Tensor& slot_mapping) {
+  check_kv_cache_write("kv_cache_write", k, v, k_cache, v_cache, slot_mapping);
   GF_DISPATCH(k_cache.device(), kv_cache_write(k, v, k_cache, v_cache, slot_mapping));
+}
+
+void rope_kv_cache_write(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions, const Tensor& inv_freq,
+                         bool interleaved, Tensor& k_cache, Tensor& v_cache, const Tensor& slot_mapping) {
+  const char* op = "rope_kv_cache_write";
+  check_rope(op, "q", q, positions, inv_freq);
+  check_rope(op, "k", k, positions, inv_freq);
+  check_kv_cache_write(op, k, v, k_cache, v_cache, slot_mapping);
+  check_dtype(op, "q", q, k.dtype);
+  GF_CHECK_INPUT(q.dim(0) == k.dim(0) && q.dim(2) == k.dim(2), op, ": 'q' ", q.describe(), " and 'k' ", k.describe(),
+                 " need the same tokens and head dim");
+  GF_DISPATCH(k_cache.device(), rope_kv_cache_write(q, k, v, positions, inv_freq, interleaved, k_cache, v_cache, slot_mapping));
 }
 
 void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& cu_seqlens_q,

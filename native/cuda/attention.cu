@@ -272,24 +272,9 @@ void launch_attention_prefill(const AttnArgs& a, DType dtype, int device, cudaSt
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens, int max_seqlen,
                const AttentionParams& p, Tensor& out) {
   const Launch l = launch_for(out);
-  AttnArgs a;
-  a.q = q.raw();
-  a.k = k.raw();
-  a.v = v.raw();
-  a.out = out.raw();
-  a.cu_q = cptr<int32_t>(cu_seqlens);
-  a.B = static_cast<int>(cu_seqlens.dim(0) - 1);
-  a.T = q.dim(0);
-  a.Hq = static_cast<int>(q.dim(1));
-  a.Hkv = static_cast<int>(k.dim(1));
-  a.D = static_cast<int>(q.dim(2));
-  a.scale_log2 = p.scale * kLog2e;
-  a.causal = p.causal;
-  a.window_left = p.window_left;
-  a.alibi = p.alibi_slopes ? cptr<float>(*p.alibi_slopes) : nullptr;
+  AttnArgs a = attention_args(q, k, v, static_cast<int>(k.dim(1)), cu_seqlens, p, out, l);
   a.max_q_len = max_seqlen;
   a.max_kv_len = max_seqlen;
-  a.faults = l.faults;
   if (a.T == 0 || a.B == 0) return;
   launch_attention_prefill(a, q.dtype, l.device, l.stream);
 }

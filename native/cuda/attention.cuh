@@ -6,6 +6,7 @@
 #include "cuda/common.cuh"
 #include "cuda/device_faults.cuh"
 #include "cuda/kv_cache.cuh"
+#include "gpuformer/ops.h"
 
 namespace gf {
 namespace cuda {
@@ -74,6 +75,45 @@ __device__ __forceinline__ SeqInfo seq_info(const AttnArgs& a, int b) {
   return s;
 }
 
+// The fields every attention op fills the same way (attention.cu, paged_attention.cu): q [T,Hq,D], keys and
+// values (contiguous [T,Hkv,D] or a paged cache [blocks, block_size, Hkv, D]) with `kv_heads` heads, out,
+// the query packing cu_q [B+1], the parameters and where kernels report faults.
+inline AttnArgs attention_args(const Tensor& q, const Tensor& k, const Tensor& v, int kv_heads, const Tensor& cu_q,
+                               const AttentionParams& p, Tensor& out, const Launch& l) {
+  AttnArgs a;
+  a.q = q.raw();
+  a.k = k.raw();
+  a.v = v.raw();
+  a.out = out.raw();
+  a.cu_q = cptr<int32_t>(cu_q);
+  a.B = static_cast<int>(cu_q.dim(0) - 1);
+  a.T = q.dim(0);
+  a.Hq = static_cast<int>(q.dim(1));
+  a.Hkv = kv_heads;
+  a.D = static_cast<int>(q.dim(2));
+  a.scale_log2 = p.scale * kLog2e;
+  a.causal = p.causal;
+  a.window_left = p.window_left;
+  a.alibi = p.alibi_slopes ? cptr<float>(*p.alibi_slopes) : nullptr;
+  a.faults = l.faults;
+  return a;
+}
+
+// Sequence of packed token t: the b with cu[b] ≤ t < cu[b+1] (for a valid cu_seqlens).
+__device__ __forceinline__ int sequence_of(const int32_t* cu, int B, int64_t t) {
+  int lo = 0, hi = B;
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (cu[mid] <= t) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+// A query's output from its split's (or its splits' merged) unnormalized sum v and softmax sum l: one
+// expression for the single-split and the merged path, so a query's bits do not depend on how many splits the
+// launch has (batch invariance). 0 for a query that saw no key.
+__device__ __forceinline__ float finish_attention(float v, float l) { return l > 0.0f ? v * __frcp_rn(l) : 0.0f; }
+
 // The keys [lo, hi) that query position qpos may see.
 __device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_len, int* lo, int* hi) {
   tiles::Mask m;
@@ -127,8 +167,32 @@ bool attention_f32_applies(const AttnArgs& a);
 void launch_attention_f32(const AttnArgs& a, cudaStream_t stream);
 
 // Split-KV kernel (any float dtype): one block per (query token, KV head, split), all query heads of the
-// KV head's group together, so each key and value is read once per group (paged_attention.cu).
-void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream);
+// KV head's group together, so each key and value is read once per group (paged_attention.cu). Fixed split
+// points (batch_invariant): 512 keys per split whatever the batch, so a query's arithmetic depends on its own
+// keys alone.
+void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream,
+                               bool batch_invariant = false);
+
+// The decode kernel on tensor cores (paged_decode.cu): f16 / bf16, head dims 32 to 128 in steps of 16; one block
+// per (query token, KV head, split), up to 16 query heads of the group as one MMA's rows.
+bool paged_decode_applies(const AttnArgs& a, DType dtype);
+void launch_paged_decode(const AttnArgs& a, DType dtype, bool batch_invariant, int device, cudaStream_t stream);
+
+// ---- what the split kernels share (paged_attention.cu)
+// Keys per split: tokens × head blocks × splits fill the GPU about four times over, each split at least two
+// tiles of `tile` keys, a multiple of the tile; batch_invariant: a fixed 512 (a multiple of every tile).
+int split_partition(const AttnArgs& a, int64_t head_blocks, int tile, bool batch_invariant, int device);
+
+// Scratch for the splits' unnormalized outputs [T, Hq, splits, D] and (max, sum) [T, Hq, splits, 2]; null
+// pointers when there is one split (the kernel then writes the output itself).
+struct SplitPartials {
+  float* o = nullptr;
+  float* ml = nullptr;
+};
+SplitPartials split_partials(const AttnArgs& a, int n_splits, int device);
+
+// Merges the splits of each (token, query head) into out: Σ_s 2^(m_s − M) o_s over Σ_s 2^(m_s − M) l_s.
+void launch_combine_splits(const AttnArgs& a, int n_splits, const SplitPartials& parts, DType dtype, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace gf

@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cuda/device_faults.h"
 #include "cuda/stream.h"
@@ -125,6 +126,12 @@ void with_float_type(DType t, const char* op, F&& f) {
     case DType::BF16: f(bf16{}); return;
     default: fail(ErrorCode::Input, op, ": expected f32, f16 or bf16, got ", dtype_name(t));
   }
+}
+
+// The DType of an element type (the inverse of with_float_type).
+template <typename T>
+constexpr DType dtype_of() {
+  return std::is_same<T, half>::value ? DType::F16 : std::is_same<T, bf16>::value ? DType::BF16 : DType::F32;
 }
 
 template <typename T>

@@ -1,18 +1,13 @@
 #include "cuda/common.cuh"
 #include "cuda/cuda_ops.h"
 #include "cuda/elementwise.cuh"
+#include "cuda/pointwise.cuh"
 #include "cuda/quant.cuh"
 #include "cuda/quantize.cuh"
 
 namespace gf {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline int grid_for(int64_t n) {
-  return static_cast<int>(std::min<int64_t>(ceil_div(n, kThreads), 65535 * 8));  // grid-stride beyond that
-}
 
 template <typename Tin, typename Tout>
 __global__ void convert_kernel(const Tin* __restrict__ x, Tout* __restrict__ out, int64_t n) {
@@ -28,23 +23,9 @@ __global__ void dequantize_kernel(const void* __restrict__ x, Tout* __restrict__
   }
 }
 
-// kVec elements per thread step: 16-byte accesses when the tensors allow it, else one element. out may
-// alias a or b, hence no __restrict__.
-template <typename T, int kVec>
-__global__ void add_kernel(const T* a, const T* b, T* out, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x * kVec;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kVec; i < n; i += stride) {
-    if constexpr (kVec > 1) {
-      const Vec<T> va = load_vec(a + i), vb = load_vec(b + i);
-      Vec<T> r;
-#pragma unroll
-      for (int j = 0; j < kVec; j++) r.v[j] = from_f32<T>(to_f32(va.v[j]) + to_f32(vb.v[j]));
-      store_vec(out + i, r);
-    } else {
-      out[i] = from_f32<T>(to_f32(a[i]) + to_f32(b[i]));
-    }
-  }
-}
+struct Add {
+  static __device__ __forceinline__ float apply(float a, float b) { return a + b; }
+};
 
 }  // namespace
 
@@ -54,12 +35,12 @@ void launch_convert(const void* x, DType x_type, void* out, DType out_type, int6
     using Tout = decltype(out_tag);
     if (is_quantized(x_type)) {
       with_quant_type(x_type, "cast", [&](auto q_tag) {
-        dequantize_kernel<decltype(q_tag), Tout><<<grid_for(n), kThreads, 0, stream>>>(x, static_cast<Tout*>(out), n);
+        dequantize_kernel<decltype(q_tag), Tout><<<pointwise_grid(n), kPointwiseThreads, 0, stream>>>(x, static_cast<Tout*>(out), n);
       });
     } else {
       with_float_type(x_type, "cast", [&](auto in_tag) {
         using Tin = decltype(in_tag);
-        convert_kernel<Tin, Tout><<<grid_for(n), kThreads, 0, stream>>>(static_cast<const Tin*>(x),
+        convert_kernel<Tin, Tout><<<pointwise_grid(n), kPointwiseThreads, 0, stream>>>(static_cast<const Tin*>(x),
                                                                         static_cast<Tout*>(out), n);
       });
     }
@@ -79,24 +60,7 @@ void cast(const Tensor& x, Tensor& out) {
 }
 
 // a, b, out [*] same shape and dtype; out may alias a or b
-void add(const Tensor& a, const Tensor& b, Tensor& out) {
-  const Launch l = launch_for(out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  with_float_type(out.dtype, "add", [&](auto tag) {
-    using T = decltype(tag);
-    constexpr int V = kVecElems<T>;
-    const T* pa = cptr<T>(a);
-    const T* pb = cptr<T>(b);
-    T* po = mptr<T>(out);
-    if (n % V == 0 && aligned16(pa) && aligned16(pb) && aligned16(po)) {
-      add_kernel<T, V><<<grid_for(n / V), kThreads, 0, l.stream>>>(pa, pb, po, n);
-    } else {
-      add_kernel<T, 1><<<grid_for(n), kThreads, 0, l.stream>>>(pa, pb, po, n);
-    }
-  });
-  GF_CUDA_LAUNCHED();
-}
+void add(const Tensor& a, const Tensor& b, Tensor& out) { launch_binary<Add>(a, b, out, "add"); }
 
 // x, out same dtype and numel: a device-to-device copy on the op stream
 void copy(const Tensor& x, Tensor& out) {

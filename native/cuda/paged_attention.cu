@@ -1,10 +1,13 @@
-// Paged attention and the split-KV attention kernel, FlashDecoding style. A block owns one query token, one
-// KV head and one slice ("split") of the token's visible keys, and serves all query heads of that KV head's
-// group at once, so every key and value row is read from memory once per group (GQA / MQA aware). Keys are
-// scored in rounds of kRoundKeys with an online softmax across rounds; each lane group reads a key row in
-// 16-byte chunks, several rows in flight. With several splits, each writes an unnormalized partial output
-// and its (max, sum), and a second kernel merges them. It serves decode (one query per sequence), f32
-// attention of any shape, and, through KvAddress, contiguous and paged keys alike.
+// Paged attention's entry (which kernel serves a batch), the split-KV attention kernel on CUDA cores, and what
+// the split kernels share (split lengths, partial-result scratch, the merge). The split-KV kernel,
+// FlashDecoding style: a block owns one query token, one KV head and one slice ("split") of the token's visible
+// keys, and serves all query heads of that KV head's group at once, so every key and value row is read from
+// memory once per group (GQA / MQA aware). Keys are scored in rounds of kRoundKeys with an online softmax across
+// rounds; each lane group reads a key row in 16-byte chunks, several rows in flight. With several splits, each
+// writes an unnormalized partial output and its (max, sum), and a second kernel merges them. It serves f32
+// decode, head dim 256 and, through KvAddress, contiguous and paged keys alike; f16 / bf16 decode runs on the
+// tensor-core kernel of paged_decode.cu.
+#include <utility>
 #include "cuda/attention.cuh"
 #include "cuda/cuda_ops.h"
 #include "cuda/workspace.h"
@@ -41,16 +44,6 @@ __device__ __forceinline__ void load_chunk(const T* p, float* out) {
   const Vec<T> v = load_vec(p);
 #pragma unroll
   for (int e = 0; e < kVecElems<T>; e++) out[e] = to_f32(v.v[e]);
-}
-
-// Sequence of packed token t: the b with cu[b] ≤ t < cu[b+1] (for a valid cu_seqlens).
-__device__ __forceinline__ int sequence_of(const int32_t* cu, int B, int64_t t) {
-  int lo = 0, hi = B;
-  while (hi - lo > 1) {
-    const int mid = (lo + hi) / 2;
-    if (cu[mid] <= t) lo = mid; else hi = mid;
-  }
-  return lo;
 }
 
 // grid (T, Hkv · head chunks, splits). partial_o [T, Hq, splits, D] and partial_ml [T, Hq, splits, 2] are
@@ -252,7 +245,7 @@ __global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
     const int64_t row = t * a.Hq + h0 + g;  // (token, query head)
     if (n_splits == 1) {
       const float l = s_sum[g];
-      static_cast<T*>(a.out)[row * D + d] = from_f32<T>(l > 0.0f ? v / l : 0.0f);
+      static_cast<T*>(a.out)[row * D + d] = from_f32<T>(finish_attention(v, l));
     } else {
       partial_o[(row * n_splits + split) * D + d] = v;
       if (d == 0) {
@@ -263,7 +256,8 @@ __global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
   }
 }
 
-// Merges the splits of each (token, query head): out = Σ_s 2^(m_s - M) o_s / Σ_s 2^(m_s - M) l_s.
+// Merges the splits of each (token, query head): out = Σ_s 2^(m_s - M) o_s / Σ_s 2^(m_s - M) l_s, the splits in
+// order (fixed: batch invariance), the final division the single-split path's (finish_attention).
 template <typename T>
 __global__ void combine_splits_kernel(const float* __restrict__ partial_o, const float* __restrict__ partial_ml,
                                       int n_splits, int D, T* __restrict__ out) {
@@ -274,63 +268,78 @@ __global__ void combine_splits_kernel(const float* __restrict__ partial_o, const
   const float base = M == -INFINITY ? 0.0f : M;
   float L = 0.0f;
   for (int s = 0; s < n_splits; s++) L += exp2f(ml[2 * s] - base) * ml[2 * s + 1];
-  const float inv = L > 0.0f ? 1.0f / L : 0.0f;
   for (int d = threadIdx.x; d < D; d += blockDim.x) {
     float v = 0.0f;
     for (int s = 0; s < n_splits; s++) v += exp2f(ml[2 * s] - base) * partial_o[(row * n_splits + s) * D + d];
-    out[row * D + d] = from_f32<T>(v * inv);
+    out[row * D + d] = from_f32<T>(finish_attention(v, L));
   }
 }
 
 template <typename T, int D>
-void launch_split_kv(const AttnArgs& a, int device, cudaStream_t stream) {
+void launch_split_kv(const AttnArgs& a, bool batch_invariant, int device, cudaStream_t stream) {
   using K = SplitKv<T, D>;
   const int group = a.Hq / a.Hkv;
   const int64_t head_chunks = int64_t(a.Hkv) * ceil_div(group, K::kMaxG);
   GF_CHECK_INPUT(head_chunks <= 65535, "attention: too many heads for the CUDA split-KV kernel (", a.Hq, ")");
-  // Enough blocks to fill the GPU a few times over; each split keeps at least two rounds of keys.
-  const int64_t base_blocks = a.T * head_chunks;
-  const int64_t want = 4LL * multiprocessor_count(device);
-  const int64_t max_splits = std::max<int64_t>(1, ceil_div(std::max(a.max_kv_len, 1), 2 * K::kRoundKeys));
-  const int n_splits = static_cast<int>(std::min(std::min(max_splits, ceil_div(want, base_blocks)), int64_t(1024)));
-  const int partition =
-      static_cast<int>(ceil_div(ceil_div(std::max(a.max_kv_len, 1), n_splits), K::kRoundKeys) * K::kRoundKeys);
-  float* partial_o = nullptr;
-  float* partial_ml = nullptr;
-  if (n_splits > 1) {
-    const size_t rows = size_t(a.T) * a.Hq * n_splits;
-    float* ws = static_cast<float*>(scratch(device, Scratch::AttentionPartials, rows * (D + 2) * sizeof(float)));
-    partial_o = ws;
-    partial_ml = ws + rows * D;
-  }
+  const int partition = split_partition(a, head_chunks, K::kRoundKeys, batch_invariant, device);
+  const int n_splits = static_cast<int>(ceil_div(std::max(a.max_kv_len, 1), partition));
+  GF_CHECK_INPUT(n_splits <= 65535, "attention: too many keys for the CUDA split-KV kernel (", a.max_kv_len, ")");
+  const SplitPartials parts = split_partials(a, n_splits, device);
   const dim3 grid(static_cast<unsigned>(a.T), static_cast<unsigned>(head_chunks), static_cast<unsigned>(n_splits));
-  split_kv_attention_kernel<T, D><<<grid, K::kThreads, 0, stream>>>(a, partition, partial_o, partial_ml);
+  split_kv_attention_kernel<T, D><<<grid, K::kThreads, 0, stream>>>(a, partition, parts.o, parts.ml);
   GF_CUDA_LAUNCHED();
-  if (n_splits > 1) {
-    combine_splits_kernel<T><<<static_cast<unsigned>(a.T * a.Hq), D >= 128 ? 128 : D, 0, stream>>>(
-        partial_o, partial_ml, n_splits, D, static_cast<T*>(a.out));
-    GF_CUDA_LAUNCHED();
-  }
+  if (n_splits > 1) launch_combine_splits(a, n_splits, parts, dtype_of<T>(), stream);
 }
 
 template <typename T>
-void launch_split_kv_for_dim(const AttnArgs& a, int device, cudaStream_t stream) {
+void launch_split_kv_for_dim(const AttnArgs& a, bool batch_invariant, int device, cudaStream_t stream) {
   switch (a.D) {
-    case 32: return launch_split_kv<T, 32>(a, device, stream);
-    case 64: return launch_split_kv<T, 64>(a, device, stream);
-    case 80: return launch_split_kv<T, 80>(a, device, stream);
-    case 96: return launch_split_kv<T, 96>(a, device, stream);
-    case 128: return launch_split_kv<T, 128>(a, device, stream);
-    case 256: return launch_split_kv<T, 256>(a, device, stream);
+    case 32: return launch_split_kv<T, 32>(a, batch_invariant, device, stream);
+    case 64: return launch_split_kv<T, 64>(a, batch_invariant, device, stream);
+    case 80: return launch_split_kv<T, 80>(a, batch_invariant, device, stream);
+    case 96: return launch_split_kv<T, 96>(a, batch_invariant, device, stream);
+    case 128: return launch_split_kv<T, 128>(a, batch_invariant, device, stream);
+    case 256: return launch_split_kv<T, 256>(a, batch_invariant, device, stream);
     default: fail(ErrorCode::Unsupported, "attention: head dim ", a.D, " has no CUDA kernel");
   }
 }
 
 }  // namespace
 
-void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream) {
+int split_partition(const AttnArgs& a, int64_t head_blocks, int tile, bool batch_invariant, int device) {
+  constexpr int kInvariantPartition = 512;
+  if (batch_invariant) return kInvariantPartition;
+  const int64_t keys = std::max(a.max_kv_len, 1);
+  const int64_t want = 4LL * multiprocessor_count(device);
+  const int64_t max_splits = std::max<int64_t>(1, ceil_div(keys, 2 * tile));
+  const int64_t n = std::min(std::min(max_splits, ceil_div(want, a.T * head_blocks)), int64_t(1024));
+  return static_cast<int>(ceil_div(ceil_div(keys, n), tile) * tile);
+}
+
+SplitPartials split_partials(const AttnArgs& a, int n_splits, int device) {
+  SplitPartials p;
+  if (n_splits <= 1) return p;
+  const size_t rows = size_t(a.T) * a.Hq * n_splits;
+  float* ws = static_cast<float*>(scratch(device, Scratch::AttentionPartials, rows * (a.D + 2) * sizeof(float)));
+  p.o = ws;
+  p.ml = ws + rows * a.D;
+  return p;
+}
+
+void launch_combine_splits(const AttnArgs& a, int n_splits, const SplitPartials& parts, DType dtype, cudaStream_t stream) {
+  with_float_type(dtype, "attention", [&](auto tag) {
+    using T = decltype(tag);
+    combine_splits_kernel<T><<<static_cast<unsigned>(a.T * a.Hq), a.D >= 128 ? 128 : a.D, 0, stream>>>(
+        parts.o, parts.ml, n_splits, a.D, static_cast<T*>(a.out));
+  });
+  GF_CUDA_LAUNCHED();
+}
+
+void launch_attention_split_kv(const AttnArgs& a, DType dtype, int device, cudaStream_t stream, bool batch_invariant) {
   GF_CHECK_INPUT(a.T <= 0x7fffffff, "attention: too many tokens for one CUDA launch (", a.T, ")");
-  with_float_type(dtype, "attention", [&](auto tag) { launch_split_kv_for_dim<decltype(tag)>(a, device, stream); });
+  with_float_type(dtype, "attention", [&](auto tag) {
+    launch_split_kv_for_dim<decltype(tag)>(a, batch_invariant, device, stream);
+  });
 }
 
 // q [T,Hq,D] packed by cu_seqlens_q [B+1]; k_cache, v_cache [blocks, block_size, Hkv, D]; context_lens [B];
@@ -339,37 +348,32 @@ void paged_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cac
                      const Tensor& context_lens, const Tensor& block_tables, int max_context_len,
                      const AttentionParams& p, Tensor& out) {
   const Launch l = launch_for(out);
-  AttnArgs a;
-  a.q = q.raw();
-  a.k = k_cache.raw();
-  a.v = v_cache.raw();
-  a.out = out.raw();
-  a.cu_q = cptr<int32_t>(cu_seqlens_q);
+  AttnArgs a = attention_args(q, k_cache, v_cache, static_cast<int>(k_cache.dim(2)), cu_seqlens_q, p, out, l);
   a.context_lens = cptr<int32_t>(context_lens);
   a.block_tables = cptr<int32_t>(block_tables);
   a.max_blocks = static_cast<int>(block_tables.dim(1));
   a.block_size = static_cast<int>(k_cache.dim(1));
   a.num_blocks = static_cast<int>(k_cache.dim(0));
-  a.B = static_cast<int>(cu_seqlens_q.dim(0) - 1);
-  a.T = q.dim(0);
-  a.Hq = static_cast<int>(q.dim(1));
-  a.Hkv = static_cast<int>(k_cache.dim(2));
-  a.D = static_cast<int>(q.dim(2));
-  a.scale_log2 = p.scale * kLog2e;
-  a.causal = p.causal;
-  a.window_left = p.window_left;
-  a.alibi = p.alibi_slopes ? cptr<float>(*p.alibi_slopes) : nullptr;
   a.max_kv_len = max_context_len;
   a.max_q_len = static_cast<int>(std::min<int64_t>(a.T, max_context_len));  // no sequence has more queries than keys
-  a.faults = l.faults;
   if (a.T == 0 || a.B == 0) return;
   GF_CHECK_INPUT(a.block_size >= 1 && a.num_blocks >= 1, "paged_attention: the cache has no blocks (",
                  k_cache.describe(), ")");
-  // Mostly one query per sequence (decode): split over the keys. Longer query runs (chunked prefill, prefix
-  // caching): the prefill family, whose kernels share each key tile among a tile of queries.
+  // Every kernel below moves q, keys and values in 16-byte pieces (cp.async, vector loads); rows are whole
+  // pieces (head dims are multiples of 16 bytes), so the tensors' starts are what must be aligned.
+  const std::pair<const char*, const Tensor*> vectors[] = {{"q", &q}, {"kCache", &k_cache}, {"vCache", &v_cache}, {"out", &out}};
+  for (const auto& [name, t] : vectors) {
+    GF_CHECK_INPUT(aligned16(t->raw()), "paged_attention: '", name, "' ", t->describe(),
+                   " does not start 16-byte aligned (a view at an odd offset?); CUDA reads it in 16-byte vectors");
+  }
+  // Batch-invariant: every query, decode or prefill, by the per-query kernels with fixed split points, so its
+  // bits do not depend on the batch, on how its prompt was chunked or on what the prefix cache held. Otherwise
+  // mostly one query per sequence (decode): the decode kernels, split over the keys; longer query runs (chunked
+  // prefill, prefix caching): the prefill family, whose kernels share each key tile among a tile of queries.
   const bool decode_like = a.T <= 2LL * a.B;
-  if (decode_like) {
-    launch_attention_split_kv(a, q.dtype, l.device, l.stream);
+  if (p.batch_invariant || decode_like) {
+    if (paged_decode_applies(a, q.dtype)) launch_paged_decode(a, q.dtype, p.batch_invariant, l.device, l.stream);
+    else launch_attention_split_kv(a, q.dtype, l.device, l.stream, p.batch_invariant);
   } else {
     launch_attention_prefill(a, q.dtype, l.device, l.stream);
   }

@@ -84,6 +84,12 @@ describe('cli: help and usage errors', () => {
     expect(() => opts('--enable-prefix-caching', '--no-enable-prefix-caching')).toThrow(/contradict/);
   });
 
+  it('--batch-invariant sets Engine.load batchInvariant; without it the option is left to the default', () => {
+    const opts = (...argv: string[]) => loadOptions(parse(argv, ENGINE_FLAGS), io().io).options;
+    expect(opts('--batch-invariant').batchInvariant).toBe(true);
+    expect('batchInvariant' in opts()).toBe(false);
+  });
+
   it('reports engine errors with their code and status 1', async () => {
     const a = io();
     expect(await main(['inspect', path.join(FIXTURES, 'no-such-model')], a.io)).toBe(1);

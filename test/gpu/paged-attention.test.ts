@@ -2,13 +2,17 @@
  * The paged KV cache on the device against the CPU: kv_cache_write through shuffled slots (negative slots
  * skip their token), and paged_attention over caches filled that way through shuffled, non-contiguous block
  * tables with block sizes 16 and 5 (paged.ts). Decode (one query per sequence) and decode-like batches take the
- * split-KV kernel; long contexts at batch 1 are split over many blocks and merged (split-K). The caches are
- * compared too: every written slot equal, every other slot still poisoned. Chunked prefill has its own suite
- * (chunked-prefill.test.ts).
+ * decode kernels (f16 / bf16 at head dims 32 to 128: tensor cores, paged_decode.cu; else the split-KV kernel);
+ * long contexts are split over many blocks and merged (split-K), GQA groups of 1 to 32 query heads per
+ * key-value head. The caches are compared too: every written slot equal, every other slot still poisoned. The
+ * batch-invariant mode: against the CPU, and a query's bits alone, in a mixed batch and as the last row of a
+ * prefill chunk. Chunked prefill has its own suite (chunked-prefill.test.ts).
  */
-import { ops } from '../../lib/ops';
+import { ops, runSync } from '../../lib/ops';
 import { nextSeed, normal } from '../helpers/random';
-import { ACTS, act, describeGpu, disposeAll, expectSame, i32s, output, runBoth } from './both-devices';
+import {
+  ACTS, act, cuSeqlens, describeGpu, disposeAll, expectSame, i32s, numbers, onDevice, output, runBoth,
+} from './both-devices';
 import { checkPaged, permutation } from './paged';
 
 afterEach(disposeAll);
@@ -63,6 +67,22 @@ describeGpu('paged_attention', () => {
       checkPaged(a, { ctx: [2100], nNew: [4], Hq: 4, Hkv: 1, D: 128, bs: 5, windowLeft: 1500, alibi: true });
     });
 
+    test('decode at long contexts: 32768 keys at batch 1, 4096 at batch 8', () => {
+      checkPaged(a, { ctx: [32768], nNew: [1], Hq: 32, Hkv: 8, D: 128, bs: 16 });
+      checkPaged(a, { ctx: Array(8).fill(4096), nNew: Array(8).fill(1), Hq: 8, Hkv: 2, D: 128, bs: 16 });
+    });
+
+    test.each([1, 4, 8, 16, 32])('decode, GQA group of %i query heads per key-value head', (group) => {
+      checkPaged(a, { ctx: [700, 33, 1], nNew: [1, 1, 1], Hq: 2 * group, Hkv: 2, D: 128, bs: 16 });
+      checkPaged(a, { ctx: [129, 64], nNew: [1, 1], Hq: group, Hkv: 1, D: 64, bs: 16, alibi: true });
+    });
+
+    test('batch-invariant mode: decode, decode-like and chunked prefill batches against the CPU', () => {
+      checkPaged(a, { ctx: [1, 17, 2000, 40], nNew: [1, 1, 1, 1], Hq: 8, Hkv: 2, D: 128, bs: 16, batchInvariant: true, hintSlack: 300 });
+      checkPaged(a, { ctx: [300, 77, 1100], nNew: [150, 40, 1], Hq: 4, Hkv: 2, D: 64, bs: 16, batchInvariant: true });
+      checkPaged(a, { ctx: [40, 900], nNew: [3, 1], Hq: 4, Hkv: 2, D: 256, bs: 5, batchInvariant: true, windowLeft: 300 });
+    });
+
     test('ALiBi and sliding window', () => {
       checkPaged(a, { ctx: [120, 31], nNew: [1, 8], Hq: 8, Hkv: 8, D: 32, bs: 16, alibi: true });
       checkPaged(a, { ctx: [300, 45], nNew: [1, 6], Hq: 4, Hkv: 2, D: 64, bs: 5, windowLeft: 40 });
@@ -72,6 +92,64 @@ describeGpu('paged_attention', () => {
     test('bidirectional (causal = false): new queries also see each other', () => {
       checkPaged(a, { ctx: [40, 12], nNew: [10, 12], Hq: 2, Hkv: 2, D: 32, bs: 5, causal: false });
       checkPaged(a, { ctx: [40, 12], nNew: [1, 1], Hq: 2, Hkv: 2, D: 32, bs: 5, causal: false });
+    });
+  });
+});
+
+/**
+ * The batch-invariant mode's promise (issue 20): a query's output has the same bits whatever else is in the
+ * batch, however long the launch's longest context is, and whether the query is decoded alone or computed as
+ * the last row of a prefill chunk (a prefix-cache hit against a chunked prefill).
+ */
+describeGpu('paged_attention, batch-invariant mode', () => {
+  describe.each(ACTS)('%s', (a) => {
+    test.each([[128, 4], [64, 1], [128, 16]])('head dim %i, %i query heads per key-value head: the same bits alone, in a mixed batch and in a chunk', (D, group) => {
+      const seed = nextSeed();
+      const bs = 16, Hkv = 2, Hq = group * Hkv;
+      const ctx = [300, 97, 2600];  // sequence 0 is the probe; 2 is long (several splits)
+      const need = ctx.map((L) => Math.ceil(L / bs));
+      const maxBlocks = Math.max(...need);
+      const numBlocks = need.reduce((x, y) => x + y, 0);
+      const free = permutation(numBlocks, seed);
+      const tables = new Int32Array(ctx.length * maxBlocks).fill(-1);
+      need.forEach((n, b) => { for (let i = 0; i < n; i++) tables[b * maxBlocks + i] = free.pop()!; });
+      const slots: number[] = [];
+      ctx.forEach((L, b) => { for (let i = 0; i < L; i++) slots.push(tables[b * maxBlocks + Math.floor(i / bs)] * bs + (i % bs)); });
+      const T = ctx.reduce((x, y) => x + y, 0);
+      const cache = onDevice(a, {
+        k: act([T, Hkv, D], normal(T * Hkv * D, seed + 1, 1.5)), v: act([T, Hkv, D], normal(T * Hkv * D, seed + 2)),
+        kc: output([numBlocks, bs, Hkv, D]), vc: output([numBlocks, bs, Hkv, D]), slots: i32s(slots),
+      });
+      runSync([ops.kvCacheWrite({ k: cache.k, v: cache.v, kCache: cache.kc, vCache: cache.vc, slotMapping: cache.slots })]);
+      // queries per sequence: the probe's last 13 positions, 40 new ones for sequence 1, one for sequence 2
+      const probeQ = normal(13 * Hq * D, seed + 3, 1.5);
+      const rowQ = probeQ.subarray(12 * Hq * D);  // the probe's last position
+      const others = normal(41 * Hq * D, seed + 4, 1.5);
+      /** the probe's last query's output, from a batch of (sequence, new queries, their q rows) */
+      const probeOut = (batch: Array<{ seq: number; q: Float32Array }>, probeRow: number, maxContextLen: number): Float64Array => {
+        const nNew = batch.map((x) => x.q.length / (Hq * D));
+        const Tq = nNew.reduce((x, y) => x + y, 0);
+        const q = new Float32Array(Tq * Hq * D);
+        let at = 0;
+        for (const x of batch) { q.set(x.q, at); at += x.q.length; }
+        const bt = new Int32Array(batch.length * maxBlocks);
+        batch.forEach((x, i) => bt.set(tables.subarray(x.seq * maxBlocks, (x.seq + 1) * maxBlocks), i * maxBlocks));
+        const t = onDevice(a, {
+          q: act([Tq, Hq, D], q), cuq: i32s(cuSeqlens(nNew)), ctx: i32s(batch.map((x) => ctx[x.seq])),
+          tables: i32s(bt, [batch.length, maxBlocks]), out: output([Tq, Hq, D]),
+        });
+        runSync([ops.pagedAttention({
+          q: t.q, kCache: cache.kc, vCache: cache.vc, cuSeqlensQ: t.cuq, contextLens: t.ctx, blockTables: t.tables,
+          maxContextLen, out: t.out, scale: 1 / Math.sqrt(D), causal: true, batchInvariant: true,
+        })]);
+        return numbers(t.out).slice(probeRow * Hq * D, (probeRow + 1) * Hq * D);
+      };
+      const alone = probeOut([{ seq: 0, q: rowQ }], 0, 300);
+      const what = `D=${D} group=${group} seed ${seed}`;
+      expectSame(probeOut([{ seq: 1, q: others.subarray(0, 40 * Hq * D) }, { seq: 0, q: rowQ }, { seq: 2, q: others.subarray(40 * Hq * D) }], 40, 2600),
+        alone, `${what}: in a mixed batch`);
+      expectSame(probeOut([{ seq: 0, q: probeQ }], 12, 300), alone, `${what}: the last row of a 13-token chunk`);
+      expectSame(probeOut([{ seq: 0, q: rowQ }], 0, 4000), alone, `${what}: a longer launch hint`);
     });
   });
 });

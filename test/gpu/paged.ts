@@ -27,6 +27,8 @@ export type PagedCase = Pick<ref.AttentionRef, 'Hq' | 'Hkv' | 'D'> & {
   alibi?: boolean;
   /** added to maxContextLen: the launch hint may exceed the longest context */
   hintSlack?: number;
+  /** the batch-invariant mode (every query on the per-query kernels, fixed split points) */
+  batchInvariant?: boolean;
 };
 
 export function checkPaged(a: Act, c: PagedCase): void {
@@ -56,7 +58,7 @@ export function checkPaged(a: Act, c: PagedCase): void {
     ops.pagedAttention({
       q: t.q, kCache: t.kc, vCache: t.vc, cuSeqlensQ: t.cuq, contextLens: t.ctx, blockTables: t.tables,
       maxContextLen: Math.max(...c.ctx) + (c.hintSlack ?? 0), out: t.out, scale: 1 / Math.sqrt(D),
-      causal: c.causal ?? true, windowLeft: c.windowLeft ?? -1, alibiSlopes: t.slopes ?? null,
+      causal: c.causal ?? true, windowLeft: c.windowLeft ?? -1, alibiSlopes: t.slopes ?? null, batchInvariant: c.batchInvariant,
     }),
   ]);
   const what = `paged ${JSON.stringify(c)} seed ${seed}`;

@@ -1,12 +1,13 @@
 /**
  * The host-side pieces of the runners and the Engine that need no device: step packing (slots, block
- * tables, sampling rows, every input check), RoPE tables (theta, linear / llama3 / YaRN scaling), and
- * stop-string matching over streamed text.
+ * tables, sampling rows, every input check; decode steps padded to bucketed sizes), RoPE tables (theta,
+ * linear / llama3 / YaRN scaling), and stop-string matching over streamed text.
  */
 import { StopStringMatcher } from '../../lib/engine/stop-strings';
 import { ropeTables } from '../../lib/models/rope';
 import { PenaltySlots } from '../../lib/models/penalty-slots';
-import { packEncoderBatch, packStep, StepLimits } from '../../lib/models/step-inputs';
+import { packSampling, padSampling } from '../../lib/models/sampling';
+import { decodeBucket, packEncoderBatch, packStep, padDecodeStep, StepLimits, widthBucket } from '../../lib/models/step-inputs';
 import type { StepSequence } from '../../lib/core/step';
 import { greedy, samplingState } from '../helpers/sampling';
 
@@ -49,6 +50,61 @@ describe('packStep', () => {
     ['a fractional token', [{ tokens: [1.5], start: 0, blockTable: [0], sample: null }]],
   ] as Array<[string, StepSequence[]]>)('rejects %s', (_what, seqs) => {
     expect(() => packStep(seqs, limits)).toThrow(inputCode);
+  });
+});
+
+describe('padDecodeStep', () => {
+  it('buckets decode batches as 1, 2, 4 and multiples of 8, widths as powers of two, within the limits', () => {
+    expect([1, 2, 3, 4, 5, 8, 9, 17, 63, 64].map((n) => decodeBucket(n, 64))).toEqual([1, 2, 4, 4, 8, 8, 16, 24, 64, 64]);
+    expect(decodeBucket(9, 12)).toBe(12);
+    expect(decodeBucket(13, 12)).toBe(13);  // never below the batch itself
+    expect([1, 2, 3, 5, 9, 50, 64].map((w) => widthBucket(w, 64))).toEqual([1, 2, 4, 8, 16, 64, 64]);
+  });
+
+  it('adds rows that write no cache slot and read one key, samples them greedily and keeps the real rows', () => {
+    const lim = { ...limits, maxNumSeqs: 4 };
+    const seqs: StepSequence[] = [
+      {
+        tokens: [42], start: 6, blockTable: [0, 7],
+        sample: samplingState({ temperature: 0.8, topK: 5, topP: 0.9, minP: 0.1, seed: -1n, step: 3, logitBias: [[4, 2]], logprobs: 2 }),
+      },
+      { tokens: [9], start: 2, blockTable: [9], sample: greedy(2) },
+      { tokens: [3], start: 0, blockTable: [5], sample: samplingState({ step: 0, logitBias: [[7, -1], [8, 1]] }) },
+    ];
+    const real = packStep(seqs, lim);
+    const p = padDecodeStep(real, 4, 4);
+    expect(p.numTokens).toBe(4);
+    expect(p.numSeqs).toBe(4);
+    expect(Array.from(p.ids)).toEqual([42, 9, 3, 0]);
+    expect(Array.from(p.positions)).toEqual([6, 2, 0, 0]);
+    expect(Array.from(p.slotMapping)).toEqual([7 * 4 + 2, 9 * 4 + 2, 5 * 4, -1]);
+    expect(Array.from(p.cuSeqlens)).toEqual([0, 1, 2, 3, 4]);
+    expect(Array.from(p.contextLens)).toEqual([7, 3, 1, 1]);
+    expect(p.blockTableWidth).toBe(4);
+    expect(Array.from(p.blockTables)).toEqual([0, 7, 0, 0, 9, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0]);
+    expect(p.sampleSeqs).toEqual([0, 1, 2]);  // the tokens the runner hands back
+    expect(Array.from(p.sampleRows)).toEqual([0, 1, 2, 3]);
+    expect(padDecodeStep(real, 3, 2)).toMatchObject({ numSeqs: 3, blockTableWidth: 2 });
+    expect(() => padDecodeStep(real, 2, 2)).toThrow(/cannot pad/);
+    expect(() => padDecodeStep(packStep([{ tokens: [1, 2], start: 0, blockTable: [0], sample: greedy(0) }], lim), 4, 4)).toThrow(/cannot pad/);
+
+    // the sampling rows pad alike: the real rows as packed, the padding row greedy with nothing asked
+    const realSampling = packSampling(seqs, real.sampleSeqs, lim.vocabSize);
+    const s = padSampling(realSampling, 4);
+    expect(s.rows).toBe(4);
+    expect(s.shape).toEqual(realSampling.shape);  // the program's key does not move
+    expect(Array.from(s.temperature)).toEqual([Math.fround(0.8), 0, 0, 0]);
+    expect(Array.from(s.topK)).toEqual([5, 0, 0, 0]);
+    expect(Array.from(s.topP)).toEqual([Math.fround(0.9), 1, 1, 1]);
+    expect(Array.from(s.minP)).toEqual([Math.fround(0.1), 0, 0, 0]);
+    expect(Array.from(s.seeds)).toEqual([-1n, 0n, 0n, 0n]);
+    expect(Array.from(s.steps)).toEqual([3, 2, 0, 0]);
+    expect(Array.from(s.repetition)).toEqual([1, 1, 1, 1]);
+    expect(Array.from(s.maskRows)).toEqual([-1, -1, -1, -1]);
+    expect(Array.from(s.biasOffsets)).toEqual([0, 1, 1, 3, 3]);
+    expect(s.penaltyRows).toEqual([null, null, null, null]);
+    expect(Array.from(s.logprobs)).toEqual([2, -1, -1, -1]);
+    expect(() => padSampling(realSampling, 2)).toThrow(/cannot pad/);
   });
 });
 

@@ -22,6 +22,10 @@ struct AttentionParams {
   bool causal = true;                    // query i of a sequence sees keys ≤ its position
   int window_left = -1;                  // sliding window: keys with pos ≥ qpos - window_left; -1 = none
   const Tensor* alibi_slopes = nullptr;  // f32 [Hq]: adds -slope * (qpos - kpos) to scores
+  // paged_attention: a query's result must not depend on the batch (the kernel choice, the split points).
+  // CUDA then runs every query on its per-query kernels with fixed split points; the CPU's attention always
+  // computes a query that way. attention() refuses it (its callers run whole sequences, nothing to vary).
+  bool batch_invariant = false;
 };
 
 // The logits processors of process_logits(), S rows of V logits. Each group is optional: all of its tensors

@@ -221,6 +221,21 @@ describe('enablePrefixCaching', () => {
   });
 });
 
+describe('batchInvariant', () => {
+  test('the CPU is batch invariant always: the option changes no token of a batch; a non-boolean is refused', async () => {
+    const on = await Engine.load(MODEL, { ...loadOpts, batchInvariant: true });
+    try {
+      const prompts = [PROMPT, PROMPT.slice(0, 9), PROMPT.slice(5)];
+      const ids = (e: Engine) => Promise.all(prompts.map((p) => e.complete(p, { maxTokens: 8, ignoreEos: true }))).then((r) => r.map((c) => c.tokenIds));
+      expect(await ids(on)).toEqual(await ids(engine));
+    } finally {
+      await on.dispose();
+    }
+    await expect(Engine.load(MODEL, { batchInvariant: 'yes' } as never))
+      .rejects.toMatchObject({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/batchInvariant must be a boolean/) });
+  });
+});
+
 describe('prompt options', () => {
   test('truncatePromptTokens keeps the last n tokens of the prompt', async () => {
     const c = await engine.complete(PROMPT, { maxTokens: 4, truncatePromptTokens: 10 });

@@ -2,7 +2,7 @@
  * Engine.load's batchInvariant (issue 20) on CUDA: one greedy request gives the same ids alone, after a
  * prefix-cache hit, among 7 and 32 concurrent requests and prefilled in chunks of several sizes, in f32, f16
  * and bf16 activations — every linear on the row kernels (gemv.cuh) and every attention on the per-query
- * kernels with fixed split points (paged_attention.cu). The CPU's test: test/engine/batch-invariant.test.ts.
+ * kernels with fixed split points (paged_attention.cu). The CPU, invariant always: test/engine/batch-invariance.test.ts.
  */
 import * as fs from 'fs';
 import * as path from 'path';

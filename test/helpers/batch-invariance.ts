@@ -2,8 +2,7 @@
  * Issue 20's scenario for one greedy request: its tokens alone; again alone (its prompt now a prefix-cache
  * hit, leaving a short suffix to prefill); inside batches of concurrent requests of other prompts and
  * lengths; and from an engine that prefills it in chunks (a small maxNumBatchedTokens). With the
- * batch-invariant mode every way must give the same ids (test/engine/batch-invariant.test.ts on the CPU,
- * test/gpu/batch-invariant.test.ts on CUDA).
+ * batch-invariant mode every way must give the same ids (test/gpu/batch-invariant.test.ts on CUDA).
  */
 import type { Engine } from '../../lib/engine/engine';
 import type { LoadOptions } from '../../lib/engine/options';

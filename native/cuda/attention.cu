@@ -145,29 +145,7 @@ __global__ void __launch_bounds__(Flash<T, D>::kThreads) flash_attention_kernel(
     }
 
     // Online softmax: new row maxima (over the quad of lanes sharing a row), rescale what came before.
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float mx = row_max[r];
-#pragma unroll
-      for (int nt = 0; nt < F::kSTiles; nt++) mx = fmaxf(mx, fmaxf(sc[nt][2 * r], sc[nt][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      float alpha;
-      const float base = online_softmax_step(&row_max[r], mx, &alpha);
-      float sum = 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < F::kSTiles; nt++) {
-        sc[nt][2 * r] = exp2f(sc[nt][2 * r] - base);
-        sc[nt][2 * r + 1] = exp2f(sc[nt][2 * r + 1] - base);
-        sum += sc[nt][2 * r] + sc[nt][2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha + sum;
-#pragma unroll
-      for (int dt = 0; dt < F::kOTiles; dt++) {
-        o[dt][2 * r] *= alpha;
-        o[dt][2 * r + 1] *= alpha;
-      }
-    }
+    online_softmax_tile(sc, o, row_max, row_sum);
 
     __syncthreads();  // every warp is done with this K tile
     if (it + 1 < n_tiles) load_kv_tile<T, D>(sK, kbase, s.kv, kv_stride, key0 + F::kBc, k_hi);

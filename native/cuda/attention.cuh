@@ -123,6 +123,49 @@ __device__ __forceinline__ void key_range(const AttnArgs& a, int qpos, int kv_le
   tiles::visible_keys(m, qpos, lo, hi);
 }
 
+// What a block of the split kernels owns (paged_attention.cu's split-KV kernel, paged_decode.cu): their grid is
+// (query tokens, KV heads × head chunks, splits); a block takes one token t, up to `rows` query heads of one KV
+// head's group (h0 .. h0 + G - 1 of KV head hk) and split `split` of the token's visible keys, keys
+// [k_begin, k_end) (empty when the token sees fewer keys than the split starts at, or is not a query: !valid).
+struct SplitBlock {
+  int64_t t;
+  int split, n_splits;
+  int hk, h0, G;
+  int b;       // the token's sequence
+  SeqInfo s;
+  bool valid;  // t is one of sequence b's queries
+  int qpos;    // its position
+  int k_begin, k_end;
+};
+__device__ __forceinline__ SplitBlock split_block(const AttnArgs& a, int rows, int partition) {
+  SplitBlock k;
+  k.t = blockIdx.x;
+  k.split = blockIdx.z;
+  k.n_splits = gridDim.z;
+  const int group = a.Hq / a.Hkv, chunks = (group + rows - 1) / rows;
+  k.hk = blockIdx.y / chunks;
+  k.h0 = k.hk * group + (blockIdx.y % chunks) * rows;
+  k.G = min(rows, k.hk * group + group - k.h0);
+  // A token's binary search only visits the sequences around it, so the first block checks every
+  // sequence's bounds once: a cu_seqlens that decreases elsewhere is reported, not silently misread.
+  if (k.t == 0 && blockIdx.y == 0 && k.split == 0) {
+    for (int bb = threadIdx.x; bb < a.B; bb += blockDim.x) {
+      int64_t first, last;
+      checked_seq_bounds(a.faults, a.cu_q, bb, a.B, a.T, &first, &last);
+    }
+  }
+  k.b = sequence_of(a.cu_q, a.B, k.t);
+  k.s = seq_info(a, k.b);
+  const int j_local = static_cast<int>(k.t - k.s.q_start);
+  k.valid = j_local >= 0 && j_local < k.s.n_q;
+  k.qpos = k.s.q_offset + j_local;
+  int lo = 0, hi = 0;
+  if (k.valid) key_range(a, k.qpos, k.s.kv_len, &lo, &hi);
+  k.k_begin = lo + k.split * partition;
+  k.k_end = min(hi, k.k_begin + partition);
+  return k;
+}
+
 // A tile of a sequence's queries, rows [q0, q0 + rows): the sequence's mask, the positions of the tile's first
 // and last query, and the key tiles of width block_n they visit (attention_tiles.h).
 struct QueryTile {
@@ -150,6 +193,38 @@ __device__ __forceinline__ float online_softmax_step(float* row_max, float tile_
   *alpha = exp2f(*row_max - base);
   *row_max = tile_max;
   return base;
+}
+
+// The online softmax of one tile of scores held as m16n8 MMA accumulators (sc: kSTiles n-tiles of 8 keys) for
+// this thread's two rows, g and g + 8: the rows' new maxima over the quad of lanes sharing a row, the scores
+// turned into exp2 weights relative to them (in place: they become P), the row sums (this thread's part) and
+// the output accumulators o (kOTiles n-tiles) rescaled for what came before. attention.cu and paged_decode.cu.
+template <int kSTiles, int kOTiles>
+__device__ __forceinline__ void online_softmax_tile(float (&sc)[kSTiles][4], float (&o)[kOTiles][4], float (&row_max)[2],
+                                                    float (&row_sum)[2]) {
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    float mx = row_max[r];
+#pragma unroll
+    for (int nt = 0; nt < kSTiles; nt++) mx = fmaxf(mx, fmaxf(sc[nt][2 * r], sc[nt][2 * r + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    float alpha;
+    const float base = online_softmax_step(&row_max[r], mx, &alpha);
+    float sum = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < kSTiles; nt++) {
+      sc[nt][2 * r] = exp2f(sc[nt][2 * r] - base);
+      sc[nt][2 * r + 1] = exp2f(sc[nt][2 * r + 1] - base);
+      sum += sc[nt][2 * r] + sc[nt][2 * r + 1];
+    }
+    row_sum[r] = row_sum[r] * alpha + sum;
+#pragma unroll
+    for (int dt = 0; dt < kOTiles; dt++) {
+      o[dt][2 * r] *= alpha;
+      o[dt][2 * r + 1] *= alpha;
+    }
+  }
 }
 
 // The prefill family (attention.cu): every query run of every sequence, over contiguous keys (prefill) or

@@ -58,34 +58,13 @@ __global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
   __shared__ float s_max[G8], s_sum[G8], s_alpha[G8];
   __shared__ float s_red[K::kWarps][G8][D];         // per-warp partial outputs, summed at the end
 
-  const int64_t t = blockIdx.x;
-  const int split = blockIdx.z, n_splits = gridDim.z;
-  const int group = a.Hq / a.Hkv;
-  const int chunks_per_kv = (group + G8 - 1) / G8;
-  const int hk = blockIdx.y / chunks_per_kv;
-  const int h0 = hk * group + (blockIdx.y % chunks_per_kv) * G8;  // first query head of this block
-  const int G = min(G8, hk * group + group - h0);
-
-  // A token's binary search only visits the sequences around it, so the first block checks every
-  // sequence's bounds once: a cu_seqlens that decreases elsewhere is reported, not silently misread.
-  if (t == 0 && blockIdx.y == 0 && split == 0) {
-    for (int bb = threadIdx.x; bb < a.B; bb += blockDim.x) {
-      int64_t first, last;
-      checked_seq_bounds(a.faults, a.cu_q, bb, a.B, a.T, &first, &last);
-    }
-  }
-  const int b = sequence_of(a.cu_q, a.B, t);
-  const SeqInfo s = seq_info(a, b);
+  // this block's token, query heads and keys (attention.cuh); lambdas use blk (C++17 lambdas cannot capture
+  // structured bindings)
+  const SplitBlock blk = split_block(a, G8, partition);
+  const auto& [t, split, n_splits, hk, h0, G, b, s, valid, qpos, k_begin, k_end] = blk;
   if (!a.block_tables && t == s.q_start && blockIdx.y == 0 && split == 0 && threadIdx.x == 0 && s.n_q > a.max_q_len) {
     report_fault(a.faults, FaultKind::SeqTooLong, b, s.n_q, a.max_q_len);
   }
-  const int j_local = static_cast<int>(t - s.q_start);
-  const bool valid = j_local >= 0 && j_local < s.n_q;
-  const int qpos = s.q_offset + j_local;
-  int lo = 0, hi = 0;
-  if (valid) key_range(a, qpos, s.kv_len, &lo, &hi);
-  const int k_begin = lo + split * partition;
-  const int k_end = min(hi, k_begin + partition);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int sub = lane / K::kLanesPerKey, li = lane % K::kLanesPerKey;
@@ -132,7 +111,7 @@ __global__ void __launch_bounds__(SplitKv<T, D>::kThreads)
 #pragma unroll
       for (int cc = 0; cc < K::kChunksPerLane; cc++) {
         const int ci = li + cc * K::kLanesPerKey;
-        dst[u][cc] = j < k_end && ci < K::kChunks ? load_vec(base + s.kv.row_of(j) * kv_stride + ci * K::kVW) : zero_vec<T>();
+        dst[u][cc] = j < blk.k_end && ci < K::kChunks ? load_vec(base + blk.s.kv.row_of(j) * kv_stride + ci * K::kVW) : zero_vec<T>();
       }
     }
   };

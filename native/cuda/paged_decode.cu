@@ -61,29 +61,8 @@ __global__ void __launch_bounds__(Decode<T, D>::kThreads)
   extern __shared__ __align__(16) unsigned char smem[];
   T* const stages = reinterpret_cast<T*>(smem);  // stage i: K tile, then V tile, at stages + i · kStageElems
 
-  const int64_t t = blockIdx.x;
-  const int split = blockIdx.z, n_splits = gridDim.z;
-  const int group = a.Hq / a.Hkv, chunks = (group + P::kRows - 1) / P::kRows;
-  const int hk = blockIdx.y / chunks;
-  const int h0 = hk * group + (blockIdx.y % chunks) * P::kRows;  // this block's first query head
-  const int G = min(P::kRows, hk * group + group - h0);            // its query heads
-
-  // The first block checks every sequence's bounds once (a token's search only visits its neighbours).
-  if (t == 0 && blockIdx.y == 0 && split == 0) {
-    for (int bb = threadIdx.x; bb < a.B; bb += blockDim.x) {
-      int64_t first, last;
-      checked_seq_bounds(a.faults, a.cu_q, bb, a.B, a.T, &first, &last);
-    }
-  }
-  const int b = sequence_of(a.cu_q, a.B, t);
-  const SeqInfo s = seq_info(a, b);
-  const int j_local = static_cast<int>(t - s.q_start);
-  const bool valid = j_local >= 0 && j_local < s.n_q;
-  const int qpos = s.q_offset + j_local;
-  int lo = 0, hi = 0;
-  if (valid) key_range(a, qpos, s.kv_len, &lo, &hi);
-  const int k_begin = lo + split * partition;
-  const int k_end = min(hi, k_begin + partition);
+  // this block's token, query heads and keys (attention.cuh)
+  const auto [t, split, n_splits, hk, h0, G, b, s, valid, qpos, k_begin, k_end] = split_block(a, P::kRows, partition);
   const int n_tiles = k_end > k_begin ? (k_end - k_begin + P::kTile - 1) / P::kTile : 0;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
@@ -149,27 +128,7 @@ __global__ void __launch_bounds__(Decode<T, D>::kThreads)
       }
     }
     // online softmax of this warp's keys, per row (the quad of lanes sharing a row)
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float mx = fmaxf(row_max[r], fmaxf(fmaxf(sc[0][2 * r], sc[0][2 * r + 1]), fmaxf(sc[1][2 * r], sc[1][2 * r + 1])));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      float alpha;
-      const float base = online_softmax_step(&row_max[r], mx, &alpha);
-      float sum = 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < 2; nt++) {
-        sc[nt][2 * r] = exp2f(sc[nt][2 * r] - base);
-        sc[nt][2 * r + 1] = exp2f(sc[nt][2 * r + 1] - base);
-        sum += sc[nt][2 * r] + sc[nt][2 * r + 1];
-      }
-      row_sum[r] = row_sum[r] * alpha + sum;
-#pragma unroll
-      for (int dt = 0; dt < P::kOTiles; dt++) {
-        o[dt][2 * r] *= alpha;
-        o[dt][2 * r + 1] *= alpha;
-      }
-    }
+    online_softmax_tile(sc, o, row_max, row_sum);
     // O += P V: S's two n-tiles are one A fragment of P
     const uint32_t pa[4] = {pack2<T>(sc[0][0], sc[0][1]), pack2<T>(sc[0][2], sc[0][3]), pack2<T>(sc[1][0], sc[1][1]),
                             pack2<T>(sc[1][2], sc[1][3])};

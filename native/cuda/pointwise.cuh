@@ -14,77 +14,79 @@ inline int pointwise_grid(int64_t n) {
   return static_cast<int>(std::min<int64_t>(ceil_div(n, kPointwiseThreads), 65535 * 8));
 }
 
-template <typename F, typename T, int kVec>
-__global__ void unary_kernel(const T* x, T* out, int64_t n) {
+// The inputs of a pointwise kernel: kN pointers of one float type.
+template <typename T, int kN>
+struct PointwiseInputs {
+  const T* p[kN];
+};
+
+// F::apply on one element's inputs, as f32.
+template <typename F, int kN>
+__device__ __forceinline__ float apply_pointwise(const float (&x)[kN]) {
+  if constexpr (kN == 1) return F::apply(x[0]);
+  else return F::apply(x[0], x[1]);
+}
+
+template <typename F, typename T, int kVec, int kN>
+__global__ void pointwise_kernel(PointwiseInputs<T, kN> in, T* out, int64_t n) {
   const int64_t stride = int64_t(gridDim.x) * blockDim.x * kVec;
   for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kVec; i < n; i += stride) {
     if constexpr (kVec > 1) {
-      const Vec<T> v = load_vec(x + i);
+      Vec<T> v[kN];
+#pragma unroll
+      for (int k = 0; k < kN; k++) v[k] = load_vec(in.p[k] + i);
       Vec<T> r;
 #pragma unroll
-      for (int j = 0; j < kVec; j++) r.v[j] = from_f32<T>(F::apply(to_f32(v.v[j])));
+      for (int j = 0; j < kVec; j++) {
+        float x[kN];
+#pragma unroll
+        for (int k = 0; k < kN; k++) x[k] = to_f32(v[k].v[j]);
+        r.v[j] = from_f32<T>(apply_pointwise<F>(x));
+      }
       store_vec(out + i, r);
     } else {
-      out[i] = from_f32<T>(F::apply(to_f32(x[i])));
+      float x[kN];
+#pragma unroll
+      for (int k = 0; k < kN; k++) x[k] = to_f32(in.p[k][i]);
+      out[i] = from_f32<T>(apply_pointwise<F>(x));
     }
   }
 }
 
-template <typename F, typename T, int kVec>
-__global__ void binary_kernel(const T* a, const T* b, T* out, int64_t n) {
-  const int64_t stride = int64_t(gridDim.x) * blockDim.x * kVec;
-  for (int64_t i = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * kVec; i < n; i += stride) {
-    if constexpr (kVec > 1) {
-      const Vec<T> va = load_vec(a + i), vb = load_vec(b + i);
-      Vec<T> r;
-#pragma unroll
-      for (int j = 0; j < kVec; j++) r.v[j] = from_f32<T>(F::apply(to_f32(va.v[j]), to_f32(vb.v[j])));
-      store_vec(out + i, r);
-    } else {
-      out[i] = from_f32<T>(F::apply(to_f32(a[i]), to_f32(b[i])));
+// out = F(inputs...), every input of out's float type and size.
+template <typename F, int kN>
+void launch_pointwise(const Tensor* const (&inputs)[kN], Tensor& out, const char* op) {
+  const Launch l = launch_for(out);
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  with_float_type(out.dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecElems<T>;
+    PointwiseInputs<T, kN> in;
+    T* po = mptr<T>(out);
+    bool vec = n % V == 0 && aligned16(po);
+    for (int k = 0; k < kN; k++) {
+      in.p[k] = cptr<T>(*inputs[k]);
+      vec = vec && aligned16(in.p[k]);
     }
-  }
+    if (vec) pointwise_kernel<F, T, V, kN><<<pointwise_grid(n / V), kPointwiseThreads, 0, l.stream>>>(in, po, n);
+    else pointwise_kernel<F, T, 1, kN><<<pointwise_grid(n), kPointwiseThreads, 0, l.stream>>>(in, po, n);
+  });
+  GF_CUDA_LAUNCHED();
 }
 
-// out = F(x), x and out of out's float type and size.
+// out = F(x)
 template <typename F>
 void launch_unary(const Tensor& x, Tensor& out, const char* op) {
-  const Launch l = launch_for(out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  with_float_type(out.dtype, op, [&](auto tag) {
-    using T = decltype(tag);
-    constexpr int V = kVecElems<T>;
-    const T* px = cptr<T>(x);
-    T* po = mptr<T>(out);
-    if (n % V == 0 && aligned16(px) && aligned16(po)) {
-      unary_kernel<F, T, V><<<pointwise_grid(n / V), kPointwiseThreads, 0, l.stream>>>(px, po, n);
-    } else {
-      unary_kernel<F, T, 1><<<pointwise_grid(n), kPointwiseThreads, 0, l.stream>>>(px, po, n);
-    }
-  });
-  GF_CUDA_LAUNCHED();
+  const Tensor* const inputs[1] = {&x};
+  launch_pointwise<F, 1>(inputs, out, op);
 }
 
-// out = F(a, b), a, b and out of out's float type and size.
+// out = F(a, b)
 template <typename F>
 void launch_binary(const Tensor& a, const Tensor& b, Tensor& out, const char* op) {
-  const Launch l = launch_for(out);
-  const int64_t n = out.numel();
-  if (n == 0) return;
-  with_float_type(out.dtype, op, [&](auto tag) {
-    using T = decltype(tag);
-    constexpr int V = kVecElems<T>;
-    const T* pa = cptr<T>(a);
-    const T* pb = cptr<T>(b);
-    T* po = mptr<T>(out);
-    if (n % V == 0 && aligned16(pa) && aligned16(pb) && aligned16(po)) {
-      binary_kernel<F, T, V><<<pointwise_grid(n / V), kPointwiseThreads, 0, l.stream>>>(pa, pb, po, n);
-    } else {
-      binary_kernel<F, T, 1><<<pointwise_grid(n), kPointwiseThreads, 0, l.stream>>>(pa, pb, po, n);
-    }
-  });
-  GF_CUDA_LAUNCHED();
+  const Tensor* const inputs[2] = {&a, &b};
+  launch_pointwise<F, 2>(inputs, out, op);
 }
 
 }  // namespace cuda

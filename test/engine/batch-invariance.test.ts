@@ -10,16 +10,17 @@
  *   bf16 (the load dtype) and Q8_0, Q4_0 and Q4_1 (GGUF files the test writes with bench/peers/hf-to-gguf);
  * - llama3-rope-scaled-sharded in f32, f16 and bf16 (gpuformer's GGUF loader does not read llama3 RoPE scaling, so
  *   it has no quantized variant).
- * Batch invariance is exact: the greedy ids must be identical, not close.
+ * Batch invariance is exact: the greedy ids must be identical, not close. The CPU is invariant always (its linear
+ * and attention fix every row's arithmetic), without Engine.load's batchInvariant; the ways themselves are
+ * test/helpers/batch-invariance.ts's, which test/gpu/batch-invariant.test.ts runs on CUDA with the option.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { convertHfToGguf } from '../../bench/peers/hf-to-gguf';
 import type { GgufTensorType } from '../../bench/peers/gguf-writer';
-import { Engine } from '../../lib/engine/engine';
 import type { LoadOptions } from '../../lib/engine/options';
-import { rng } from '../helpers/random';
+import { Variant, expectInvariant, idPrompts, withEngine } from '../helpers/batch-invariance';
 import { FIXTURES, MODELS } from '../models/golden';
 
 const SMOLLM2 = path.join(MODELS, 'SmolLM2-135M-Instruct-GGUF', 'SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -28,73 +29,12 @@ const STORY = 'Story q7x2k9: The village sat at the edge of a dark forest where 
 
 /** Load options shared by every engine of a variant: the wide engine batches whole prompts in one step. */
 const BASE: LoadOptions = { device: 'cpu', maxModelLen: 256, maxNumSeqs: 32, maxNumBatchedTokens: 512, memoryBudgetBytes: 2 ** 31 };
-/** step budgets of the chunking engines: prompts are prefilled over several steps, beside other requests' decodes */
-const TINY_STEPS = 3, SMALL_STEPS = 16;
-
-interface Variant {
-  name: string;
-  path: () => string;
-  dtype?: LoadOptions['dtype'];
-}
-
-/** A prompt as text (models with a tokenizer) or ids. */
-type Prompt = string | number[];
 
 let tmp: string;
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'batch-invariance-'));
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-async function withEngine<R>(v: Variant, o: LoadOptions, fn: (e: Engine) => Promise<R>): Promise<R> {
-  const engine = await Engine.load(v.path(), { ...BASE, dtype: v.dtype, ...o });
-  try {
-    return await fn(engine);
-  } finally {
-    await engine.dispose();
-  }
-}
-
-/** Greedy ids of each prompt, all submitted at once (they share steps), maxTokens each (EOS ignored). */
-const greedy = (e: Engine, prompts: Prompt[], maxTokens: number) =>
-  Promise.all(prompts.map((p) => e.complete(p, { maxTokens, ignoreEos: true }))).then((r) => r.map((c) => c.tokenIds));
-
-/**
- * Every way of batching prompts[0] (and the others with it) gives the same greedy ids: alone (or `alone`, when
- * the caller already has them), again (its full prompt blocks now hit the prefix cache), concurrent with 6 and
- * with 31 others, alone with its prompt prefilled TINY_STEPS tokens a step, and among 7 in steps of SMALL_STEPS
- * tokens. The other 6 of the batch of 7 must agree with themselves in the batch of 32 and in the small steps.
- */
-async function expectInvariant(v: Variant, prompts: Prompt[], maxTokens: number, alone?: number[]): Promise<void> {
-  const seven = prompts.slice(0, 7);
-  const runs: Array<[string, number[][]]> = [];
-  await withEngine(v, {}, async (e) => {
-    alone = alone?.slice(0, maxTokens) ?? (await greedy(e, prompts.slice(0, 1), maxTokens))[0];
-    runs.push(['again (a prefix-cache hit)', await greedy(e, prompts.slice(0, 1), maxTokens)]);
-    runs.push(['in a batch of 7', await greedy(e, seven, maxTokens)]);
-    runs.push(['in a batch of 32', await greedy(e, prompts, maxTokens)]);
-  });
-  await withEngine(v, { maxNumBatchedTokens: TINY_STEPS, maxNumSeqs: TINY_STEPS }, async (e) => {
-    runs.push([`alone, prefilled ${TINY_STEPS} tokens a step`, await greedy(e, prompts.slice(0, 1), maxTokens)]);
-  });
-  await withEngine(v, { maxNumBatchedTokens: SMALL_STEPS, maxNumSeqs: SMALL_STEPS }, async (e) => {
-    runs.push([`in a batch of 7, steps of ${SMALL_STEPS} tokens`, await greedy(e, seven, maxTokens)]);
-  });
-  expect(alone).toHaveLength(maxTokens);
-  const batchOf7 = runs.find(([way]) => way === 'in a batch of 7')![1];
-  for (const [way, ids] of runs) {
-    expect({ way, ids: ids[0] }).toEqual({ way, ids: alone });
-    if (ids.length > 1) expect({ way, ids: ids.slice(0, 7) }).toEqual({ way, ids: batchOf7 });
-  }
-}
-
-/** 32 id prompts for a model without a tokenizer: the first 40 ids long, the next sharing its first 20, others 5 to 70. */
-function idPrompts(vocab: number, seed: number): number[][] {
-  const r = rng(seed);
-  const random = (n: number) => Array.from({ length: n }, () => 3 + Math.floor(r() * (vocab - 3)));
-  const target = random(40);
-  return [target, [...target.slice(0, 20), ...random(9)], ...Array.from({ length: 30 }, (_, i) => random(5 + ((i * 37) % 66)))];
-}
 
 /** 32 text prompts for SmolLM2: the issue's story, one sharing its first words, and 30 short ones. */
 function textPrompts(): string[] {
@@ -112,18 +52,18 @@ describe('SmolLM2-135M-Instruct GGUF', () => {
   it('Q4_1 as stored: the issue\'s repro (one prompt, 40 tokens, complete() three times), then chunked and in batches', async () => {
     const v: Variant = { name: 'Q4_1', path: () => SMOLLM2 };
     const repro: number[][] = [];
-    await withEngine(v, {}, async (e) => {
+    await withEngine(BASE, v, {}, async (e) => {
       for (let i = 0; i < 3; i++) repro.push((await e.complete(STORY, { maxTokens: 40 })).tokenIds);
     });
     expect(repro[0]).toHaveLength(40);
     expect(repro[1]).toEqual(repro[0]);
     expect(repro[2]).toEqual(repro[0]);
     // greedy steps do not look ahead: the first SMOL_TOKENS ids of the 40 are the ids of a shorter request
-    await expectInvariant(v, textPrompts(), SMOL_TOKENS, repro[0]);
+    await expectInvariant(BASE, v, textPrompts(), SMOL_TOKENS, repro[0]);
   });
 
   it('f32 (dequantized at load): alone, after a prefix hit, chunked, in batches of 7 and 32', async () => {
-    await expectInvariant({ name: 'f32', path: () => SMOLLM2, dtype: 'float32' }, textPrompts(), SMOL_TOKENS);
+    await expectInvariant(BASE, { name: 'f32', path: () => SMOLLM2, dtype: 'float32' }, textPrompts(), SMOL_TOKENS);
   });
 });
 
@@ -149,13 +89,13 @@ describe.each([
   const prompts = idPrompts(vocab, vocab + dir.length);
 
   it.each(FLOAT_TYPES)('%s weights: alone, after a prefix hit, chunked, in batches of 7 and 32', async (name, dtype) => {
-    await expectInvariant({ name, path: () => dir, dtype }, prompts, FIXTURE_TOKENS);
+    await expectInvariant(BASE, { name, path: () => dir, dtype }, prompts, FIXTURE_TOKENS);
   });
 
   if (quantized) {
     it.each(QUANT_TYPES)('%s weights (GGUF): alone, after a prefix hit, chunked, in batches of 7 and 32', async (type) => {
       const file = await writeGguf(dir, type);
-      await expectInvariant({ name: type, path: () => file }, prompts, FIXTURE_TOKENS);
+      await expectInvariant(BASE, { name: type, path: () => file }, prompts, FIXTURE_TOKENS);
     });
   }
 });
@@ -164,7 +104,7 @@ describe('seeded sampling (llama-gqa, f32)', () => {
   it('a seeded request samples the same ids alone and in a batch of 7 mixing greedy and sampled requests', async () => {
     const prompts = idPrompts(1000, 7);
     const sampled = { maxTokens: 16, ignoreEos: true, temperature: 0.9, topK: 50, topP: 0.95, seed: 1234 };
-    await withEngine({ name: 'f32', path: () => path.join(FIXTURES, 'llama-gqa'), dtype: 'float32' }, {}, async (e) => {
+    await withEngine(BASE, { name: 'f32', path: () => path.join(FIXTURES, 'llama-gqa'), dtype: 'float32' }, {}, async (e) => {
       const alone = (await e.complete(prompts[0], sampled)).tokenIds;
       const batch = await Promise.all(prompts.slice(0, 7).map((p, i) =>
         e.complete(p, i % 2 === 0 ? { ...sampled, seed: sampled.seed + i } : { maxTokens: 16, ignoreEos: true })));

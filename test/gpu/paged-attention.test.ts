@@ -8,10 +8,16 @@
  * batch-invariant mode: against the CPU, and a query's bits alone, in a mixed batch and as the last row of a
  * prefill chunk. Chunked prefill has its own suite (chunked-prefill.test.ts).
  */
+import type { StepSequence } from '../../lib/core/step';
+import type { Command, Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
+import { ropeTables } from '../../lib/models/rope';
+import { PackedStep, StepLimits, packStep, padDecodeStep, widthBucket } from '../../lib/models/step-inputs';
+import { expectClose } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
+import { greedy } from '../helpers/sampling';
 import {
-  ACTS, act, cuSeqlens, describeGpu, disposeAll, expectSame, i32s, numbers, onDevice, output, runBoth,
+  ACTS, act, cuSeqlens, describeGpu, disposeAll, expectSame, f32s, i32s, numbers, onDevice, output, runBoth, Spec, VS_CPU,
 } from './both-devices';
 import { checkPaged, permutation } from './paged';
 
@@ -150,6 +156,80 @@ describeGpu('paged_attention, batch-invariant mode', () => {
         alone, `${what}: in a mixed batch`);
       expectSame(probeOut([{ seq: 0, q: probeQ }], 12, 300), alone, `${what}: the last row of a 13-token chunk`);
       expectSame(probeOut([{ seq: 0, q: rowQ }], 0, 4000), alone, `${what}: a longer launch hint`);
+    });
+  });
+});
+
+/**
+ * A decode step as the runner pads it (lib/models/step-inputs.ts padDecodeStep: 3 sequences padded to 8 rows, block
+ * tables to a power-of-two width, the launch bound width × block size): the cached keys written first, then the
+ * step's q and k rotated and k, v stored by rope_kv_cache_write through the padded slot mapping (padding rows -1),
+ * then paged attention. Block 0, which the padding rows read, belongs to no sequence and stays poisoned (NaN).
+ * Against the CPU, the real rows and both caches (every slot no real token wrote still NaN); on the device
+ * itself in the batch-invariant mode, the real rows' bits and both caches whole are those of the unpadded step.
+ */
+describeGpu('paged_attention in a decode step padded as the runner pads it', () => {
+  const bs = 16;
+  const lim: StepLimits = { vocabSize: 100, blockSize: bs, numBlocks: 40, maxNumBatchedTokens: 64, maxNumSeqs: 8, maxModelLen: 512 };
+  const ctx = [37, 5, 130];  // keys of each sequence after the step
+
+  function step(seed: number) {
+    const free = permutation(lim.numBlocks, seed).filter((b) => b !== 0);
+    const seqs: StepSequence[] = ctx.map((L) => ({
+      tokens: [1], start: L - 1, blockTable: Array.from({ length: Math.ceil(L / bs) }, () => free.pop()!), sample: greedy(0),
+    }));
+    const real = packStep(seqs, lim);
+    const padded = padDecodeStep(real, lim.maxNumSeqs, widthBucket(real.blockTableWidth, lim.maxModelLen / bs));
+    const cachedSlots = seqs.flatMap((s) => Array.from({ length: s.start }, (_, p) => s.blockTable[Math.floor(p / bs)] * bs + (p % bs)));
+    return { real, padded, cachedSlots };
+  }
+
+  describe.each(ACTS)('%s', (a) => {
+    test.each([[64, 8, 2], [128, 32, 8], [256, 4, 4]])('head dim %i, %i / %i heads: padding rows write nothing and change no real row', (D, Hq, Hkv) => {
+      const seed = nextSeed();
+      const { real, padded, cachedSlots } = step(seed);
+      const P = cachedSlots.length, R = real.numTokens, T = padded.numTokens;
+      expect([R, T, padded.blockTableWidth]).toEqual([3, 8, 16]);
+      const q = normal(T * Hq * D, seed + 1, 1.5), k = normal(T * Hkv * D, seed + 2, 1.5), v = normal(T * Hkv * D, seed + 3);
+      const specs = (p: PackedStep): Record<string, Spec> => {
+        const n = p.numTokens;
+        return {
+          ck: act([P, Hkv, D], normal(P * Hkv * D, seed + 4, 1.5)), cv: act([P, Hkv, D], normal(P * Hkv * D, seed + 5)), cslots: i32s(cachedSlots),
+          q: act([n, Hq, D], q.subarray(0, n * Hq * D)), k: act([n, Hkv, D], k.subarray(0, n * Hkv * D)), v: act([n, Hkv, D], v.subarray(0, n * Hkv * D)),
+          freq: f32s(ropeTables({ theta: 10000, rotaryDim: D, interleaved: false }).invFreq),
+          pos: i32s(p.positions), slots: i32s(p.slotMapping), cuq: i32s(p.cuSeqlens), ctx: i32s(p.contextLens),
+          tables: i32s(p.blockTables, [p.numSeqs, p.blockTableWidth]),
+          kc: output([lim.numBlocks, bs, Hkv, D]), vc: output([lim.numBlocks, bs, Hkv, D]), out: output([n, Hq, D]),
+        };
+      };
+      const program = (p: PackedStep, batchInvariant: boolean) => (t: Record<string, Tensor>): Command[] => [
+        ops.kvCacheWrite({ k: t.ck, v: t.cv, kCache: t.kc, vCache: t.vc, slotMapping: t.cslots }),
+        ops.ropeKvCacheWrite({ q: t.q, k: t.k, v: t.v, positions: t.pos, invFreq: t.freq, kCache: t.kc, vCache: t.vc, slotMapping: t.slots }),
+        ops.pagedAttention({
+          q: t.q, kCache: t.kc, vCache: t.vc, cuSeqlensQ: t.cuq, contextLens: t.ctx, blockTables: t.tables,
+          maxContextLen: p.blockTableWidth * bs, out: t.out, scale: 1 / Math.sqrt(D), causal: true, batchInvariant,
+        }),
+      ];
+      const what = `padded decode D=${D} Hq=${Hq} Hkv=${Hkv} seed ${seed}`;
+      const realRows = R * Hq * D;
+
+      const r = runBoth(a, specs(padded), program(padded, false));
+      expectClose(r.dev.out.subarray(0, realRows), r.cpu.out.subarray(0, realRows), VS_CPU[a], `${what}: real rows vs cpu`);
+      const written = new Set([...cachedSlots, ...Array.from(real.slotMapping)]);
+      for (const c of ['kc', 'vc']) {
+        const row = Hkv * D;
+        for (let slot = 0; slot < lim.numBlocks * bs; slot++) {
+          const dev = r.dev[c].subarray(slot * row, (slot + 1) * row), cpu = r.cpu[c].subarray(slot * row, (slot + 1) * row);
+          if (written.has(slot)) expectClose(dev, cpu, VS_CPU[a], `${what}: ${c} slot ${slot}`);
+          else expect({ slot, poisoned: dev.every(Number.isNaN) && cpu.every(Number.isNaN) }).toEqual({ slot, poisoned: true });
+        }
+      }
+
+      const one = onDevice(a, specs(padded)), alone = onDevice(a, specs(real));
+      runSync(program(padded, true)(one));
+      runSync(program(real, true)(alone));
+      for (const c of ['kc', 'vc']) expectSame(numbers(one[c]), numbers(alone[c]), `${what}: ${c}, padded vs unpadded`);
+      expectSame(numbers(one.out).subarray(0, realRows), numbers(alone.out), `${what}: real rows, padded vs unpadded`);
     });
   });
 });

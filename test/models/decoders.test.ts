@@ -3,7 +3,8 @@
  * scaling from two shards) against the golden fixtures made by Hugging Face transformers in float64:
  * full-prefill logits at every prompt position within 1e-4 relative, greedy continuations through the
  * paged KV cache identical token for token. Each case alone, then all cases packed in one batch, then
- * prefilled in chunks over the cached prefix: the answers must not change.
+ * prefilled in chunks over the cached prefix, then decoded in batches the runner pads (5, 6 and 7 sequences run
+ * as 8, sharing prepared programs): the answers must not change.
  */
 import { ModelDecoderRunner } from '../../lib/models/decoder-runner';
 import { expectClose, TOLERANCE } from '../helpers/compare';
@@ -70,6 +71,20 @@ describe.each(DECODERS)('%s', (name) => {
   it('all cases decoded together give the same greedy tokens', async () => {
     const all = await decodeTogether(cases);
     cases.forEach((c, i) => expect(all[i]).toEqual(goldenI32(golden, `${c.name}.greedy`)));
+  });
+
+  it('decode steps pad to bucketed batch sizes: 5, 6 and 7 sequences reuse the programs of 8, every row its golden tokens', async () => {
+    const c = cases[0];
+    const want = goldenI32(golden, `${c.name}.greedy`);
+    const programs: number[] = [];
+    for (const n of [5, 6, 7]) {
+      blocks.reset();
+      const all = await decodeTogether(new Array<FixtureCase>(n).fill(c));
+      all.forEach((ids) => expect(ids).toEqual(want));
+      programs.push(runner.programStats().programs);
+    }
+    expect(programs[1]).toBe(programs[0]);
+    expect(programs[2]).toBe(programs[0]);
   });
 
   it('a prompt prefilled in chunks over its cached prefix gives the same logits', async () => {

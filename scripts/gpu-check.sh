@@ -10,7 +10,7 @@
 #           CUDA graphs).                                            carry [".gpukit/base", ".gpukit/shared"]
 #   models  end to end against PyTorch (Llama-3.2-1B f16: one stream against transformers, then 1 to 64
 #           concurrent streams), Llama-2-7B-shaped random GGUFs in Q4_0 and Q8_0 made there by the project's
-#           quantizer, and fidelity at real shapes: random-weight Llama models made with transformers there
+#           quantizer (make-7b-ggufs) and decoded (one stream), and fidelity at real shapes: random-weight Llama models made with transformers there
 #           (bench/peers/torch_fidelity.py), gpuformer's logits and greedy ids against them
 #           (test/gpu/fidelity.test.ts).                             carry [".gpukit/base"]
 #
@@ -145,6 +145,21 @@ e2e() {  # e2e ARGS...: the end-to-end bench, its record into $W
   node $B/run.js --device "$DEVICE" --out "$W" --job-timeout 150 "$@"
 }
 
+# The Llama-2-7B-shaped random GGUFs in Q4_0 and Q8_0, written by the project's quantizer (bench/models/random-gguf.ts,
+# one worker per core) where the e2e bench looks for them, so the e2e step that follows reuses them and its time
+# is the decode's. The dry run makes the SmolLM2-135M shape instead and decodes each file a few tokens on the CPU.
+make_ggufs() {
+  set -o pipefail
+  local shape=llama-7b t f
+  [ "$dry" = 1 ] && shape=smollm2-135m
+  for t in q4_0 q8_0; do
+    node $B/models/random-gguf.js $shape $t | tee "$W/gguf-$t.out"   # its log, the file, the seconds
+    f=$(tail -n 2 "$W/gguf-$t.out" | head -n 1)
+    ls -l "$f"
+    if [ "$dry" = 1 ]; then node $B/e2e/decode-profile.js "$f" --device cpu --tokens 4 --reps 1 --max-model-len 64; fi
+  done
+}
+
 fidelity() {
   if [ "$dry" = 1 ]; then
     if python3 -c 'import torch, transformers' 2> /dev/null; then
@@ -165,7 +180,7 @@ fidelity_test() {
 }
 
 export W B big dry DEVICE JEST
-export -f environment test_gpu kernels decode_step e2e fidelity fidelity_test
+export -f environment test_gpu kernels decode_step e2e make_ggufs fidelity fidelity_test
 
 case "$part" in
   ops)
@@ -178,11 +193,13 @@ case "$part" in
     step environment 30 environment
     if [ "$dry" = 1 ]; then
       step e2e-decode 120 e2e --quick --models llama2c --engines gpuformer --only decode,concurrency
-      notes+=("dry run: the e2e steps ran llama2c-260K on the CPU in place of the GPU models")
+      step make-ggufs 240 make_ggufs
+      notes+=("dry run: the e2e steps ran llama2c-260K on the CPU in place of the GPU models, make-ggufs the SmolLM2-135M shape in place of Llama-2-7B")
     else
       step e2e-1b-vs-pytorch 100 e2e --quick --models llama-3.2-1b --engines gpuformer,pytorch --only decode
       step e2e-1b-streams 80 e2e --models llama-3.2-1b --engines gpuformer --only concurrency
-      step e2e-7b-q4_0-q8_0 140 e2e --quick --models q4_0,q8_0 --engines gpuformer --only decode
+      step make-7b-ggufs 90 make_ggufs
+      step e2e-7b-q4_0-q8_0 120 e2e --quick --models q4_0,q8_0 --engines gpuformer --only decode
     fi
     step fidelity-make 120 fidelity
     step fidelity-test 120 fidelity_test

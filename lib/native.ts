@@ -98,6 +98,14 @@ export interface CopyQueue {
   readonly slots: number;
 }
 
+/** native.takeOpProfile(): seconds summed by op over the programs run while profiling was on */
+export interface OpProfile {
+  programs: number;
+  /** wall time of those programs (their steps and what lies between them) */
+  seconds: number;
+  ops: { op: string; calls: number; seconds: number }[];
+}
+
 export interface Binding {
   Tensor: TensorStatic;
   CopyQueue: new (device: DeviceName, slots: number) => CopyQueue;
@@ -115,6 +123,13 @@ export interface Binding {
   setCudaDecodeKernels(on: boolean): void;
   cudaDecodeKernels(): boolean;
   opNames(): string[];
+  /**
+   * while on, every program runs step by step with each step timed (a CUDA step until its kernels finish: no
+   * graphs, the stream drained after each), summed by op: where a forward pass's time goes, not for serving
+   */
+  setOpProfiling(on: boolean): void;
+  /** the op profile since the last take (and resets it): programs run, their wall time, time by op */
+  takeOpProfile(): OpProfile;
   devices(): NativeDevices;
   memoryTotals(device: DeviceName): MemoryTotals;
   /**

@@ -1,9 +1,11 @@
 #include "exec.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@ std::map<std::string, OpParser>& registry() {
 
 struct Program {
   std::vector<Step> steps;
+  std::vector<const std::string*> op_names;  // steps[i]'s op (a key of registry(), which never moves)
   ProgramDevices devices;  // the CUDA ones have their stream drained before the promise settles
 
   // A program on one CUDA device (and nothing on the CPU) runs eagerly the first time (scratch buffers reach
@@ -64,8 +67,52 @@ Program parse_program(const Napi::Value& v) {
     // every tensor the parser reads notes its device: a CUDA program settles only after its stream is drained
     Fields f(c, op, &prog.devices);
     prog.steps.push_back(it->second(f));
+    prog.op_names.push_back(&it->first);
   }
   return prog;
+}
+
+// The op profile (setOpProfiling / takeOpProfile): while it is on, every program runs step by step with each
+// step timed (CUDA steps to the end of their kernels, so the stream is drained after each: no graphs, and
+// slower as a whole) and the times are summed by op name. For finding where a forward pass's time goes
+// (bench/e2e/op-profile.ts), never for production runs.
+struct OpProfile {
+  std::atomic<bool> on{false};
+  std::mutex mutex;
+  struct Entry {
+    uint64_t calls = 0;
+    double seconds = 0;
+  };
+  std::map<std::string, Entry> ops;
+  uint64_t programs = 0;
+  double seconds = 0;  // wall time of the profiled programs, steps and the waits between them
+};
+OpProfile& op_profile() {
+  static OpProfile p;
+  return p;
+}
+
+void run_profiled(const Program& prog) {
+  using Clock = std::chrono::steady_clock;
+  auto drain = [&] { for (int dev : prog.devices.cuda) gf::cuda::synchronize(dev); };
+  std::vector<double> step_seconds(prog.steps.size());
+  const auto start = Clock::now();
+  for (size_t i = 0; i < prog.steps.size(); i++) {
+    const auto t0 = Clock::now();
+    prog.steps[i]();
+    drain();
+    step_seconds[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  const double total = std::chrono::duration<double>(Clock::now() - start).count();
+  OpProfile& p = op_profile();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  for (size_t i = 0; i < prog.steps.size(); i++) {
+    OpProfile::Entry& e = p.ops[*prog.op_names[i]];
+    e.calls++;
+    e.seconds += step_seconds[i];
+  }
+  p.programs++;
+  p.seconds += total;
 }
 
 void run_eagerly(const Program& prog) {
@@ -75,6 +122,7 @@ void run_eagerly(const Program& prog) {
 
 // Runs a program: as a CUDA graph where it can be (Program::GraphState), else step by step.
 void run_program(Program& prog) {
+  if (op_profile().on.load(std::memory_order_relaxed)) return run_profiled(prog);
   Program::GraphState& g = prog.graph;
   const bool graphable = prog.devices.cuda.size() == 1 && !prog.devices.cpu && cuda_graphs_enabled();
   if (!graphable || !g.not_captured.empty()) return run_eagerly(prog);
@@ -178,6 +226,37 @@ Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info) {
     cuda_graphs_flag().store(info[0].As<Napi::Boolean>().Value());
     return info.Env().Undefined();
   });
+}
+
+Napi::Value SetOpProfiling(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    if (!info[0].IsBoolean()) input_error("setOpProfiling: 'on' must be a boolean, got ", type_name(info[0]));
+    op_profile().on.store(info[0].As<Napi::Boolean>().Value());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value TakeOpProfile(const Napi::CallbackInfo& info) {
+  OpProfile& p = op_profile();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("programs", Napi::Number::New(env, static_cast<double>(p.programs)));
+  result.Set("seconds", Napi::Number::New(env, p.seconds));
+  Napi::Array ops = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const auto& [name, e] : p.ops) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("op", Napi::String::New(env, name));
+    o.Set("calls", Napi::Number::New(env, static_cast<double>(e.calls)));
+    o.Set("seconds", Napi::Number::New(env, e.seconds));
+    ops.Set(i++, o);
+  }
+  result.Set("ops", ops);
+  p.ops.clear();
+  p.programs = 0;
+  p.seconds = 0;
+  return result;
 }
 
 Napi::Function DefinePreparedProgram(Napi::Env env) {

@@ -29,5 +29,8 @@ Napi::Value OpNames(const Napi::CallbackInfo& info);   // the registered op name
 Napi::Value Prepare(const Napi::CallbackInfo& info);
 Napi::Function DefinePreparedProgram(Napi::Env env);
 Napi::Value SetCudaGraphs(const Napi::CallbackInfo& info);  // setCudaGraphs(on): prepared CUDA programs as graphs
+// setOpProfiling(on): time every step of every program by op; takeOpProfile() -> the sums since the last take
+Napi::Value SetOpProfiling(const Napi::CallbackInfo& info);
+Napi::Value TakeOpProfile(const Napi::CallbackInfo& info);
 
 }  // namespace gfaddon

@@ -173,6 +173,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setCudaDecodeKernels", Napi::Function::New(env, SetCudaDecodeKernels, "setCudaDecodeKernels"));
   exports.Set("cudaDecodeKernels", Napi::Function::New(env, CudaDecodeKernels, "cudaDecodeKernels"));
   exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
+  exports.Set("setOpProfiling", Napi::Function::New(env, SetOpProfiling, "setOpProfiling"));
+  exports.Set("takeOpProfile", Napi::Function::New(env, TakeOpProfile, "takeOpProfile"));
   exports.Set("devices", Napi::Function::New(env, Devices, "devices"));
   exports.Set("memoryTotals", Napi::Function::New(env, MemoryTotals, "memoryTotals"));
   exports.Set("committedBytes", Napi::Function::New(env, CommittedBytes, "committedBytes"));

@@ -186,6 +186,47 @@ describe('prepared programs', () => {
   });
 });
 
+describe('op profile', () => {
+  test('while on, each step of every program is counted and timed by op; the outputs do not change', async () => {
+    const x = Tensor.fromData('cpu', 'f32', [2, 3], new Float32Array([1, 2, 3, 4, 5, 6]), 'activations');
+    const w = Tensor.fromData('cpu', 'f32', [2, 3], new Float32Array([1, 0, 0, 0, 1, 1]), 'weights');
+    const out = Tensor.empty('cpu', 'f32', [2, 2], 'activations');
+    const program = [{ op: 'linear', x, w, out }, { op: 'gelu', x: out, out, tanh: false }, { op: 'gelu', x: out, out, tanh: false }];
+    const run = async () => {
+      out.write(new Float32Array(4).fill(NaN));
+      await native.exec(program);
+      return new Float32Array(out.read());
+    };
+    try {
+      native.takeOpProfile();
+      const plain = await run();
+      expect(native.takeOpProfile()).toEqual({ programs: 0, seconds: 0, ops: [] });
+      native.setOpProfiling(true);
+      const prepared = native.prepare(program);
+      await run();
+      native.execSync(prepared);
+      const profiled = await run();
+      native.setOpProfiling(false);
+      prepared.dispose();
+      expect(profiled).toEqual(plain);
+      const p = native.takeOpProfile();
+      expect(p.programs).toBe(3);
+      expect(p.ops.map((o) => [o.op, o.calls])).toEqual([['gelu', 6], ['linear', 3]]);
+      const stepSeconds = p.ops.reduce((sum, o) => sum + o.seconds, 0);
+      expect(p.ops.every((o) => o.seconds >= 0)).toBe(true);
+      expect(p.seconds).toBeGreaterThanOrEqual(stepSeconds);
+      expect(native.takeOpProfile()).toEqual({ programs: 0, seconds: 0, ops: [] });  // taken: reset
+    } finally {
+      native.setOpProfiling(false);
+      for (const t of [x, w, out]) t.dispose();
+    }
+  });
+
+  test('setOpProfiling takes a boolean', () => {
+    expect(() => native.setOpProfiling(1 as never)).toThrow(expect.objectContaining({ code: 'ERR_GPUFORMER_INPUT', message: expect.stringMatching(/'on' must be a boolean/) }));
+  });
+});
+
 describe('file loading runs off the event loop', () => {
   test('loadFile streams and converts, and a short file is ERR_GPUFORMER_BAD_WEIGHTS', async () => {
     const fs = await import('fs');

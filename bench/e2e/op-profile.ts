@@ -1,0 +1,103 @@
+/**
+ * Where a forward pass's time goes: the engine's programs run with native op profiling on (every step timed,
+ * summed by op: native.setOpProfiling), and the wall time of the calls beside them, so the table also says how
+ * much lies outside the programs (tokenizing, building and uploading a step, sampling's read-back, the event
+ * loop). A profiled run is slower than a plain one (CUDA steps are drained one by one, no graphs); compare its
+ * shares, not its totals, with the benchmarks.
+ *
+ *   node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|decode [--device cpu] [--batch 1]
+ *     [--length short|long] [--tokens 128] [--reps 20] [--json]
+ *
+ * embed: `reps` embed() calls of `batch` sentences (bench/e2e/inputs.ts, as the benchmark's); decode: one
+ * greedy stream of `tokens` tokens after a 32-token prompt, `reps` times. One warm-up call is not counted.
+ */
+import { parseArgs } from 'util';
+import { Engine } from '../../lib';
+import { cpuDevice, describeCpuIsa } from '../../lib/devices';
+import { native } from '../../lib/native';
+import { sentences, type InputLength } from './inputs';
+
+const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|decode [--device cpu] '
+  + '[--batch 1] [--length short|long] [--tokens 128] [--reps 20] [--json]';
+
+function fail(message: string): never {
+  console.error(`${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function positive(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      mode: { type: 'string' }, device: { type: 'string', default: 'cpu' }, batch: { type: 'string', default: '1' },
+      length: { type: 'string', default: 'short' }, tokens: { type: 'string', default: '128' },
+      reps: { type: 'string', default: '20' }, json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) fail('one MODEL (a Hugging Face directory or a GGUF file)');
+  const mode = values.mode;
+  if (mode !== 'embed' && mode !== 'decode') fail(`--mode must be embed or decode, got ${mode}`);
+  const length = values.length as InputLength;
+  if (length !== 'short' && length !== 'long') fail(`--length must be short or long, got ${length}`);
+  const batch = positive('batch', values.batch!), tokens = positive('tokens', values.tokens!), reps = positive('reps', values.reps!);
+  const device = values.device as 'cpu' | `cuda:${number}`;
+  const engine = await Engine.load(positionals[0], { device, ...(mode === 'decode' ? { maxModelLen: 1024 } : {}) });
+  const texts = sentences(batch, length);
+  const once = async (): Promise<number> => {
+    if (mode === 'embed') {
+      await engine.embed(texts);
+      return batch;
+    }
+    const prompt = Array.from({ length: 32 }, (_, i) => 100 + i);
+    let n = 0;
+    for await (const c of engine.generate(prompt, { maxTokens: tokens, temperature: 0, ignoreEos: true })) n += c.tokenIds.length;
+    return n;
+  };
+  await once();
+  native.takeOpProfile();
+  native.setOpProfiling(true);
+  const t0 = performance.now();
+  let units = 0;
+  for (let r = 0; r < reps; r++) units += await once();
+  const wall = (performance.now() - t0) / 1000;
+  native.setOpProfiling(false);
+  const profile = native.takeOpProfile();
+  await engine.dispose();
+
+  // per embed() call or per generated token
+  const per = mode === 'embed' ? reps : units;
+  const unit = mode === 'embed' ? 'call' : 'token';
+  const rows = profile.ops.sort((a, b) => b.seconds - a.seconds).map((o) => ({
+    op: o.op, callsPer: o.calls / per, msPer: (o.seconds / per) * 1e3, share: o.seconds / wall,
+  }));
+  const outside = wall - profile.seconds;
+  const between = profile.seconds - profile.ops.reduce((s, o) => s + o.seconds, 0);
+  const summary = {
+    model: positionals[0], mode, device, batch, length, tokens, reps, cpuKernels: describeCpuIsa(cpuDevice().isa),
+    msPerUnit: (wall / per) * 1e3, unit, programsPerUnit: profile.programs / per,
+    outsideProgramsMs: (outside / per) * 1e3, betweenStepsMs: (between / per) * 1e3, ops: rows,
+  };
+  if (values.json) {
+    console.log(JSON.stringify(summary));
+    return;
+  }
+  console.log(`${summary.model} ${mode} (${mode === 'embed' ? `batch ${batch} ${length}` : `${tokens} tokens`}), ${device}, ${summary.cpuKernels}`);
+  console.log(`${summary.msPerUnit.toFixed(3)} ms per ${unit}, ${summary.programsPerUnit.toFixed(2)} programs per ${unit}`);
+  const line = (name: string, calls: string, ms: number, share: number) =>
+    console.log(`${name.padEnd(22)} ${calls.padStart(8)} ${ms.toFixed(3).padStart(9)} ${(share * 100).toFixed(1).padStart(6)} %`);
+  console.log(`${'op'.padEnd(22)} ${`calls/${unit}`.padStart(8)} ${`ms/${unit}`.padStart(9)}  share`);
+  for (const r of rows) line(r.op, r.callsPer.toFixed(1), r.msPer, r.share);
+  line('(between steps)', '', summary.betweenStepsMs, between / wall);
+  line('(outside programs)', '', summary.outsideProgramsMs, outside / wall);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -3,6 +3,7 @@
 // ones in two flavors, maddubs + madd (AVX2) and vpdpbusd (AVX-VNNI), each compiled for its own target.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>

@@ -5,6 +5,7 @@
 // every tier, and cheap next to the matmul).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 #include <utility>

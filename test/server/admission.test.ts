@@ -12,8 +12,7 @@
  */
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { Engine } from '../../lib/engine/engine';
-import { OpenAIServer } from '../../lib/server/server';
+import { serveModel } from '../helpers/served-model';
 
 const MODELS = path.resolve(__dirname, '../../../shared/models');
 const GGUF = path.join(MODELS, 'SmolLM2-135M-Instruct-GGUF', 'SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -31,26 +30,13 @@ const timedPost = async (url: string, body: unknown): Promise<Timed> => {
 };
 
 describe('admission on SmolLM2-135M-Instruct (GGUF, CPU)', () => {
-  let engine: Engine;
-  let server: OpenAIServer;
-  let base: string;
+  const served = serveModel(GGUF, { maxModelLen: 8192, maxNumSeqs: 16, maxNumBatchedTokens: 512 }, 'smollm2');
   /** what tokenizing 1 MiB inline takes here now (16 times 64 KiB, so that a measurement stays short) */
   const tokenizeMiBMs = (): number => {
     const t0 = performance.now();
-    engine.tokenizer!.encode(text(64 * 1024));
+    served.engine.tokenizer!.encode(text(64 * 1024));
     return (performance.now() - t0) * 16;
   };
-
-  beforeAll(async () => {
-    engine = await Engine.load(GGUF, { device: 'cpu', maxModelLen: 8192, maxNumSeqs: 16, maxNumBatchedTokens: 512 });
-    server = new OpenAIServer(engine, { modelId: 'smollm2', port: 0 });
-    await server.listen();
-    base = server.url.replace(/\/v1$/, '');
-  });
-  afterAll(async () => {
-    await server?.close();
-    await engine?.dispose();
-  });
 
   /**
    * Sends `body` to chat/completions while polling /health; the big answer, the health answers' times, the
@@ -61,13 +47,13 @@ describe('admission on SmolLM2-135M-Instruct (GGUF, CPU)', () => {
     const before = tokenizeMiBMs();
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
-    const big = timedPost(`${base}/v1/chat/completions`, body);
+    const big = timedPost(`${served.base}/v1/chat/completions`, body);
     let settled = false;
     big.finally(() => (settled = true)).catch(() => undefined);
     const health: Timed[] = [];
     const deadline = performance.now() + 120_000;
     while (!settled && performance.now() < deadline) {
-      const r = await fetch(`${base}/health`);
+      const r = await fetch(`${served.base}/health`);
       health.push({ status: r.status, body: await r.text(), at: performance.now() });
       await new Promise((res) => setTimeout(res, 10));
     }
@@ -87,7 +73,7 @@ describe('admission on SmolLM2-135M-Instruct (GGUF, CPU)', () => {
     expect(message.length).toBeLessThan(300);
     expect(health.every((h) => h.status === 200)).toBe(true);
     expect(maxStallMs).toBeLessThan(stallBoundMs);
-    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0, kvBlocksUsed: 0 });
+    expect(served.engine.stats()).toMatchObject({ running: 0, waiting: 0, kvBlocksUsed: 0 });
   });
 
   it('tokenizes a 600 KB conversation once, on a tokenizer thread: /health answers before its 400', async () => {
@@ -104,37 +90,24 @@ describe('admission on SmolLM2-135M-Instruct (GGUF, CPU)', () => {
   });
 
   it('still serves a normal chat request with n: 3', async () => {
-    const r = await timedPost(`${base}/v1/chat/completions`, {
+    const r = await timedPost(`${served.base}/v1/chat/completions`, {
       model: 'smollm2', n: 3, max_tokens: 4, temperature: 0, messages: [{ role: 'user', content: 'What is the capital of France?' }],
     });
     expect(r.status).toBe(200);
     const body = JSON.parse(r.body) as { choices: Array<{ message: { content: string } }>; usage: { prompt_tokens: number } };
     expect(body.choices).toHaveLength(3);
     body.choices.forEach((c) => expect(c.message.content.length).toBeGreaterThan(0));
-    const ids = await engine.tokenizeChat([{ role: 'user', content: 'What is the capital of France?' }]);
+    const ids = await served.engine.tokenizeChat([{ role: 'user', content: 'What is the capital of France?' }]);
     expect(body.usage.prompt_tokens).toBe(ids.length); // the prompt once, whatever n is
   });
 });
 
 describe('embedding accounting on all-MiniLM-L6-v2', () => {
-  let engine: Engine;
-  let server: OpenAIServer;
-  let base: string;
-
-  beforeAll(async () => {
-    engine = await Engine.load(path.join(MODELS, 'all-MiniLM-L6-v2'), { device: 'cpu', maxNumSeqs: 16, maxNumBatchedTokens: 1024 });
-    server = new OpenAIServer(engine, { modelId: 'minilm', port: 0 });
-    await server.listen();
-    base = server.url.replace(/\/v1$/, '');
-  });
-  afterAll(async () => {
-    await server?.close();
-    await engine?.dispose();
-  });
+  const served = serveModel(path.join(MODELS, 'all-MiniLM-L6-v2'), { maxNumSeqs: 16, maxNumBatchedTokens: 1024 }, 'minilm');
 
   it('reports the tokens the model read: 400 words count as the 256 tokens they are truncated to', async () => {
     const words = (n: number) => Array.from({ length: n }, () => 'hello').join(' ');
-    const r = await timedPost(`${base}/v1/embeddings`, { model: 'minilm', input: [words(400), words(254), words(3)], encoding_format: 'float' });
+    const r = await timedPost(`${served.base}/v1/embeddings`, { model: 'minilm', input: [words(400), words(254), words(3)], encoding_format: 'float' });
     expect(r.status).toBe(200);
     const body = JSON.parse(r.body) as { data: Array<{ embedding: number[] }>; usage: { prompt_tokens: number; total_tokens: number } };
     // [CLS] + 254 words + [SEP] = 256 for both long inputs; [CLS] + 3 + [SEP] = 5
@@ -143,8 +116,8 @@ describe('embedding accounting on all-MiniLM-L6-v2', () => {
   });
 
   it('advertises the 256 tokens embeddings use', async () => {
-    const card = (await (await fetch(`${base}/v1/models/minilm`)).json()) as { max_model_len: number };
+    const card = (await (await fetch(`${served.base}/v1/models/minilm`)).json()) as { max_model_len: number };
     expect(card.max_model_len).toBe(256);
-    expect(engine.maxSeqLength).toBe(256);
+    expect(served.engine.maxSeqLength).toBe(256);
   });
 });

@@ -6,10 +6,10 @@
  * was still unfinished (on the event loop, no answer could come before it ended).
  */
 import * as path from 'path';
-import { Engine } from '../../lib/engine/engine';
 import { OpenAIServer } from '../../lib/server/server';
 import { jobsInFlight } from '../../lib/structured/off-loop';
 import { compileResponseFormat, isCompiled } from '../../lib/structured/response-format';
+import { serveModel } from '../helpers/served-model';
 import { FakeEngine } from './fake-engine';
 
 const GGUF = path.resolve(__dirname, '../../../shared/models/SmolLM2-135M-Instruct-GGUF/SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -66,28 +66,16 @@ describe('a large schema', () => {
 });
 
 describe('the vocabulary of SmolLM2-135M-Instruct', () => {
-  let engine: Engine;
-  let server: OpenAIServer;
-  let base: string;
-  beforeAll(async () => {
-    engine = await Engine.load(GGUF, { device: 'cpu', maxModelLen: 512, maxNumSeqs: 4 });
-    server = new OpenAIServer(engine, { modelId: 'smollm2', port: 0 });
-    await server.listen();
-    base = server.url.replace(/\/v1$/, '');
-  });
-  afterAll(async () => {
-    await server?.close();
-    await engine?.dispose();
-  });
+  const served = serveModel(GGUF, { maxModelLen: 512, maxNumSeqs: 4 }, 'smollm2');
 
   it('is built on structured output\'s thread for the first structured request: /health answers meanwhile', async () => {
     const response_format = { type: 'json_object' };
     await compileResponseFormat(response_format, 'warm-up'); // the grammar cached: the thread's only job is the vocabulary
-    const request = post(base, '/v1/chat/completions', {
+    const request = post(served.base, '/v1/chat/completions', {
       model: 'smollm2', messages: [{ role: 'user', content: 'Give me a JSON object with your name.' }], max_tokens: 24, temperature: 0, response_format,
     });
     await untilOnThread();
-    const health = await fetch(`${base}/health`);
+    const health = await fetch(`${served.base}/health`);
     const buildingWhenHealthAnswered = jobsInFlight() > 0;
     expect(health.status).toBe(200);
     expect(buildingWhenHealthAnswered).toBe(true);

@@ -20,7 +20,7 @@ import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, type EncoderForward, type EncoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
+import { attentionViews, DEFAULT_FORWARD, linearsCommands, type EncoderForward, type EncoderStepTensors, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { BertWeights } from './weights';
 
 /** Elements of each activation buffer for T packed tokens (the runner reserves them once, for the most tokens). */
@@ -63,9 +63,7 @@ export class Bert implements EncoderForward {
     w.layers.forEach((l, i) => {
       this.hooks.enter(prog, i);
       prog.push(
-        ops.linear({ x: h, w: l.q.w, bias: l.q.bias, out: q }),
-        ops.linear({ x: h, w: l.k.w, bias: l.k.bias, out: k }),
-        ops.linear({ x: h, w: l.v.w, bias: l.v.bias, out: v }),
+        ...linearsCommands(h, [l.q, l.k, l.v], [q, k, v], DEFAULT_FORWARD),
         ops.attention({ q: q3, k: k3, v: v3, cuSeqlens: s.cuSeqlens, maxSeqlen: s.maxSeqlen, scale: 1 / Math.sqrt(D),
           causal: false, out: attn3 }),
         ops.linear({ x: attn, w: l.attnOut.w, bias: l.attnOut.bias, out: delta }),

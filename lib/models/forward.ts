@@ -18,9 +18,23 @@ export interface ForwardOptions {
   batchInvariant: boolean;
 }
 
+/** The default mode (encoders always compute this way: nothing there depends on how requests are batched). */
+export const DEFAULT_FORWARD: ForwardOptions = { batchInvariant: false };
+
 /** out = x · l.wᵀ + l.bias as a command, in the forward's mode. */
 export const linearCommand = (x: Tensor, l: Linear, out: Tensor, o: ForwardOptions): Command =>
   ops.linear({ x, w: l.w, bias: l.bias, out, batchInvariant: o.batchInvariant });
+
+/**
+ * outs[i] = x · ls[i].wᵀ + ls[i].bias (a layer's q/k/v or gate/up projections): one linears command when the
+ * weights share a dtype (the same bits as separate linears, with x converted once and one parallel region on
+ * the CPU), else one linear each.
+ */
+export function linearsCommands(x: Tensor, ls: Linear[], outs: Tensor[], o: ForwardOptions): Command[] {
+  if (ls.some((l) => l.w.dtype !== ls[0].w.dtype)) return ls.map((l, i) => linearCommand(x, l, outs[i], o));
+  const bias = ls.some((l) => l.bias) ? ls.map((l) => l.bias ?? null) : undefined;
+  return [ops.linears({ x, w: ls.map((l) => l.w), ...(bias ? { bias } : {}), out: outs, batchInvariant: o.batchInvariant })];
+}
 
 /** A decoder step's index tensors on the device (see step-inputs.ts for their shapes). */
 export interface DecoderStepTensors {

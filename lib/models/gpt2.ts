@@ -19,7 +19,7 @@ import { ops } from '../ops';
 import { Command, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, linearCommand, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
+import { attentionViews, linearCommand, linearsCommands, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import type { Gpt2Weights, Linear } from './weights';
 
@@ -62,9 +62,7 @@ export class Gpt2 implements DecoderForward {
       // attention block
       normInto(l.ln1);
       prog.push(
-        linearCommand(xn, l.q, q, this.o),
-        linearCommand(xn, l.k, k, this.o),
-        linearCommand(xn, l.v, v, this.o),
+        ...linearsCommands(xn, [l.q, l.k, l.v], [q, k, v], this.o),
         ops.kvCacheWrite({ k: k3, v: v3, kCache: this.kv.k[i], vCache: this.kv.v[i], slotMapping: s.slotMapping }),
         ops.pagedAttention({
           q: q3, kCache: this.kv.k[i], vCache: this.kv.v[i], cuSeqlensQ: s.cuSeqlens, contextLens: s.contextLens,

@@ -20,7 +20,7 @@ import { ops } from '../ops';
 import { Command, DeviceName, Tensor } from '../native';
 import type { ModelSpec } from '../core/spec';
 import type { Arena } from './activations';
-import { attentionViews, linearCommand, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
+import { attentionViews, linearCommand, linearsCommands, type DecoderForward, type DecoderStepTensors, type ForwardOptions, type LayerHooks, NO_LAYER_HOOKS } from './forward';
 import type { KvCache } from './kv-cache';
 import { ropeTables } from './rope';
 import type { Linear, LlamaWeights } from './weights';
@@ -71,9 +71,7 @@ export class Llama implements DecoderForward {
       // attention block
       normInto(l.attnNorm.weight);
       prog.push(
-        linearCommand(xn, l.q, q, this.o),
-        linearCommand(xn, l.k, k, this.o),
-        linearCommand(xn, l.v, v, this.o),
+        ...linearsCommands(xn, [l.q, l.k, l.v], [q, k, v], this.o),
         ops.ropeKvCacheWrite({
           q: q3, k: k3, v: v3, positions: s.positions, invFreq: this.invFreq, interleaved,
           kCache: this.kv.k[i], vCache: this.kv.v[i], slotMapping: s.slotMapping,
@@ -89,8 +87,7 @@ export class Llama implements DecoderForward {
       // MLP block (SwiGLU)
       normInto(l.mlpNorm.weight);
       prog.push(
-        linearCommand(xn, l.gate, gate, this.o),
-        linearCommand(xn, l.up, up, this.o),
+        ...linearsCommands(xn, [l.gate, l.up], [gate, up], this.o),
         ops.swiglu({ gate, up, out: mlp }),
         linearCommand(mlp, l.down, delta, this.o),
       );

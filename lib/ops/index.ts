@@ -36,6 +36,13 @@ export const ops = {
    * whatever M is (on CUDA the row kernels for every M instead of cuBLASLt above 16 rows)
    */
   linear: (a: { x: Tensor; w: Tensor; bias?: Opt<Tensor>; out: Tensor; batchInvariant?: boolean }): Command => ({ op: 'linear', ...a }),
+  /**
+   * several linears of one x (q/k/v, gate/up): out[i] = x · w[i]ᵀ + bias[i], each what linear gives; the weights
+   * share one dtype and K; bias absent or one entry (a Tensor or null) per weight. The CPU converts x once and
+   * runs every matmul in one parallel region
+   */
+  linears: (a: { x: Tensor; w: Tensor[]; bias?: Array<Tensor | null>; out: Tensor[]; batchInvariant?: boolean }): Command =>
+    ({ op: 'linears', ...a }),
   /** residual += x (when given), out = LayerNorm(residual or x) */
   layerNorm: (a: { x: Tensor; residual?: Opt<Tensor>; weight: Tensor; bias?: Opt<Tensor>; eps: number; out: Tensor }): Command =>
     ({ op: 'layer_norm', ...a }),

@@ -63,6 +63,26 @@ std::vector<gf::Tensor> Fields::tensors(const char* name, bool host_copy_source)
   return out;
 }
 
+std::vector<std::optional<gf::Tensor>> Fields::opt_tensors(const char* name) const {
+  Napi::Value v = get(name);
+  if (!v.IsArray()) input_error(where_, ": '", name, "' must be an array of Tensors or nulls, got ", type_name(v));
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<std::optional<gf::Tensor>> out;
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (e.IsNull() || e.IsUndefined()) {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    const std::string field = std::string(name) + "[" + std::to_string(i) + "]";
+    const gf::Tensor& t = TensorWrap::Get(e, where_.c_str(), field.c_str());
+    note_device(t);
+    out.emplace_back(t);
+  }
+  return out;
+}
+
 const gf::Tensor* Fields::opt_tensor(const char* name) const {
   if (!has(name)) return nullptr;
   return &tensor(name);

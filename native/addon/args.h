@@ -3,6 +3,7 @@
 #pragma once
 #include <napi.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class Fields {
   // An array of tensors. `host_copy_source`: tensors a copy engine reads from host memory (fetch_slot's
   // sources), which are not noted as a device the program computes on (so a CUDA program stays graphable).
   std::vector<gf::Tensor> tensors(const char* name, bool host_copy_source = false) const;
+  // An array whose entries are tensors or null (an optional tensor per entry, e.g. linears' biases).
+  std::vector<std::optional<gf::Tensor>> opt_tensors(const char* name) const;
   // The raw value of a field (for handles other than tensors, such as a CopyQueue).
   Napi::Value value(const char* name) const { return get(name); }
 

@@ -65,6 +65,20 @@ Step parse_linear(const Fields& f) {
 }
 GF_REGISTER_OP("linear", parse_linear);
 
+// w, out: arrays of Tensors, one out per weight; bias: optional array, one Tensor or null per weight
+Step parse_linears(const Fields& f) {
+  Tensor x = f.tensor("x");
+  std::vector<Tensor> ws = f.tensors("w"), outs = f.tensors("out");
+  std::vector<std::optional<Tensor>> bias_tensors = f.has("bias") ? f.opt_tensors("bias") : std::vector<std::optional<Tensor>>{};
+  const bool batch_invariant = f.boolean_or("batchInvariant", false);
+  return [=]() mutable {
+    std::vector<const Tensor*> biases;
+    for (const auto& b : bias_tensors) biases.push_back(b ? &*b : nullptr);
+    gf::linears(x, ws, biases, outs, batch_invariant);
+  };
+}
+GF_REGISTER_OP("linears", parse_linears);
+
 Step parse_layer_norm(const Fields& f) {
   Tensor x = f.tensor("x"), weight = f.tensor("weight"), out = f.tensor("out");
   Opt residual(f.opt_tensor("residual")), bias(f.opt_tensor("bias"));

@@ -247,6 +247,22 @@ void linear_batch_invariant(const Tensor& x, const Tensor& w, const Tensor* bias
   GF_DISPATCH(out.device(), linear_batch_invariant(x, w, bias, out));
 }
 
+void linears(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<const Tensor*>& biases,
+             std::vector<Tensor>& outs, bool batch_invariant) {
+  GF_CHECK_INPUT(!ws.empty(), "linears: 'w' must hold at least one weight");
+  GF_CHECK_INPUT(outs.size() == ws.size(), "linears: 'out' has ", outs.size(), " tensors for ", ws.size(), " weights");
+  GF_CHECK_INPUT(biases.empty() || biases.size() == ws.size(), "linears: 'bias' has ", biases.size(), " entries for ",
+                 ws.size(), " weights");
+  for (size_t i = 0; i < ws.size(); i++) {
+    const std::string op = "linears (weight " + std::to_string(i) + ")";
+    check_linear(op.c_str(), x, ws[i], biases.empty() ? nullptr : biases[i], outs[i]);
+    check_same_device(op.c_str(), outs[i], "out", outs[0], "out[0]");
+    GF_CHECK_INPUT(ws[i].dtype == ws[0].dtype, op, ": every weight must have one dtype, got ", ws[i].describe(),
+                   " after ", ws[0].describe());
+  }
+  GF_DISPATCH(outs[0].device(), linears(x, ws, biases, outs, batch_invariant));
+}
+
 // -------------------------------------------------------------------------------------------------- norms
 namespace {
 void check_norm(const char* op, const Tensor& x, const Tensor* residual, const Tensor& weight, const Tensor* bias,

@@ -1,5 +1,5 @@
-// The matmul driver (gemm.h). The output is cut into tasks of (a chunk of weight rows) × (a block of x rows):
-// chunks hold up to 256 KB of weights (they stay in L2 while the block's row tiles pass), blocks up to
+// The matmul driver (gemm.h). The output (all the parts' of a group) is cut into tasks of (a chunk of weight
+// rows) × (a block of x rows): chunks hold up to 256 KB of weights (they stay in L2 while the block's row tiles pass), blocks up to
 // 128 KB of activations, and there are at least two tasks per thread where the output allows. Inside a
 // task each weight tile (C rows) meets every row tile (R rows) of the block while it is in L1. Tasks run in
 // parallel; every output belongs to one tile of one task and is computed by the contract's fixed
@@ -24,30 +24,42 @@ constexpr int64_t kChunkBytes = 256 << 10;  // weights per task
 constexpr int64_t kBlockBytes = 128 << 10;  // activations per task
 constexpr int64_t kPrefetchBytes = 8 << 10;  // how far ahead one-row-tile passes prefetch weights
 
-// x: the activation rows (floats, bf16, or quantized blocks), ldx elements apart, x_row_bytes each.
-// flush: every task runs with denormals flushed (FlushDenormals: the bf16 tiles' arithmetic).
+// x: the activation rows (floats, bf16, or quantized blocks), ldx elements apart, x_row_bytes each, shared
+// by the parts (their own w, bias, out and N; one weight dtype and K). flush: every task runs with denormals
+// flushed (FlushDenormals: the bf16 tiles' arithmetic).
 template <typename X>
-void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t ldx, int64_t x_row_bytes,
-               bool flush = false) {
-  const int64_t ldw = static_cast<int64_t>(dtype_bytes(a.w_dtype, a.K));
+void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const X* x, int64_t ldx,
+               int64_t x_row_bytes, bool flush = false) {
+  const int64_t M = parts[0].M;
+  const int64_t ldw = static_cast<int64_t>(dtype_bytes(parts[0].w_dtype, parts[0].K));
   // Tiles per chunk and per block: as many as the byte budgets allow, but at least two tasks per thread
-  // where the output has that many tiles (N tiles first: each task then reads its own weights).
-  const int64_t n_tiles = ceil_div(a.N, t.c), m_tiles = ceil_div(a.M, t.r);
+  // where the output has that many tiles (N tiles first: each task then reads its own weights). The parts'
+  // weight rows are cut into chunks of one size, each chunk inside one part.
+  int64_t n_tiles = 0;
+  for (int i = 0; i < count; i++) n_tiles += ceil_div(parts[i].N, t.c);
+  const int64_t m_tiles = ceil_div(M, t.r);
   const int64_t want = 2 * num_threads();
   int64_t chunk_tiles = std::max<int64_t>(1, kChunkBytes / (ldw * t.c));
   chunk_tiles = std::min(chunk_tiles, std::max<int64_t>(1, n_tiles / want));
-  const int64_t n_chunks = ceil_div(n_tiles, chunk_tiles);
+  const int64_t chunk = chunk_tiles * t.c;  // weight rows per task
+  std::vector<int64_t> first_chunk(static_cast<size_t>(count) + 1, 0);  // part i's chunks: [first_chunk[i], first_chunk[i+1])
+  for (int i = 0; i < count; i++) first_chunk[i + 1] = first_chunk[i] + ceil_div(parts[i].N, chunk);
+  const int64_t n_chunks = first_chunk[count];
   int64_t block_tiles = std::max<int64_t>(1, kBlockBytes / (x_row_bytes * t.r));
   block_tiles = std::min(block_tiles, std::max<int64_t>(1, m_tiles / ceil_div(want, n_chunks)));
-  const int64_t chunk = chunk_tiles * t.c, block = block_tiles * t.r;  // weight rows, x rows per task
-  const int64_t m_blocks = ceil_div(a.M, block);
-  const char* w = static_cast<const char*>(a.w);
+  const int64_t block = block_tiles * t.r;  // x rows per task
+  const int64_t m_blocks = ceil_div(M, block);
   parallel_for(n_chunks * m_blocks, 1, [&](int64_t begin, int64_t end) {
     std::optional<FlushDenormals> flushing;
     if (flush) flushing.emplace();
     for (int64_t task = begin; task < end; task++) {
-      const int64_t n0 = (task % n_chunks) * chunk, m0 = (task / n_chunks) * block;
-      const int64_t n1 = std::min(a.N, n0 + chunk), m1 = std::min(a.M, m0 + block);
+      const int64_t c = task % n_chunks, m0 = (task / n_chunks) * block;
+      int part = 0;
+      while (c >= first_chunk[part + 1]) part++;
+      const MatmulArgs& a = parts[part];
+      const char* w = static_cast<const char*>(a.w);
+      const int64_t n0 = (c - first_chunk[part]) * chunk;
+      const int64_t n1 = std::min(a.N, n0 + chunk), m1 = std::min(M, m0 + block);
       for (int64_t n = n0; n < n1; n += t.c) {
         const int cols = static_cast<int>(std::min<int64_t>(t.c, n1 - n));
         // with one row tile the weights are read once, straight from DRAM: prefetch a tile's worth of rows
@@ -66,18 +78,22 @@ void run_tiles(const MatmulArgs& a, const TileTable<X>& t, const X* x, int64_t l
 
 }  // namespace
 
-void gemm(const MatmulArgs& a) {
-  // out [M,N] = x [M,K] · w [N,K]ᵀ + bias
+void gemm(const MatmulArgs& a) { gemm_group(&a, 1); }
+
+void gemm_group(const MatmulArgs* parts, int count) {
+  // out [M,N] = x [M,K] · w [N,K]ᵀ + bias, for each part; x converted once for all of them
+  const MatmulArgs& a = parts[0];
   if (a.w_dtype == DType::BF16) {  // bf16 activations (rounded once per row), flushed arithmetic
     std::vector<uint16_t> xb(static_cast<size_t>(a.M * a.K));
     parallel_for(a.M, std::max<int64_t>(1, 4096 / a.K), [&](int64_t m0, int64_t m1) {
       for (int64_t m = m0; m < m1; m++) round_activations_bf16(a.x + m * a.K, xb.data() + m * a.K, a.K);
     });
-    return run_tiles<uint16_t>(a, active_bf16_tiles(), xb.data(), a.K, a.K * static_cast<int64_t>(sizeof(uint16_t)),
-                               /*flush=*/true);
+    return run_tiles<uint16_t>(parts, count, active_bf16_tiles(), xb.data(), a.K,
+                               a.K * static_cast<int64_t>(sizeof(uint16_t)), /*flush=*/true);
   }
   if (!is_quantized(a.w_dtype)) {
-    return run_tiles<float>(a, active_float_tiles(a.w_dtype), a.x, a.K, a.K * static_cast<int64_t>(sizeof(float)));
+    return run_tiles<float>(parts, count, active_float_tiles(a.w_dtype), a.x, a.K,
+                            a.K * static_cast<int64_t>(sizeof(float)));
   }
   const int64_t blocks = a.K / kQuantBlock;
   std::vector<BlockQ8Act> xq(static_cast<size_t>(a.M * blocks));
@@ -85,7 +101,7 @@ void gemm(const MatmulArgs& a) {
   parallel_for(a.M, std::max<int64_t>(1, 4096 / a.K), [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; m++) quantize(a.x + m * a.K, xq.data() + m * blocks, a.K, a.w_dtype);
   });
-  run_tiles<BlockQ8Act>(a, active_quant_tiles(a.w_dtype), xq.data(), blocks,
+  run_tiles<BlockQ8Act>(parts, count, active_quant_tiles(a.w_dtype), xq.data(), blocks,
                         blocks * static_cast<int64_t>(sizeof(BlockQ8Act)));
 }
 

@@ -23,6 +23,9 @@ struct MatmulArgs {
 };
 
 void gemm(const MatmulArgs& a);
+// Several matmuls of one x (the same x, M and K, one weight dtype; their own w, bias, out and N): x converted
+// once, every output tile of all of them in one parallel region. Each out is what gemm() gives for its part.
+void gemm_group(const MatmulArgs* parts, int count);
 
 }  // namespace cpu
 }  // namespace gf

@@ -217,5 +217,18 @@ void linear_batch_invariant(const Tensor& x, const Tensor& w, const Tensor* bias
   }
 }
 
+// One launch sequence per weight: the CUDA kernels gain nothing from sharing x the way the CPU's threads do.
+void linears(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<const Tensor*>& biases,
+             std::vector<Tensor>& outs, bool batch_invariant) {
+  for (size_t i = 0; i < ws.size(); i++) {
+    const Tensor* bias = biases.empty() ? nullptr : biases[i];
+    if (batch_invariant) {
+      cuda::linear_batch_invariant(x, ws[i], bias, outs[i]);  // qualified: ADL would also find gf::
+    } else {
+      cuda::linear(x, ws[i], bias, outs[i]);
+    }
+  }
+}
+
 }  // namespace cuda
 }  // namespace gf

@@ -187,3 +187,35 @@ describeCuda('setCudaDecodeKernels(false): M ≤ 16 on cuBLASLt / dequantize + G
     expect(relError(r.dev.out, exact)).toBeLessThanOrEqual(VS_CPU[a]);
   });
 });
+
+describeGpu('linears on the device: what linear gives for each weight (and f32 weights within tolerance of the CPU)', () => {
+  // q/k/v-like weights with biases; M = 3 (row kernels) and 40 (cuBLASLt / GEMM), both modes
+  const seed = nextSeed();
+  const Ns = [96, 32, 32], K = 64;
+  describe.each(ACTS)('%s activations', (a) => {
+    // (the CPU stand-in runs the f32 cases only)
+    test.each(STAND_IN ? ['f32'] as const : ['f32', 'q4_1', 'q8_0'] as const)('%s weights, M 3 and 40, default and batch-invariant', (wdtype) => {
+      for (const M of [3, 40]) {
+        for (const batchInvariant of [false, true]) {
+          const specs: Record<string, Spec> = { x: act([M, K], makeActivations(M, K, seed + M)) };
+          Ns.forEach((N, i) => {
+            specs[`w${i}`] = raw(wdtype, [N, K], encodeWeights(wdtype, N * K, seed + 1 + i).bytes);
+            specs[`b${i}`] = act([N], uniform(N, seed + 10 + i, -1, 1));
+            specs[`together${i}`] = output([M, N]);
+            specs[`alone${i}`] = output([M, N]);
+          });
+          const b = runBoth(a, specs, (t) => [
+            ops.linears({ x: t.x, w: Ns.map((_, i) => t[`w${i}`]), bias: Ns.map((_, i) => t[`b${i}`]), out: Ns.map((_, i) => t[`together${i}`]), batchInvariant }),
+            ...Ns.map((_, i) => ops.linear({ x: t.x, w: t[`w${i}`], bias: t[`b${i}`], out: t[`alone${i}`], batchInvariant })),
+          ]);
+          const what = `linears ${wdtype} M=${M} batchInvariant=${batchInvariant}`;
+          Ns.forEach((_, i) => {
+            expectSame(b.dev[`together${i}`], b.dev[`alone${i}`], `${what}: weight ${i} on ${a}`);
+            // (quantized weights against the CPU: the suite above, with the rounding bound of the paths each took)
+            if (wdtype === 'f32') expectAgree(b, `together${i}`, a, what);
+          });
+        }
+      }
+    });
+  });
+});

@@ -25,7 +25,7 @@ describe('addon loading and devices', () => {
   test('every op of the contract is registered', () => {
     expect(native.opNames().sort()).toEqual([
       'add', 'argmax', 'attention', 'cast', 'copy', 'count_tokens', 'embedding', 'fetch_slot', 'gather_rows', 'gelu',
-      'kv_cache_write', 'l2_normalize', 'layer_norm', 'linear', 'logprobs', 'paged_attention', 'pool', 'process_logits',
+      'kv_cache_write', 'l2_normalize', 'layer_norm', 'linear', 'linears', 'logprobs', 'paged_attention', 'pool', 'process_logits',
       'release_slot', 'rms_norm', 'rope', 'rope_kv_cache_write', 'sample', 'silu', 'softmax', 'swiglu', 'tanh', 'wait_slot',
     ]);
   });

@@ -347,3 +347,57 @@ export function runInvariance(cases: InvarianceCase[]): InvarianceResult[] {
 export function runCases(cases: LinearCase[]): LinearResult[] {
   return checkEach(cases, checkLinear);
 }
+
+/** linears (several weights of one x) against one linear per weight, each output poisoned first. */
+export interface LinearsCase {
+  wdtype: WeightDType;
+  M: number;
+  K: number;
+  /** each weight's output features */
+  Ns: number[];
+  /** bias dtype per weight (null: none); absent: no bias field at all */
+  biases?: Array<BiasDType | null>;
+  seed: number;
+  threads?: number;
+}
+
+export interface LinearsResult {
+  /** outputs of linears that differ from the same weight's linear (bit for bit), per weight */
+  differing: number[];
+  /** one number for all the outputs (tiers must agree on it) */
+  digest: number;
+}
+
+export function checkLinears(c: LinearsCase): LinearsResult {
+  const threads = native.numThreads();
+  if (c.threads) native.setNumThreads(c.threads);
+  try {
+    const x = tensor('f32', [c.M, c.K], makeActivations(c.M, c.K, c.seed));
+    const ws = c.Ns.map((N, i) => tensor(c.wdtype, [N, c.K], encodeWeights(c.wdtype, N * c.K, c.seed + 1 + i).bytes));
+    const biases = c.biases?.map((d, i) => (d ? tensor(d, [c.Ns[i]], encodeFloat(d, c.Ns[i], c.seed + 50 + i, -3, 2).bytes) : null));
+    const poisoned = () => c.Ns.map((N) => {
+      const o = out([c.M, N]);
+      o.write(new Float32Array(c.M * N).fill(NaN));
+      return o;
+    });
+    const together = poisoned(), alone = poisoned();
+    runSync([ops.linears({ x, w: ws, ...(biases ? { bias: biases } : {}), out: together })]);
+    runSync(ws.map((w, i) => ops.linear({ x, w, bias: biases?.[i] ?? null, out: alone[i] })));
+    const differing = c.Ns.map((_, i) => {
+      const a = new Uint32Array(together[i].read()), b = new Uint32Array(alone[i].read());
+      let n = 0;
+      for (let j = 0; j < a.length; j++) if (a[j] !== b[j]) n++;
+      return n;
+    });
+    let digest = 0;
+    for (const o of together) for (const v of new Uint32Array(o.read())) digest = (Math.imul(digest, 31) + v) >>> 0;
+    return { differing, digest };
+  } finally {
+    native.setNumThreads(threads);
+  }
+}
+
+/** linears cases one after another (also the tier children's entry point). */
+export function runLinearsCases(cases: LinearsCase[]): LinearsResult[] {
+  return checkEach(cases, checkLinears);
+}

@@ -9,8 +9,8 @@ import { ops, run, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
 import {
-  casesFor, checkLinear, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, LinearCase, LinearResult,
-  linearRef, runInvariance, WEIGHT_DTYPES,
+  casesFor, checkLinear, checkLinears, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, LinearCase,
+  LinearResult, linearRef, LinearsCase, LinearsResult, runInvariance, runLinearsCases, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
 import { CPU_TIERS, forEachTier, runInTier } from './tiers';
@@ -53,6 +53,34 @@ describe('linear is batch invariant: a row\'s result never depends on M, threads
       expectInvariant(results);
       expect(results.map((r) => r.digest)).toEqual(hereResults().map((r) => r.digest));
     });
+  });
+});
+
+describe('linears: several weights of one input give what linear gives for each, bit for bit', () => {
+  // q/k/v-like (one large and two small, odd sizes), gate/up-like, and one weight; biases absent, all, or some
+  const seed = nextSeed();
+  const cases: LinearsCase[] = WEIGHT_DTYPES.flatMap((wdtype, d) => [
+    { Ns: [96, 32, 40], biases: undefined },
+    { Ns: [130, 130], biases: ['f32', 'f16'] as LinearsCase['biases'] },
+    { Ns: [7, 64, 1], biases: [null, 'bf16', null] as LinearsCase['biases'] },
+    { Ns: [50], biases: ['f32'] as LinearsCase['biases'] },
+  ].flatMap((s, i) => [1, 7, 33].map((M) => ({ wdtype, M, K: 64, ...s, seed: seed + 10 * d + i, threads: 1 + ((i + M) % 2) }))));
+  const expectEqual = (results: LinearsResult[]) => results.forEach((r, i) => {
+    expect({ ...cases[i], differing: r.differing }).toEqual({ ...cases[i], differing: cases[i].Ns.map(() => 0) });
+  });
+  let here: LinearsResult[] | undefined;
+  const hereResults = () => (here ??= runLinearsCases(cases));
+  test('in this process, every weight dtype, M 1, 7 and 33, 1 and 2 threads', () => expectEqual(hereResults()));
+  describe('on every CPU kernel tier, with the same results as this process', () => {
+    forEachTier(CPU_TIERS.all, (tier) => {
+      const results = runInTier<LinearsResult[]>(tier, 'linear-cases.ts', 'runLinearsCases', cases);
+      expectEqual(results);
+      expect(results.map((r) => r.digest)).toEqual(hereResults().map((r) => r.digest));
+    });
+  });
+  test("SmolLM2's q/k/v shapes on 3 threads", () => {
+    const r = checkLinears({ wdtype: 'q4_1', M: 3, K: 576, Ns: [576, 192, 192], seed, threads: 3 });
+    expect(r.differing).toEqual([0, 0, 0]);
   });
 });
 
@@ -145,5 +173,17 @@ describe('linear input errors', () => {
     const w = tensor('f32', [5, 64], normal(320, 2));
     expectCoded(() => runSync([ops.linear({ x: x(), w, bias: tensor('f32', [4], normal(4, 3)), out: out([3, 5]) })]),
       'ERR_GPUFORMER_INPUT', /bias/);
+  });
+  test('linears: weights of two dtypes, counts that do not match, a weight with other input features', () => {
+    const w = (dtype: 'f32' | 'q8_0', n: number, k = 64) => tensor(dtype, [n, k], dtype === 'f32' ? normal(n * k, 4) : encodeWeights(dtype, n * k, 5).bytes);
+    expectCoded(() => runSync([ops.linears({ x: x(), w: [w('f32', 32), w('q8_0', 32)], out: [out([3, 32]), out([3, 32])] })]),
+      'ERR_GPUFORMER_INPUT', /linears \(weight 1\): every weight must have one dtype/);
+    expectCoded(() => runSync([ops.linears({ x: x(), w: [w('f32', 32), w('f32', 8)], out: [out([3, 32])] })]),
+      'ERR_GPUFORMER_INPUT', /linears: 'out' has 1 tensors for 2 weights/);
+    expectCoded(() => runSync([ops.linears({ x: x(), w: [w('f32', 32)], bias: [null, null], out: [out([3, 32])] })]),
+      'ERR_GPUFORMER_INPUT', /linears: 'bias' has 2 entries for 1 weights/);
+    expectCoded(() => runSync([ops.linears({ x: x(), w: [w('f32', 32), w('f32', 8, 32)], out: [out([3, 32]), out([3, 8])] })]),
+      'ERR_GPUFORMER_INPUT', /linears \(weight 1\): 'x' has 64 input features but 'w' expects 32/);
+    expectCoded(() => runSync([ops.linears({ x: x(), w: [], out: [] })]), 'ERR_GPUFORMER_INPUT', /at least one weight/);
   });
 });

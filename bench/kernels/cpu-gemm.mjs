@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * CPU matmul benchmark (the linear op): GFLOP/s at all-MiniLM-L6-v2 and SmolLM2 prefill shapes and GB/s of
- * decode (one row) at SmolLM2-135M shapes, per weight dtype, with the CPU kernel tier in use.
+ * CPU matmul benchmark (the linear op): GFLOP/s at all-MiniLM-L6-v2 and SmolLM2 prefill shapes, GB/s of
+ * decode (one row) at SmolLM2-135M shapes, per weight dtype, and a layer's q/k/v and gate/up as one linears
+ * command against one linear each, with the CPU kernel tier in use.
  *
  *   node bench/kernels/cpu-gemm.mjs [--threads 2] [--quick] [--out bench/results] [--label note] [--ghz G] [--flops-per-cycle N]
  *
@@ -179,6 +180,33 @@ const decode = {
 };
 console.log(`SmolLM2-135M decode matmuls per token: Q4_1 + Q8_0 head ${decode.q4_1_layers_q8_0_head_us} µs, f32 ${decode.f32_us} µs`);
 
+// Grouped projections: a layer's q/k/v and gate/up as one linears command against one linear per weight
+// (the same bits), each layer's weights a copy of its own so they stream from DRAM as in a decode step; the
+// two programs alternate so that a disturbance hits both alike.
+const groupShapes = [
+  { Ns: [576, 192, 192], K: 576, what: 'q / k / v' },
+  { Ns: [1536, 1536], K: 576, what: 'gate / up' },
+];
+const grouped = [];
+for (const dtype of quick ? ['q4_1'] : ['f32', 'q8_0', 'q4_1']) {
+  for (const s of groupShapes) {
+    const bytes = s.Ns.reduce((sum, N) => sum + weightBytes(dtype, N, s.K), 0);
+    const layers = Array.from({ length: Math.max(1, Math.ceil((64 << 20) / bytes)) }, () => s.Ns.map((N) => weight(dtype, N, s.K)));
+    const x = native.Tensor.fromData('cpu', 'f32', [1, s.K], randomF32(s.K), 'activations');
+    const outs = s.Ns.map((N) => native.Tensor.empty('cpu', 'f32', [1, N], 'activations'));
+    const separate = layers.flatMap((ws) => ws.map((w, i) => ({ op: 'linear', x, w, out: outs[i] })));
+    const together = layers.map((ws) => ({ op: 'linears', x, w: ws, out: outs }));
+    let separateSec = Infinity, togetherSec = Infinity;
+    for (let round = 0; round < 3; round++) {
+      separateSec = Math.min(separateSec, time(separate, quick ? 0.1 : 0.3) * separate.length / layers.length);
+      togetherSec = Math.min(togetherSec, time(together, quick ? 0.1 : 0.3));
+    }
+    grouped.push({ dtype, K: s.K, Ns: s.Ns, what: s.what, separateUs: +(separateSec * 1e6).toFixed(1), linearsUs: +(togetherSec * 1e6).toFixed(1) });
+    console.log(`grouped ${dtype} ${s.what}: one linear each ${(separateSec * 1e6).toFixed(1)} µs, linears ${(togetherSec * 1e6).toFixed(1)} µs per layer`);
+    for (const t of [...layers.flat(), x, ...outs]) t.dispose();
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ output
 const date = new Date().toISOString();
 const command = commandLine('cpu-gemm.mjs', opts.argv);
@@ -198,7 +226,7 @@ const result = {
   bench: 'cpu-gemm', date, command, label, threads, quick, cpu: cpu.model, isa: cpu.isa, cpuFlags: cpu.flags, cores: os.cpus().length, ghz, flopsPerCycle,
   peakGflops, impliedMinGhz: peakNote ? +impliedGhz.toFixed(3) : undefined, peakNote: peakNote || undefined,
   measuredFmaPeak: { ...fmaPeak, gflops: +fmaPeak.gflops.toFixed(1), impliedGhz: +measuredGhz.toFixed(3) },
-  loadAverage: { before: loadBefore, after: load }, gemm, rowsSweep, gemv, decode,
+  loadAverage: { before: loadBefore, after: load }, gemm, rowsSweep, gemv, decode, grouped,
 };
 
 const md = [
@@ -234,6 +262,12 @@ const md = [
   ...gemv.map((r) => `| ${r.dtype} | ${r.M} | ${r.K} | ${r.N} | ${r.what} | ${r.us} | ${r.gbPerS} | ${r.gflops} |`),
   '',
   `Decode matmuls per token (30 layers + head, M = 1): Q4_1 layers + Q8_0 head ${decode.q4_1_layers_q8_0_head_us} µs; f32 ${decode.f32_us} µs.`,
+  '',
+  '## Grouped projections (decode, M = 1) — one linears command against one linear per weight, weights from DRAM',
+  '',
+  '| weights | K | N | layer | one linear each, µs | linears, µs |',
+  '|---|---|---|---|---|---|',
+  ...grouped.map((r) => `| ${r.dtype} | ${r.K} | ${r.Ns.join(' + ')} | ${r.what} | ${r.separateUs} | ${r.linearsUs} |`),
   '',
 ].join('\n');
 writeResults(opts, 'cpu-gemm', date, result, md);

@@ -1,4 +1,5 @@
-// rope_kv_cache_write on the CPU: exactly its definition, rope(q), rope(k), then kv_cache_write(k, v).
+// rope_kv_cache_write on the CPU: exactly its definition, rope(q), rope(k) (one pass: each token's angles
+// computed once for both), then kv_cache_write(k, v).
 #include "cpu/cpu_ops.h"
 
 namespace gf {
@@ -8,8 +9,7 @@ namespace cpu {
 // slot_mapping [T]
 void rope_kv_cache_write(Tensor& q, Tensor& k, const Tensor& v, const Tensor& positions, const Tensor& inv_freq,
                          bool interleaved, Tensor& k_cache, Tensor& v_cache, const Tensor& slot_mapping) {
-  cpu::rope(q, positions, inv_freq, interleaved);  // qualified: ADL would also find gf::rope
-  cpu::rope(k, positions, inv_freq, interleaved);
+  rope_rows({&q, &k}, positions, inv_freq, interleaved);
   cpu::kv_cache_write(k, v, k_cache, v_cache, slot_mapping);
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "cpu/linear_kernels.h"
@@ -33,6 +34,7 @@ template <> struct WeightBlock<DType::Q4_1> { using type = BlockQ4_1; };
 
 struct V {
   static constexpr int kOut = 1;
+  static constexpr bool kFinishRow = false;  // rows end output by output (sum_lanes)
   struct F { float v[8]; };
   struct I { int32_t v[8]; };
 

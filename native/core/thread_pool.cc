@@ -70,15 +70,14 @@ class ThreadPool {
       return;
     }
     std::lock_guard<std::mutex> region(region_mutex_);
-    // A few chunks per thread balances uneven work without much counter traffic.
-    const int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(size()) * 4);
-    const int64_t chunk = (n + chunks - 1) / chunks;
-    const int64_t total = (n + chunk - 1) / chunk;
+    // A few chunks per thread balances uneven work without much counter traffic. Chunk i is
+    // [i·n/total, (i+1)·n/total): sizes differ by one at most, so a count of chunks that is a multiple of the
+    // threads splits the work evenly (28 tasks cut into chunks of 4 left one thread 4 of the 7).
+    const int64_t total = std::min<int64_t>(max_chunks, static_cast<int64_t>(size()) * 4);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &fn;
       job_n_ = n;
-      job_chunk_ = chunk;
       done_.store(0, std::memory_order_relaxed);
       error_ = nullptr;
       // release: whoever claims a chunk of this word sees the job
@@ -126,9 +125,9 @@ class ThreadPool {
     uint64_t c = claim_.load(std::memory_order_acquire);
     while ((c & 0xffffffffu) < (c >> 32)) {
       if (!claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
-      const int64_t begin = static_cast<int64_t>(c & 0xffffffffu) * job_chunk_;
+      const int64_t index = static_cast<int64_t>(c & 0xffffffffu), total = static_cast<int64_t>(c >> 32);
       try {
-        (*job_)(begin, std::min(job_n_, begin + job_chunk_));
+        (*job_)(index * job_n_ / total, (index + 1) * job_n_ / total);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
@@ -161,7 +160,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_, finished_;
   const RangeFn* job_ = nullptr;
-  int64_t job_n_ = 0, job_chunk_ = 1;
+  int64_t job_n_ = 0;
   std::atomic<uint64_t> claim_{0};    // the region's chunk count << 32 | the next chunk to claim
   std::atomic<int64_t> done_{0};      // the region's chunks finished
   std::atomic<uint64_t> generation_{0};  // a new region to join (what sleeping and spinning workers wait for)

@@ -114,64 +114,29 @@ GF_AVX2 void scale(float* x, float a, int64_t n) {
   for (; i < n; i++) x[i] *= a;
 }
 
-// erf by Abramowitz–Stegun 7.1.26 (absolute error ≤ 1.5e-7): 1 − t·poly(t)·exp(−z²), t = 1 / (1 + p·z).
-GF_AVX2 inline __m256 gelu_erf8(__m256 x) {
-  const __m256 sign_mask = _mm256_set1_ps(-0.0f);
-  const __m256 z = _mm256_andnot_ps(sign_mask, _mm256_mul_ps(x, _mm256_set1_ps(0.7071067811865476f)));
-  const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), z, _mm256_set1_ps(1.0f)));
-  __m256 poly = _mm256_set1_ps(1.061405429f);
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-1.453152027f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(1.421413741f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(-0.284496736f));
-  poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(0.254829592f));
-  poly = _mm256_mul_ps(poly, t);
-  const __m256 e = exp(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(z, z)));
-  const __m256 erf_abs = _mm256_fnmadd_ps(poly, e, _mm256_set1_ps(1.0f));
-  const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(x, sign_mask));
-  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), erf));
-}
-
-// tanh(y) = 1 − 2 / (1 + exp(2y)); saturates correctly at both ends through exp's clamping.
-GF_AVX2 inline __m256 gelu_tanh8(__m256 x) {
-  const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-  const __m256 y = _mm256_mul_ps(_mm256_set1_ps(0.7978845608028654f), _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-  const __m256 e = exp(_mm256_add_ps(y, y));
-  const __m256 th = _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(_mm256_set1_ps(1.0f), e)));
-  return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.0f), th));
-}
-
-GF_AVX2 inline __m256 silu8(__m256 x) {
-  const __m256 e = exp(_mm256_sub_ps(_mm256_setzero_ps(), x));
-  return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
-
-GF_AVX2 void gelu(const float* x, float* out, int64_t n, bool tanh_approx) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    _mm256_storeu_ps(out + i, tanh_approx ? gelu_tanh8(v) : gelu_erf8(v));
-  }
-  if (i < n) {
-    const __m256 v = load_tail(x + i, n - i, 0.0f);
-    store_tail(out + i, tanh_approx ? gelu_tanh8(v) : gelu_erf8(v), n - i);
-  }
-}
-
-GF_AVX2 void silu(const float* x, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, silu8(_mm256_loadu_ps(x + i)));
-  if (i < n) store_tail(out + i, silu8(load_tail(x + i, n - i, 0.0f)), n - i);
-}
-
-GF_AVX2 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu8(_mm256_loadu_ps(gate + i)), _mm256_loadu_ps(up + i)));
-  }
-  if (i < n) {
-    store_tail(out + i, _mm256_mul_ps(silu8(load_tail(gate + i, n - i, 0.0f)), load_tail(up + i, n - i, 0.0f)), n - i);
-  }
-}
+// gelu, silu and swiglu: activation_lanes.inc on eight lanes.
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+struct A {
+  using F = __m256;
+  static constexpr int64_t kLanes = 8;
+  static F set(float v) { return _mm256_set1_ps(v); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnma(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
+  static F sign_of(F a, F b) { return _mm256_or_ps(a, _mm256_and_ps(b, _mm256_set1_ps(-0.0f))); }
+  static F exp(F x) { return avx2::exp(x); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F load_tail(const float* p, int64_t n) { return avx2::load_tail(p, n, 0.0f); }
+  static void store_tail(float* p, F v, int64_t n) { avx2::store_tail(p, v, n); }
+};
+#include "cpu/activation_lanes.inc"
+#pragma GCC pop_options
 
 // One query row against 8 keys read in place. Every score of every tile is formed this way, whatever the tile's
 // numbers of rows and keys: eight partial sums over d per key (lane = d mod 8, one FMA per 8 dims, in order),

@@ -1,5 +1,6 @@
-// The AVX-512 VecOps (vecmath_kernels.h): the attention tiles and the online-softmax row steps on 512-bit
-// vectors; the norms' sums and the activations keep the AVX2 versions (memory-bound, or not on a hot path).
+// The AVX-512 VecOps (vecmath_kernels.h): the attention tiles, the online-softmax row steps and the activations
+// (GELU, SiLU, SwiGLU: AVX2's arithmetic on sixteen lanes) on 512-bit vectors; the norms' sums keep the AVX2
+// versions (memory-bound).
 //
 // Arithmetic, against vecmath.h's invariance contract and the AVX2 tier:
 // - exp is AVX2's polynomial lane for lane, so exp_shift_sum's outputs are AVX2's bits; its sum runs in 16
@@ -44,6 +45,30 @@ GF_AVX512 inline __m512 exp(__m512 x) {
   const __m512i pow2n = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
   return _mm512_maskz_mul_ps(keep, y, _mm512_castsi512_ps(pow2n));
 }
+
+// gelu, silu and swiglu: activation_lanes.inc on sixteen lanes (the AVX2 tier's bits).
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq")  // GF_AVX512_ISA (a pragma does not expand macros)
+struct A {
+  using F = __m512;
+  static constexpr int64_t kLanes = 16;
+  static F set(float v) { return _mm512_set1_ps(v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fnma(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }
+  static F abs(F a) { return _mm512_abs_ps(a); }
+  static F sign_of(F a, F b) { return _mm512_or_ps(a, _mm512_and_ps(b, _mm512_set1_ps(-0.0f))); }
+  static F exp(F x) { return avx512::exp(x); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F load_tail(const float* p, int64_t n) { return _mm512_maskz_loadu_ps(first(n), p); }
+  static void store_tail(float* p, F v, int64_t n) { _mm512_mask_storeu_ps(p, first(n), v); }
+};
+#include "cpu/activation_lanes.inc"
+#pragma GCC pop_options
 
 GF_AVX512 float max(const float* x, int64_t n) {
   __m512 m = _mm512_set1_ps(kNegInf);
@@ -185,6 +210,9 @@ const VecOps& vec_ops_avx512() {
     t.max = avx512::max;
     t.exp_shift_sum = avx512::exp_shift_sum;
     t.scale = avx512::scale;
+    t.gelu = avx512::gelu;
+    t.silu = avx512::silu;
+    t.swiglu = avx512::swiglu;
     t.qk_tile = avx512::qk_tile;
     t.pv_tile = avx512::pv_tile;
     return t;

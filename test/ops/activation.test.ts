@@ -1,20 +1,17 @@
-/** gelu (erf and tanh), silu, tanh, swiglu and softmax against float64 references. */
+/**
+ * gelu (erf and tanh), silu, tanh, swiglu and softmax against float64 references; AVX-512's gelu, silu and
+ * swiglu give AVX2's bits (the same arithmetic on sixteen lanes).
+ */
 import type { Command, Tensor } from '../../lib/native';
 import { ops, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal, uniform } from '../helpers/random';
 import * as ref from '../helpers/reference';
+import { activationDigests, inputs } from './activation-cases';
 import { disposeAll, f32t, out } from './tensors';
+import { CPU_TIERS, forEachTier, runInTier } from './tiers';
 
 afterEach(disposeAll);
-
-/** Normal values plus the far tails (where exp saturates) and exact zeros. */
-function inputs(n: number, seed: number): Float32Array {
-  const x = normal(n, seed, 3);
-  const extremes = [0, -0, 20, -20, 88, -88, 100, -100, 1e-7, -1e-7];
-  for (let i = 0; i < Math.min(n, extremes.length); i++) x[(i * 7919) % n] = extremes[i];
-  return x;
-}
 
 describe('pointwise activations', () => {
   const sizes = [1, 7, 17, 1024, 257 * 13, 70001];
@@ -93,5 +90,17 @@ describe('softmax', () => {
     const got = f32(o);
     for (let i = 0; i < 40; i += 3) expect(got[i]).toBe(0);
     expectClose(got, ref.softmaxRows(x, 2, 20), TOLERANCE.f32);
+  });
+});
+
+describe('the AVX-512 activations compute as the AVX2 ones, bit for bit', () => {
+  const seed = nextSeed();
+  // one digest per activation from the AVX2 tier; every x86 SIMD tier must give it
+  let avx2: Record<string, number> | undefined;
+  const simd = CPU_TIERS.plain.filter((t) => t.cap.startsWith('avx'));
+  forEachTier(simd, (tier) => {
+    const got = runInTier<Record<string, number>>(tier, 'activation-cases.ts', 'activationDigests', seed);
+    avx2 ??= runInTier<Record<string, number>>(simd[0], 'activation-cases.ts', 'activationDigests', seed);
+    expect(got).toEqual(avx2);
   });
 });

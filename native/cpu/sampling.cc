@@ -21,17 +21,16 @@ void load_row(const Tensor& logits, int64_t b, std::vector<float>& row) {
           DType::F32, V);
 }
 
-// The first index of the largest value; NaNs are never chosen (index 0 when nothing compares).
+// The first index of the largest value; NaNs are never chosen (index 0 when nothing compares). Two passes: the
+// largest value by a max the compiler vectorizes (NaN never compares greater, as in the one-pass scan), then
+// the first index holding it; a 49152-token row took ~45 µs as one scalar pass with a branch per element.
 int32_t argmax_row(const float* x, int64_t n) {
-  int64_t best = 0;
-  float best_v = -INFINITY;
-  for (int64_t i = 0; i < n; i++) {
-    if (x[i] > best_v) {
-      best_v = x[i];
-      best = i;
-    }
-  }
-  return static_cast<int32_t>(best);
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+  if (!(m > -INFINITY)) return 0;
+  int64_t i = 0;
+  while (x[i] != m) i++;
+  return static_cast<int32_t>(i);
 }
 
 // The weight of a logit relative to the row's largest, m: exp((x − m) / temperature), in double; 0 for NaN
@@ -208,6 +207,10 @@ void argmax(const Tensor& logits, Tensor& out) {
   parallel_for(B, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> row;
     for (int64_t b = begin; b < end; b++) {
+      if (logits.dtype == DType::F32) {  // read in place
+        o[b] = argmax_row(logits.data<float>() + b * V, V);
+        continue;
+      }
       load_row(logits, b, row);
       o[b] = argmax_row(row.data(), V);
     }

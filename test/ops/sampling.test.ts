@@ -55,6 +55,19 @@ describe('argmax', () => {
     expect(want[2]).toBe(100);
     expect(want[5]).toBe(V - 1);
   });
+  test('NaN is never chosen, a row with nothing above -inf gives 0, the first +inf wins', () => {
+    const rows = [
+      [NaN, NaN, NaN, NaN],
+      [NaN, -Infinity, -Infinity, -Infinity],
+      [NaN, 2, NaN, 3],
+      [1, Infinity, 5, Infinity],
+      [-Infinity, -Infinity, -Infinity, -Infinity],
+      [-3, NaN, -1, -1],
+    ];
+    const o = out([rows.length], 'i32');
+    runSync([ops.argmax({ logits: tensor('f32', [rows.length, 4], Float32Array.from(rows.flat())), out: o })]);
+    expect(Array.from(i32(o))).toEqual([0, 0, 3, 1, 0, 2]);
+  });
 });
 
 describe('sample', () => {

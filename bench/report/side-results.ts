@@ -48,7 +48,7 @@ export interface FaultTestRecord {
 }
 
 export interface KernelRecord {
-  bench: 'cpu-gemm' | 'cpu-attention' | 'cuda-kernels';
+  bench: 'cpu-gemm' | 'cpu-attention' | 'cpu-sampling' | 'cuda-kernels';
   date: string;
   command: string;
   /** CPU kernels */

@@ -64,7 +64,7 @@ export function readSideResults(dir = RESULTS_DIR): SideResults {
   return {
     loadTests: all.filter((x) => x.record.bench === 'load-test') as unknown as Array<{ file: string; record: LoadTestRecord }>,
     faultTests: all.filter((x) => x.record.bench === 'fault-test') as unknown as Array<{ file: string; record: FaultTestRecord }>,
-    kernels: all.filter((x) => x.record.bench === 'cpu-gemm' || x.record.bench === 'cpu-attention') as unknown as Array<{ file: string; record: KernelRecord }>,
+    kernels: all.filter((x) => ['cpu-gemm', 'cpu-attention', 'cpu-sampling'].includes(x.record.bench as string)) as unknown as Array<{ file: string; record: KernelRecord }>,
     gpuKernels: all.filter((x) => x.record.bench === 'cuda-kernels' && !x.record.dryRun) as unknown as Array<{ file: string; record: KernelRecord }>,
     gpuRunFolders: runFolders(dir).map((f) => relative(REPO_ROOT, f)),
   };

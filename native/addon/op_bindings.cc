@@ -69,13 +69,13 @@ GF_REGISTER_OP("linear", parse_linear);
 Step parse_linears(const Fields& f) {
   Tensor x = f.tensor("x");
   std::vector<Tensor> ws = f.tensors("w"), outs = f.tensors("out");
-  std::vector<std::optional<Tensor>> bias_tensors = f.has("bias") ? f.opt_tensors("bias") : std::vector<std::optional<Tensor>>{};
+  // the biases live on the heap, shared by every copy of the step, so the pointers into them are made once
+  auto bias_tensors = std::make_shared<const std::vector<std::optional<Tensor>>>(
+      f.has("bias") ? f.opt_tensors("bias") : std::vector<std::optional<Tensor>>{});
+  std::vector<const Tensor*> biases;
+  for (const auto& b : *bias_tensors) biases.push_back(b ? &*b : nullptr);
   const bool batch_invariant = f.boolean_or("batchInvariant", false);
-  return [=]() mutable {
-    std::vector<const Tensor*> biases;
-    for (const auto& b : bias_tensors) biases.push_back(b ? &*b : nullptr);
-    gf::linears(x, ws, biases, outs, batch_invariant);
-  };
+  return [=, owner = bias_tensors]() mutable { gf::linears(x, ws, biases, outs, batch_invariant); };
 }
 GF_REGISTER_OP("linears", parse_linears);
 

@@ -2,6 +2,7 @@
 // shapes, dtypes and devices), then the call goes to the backend of the output's device.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "cpu/cpu_ops.h"
@@ -254,9 +255,10 @@ void linears(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<c
   GF_CHECK_INPUT(biases.empty() || biases.size() == ws.size(), "linears: 'bias' has ", biases.size(), " entries for ",
                  ws.size(), " weights");
   for (size_t i = 0; i < ws.size(); i++) {
-    const std::string op = "linears (weight " + std::to_string(i) + ")";
-    check_linear(op.c_str(), x, ws[i], biases.empty() ? nullptr : biases[i], outs[i]);
-    check_same_device(op.c_str(), outs[i], "out", outs[0], "out[0]");
+    char op[40];  // the op's name in messages, on the stack: this runs on every step of a decode
+    std::snprintf(op, sizeof op, "linears (weight %zu)", i);
+    check_linear(op, x, ws[i], biases.empty() ? nullptr : biases[i], outs[i]);
+    check_same_device(op, outs[i], "out", outs[0], "out[0]");
     GF_CHECK_INPUT(ws[i].dtype == ws[0].dtype, op, ": every weight must have one dtype, got ", ws[i].describe(),
                    " after ", ws[0].describe());
   }

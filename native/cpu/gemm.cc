@@ -42,9 +42,9 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const 
   int64_t chunk_tiles = std::max<int64_t>(1, kChunkBytes / (ldw * t.c));
   chunk_tiles = std::min(chunk_tiles, std::max<int64_t>(1, n_tiles / want));
   const int64_t chunk = chunk_tiles * t.c;  // weight rows per task
-  std::vector<int64_t> first_chunk(static_cast<size_t>(count) + 1, 0);  // part i's chunks: [first_chunk[i], first_chunk[i+1])
-  for (int i = 0; i < count; i++) first_chunk[i + 1] = first_chunk[i] + ceil_div(parts[i].N, chunk);
-  const int64_t n_chunks = first_chunk[count];
+  auto chunks_of = [&](int part) { return ceil_div(parts[part].N, chunk); };
+  int64_t n_chunks = 0;
+  for (int i = 0; i < count; i++) n_chunks += chunks_of(i);
   int64_t block_tiles = std::max<int64_t>(1, kBlockBytes / (x_row_bytes * t.r));
   block_tiles = std::min(block_tiles, std::max<int64_t>(1, m_tiles / ceil_div(want, n_chunks)));
   const int64_t block = block_tiles * t.r;  // x rows per task
@@ -53,12 +53,13 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const 
     std::optional<FlushDenormals> flushing;
     if (flush) flushing.emplace();
     for (int64_t task = begin; task < end; task++) {
-      const int64_t c = task % n_chunks, m0 = (task / n_chunks) * block;
+      const int64_t m0 = (task / n_chunks) * block;
+      int64_t c = task % n_chunks;  // the chunk's index within its part, once the parts before it are skipped
       int part = 0;
-      while (c >= first_chunk[part + 1]) part++;
+      while (c >= chunks_of(part)) c -= chunks_of(part++);
       const MatmulArgs& a = parts[part];
       const char* w = static_cast<const char*>(a.w);
-      const int64_t n0 = (c - first_chunk[part]) * chunk;
+      const int64_t n0 = c * chunk;
       const int64_t n1 = std::min(a.N, n0 + chunk), m1 = std::min(M, m0 + block);
       for (int64_t n = n0; n < n1; n += t.c) {
         const int cols = static_cast<int>(std::min<int64_t>(t.c, n1 - n));

@@ -10,18 +10,13 @@
  */
 import { parseArgs } from 'util';
 import { Engine } from '../../lib';
+import { positiveInt, usageFailure } from './script-args';
 
 const USAGE = 'usage: node bench/.cache/build/bench/e2e/decode-profile.js MODEL [--device cuda:0] [--tokens 128] [--reps 3] ' +
   '[--streams 1] [--max-model-len 1024]';
 
-function positive(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    console.error(`--${name} must be a positive integer, got ${v}\n${USAGE}`);
-    process.exit(2);
-  }
-  return n;
-}
+const fail = usageFailure(USAGE);
+const positive = (name: string, v: string): number => positiveInt(name, v, fail);
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -31,10 +26,7 @@ async function main(): Promise<void> {
       streams: { type: 'string', default: '1' }, 'max-model-len': { type: 'string', default: '1024' },
     },
   });
-  if (positionals.length !== 1) {
-    console.error(USAGE);
-    process.exit(2);
-  }
+  if (positionals.length !== 1) fail('one MODEL (a Hugging Face directory or a GGUF file)');
   const tokens = positive('tokens', values.tokens!), reps = positive('reps', values.reps!), streams = positive('streams', values.streams!);
   const device = values.device as 'cpu' | `cuda:${number}`;
   const engine = await Engine.load(positionals[0], {

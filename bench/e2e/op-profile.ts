@@ -16,20 +16,13 @@ import { Engine } from '../../lib';
 import { cpuDevice, describeCpuIsa } from '../../lib/devices';
 import { native } from '../../lib/native';
 import { sentences, type InputLength } from './inputs';
+import { positiveInt, usageFailure } from './script-args';
 
 const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|decode [--device cpu] '
   + '[--batch 1] [--length short|long] [--tokens 128] [--reps 20] [--json]';
 
-function fail(message: string): never {
-  console.error(`${message}\n${USAGE}`);
-  process.exit(2);
-}
-
-function positive(name: string, v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) fail(`--${name} must be a positive integer, got ${v}`);
-  return n;
-}
+const fail = usageFailure(USAGE);
+const positive = (name: string, v: string): number => positiveInt(name, v, fail);
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({

@@ -10,22 +10,26 @@ import * as path from 'path';
 
 const root = path.resolve(__dirname, '../..');
 
-/** Runs `body` (JavaScript, with `native` bound to the addon) in a fresh Node process; fails on a hang. */
-function runChild(body: string, timeoutMs: number) {
+/**
+ * Runs `body` (JavaScript, with `native` bound to the addon, printing "ok" at the end) in a fresh Node process
+ * and expects it to finish within `timeoutMs`, print nothing on stderr and end with "ok".
+ */
+function expectChildOk(body: string, timeoutMs: number): void {
   const explicit = process.env.GPUFORMER_ADDON;
   const load = explicit
     ? `require(${JSON.stringify(path.resolve(explicit))})`
     : `require('node-gyp-build')(${JSON.stringify(root)})`;
   const script = `const native = ${load};\n${body}`;
   const r = spawnSync(process.execPath, ['-e', script], { cwd: root, timeout: timeoutMs, encoding: 'utf8' });
-  return { ...r, hung: r.signal === 'SIGTERM' };
+  expect({ hung: r.signal === 'SIGTERM', stderr: r.stderr }).toEqual({ hung: false, stderr: '' });
+  expect(r.stdout.trim()).toBe('ok');
 }
 
 describe('CPU thread pool', () => {
   test('regions started right after the workers (re)start always complete', () => {
     // A linear op big enough to be split across threads; the pool is rebuilt before every call, so each
     // region races the start of its workers.
-    const r = runChild(`
+    expectChildOk(`
       const K = 256, N = 512, M = 32;
       const x = native.Tensor.fromData('cpu', 'f32', [M, K], new Float32Array(M * K).fill(0.5), 'activations');
       const w = native.Tensor.fromData('cpu', 'f32', [N, K], new Float32Array(N * K).fill(0.25), 'weights');
@@ -38,13 +42,10 @@ describe('CPU thread pool', () => {
       if (got.some((v) => v !== K * 0.125)) throw new Error('wrong result ' + got[0]);
       console.log('ok');
     `, 60_000);
-    expect(r.hung).toBe(false);
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('ok');
   });
 
   test('thousands of short regions on more threads than cores: each writes every output once, correctly', () => {
-    const r = runChild(`
+    expectChildOk(`
       native.setNumThreads(6);
       const K = 64, N = 96, M = 3;
       const x = native.Tensor.fromData('cpu', 'f32', [M, K], new Float32Array(M * K).fill(0.5), 'activations');
@@ -59,14 +60,11 @@ describe('CPU thread pool', () => {
       }
       console.log('ok');
     `, 120_000);
-    expect(r.hung).toBe(false);
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('ok');
   });
 
   test('an exception inside a region reaches the caller, and the pool keeps working', () => {
     // casting to Q8_0 quantizes blocks in parallel chunks and refuses a NaN in one of them
-    const r = runChild(`
+    expectChildOk(`
       native.setNumThreads(4);
       const n = 32 * 4096;
       const good = new Float32Array(n).map((_, i) => Math.sin(i));
@@ -82,8 +80,5 @@ describe('CPU thread pool', () => {
       }
       console.log('ok');
     `, 60_000);
-    expect(r.hung).toBe(false);
-    expect(r.stderr).toBe('');
-    expect(r.stdout.trim()).toBe('ok');
   });
 });

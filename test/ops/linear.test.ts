@@ -13,7 +13,7 @@ import {
   LinearResult, linearRef, LinearsCase, LinearsResult, runInvariance, runLinearsCases, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
-import { CPU_TIERS, forEachTier, runInTier } from './tiers';
+import { CPU_TIERS, expectSameDigestsOnEveryTier, forEachTier, runInTier } from './tiers';
 
 afterEach(disposeAll);
 
@@ -48,11 +48,7 @@ describe('linear is batch invariant: a row\'s result never depends on M, threads
     for (let i = 0; i < cases.length; i += 2) expect(here[i + 1].digest).toBe(here[i].digest);
   });
   describe('on every CPU kernel tier, with the same results as this process', () => {
-    forEachTier(CPU_TIERS.all, (tier) => {
-      const results = runInTier<InvarianceResult[]>(tier, 'linear-cases.ts', 'runInvariance', cases);
-      expectInvariant(results);
-      expect(results.map((r) => r.digest)).toEqual(hereResults().map((r) => r.digest));
-    });
+    expectSameDigestsOnEveryTier(CPU_TIERS.all, 'linear-cases.ts', 'runInvariance', cases, hereResults, expectInvariant);
   });
 });
 
@@ -72,11 +68,7 @@ describe('linears: several weights of one input give what linear gives for each,
   const hereResults = () => (here ??= runLinearsCases(cases));
   test('in this process, every weight dtype, M 1, 7 and 33, 1 and 2 threads', () => expectEqual(hereResults()));
   describe('on every CPU kernel tier, with the same results as this process', () => {
-    forEachTier(CPU_TIERS.all, (tier) => {
-      const results = runInTier<LinearsResult[]>(tier, 'linear-cases.ts', 'runLinearsCases', cases);
-      expectEqual(results);
-      expect(results.map((r) => r.digest)).toEqual(hereResults().map((r) => r.digest));
-    });
+    expectSameDigestsOnEveryTier(CPU_TIERS.all, 'linear-cases.ts', 'runLinearsCases', cases, hereResults, expectEqual);
   });
   test("SmolLM2's q/k/v shapes on 3 threads", () => {
     const r = checkLinears({ wdtype: 'q4_1', M: 3, K: 576, Ns: [576, 192, 192], seed, threads: 3 });

@@ -98,3 +98,17 @@ export function runInTier<T>(t: CpuTierCase, modulePath: string, exportName: str
   }
   return reply.result as T;
 }
+
+/**
+ * Cases that must give the same bits on every tier: each tier runs `exportName(cases)` of `modulePath` in a
+ * child, `check` judges its results, and its digests must equal those of `here()` (the cases run in this
+ * process, computed once by the caller).
+ */
+export function expectSameDigestsOnEveryTier<R extends { digest: number }>(tiers: CpuTierCase[], modulePath: string,
+  exportName: string, cases: unknown, here: () => R[], check: (results: R[]) => void): void {
+  forEachTier(tiers, (tier) => {
+    const results = runInTier<R[]>(tier, modulePath, exportName, cases);
+    check(results);
+    expect(results.map((r) => r.digest)).toEqual(here().map((r) => r.digest));
+  });
+}

@@ -1,9 +1,12 @@
 /**
  * The host-side pieces of the runners and the Engine that need no device: step packing (slots, block
  * tables, sampling rows, every input check; decode steps padded to bucketed sizes), RoPE tables (theta,
- * linear / llama3 / YaRN scaling), and stop-string matching over streamed text.
+ * linear / llama3 / YaRN scaling), stop-string matching over streamed text, and how a layer's projections of
+ * one input become commands (linearsCommands).
  */
 import { StopStringMatcher } from '../../lib/engine/stop-strings';
+import { DEFAULT_FORWARD, linearsCommands } from '../../lib/models/forward';
+import { Tensor } from '../../lib/native';
 import { ropeTables } from '../../lib/models/rope';
 import { PenaltySlots } from '../../lib/models/penalty-slots';
 import { packSampling, padSampling } from '../../lib/models/sampling';
@@ -241,5 +244,32 @@ describe('PenaltySlots', () => {
     const again = slots.plan([row(1, [1, 2, 3], 0, 2)]);
     expect(again.catchUp.map((c) => Array.from(c.tokens))).toEqual([[1, 2]]);
     expect(() => slots.plan([row(7, [1], 0, 0), row(8, [1], 0, 0), row(9, [1], 0, 0)])).toThrow(inputCode);
+  });
+});
+
+describe('linearsCommands (a layer\'s projections of one input)', () => {
+  const made: Tensor[] = [];
+  const t = (dtype: 'f32' | 'q8_0', shape: number[]) => {
+    const x = Tensor.empty('cpu', dtype, shape, 'weights');
+    made.push(x);
+    return x;
+  };
+  afterAll(() => made.forEach((x) => x.dispose()));
+
+  it('is one linears command when the weights share a dtype, with a null for each missing bias', () => {
+    const x = t('f32', [2, 32]), outs = [t('f32', [2, 8]), t('f32', [2, 4])];
+    const ls = [{ w: t('q8_0', [8, 32]), bias: t('f32', [8]) }, { w: t('q8_0', [4, 32]) }];
+    const cmds = linearsCommands(x, ls, outs, { batchInvariant: true });
+    expect(cmds).toHaveLength(1);
+    expect(cmds[0]).toMatchObject({ op: 'linears', x, w: [ls[0].w, ls[1].w], bias: [ls[0].bias, null], out: outs, batchInvariant: true });
+    expect(linearsCommands(x, [ls[1], ls[1]], outs, DEFAULT_FORWARD)[0]).not.toHaveProperty('bias');
+  });
+
+  it('is one linear per weight when their dtypes differ', () => {
+    const x = t('f32', [2, 32]), outs = [t('f32', [2, 8]), t('f32', [2, 4])];
+    const ls = [{ w: t('q8_0', [8, 32]) }, { w: t('f32', [4, 32]) }];
+    expect(linearsCommands(x, ls, outs, DEFAULT_FORWARD).map((c) => [c.op, c.w, c.out])).toEqual([
+      ['linear', ls[0].w, outs[0]], ['linear', ls[1].w, outs[1]],
+    ]);
   });
 });

@@ -5,21 +5,23 @@
  * loop). A profiled run is slower than a plain one (CUDA steps are drained one by one, no graphs); compare its
  * shares, not its totals, with the benchmarks.
  *
- *   node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|decode [--device cpu] [--batch 1]
- *     [--length short|long] [--tokens 128] [--reps 20] [--json]
+ *   node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] [--batch 1]
+ *     [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]
  *
- * embed: `reps` embed() calls of `batch` sentences (bench/e2e/inputs.ts, as the benchmark's); decode: one
- * greedy stream of `tokens` tokens after a 32-token prompt, `reps` times. One warm-up call is not counted.
+ * embed: `reps` embed() calls of `batch` sentences (bench/e2e/inputs.ts, as the benchmark's); prefill: `reps`
+ * prompts of `prompt` tokens and one generated token each (a fresh prompt every time, as the benchmark's, so
+ * no prefix cache answers it); decode: one greedy stream of `tokens` tokens after a 32-token prompt, `reps`
+ * times. One warm-up call is not counted.
  */
 import { parseArgs } from 'util';
 import { Engine } from '../../lib';
 import { cpuDevice, describeCpuIsa } from '../../lib/devices';
 import { native } from '../../lib/native';
-import { sentences, type InputLength } from './inputs';
+import { promptIds, sentences, type InputLength } from './inputs';
 import { positiveInt, usageFailure } from './script-args';
 
-const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|decode [--device cpu] '
-  + '[--batch 1] [--length short|long] [--tokens 128] [--reps 20] [--json]';
+const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] '
+  + '[--batch 1] [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]';
 
 const fail = usageFailure(USAGE);
 const positive = (name: string, v: string): number => positiveInt(name, v, fail);
@@ -29,23 +31,30 @@ async function main(): Promise<void> {
     allowPositionals: true,
     options: {
       mode: { type: 'string' }, device: { type: 'string', default: 'cpu' }, batch: { type: 'string', default: '1' },
-      length: { type: 'string', default: 'short' }, tokens: { type: 'string', default: '128' },
+      length: { type: 'string', default: 'short' }, prompt: { type: 'string', default: '128' }, tokens: { type: 'string', default: '128' },
       reps: { type: 'string', default: '20' }, json: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) fail('one MODEL (a Hugging Face directory or a GGUF file)');
   const mode = values.mode;
-  if (mode !== 'embed' && mode !== 'decode') fail(`--mode must be embed or decode, got ${mode}`);
+  if (mode !== 'embed' && mode !== 'prefill' && mode !== 'decode') fail(`--mode must be embed, prefill or decode, got ${mode}`);
   const length = values.length as InputLength;
   if (length !== 'short' && length !== 'long') fail(`--length must be short or long, got ${length}`);
+  const promptLen = positive('prompt', values.prompt!);
   const batch = positive('batch', values.batch!), tokens = positive('tokens', values.tokens!), reps = positive('reps', values.reps!);
   const device = values.device as 'cpu' | `cuda:${number}`;
-  const engine = await Engine.load(positionals[0], { device, ...(mode === 'decode' ? { maxModelLen: 1024 } : {}) });
+  const engine = await Engine.load(positionals[0], { device, ...(mode === 'embed' ? {} : { maxModelLen: Math.max(1024, promptLen + 1) }) });
   const texts = sentences(batch, length);
+  let call = 0;
   const once = async (): Promise<number> => {
     if (mode === 'embed') {
       await engine.embed(texts);
       return batch;
+    }
+    if (mode === 'prefill') {
+      const fresh = promptIds(promptLen, engine.spec.vocabSize, 30_000 + call++);
+      for await (const _ of engine.generate(fresh, { maxTokens: 1, temperature: 0 })) void _;
+      return promptLen;
     }
     const prompt = Array.from({ length: 32 }, (_, i) => 100 + i);
     let n = 0;
@@ -63,9 +72,9 @@ async function main(): Promise<void> {
   const profile = native.takeOpProfile();
   await engine.dispose();
 
-  // per embed() call or per generated token
+  // per embed() call, per prompt token or per generated token
   const per = mode === 'embed' ? reps : units;
-  const unit = mode === 'embed' ? 'call' : 'token';
+  const unit = mode === 'embed' ? 'call' : mode === 'prefill' ? 'prompt token' : 'token';
   const rows = profile.ops.sort((a, b) => b.seconds - a.seconds).map((o) => ({
     op: o.op, callsPer: o.calls / per, msPer: (o.seconds / per) * 1e3, share: o.seconds / wall,
   }));

@@ -3,6 +3,7 @@
 // ones in two flavors, maddubs + madd (AVX2) and vpdpbusd (AVX-VNNI), each compiled for its own target.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -52,13 +53,13 @@ constexpr bool kVnni = false;
 #include "cpu/linear_ymm.inc"
 }  // namespace
 // Float tiles of 3 activation rows × 4 weight rows: 12 ymm accumulators, 3 activation vectors and one weight
-// vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 × 2 (measured best of 2–4 × 1–4: the
-// decoded weight blocks and their scales need registers too).
+// vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 activation rows × 8 weight rows (one
+// ymm of outputs): a block's transpose and nibble split serve 4 rows.
 const FloatTiles& float_tiles(DType wt) { return float_table<3, 4>(wt); }
 // Bf16 tiles split each activation vector in two (odd and even elements): 2 × 4 keeps 8 accumulators,
 // 4 activation halves and 2 weight halves in the 16 registers.
 const Bf16Tiles& bf16_tiles() { return bf16_table<2, 4>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 2>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<4>(wt); }
 }  // namespace madd
 #pragma GCC pop_options
 
@@ -69,7 +70,7 @@ namespace {
 constexpr bool kVnni = true;
 #include "cpu/linear_ymm.inc"
 }  // namespace
-const QuantTiles& quant_tiles(DType wt) { return quant_table<3, 4>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<4>(wt); }
 }  // namespace vnni
 #pragma GCC pop_options
 

@@ -5,6 +5,7 @@
 // every tier, and cheap next to the matmul).
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -29,9 +30,11 @@ constexpr bool kVnni = false, kBf16Dot = false;
 // Float tiles of 4 activation rows × 12 weight rows: 24 zmm accumulators (6 weight pairs), 4 activation
 // vectors and one weight pair, so per 8 columns 10 loads (6 of them with an insert) meet 24 FMAs. Bf16
 // tiles without vdpbf16ps split each vector in two: 4 × 8 keeps the 16 accumulators and 8 halves in registers.
+// Quantized tiles of 8 activation rows × 16 weight rows: a block's transpose and nibble split (16 loads,
+// 20 shuffles, 16 scalar loads of the scales) serve 8 rows, each of which costs 8 integer dots and 3 float ops.
 const FloatTiles& float_tiles(DType wt) { return float_table<4, 12>(wt); }
 const Bf16Tiles& bf16_tiles() { return bf16_table<4, 8>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<8>(wt); }
 }  // namespace bw
 #pragma GCC pop_options
 
@@ -42,7 +45,7 @@ namespace {
 constexpr bool kVnni = true, kBf16Dot = false;
 #include "cpu/linear_zmm.inc"
 }  // namespace
-const QuantTiles& quant_tiles(DType wt) { return quant_table<4, 8>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<8>(wt); }
 }  // namespace vnni
 #pragma GCC pop_options
 

@@ -10,11 +10,10 @@ namespace gf {
 namespace cpu {
 
 void finish_activation_block(BlockQ8Act& out, DType wt) {
-  for (int j = 0; j < 8; j++) {
-    const int xsum = out.qs[4 * j] + out.qs[4 * j + 1] + out.qs[4 * j + 2] + out.qs[4 * j + 3];
-    if (wt == DType::Q4_1) out.s[j] = out.d * static_cast<float>(xsum);
-    else out.offset[j] = (wt == DType::Q4_0 ? -8 : -128) * xsum;
-  }
+  int xsum = 0;
+  for (int e = 0; e < kQuantBlock; e++) xsum += out.qs[e];
+  if (wt == DType::Q4_1) out.s = out.d * static_cast<float>(xsum);
+  else out.offset = (wt == DType::Q4_0 ? -8 : -128) * xsum;
 }
 
 const FloatTiles& active_float_tiles(DType wt) {

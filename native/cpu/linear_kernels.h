@@ -30,18 +30,24 @@
 // Quantized weights (Q8_0, Q4_0, Q4_1): x is quantized per row to 8-bit blocks of 32 (quantize_activations,
 // identical on every tier): d_x = max|x_block| / 127, q_x = nearbyint(x · (1 / d_x)) (ties to even).
 // The weight block's integers are wq = q (Q8_0), q − 8 (Q4_0), the unsigned nibble q (Q4_1); its scales
-// d_w (and m_w for Q4_1) are f16 read as f32. L[j] = +0, then for each block b = 0 … K/32 − 1 in order:
-//         isum_j = Σ_{e = 4j … 4j+3} wq[e] · q_x[e]                     (exact, in int32)
-//         L[j] = fma(d_w · d_x, (float) isum_j, L[j])                  (d_w · d_x rounded to f32 first)
-//         Q4_1 only:  L[j] = fma(m_w, s_j, L[j]),  s_j = d_x · (float) Σ_{e = 4j … 4j+3} q_x[e]  (f32)
-//     out[m][n] = T(L) + bias[n]   (T(L) alone without a bias)
+// d_w (and m_w for Q4_1) are f16 read as f32. Each output has one f32 accumulator (no lanes: a block's
+// integer dot is exact, so it is summed whole): L = +0, then for each block b = 0 … K/32 − 1 in order:
+//         isum = Σ_{e = 0 … 31} wq[e] · q_x[e]                          (exact, in int32)
+//         L = fma(d_w · d_x, (float) isum, L)                          (d_w · d_x rounded to f32 first)
+//         Q4_1 only:  L = fma(m_w, s, L),  s = d_x · (float) Σ_{e = 0 … 31} q_x[e]  (f32)
+//     out[m][n] = L + bias[n]   (L alone without a bias)
 //   Element e of a block is its e-th weight in GGUF order (Q4: byte i holds element i in its low nibble
-//   and element i + 16 in its high one). The integer dot may be computed any exact way (vpdpbusd, maddubs
-//   + madd, offsets folded in, SDOT, smull + pairwise adds).
+//   and element i + 16 in its high one). The integer dot may be computed any exact way and in any order
+//   (vpdpbusd, maddubs + madd, offsets folded in, SDOT, smull + pairwise adds). With one accumulator per
+//   output, a SIMD tier holds one output per lane: it transposes a block of kQOut weight rows once and
+//   meets every activation row of the tile with whole-vector integer dots, instead of reducing lanes per
+//   output (an earlier form of this contract kept eight lanes per output, which cost five vector
+//   operations per output, block and row).
 //
-// The lanes are the same numbers however they are held: AVX2 keeps one output's lanes in a ymm, AVX-512
-// two outputs' in a zmm, portable code eight floats (with std::fma), NEON two q registers. So all
-// tiers agree exactly, and a kernel may tile M and N any way it likes without changing a bit.
+// The float lanes are the same numbers however they are held: AVX2 keeps one output's lanes in a ymm,
+// AVX-512 two outputs' in a zmm, portable code eight floats (with std::fma), NEON two q registers; a
+// quantized output's accumulator is one lane of a vector of outputs. So all tiers agree exactly, and a
+// kernel may tile M and N any way it likes without changing a bit.
 // ---------------------------------------------------------------------------------------------------------
 #pragma once
 #include <cstdint>
@@ -59,16 +65,16 @@ inline float weight_f32(const void* row, int64_t k) {
   return static_cast<const float*>(row)[k];
 }
 
-// 32 activations as x ≈ d · qs (qs in [-127, 127]), and what the weight type needs from their lane sums
-// xsum_j = Σ_{e = 4j … 4j+3} qs[e], computed once per activation block rather than once per weight row:
-//   Q4_1: s[j] = d · (float) xsum_j (f32)     Q4_0: offset[j] = −8 · xsum_j     Q8_0: offset[j] = −128 · xsum_j
+// 32 activations as x ≈ d · qs (qs in [-127, 127]), and what the weight type needs from their sum
+// xsum = Σ_e qs[e], computed once per activation block rather than once per weight row:
+//   Q4_1: s = d · (float) xsum (f32)     Q4_0: offset = −8 · xsum     Q8_0: offset = −128 · xsum
 // (the offsets fold the weights' −8, or a kernel's +128 bias on its unsigned operand, into isum).
 struct BlockQ8Act {
   float d;
   int8_t qs[32];
   union {
-    float s[8];
-    int32_t offset[8];
+    float s;
+    int32_t offset;
   };
 };
 
@@ -101,8 +107,8 @@ using QuantizeFn = void (*)(const float* x, BlockQ8Act* out, int64_t K, DType wt
 // every tier.
 void round_activations_bf16(const float* x, uint16_t* out, int64_t K);
 
-// Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: integer sums and
-// one f32 multiply per lane).
+// Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: an integer sum
+// and one f32 multiply).
 void finish_activation_block(BlockQ8Act& out, DType wt);
 
 // ---- the tables, per tier (each in its own file); wt is any float or quantized weight dtype

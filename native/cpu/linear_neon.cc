@@ -25,12 +25,12 @@ constexpr bool kDot = false;
 // No timing on Arm here (only emulation), so the tiles are those with the most outputs whose inner loops
 // GCC 12 compiles without spilling q registers to the stack (checked in the disassembly). Float tiles of 3
 // activation rows × 3 weight rows: 18 q accumulators, 6 for the activations and 2 for a weight vector of the
-// 32 (2 × 4 fits too, 3 × 4 and 4 × 3 spill). Quantized tiles of 2 × 2: the decoded weight blocks and their
-// scales take registers too (3 × 2 and 2 × 3 spill: all three types without SDOT, two of the three with it).
+// 32 (2 × 4 fits too, 3 × 4 and 4 × 3 spill). Quantized tiles of 2 activation rows × 4 weight rows (one q
+// register of outputs): the four rows' decoded blocks take 8 q registers and each row's activations 2.
 // Bf16 tiles of 2 × 2: each row's sixteen activations take four q registers, and so does a weight step.
 const FloatTiles& float_tiles(DType wt) { return float_table<3, 3>(wt); }
 const Bf16Tiles& bf16_tiles() { return bf16_table<2, 2>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<2, 2>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<2>(wt); }
 }  // namespace widening
 
 // SDOT: GCC compiles this region for armv8.2-a+dotprod whatever the build's -march. Clang has no such pragma,
@@ -47,7 +47,7 @@ namespace {
 constexpr bool kDot = true;
 #include "cpu/linear_neon.inc"
 }  // namespace
-const QuantTiles& quant_tiles(DType wt) { return quant_table<2, 2>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<2>(wt); }
 }  // namespace sdot
 #if !defined(__clang__)
 #pragma GCC pop_options

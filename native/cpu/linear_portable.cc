@@ -1,8 +1,9 @@
 // The portable kernels of linear_kernels.h: the reference every tier matches bit for bit. Eight lanes are
-// eight floats, every fused multiply-add is std::fma (the FMA instruction where the CPU has one, through
+// eight floats (a quantized tile's eight outputs too), every fused multiply-add is std::fma (the FMA instruction where the CPU has one, through
 // glibc), and the integer dot products are written out from the contract.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <limits>
 #include <cstdint>
 #include <type_traits>
@@ -100,55 +101,73 @@ struct V {
     out[0] = add(add(add(v[0], v[1]), add(v[2], v[3])), add(add(v[4], v[5]), add(v[6], v[7])));
   }
 
-  // ---- quantized weights: the block's integers wq in element order (Q8_0: q; Q4_0: q − 8; Q4_1: q)
+  // ---- quantized weights: kQOut outputs' accumulators as floats, each block's integers wq in element order
+  // (Q8_0: q; Q4_0: q − 8; Q4_1: q)
+  static constexpr int kQOut = 8;
+  struct QF { float v[kQOut]; };
+  struct QI { int32_t v[kQOut]; };
+  static QF qsplat(float s) {
+    QF f;
+    std::fill(f.v, f.v + kQOut, s);
+    return f;
+  }
+  static QF qzero() { return qsplat(0.0f); }
+  static QF qmul(const QF& a, const QF& b) {
+    QF f;
+    for (int o = 0; o < kQOut; o++) f.v[o] = a.v[o] * b.v[o];
+    return f;
+  }
+  static QF qfma(const QF& a, const QF& b, const QF& c) {
+    QF f;
+    for (int o = 0; o < kQOut; o++) f.v[o] = std::fma(a.v[o], b.v[o], c.v[o]);
+    return f;
+  }
+  static QF qto_float(const QI& i) {
+    QF f;
+    for (int o = 0; o < kQOut; o++) f.v[o] = static_cast<float>(i.v[o]);
+    return f;
+  }
+  struct QRows { const char* row[kQOut]; };
+  static QRows qrows(const char* w, int64_t ldw, int C) {
+    QRows r;
+    for (int o = 0; o < kQOut; o++) r.row[o] = w + std::min(o, C - 1) * ldw;
+    return r;
+  }
   template <DType WT>
-  struct QW {
-    int wq[32];
-    F d, m;
+  struct QB {
+    int wq[kQOut][32];
+    QF d, m;
   };
   template <DType WT>
-  static QW<WT> load_qw(const char* const* rows, int64_t b) {
-    QW<WT> w;
-    const auto& blk = reinterpret_cast<const typename WeightBlock<WT>::type*>(rows[0])[b];
-    if constexpr (WT == DType::Q8_0) {
-      for (int e = 0; e < 32; e++) w.wq[e] = blk.qs[e];
-    } else {
-      const int offset = WT == DType::Q4_0 ? 8 : 0;
-      for (int e = 0; e < 16; e++) {
-        w.wq[e] = (blk.qs[e] & 0x0f) - offset;
-        w.wq[e + 16] = (blk.qs[e] >> 4) - offset;
+  static QB<WT> load_qblock(const QRows& rows, int64_t b) {
+    QB<WT> w;
+    for (int o = 0; o < kQOut; o++) {
+      const auto& blk = reinterpret_cast<const typename WeightBlock<WT>::type*>(rows.row[o])[b];
+      if constexpr (WT == DType::Q8_0) {
+        for (int e = 0; e < 32; e++) w.wq[o][e] = blk.qs[e];
+      } else {
+        const int offset = WT == DType::Q4_0 ? 8 : 0;
+        for (int e = 0; e < 16; e++) {
+          w.wq[o][e] = (blk.qs[e] & 0x0f) - offset;
+          w.wq[o][e + 16] = (blk.qs[e] >> 4) - offset;
+        }
       }
+      w.d.v[o] = f16_to_f32(blk.d);
+      if constexpr (WT == DType::Q4_1) w.m.v[o] = f16_to_f32(blk.m);
     }
-    w.d = splat(f16_to_f32(blk.d));
-    if constexpr (WT == DType::Q4_1) w.m = splat(f16_to_f32(blk.m));
     return w;
   }
-
   template <DType WT>
-  struct QX {
-    const int8_t* q;
-    F d, s;
-  };
-  template <DType WT>
-  static QX<WT> load_qx(const BlockQ8Act& xb) {
-    QX<WT> x{xb.qs, splat(xb.d), {}};
-    if constexpr (WT == DType::Q4_1) std::copy(xb.s, xb.s + 8, x.s.v);
-    return x;
-  }
-
-  template <DType WT>
-  static I dot(const QW<WT>& w, const QX<WT>& x) {
-    I s;
-    for (int j = 0; j < 8; j++) {
-      s.v[j] = 0;
-      for (int e = 4 * j; e < 4 * j + 4; e++) s.v[j] += w.wq[e] * x.q[e];
+  static QI isum(const QB<WT>& w, const BlockQ8Act& x) {
+    QI s;
+    for (int o = 0; o < kQOut; o++) {
+      s.v[o] = 0;
+      for (int e = 0; e < 32; e++) s.v[o] += w.wq[o][e] * x.qs[e];
     }
     return s;
   }
-  static F to_float(const I& i) {
-    F f;
-    for (int j = 0; j < 8; j++) f.v[j] = static_cast<float>(i.v[j]);
-    return f;
+  static void qstore(const QF& l, int C, const float* bias, float* out) {
+    for (int c = 0; c < C; c++) out[c] = bias ? l.v[c] + bias[c] : l.v[c];
   }
 };
 
@@ -158,7 +177,7 @@ struct V {
 
 const FloatTiles& float_tiles(DType wt) { return float_table<2, 2>(wt); }
 const Bf16Tiles& bf16_tiles() { return bf16_table<2, 2>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<2, 2>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table<2>(wt); }
 
 }  // namespace portable
 }  // namespace cpu

@@ -241,7 +241,9 @@ const md = [
   ...(peakNote ? [peakNote, ''] : []),
   `Measured FMA peak (the addon's cpuFmaPeak: independent ${fmaPeak.lanes}-lane FMA chains on registers, every thread): ` +
     `${fmaPeak.gflops.toFixed(1)} GFLOP/s, i.e. about ${measuredGhz.toFixed(2)} GHz with two FMA pipes per core. bf16 weights ` +
-    'run on vdpbf16ps where the CPU has AVX512-BF16 (two multiply-adds per lane and instruction), so their share can pass 100 %.',
+    'run on vdpbf16ps where the CPU has AVX512-BF16 (two multiply-adds per lane and instruction), and quantized weights on ' +
+    'int8 dot products (vpdpbusd: four per lane; maddubs + madd without VNNI) with one f32 step per block of 32, so their ' +
+    'shares can pass 100 %.',
   '',
   '## GEMM — all-MiniLM-L6-v2 and SmolLM2 prefill shapes',
   '',

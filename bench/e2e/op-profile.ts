@@ -5,7 +5,7 @@
  * loop). A profiled run is slower than a plain one (CUDA steps are drained one by one, no graphs); compare its
  * shares, not its totals, with the benchmarks.
  *
- *   node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] [--batch 1]
+ *   node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] [--dtype auto] [--batch 1]
  *     [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]
  *
  * embed: `reps` embed() calls of `batch` sentences (bench/e2e/inputs.ts, as the benchmark's); prefill: `reps`
@@ -14,14 +14,14 @@
  * times. One warm-up call is not counted.
  */
 import { parseArgs } from 'util';
-import { Engine } from '../../lib';
+import { Engine, type DtypeOption } from '../../lib';
 import { cpuDevice, describeCpuIsa } from '../../lib/devices';
 import { native } from '../../lib/native';
 import { promptIds, sentences, type InputLength } from './inputs';
 import { positiveInt, usageFailure } from './script-args';
 
 const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] '
-  + '[--batch 1] [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]';
+  + '[--dtype auto] [--batch 1] [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]';
 
 const fail = usageFailure(USAGE);
 const positive = (name: string, v: string): number => positiveInt(name, v, fail);
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      mode: { type: 'string' }, device: { type: 'string', default: 'cpu' }, batch: { type: 'string', default: '1' },
+      mode: { type: 'string' }, device: { type: 'string', default: 'cpu' }, dtype: { type: 'string', default: 'auto' }, batch: { type: 'string', default: '1' },
       length: { type: 'string', default: 'short' }, prompt: { type: 'string', default: '128' }, tokens: { type: 'string', default: '128' },
       reps: { type: 'string', default: '20' }, json: { type: 'boolean', default: false },
     },
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const promptLen = positive('prompt', values.prompt!);
   const batch = positive('batch', values.batch!), tokens = positive('tokens', values.tokens!), reps = positive('reps', values.reps!);
   const device = values.device as 'cpu' | `cuda:${number}`;
-  const engine = await Engine.load(positionals[0], { device, ...(mode === 'embed' ? {} : { maxModelLen: Math.max(1024, promptLen + 1) }) });
+  const engine = await Engine.load(positionals[0], { device, dtype: values.dtype as DtypeOption, ...(mode === 'embed' ? {} : { maxModelLen: Math.max(1024, promptLen + 1) }) });
   const texts = sentences(batch, length);
   let call = 0;
   const once = async (): Promise<number> => {

@@ -86,8 +86,9 @@ void gemm_group(const MatmulArgs* parts, int count) {
   const MatmulArgs& a = parts[0];
   if (a.w_dtype == DType::BF16) {  // bf16 activations (rounded once per row), flushed arithmetic
     std::vector<uint16_t> xb(static_cast<size_t>(a.M * a.K));
+    const RoundBf16Fn round = active_round_bf16();
     parallel_for(a.M, std::max<int64_t>(1, 4096 / a.K), [&](int64_t m0, int64_t m1) {
-      for (int64_t m = m0; m < m1; m++) round_activations_bf16(a.x + m * a.K, xb.data() + m * a.K, a.K);
+      round(a.x + m0 * a.K, xb.data() + m0 * a.K, (m1 - m0) * a.K);
     });
     return run_tiles<uint16_t>(parts, count, active_bf16_tiles(), xb.data(), a.K,
                                a.K * static_cast<int64_t>(sizeof(uint16_t)), /*flush=*/true);

@@ -47,6 +47,25 @@ void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt) 
   }
 }
 
+// The portable rounding on eight floats at a time, in integer form: below FLT_MIN (zeros too) → a zero of the
+// sign; NaN → its top half with the quiet bit; otherwise + 0x7fff + the kept half's lowest bit, top half.
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K) {
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), sign = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i min_normal = _mm256_set1_epi32(0x00800000), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x00400000);
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256i v = _mm256_castps_si256(_mm256_loadu_ps(x + k));
+    const __m256i a = _mm256_and_si256(v, abs_mask);
+    v = _mm256_blendv_epi8(v, _mm256_and_si256(v, sign), _mm256_cmpgt_epi32(min_normal, a));
+    __m256i r = _mm256_add_epi32(v, _mm256_add_epi32(bias, _mm256_and_si256(_mm256_srli_epi32(v, 16), one)));
+    r = _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(v, quiet), _mm256_cmpgt_epi32(a, inf)), 16);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + k),
+                     _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1)));
+  }
+  portable::round_activations_bf16(x + k, out + k, K - k);
+}
+
 namespace madd {
 namespace {
 constexpr bool kVnni = false;

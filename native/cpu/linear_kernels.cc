@@ -36,13 +36,6 @@ const Bf16Tiles& active_bf16_tiles() {
   return portable::bf16_tiles();
 }
 
-void round_activations_bf16(const float* x, uint16_t* out, int64_t K) {
-  for (int64_t k = 0; k < K; k++) {
-    const float v = std::fabs(x[k]) < std::numeric_limits<float>::min() ? std::copysign(0.0f, x[k]) : x[k];
-    out[k] = f32_to_bf16(v);
-  }
-}
-
 const QuantTiles& active_quant_tiles(DType wt) {
 #if defined(__x86_64__)
   if (use_avx512()) return avx512::quant_tiles(wt, use_vnni());
@@ -58,6 +51,13 @@ QuantizeFn active_quantize() {
   if (use_avx2()) return avx2::quantize_activations;
 #endif
   return portable::quantize_activations;
+}
+
+RoundBf16Fn active_round_bf16() {
+#if defined(__x86_64__)
+  if (use_avx2()) return avx2::round_activations_bf16;
+#endif
+  return portable::round_activations_bf16;
 }
 
 }  // namespace cpu

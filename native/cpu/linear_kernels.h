@@ -103,9 +103,9 @@ using QuantTiles = TileTable<BlockQ8Act>;  // Q8_0, Q4_0, Q4_1 weights
 // x [K] (K a multiple of 32) → K / 32 blocks for weights of type wt, identically on every tier.
 using QuantizeFn = void (*)(const float* x, BlockQ8Act* out, int64_t K, DType wt);
 
-// x [K] → bf16 [K] by the contract's rounding (nearest even, zeros for values below FLT_MIN), identically on
-// every tier.
-void round_activations_bf16(const float* x, uint16_t* out, int64_t K);
+// x [K] → bf16 [K] by the contract's rounding (nearest even, zeros for values below FLT_MIN, NaN stays NaN),
+// identically on every tier.
+using RoundBf16Fn = void (*)(const float* x, uint16_t* out, int64_t K);
 
 // Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: an integer sum
 // and one f32 multiply).
@@ -117,6 +117,7 @@ const FloatTiles& float_tiles(DType wt);
 const Bf16Tiles& bf16_tiles();
 const QuantTiles& quant_tiles(DType wt);
 void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K);
 }  // namespace portable
 #if defined(__x86_64__)
 namespace avx2 {
@@ -124,6 +125,7 @@ const FloatTiles& float_tiles(DType wt);
 const Bf16Tiles& bf16_tiles();
 const QuantTiles& quant_tiles(DType wt, bool vnni);
 void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt);
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K);
 }  // namespace avx2
 namespace avx512 {
 const FloatTiles& float_tiles(DType wt);
@@ -144,6 +146,7 @@ const FloatTiles& active_float_tiles(DType wt);
 const Bf16Tiles& active_bf16_tiles();
 const QuantTiles& active_quant_tiles(DType wt);
 QuantizeFn active_quantize();
+RoundBf16Fn active_round_bf16();
 
 }  // namespace cpu
 }  // namespace gf

@@ -26,6 +26,13 @@ void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt) 
   }
 }
 
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K) {
+  for (int64_t k = 0; k < K; k++) {
+    const float v = std::fabs(x[k]) < std::numeric_limits<float>::min() ? std::copysign(0.0f, x[k]) : x[k];
+    out[k] = f32_to_bf16(v);
+  }
+}
+
 namespace {
 
 template <DType WT> struct WeightBlock;

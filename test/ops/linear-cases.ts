@@ -295,6 +295,18 @@ export interface InvarianceResult {
   digest: number;
 }
 
+/**
+ * Activations where bf16 rounding has a rule of its own (the contract's round_activations_bf16, vectorized on
+ * the SIMD tiers): subnormals and FLT_MIN's neighbours (flushed to zeros of their sign), signed zeros, exact
+ * ties to even either way, a carry into the exponent, large finite values. Every 13th activation is one.
+ */
+const ROUNDING_BITS = [0x00000001, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000, 0x00000000, 0x80000000,
+  0x3f808000, 0x3f818000, 0xbf808000, 0x3f80ffff, 0x3f7fffff, 0x7149f2ca, 0xf149f2ca];
+function sprinkleRoundingCases(x: Float32Array): void {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0, j = 0; i < bits.length; i += 13, j++) bits[i] = ROUNDING_BITS[j % ROUNDING_BITS.length];
+}
+
 export function checkInvariance(c: InvarianceCase): InvarianceResult {
   const quantized = isQuantized(c.wdtype);
   const rows = c.rows ?? INVARIANCE_ROWS;
@@ -304,6 +316,7 @@ export function checkInvariance(c: InvarianceCase): InvarianceResult {
   try {
     if (c.tiny && c.wdtype !== 'bf16') throw new Error(`tiny invariance cases are for bf16 weights, not ${c.wdtype}`);
     const x = makeActivations(maxM, K, c.seed).map((v) => (c.tiny ? v * 2 ** -66 : v));
+    if (c.wdtype === 'bf16' && !c.tiny) sprinkleRoundingCases(x);
     const weights = c.tiny ? encodeFloat('bf16', N * K, c.seed + 1, -127, -60) : encodeWeights(c.wdtype, N * K, c.seed + 1);
     const w = tensor(c.wdtype, [N, K], weights.bytes);
     const biasValues = new Float32Array(encodeFloat('f32', N, c.seed + 2).bytes.buffer).map((v) => (c.tiny ? v * 2 ** -126 : v));

@@ -214,10 +214,12 @@ const load = os.loadavg().map((v) => +v.toFixed(2));
 // A measurement above the assumed peak means the assumption understates the machine: under a hypervisor
 // "cpu MHz" is the nominal clock, not the boost clock the cores run at. The least clock that explains the
 // best measurement (at the assumed flops per cycle) is then the better denominator, and the report says so.
-const bestGflops = Math.max(...gemm.map((r) => r.gflops));
+// f32 / f16 GEMMs only: bf16 and quantized weights run on dot-product instructions that do more than one FMA's
+// work per lane, so they may pass a true f32 FMA peak.
+const bestGflops = Math.max(...gemm.filter((r) => r.dtype === 'f32' || r.dtype === 'f16').map((r) => r.gflops));
 const impliedGhz = bestGflops / (threads * flopsPerCycle);
 const peakNote = bestGflops > peakGflops
-  ? `The best GEMM (${bestGflops} GFLOP/s) exceeds this assumed peak, so the cores run faster than the ${ghz.toFixed(2)} GHz ` +
+  ? `The best f32 GEMM (${bestGflops} GFLOP/s) exceeds this assumed peak, so the cores run faster than the ${ghz.toFixed(2)} GHz ` +
     `/proc/cpuinfo reports (a hypervisor's nominal clock; the boost clock is higher): at ${flopsPerCycle} flops/cycle it implies at ` +
     `least ${impliedGhz.toFixed(2)} GHz, and the "of peak" column overstates the share of the true peak. Pass --ghz with the real clock.`
   : '';

@@ -286,6 +286,12 @@ export interface InvarianceCase {
    * 2^-126, so products, lane sums and the bias sit around FLT_MIN, where the contract flushes
    */
   tiny?: boolean;
+  /**
+   * bf16 only: activations of magnitudes around 2^-112 with every fifth one subnormal, weights of magnitudes
+   * 2^-2 … 2^1 and the bias scaled as the activations, so a subnormal activation rounded up to FLT_MIN instead
+   * of flushed first (the contract) would move the sums' last bits
+   */
+  subnormal?: boolean;
 }
 
 export interface InvarianceResult {
@@ -307,6 +313,12 @@ function sprinkleRoundingCases(x: Float32Array): void {
   for (let i = 0, j = 0; i < bits.length; i += 13, j++) bits[i] = ROUNDING_BITS[j % ROUNDING_BITS.length];
 }
 
+/** Every fifth activation a subnormal of either sign, from the smallest to the largest (0x007fffff). */
+function sprinkleSubnormals(x: Float32Array): void {
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  for (let i = 0, j = 0; i < bits.length; i += 5, j++) bits[i] = ((j * 0x9e3779b1) >>> 9) % 0x7fffff + 1 + (j % 2 ? 0x80000000 : 0);
+}
+
 export function checkInvariance(c: InvarianceCase): InvarianceResult {
   const quantized = isQuantized(c.wdtype);
   const rows = c.rows ?? INVARIANCE_ROWS;
@@ -314,12 +326,15 @@ export function checkInvariance(c: InvarianceCase): InvarianceResult {
   const initialThreads = native.numThreads();
   native.setNumThreads(c.threads);
   try {
-    if (c.tiny && c.wdtype !== 'bf16') throw new Error(`tiny invariance cases are for bf16 weights, not ${c.wdtype}`);
-    const x = makeActivations(maxM, K, c.seed).map((v) => (c.tiny ? v * 2 ** -66 : v));
-    if (c.wdtype === 'bf16' && !c.tiny) sprinkleRoundingCases(x);
-    const weights = c.tiny ? encodeFloat('bf16', N * K, c.seed + 1, -127, -60) : encodeWeights(c.wdtype, N * K, c.seed + 1);
+    if ((c.tiny || c.subnormal) && c.wdtype !== 'bf16') throw new Error(`tiny and subnormal invariance cases are for bf16 weights, not ${c.wdtype}`);
+    const x = makeActivations(maxM, K, c.seed).map((v) => (c.tiny ? v * 2 ** -66 : c.subnormal ? v * 2 ** -112 : v));
+    if (c.subnormal) sprinkleSubnormals(x);
+    else if (c.wdtype === 'bf16' && !c.tiny) sprinkleRoundingCases(x);
+    const weights = c.tiny ? encodeFloat('bf16', N * K, c.seed + 1, -127, -60)
+      : c.subnormal ? encodeFloat('bf16', N * K, c.seed + 1, -2, 1) : encodeWeights(c.wdtype, N * K, c.seed + 1);
     const w = tensor(c.wdtype, [N, K], weights.bytes);
-    const biasValues = new Float32Array(encodeFloat('f32', N, c.seed + 2).bytes.buffer).map((v) => (c.tiny ? v * 2 ** -126 : v));
+    const biasValues = new Float32Array(encodeFloat('f32', N, c.seed + 2).bytes.buffer)
+      .map((v) => (c.tiny ? v * 2 ** -126 : c.subnormal ? v * 2 ** -112 : v));
     const bias = tensor('f32', [N], biasValues);
     const run = (m0: number, M: number): Uint32Array => {
       const o = out([M, N]);

@@ -29,8 +29,10 @@ describe('linear is batch invariant: a row\'s result never depends on M, threads
   // Each case is computed here (the best tier) and under every tier in a child process; all must give the
   // same digest, and inside each, every M-row result must equal its rows computed alone.
   const seed = nextSeed();
-  // and bf16 around FLT_MIN, where the contract flushes (each tier's flush must be the contract's)
-  const cases: InvarianceCase[] = [...WEIGHT_DTYPES.map((wdtype) => ({ wdtype })), { wdtype: 'bf16' as const, tiny: true }]
+  // and bf16 around FLT_MIN, where the contract flushes (each tier's flush must be the contract's), with
+  // subnormal activations among them (flushed before rounding on every tier)
+  const cases: InvarianceCase[] = [...WEIGHT_DTYPES.map((wdtype) => ({ wdtype })), { wdtype: 'bf16' as const, tiny: true },
+    { wdtype: 'bf16' as const, subnormal: true }]
     .flatMap((c, i) => [1, 2].map((threads) => ({ ...c, seed: seed + i, threads })));
   const expectInvariant = (results: InvarianceResult[]) => {
     results.forEach((r, i) => {

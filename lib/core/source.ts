@@ -31,6 +31,11 @@ export interface WeightRequest {
   rows?: [number, number];
   /** transpose a 2-D source (GPT-2's Conv1D stores [in, out]; linear wants [out, in]) */
   transpose?: boolean;
+  /**
+   * only linear reads this tensor: on the CPU the loader may pack its rows in pairs (Tensor.packRowPairs) once
+   * it is loaded, where the kernel tier reads that layout faster
+   */
+  linearOnly?: boolean;
 }
 
 /** Everything an opened model offers before any weight is read (from a HF directory or a GGUF file). */

@@ -141,7 +141,8 @@ export function planWeights(spec: ModelSpec, tensors: Map<string, TensorSource>,
     else if (quantized ? precision.keepQuantized && role !== 'other' : precision.float === 'keep') dtype = 'keep';
     else if (precision.float === 'keep') dtype = 'f32'; // a quantized tensor some op cannot read: dequantize to f32
     else dtype = precision.float;
-    requests.set(name, transpose ? { dtype, transpose: true } : { dtype });
+    const linearOnly = role === 'linear' || role === 'lmHead';
+    requests.set(name, { dtype, ...(transpose ? { transpose: true } : {}), ...(linearOnly ? { linearOnly: true } : {}) });
   }
   return { requests, prefix: names.prefix };
 }

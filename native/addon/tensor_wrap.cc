@@ -3,6 +3,8 @@
 #include "args.h"
 #include "async.h"
 #include "errors.h"
+#include "cpu/gemm.h"
+#include "cpu/linear_kernels.h"
 #include "gpuformer/host_io.h"
 
 namespace gfaddon {
@@ -56,6 +58,7 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
     InstanceMethod<&TensorWrap::View>("view"),
     InstanceMethod<&TensorWrap::LoadFile>("loadFile"),
     InstanceMethod<&TensorWrap::Dispose>("dispose"),
+    InstanceMethod<&TensorWrap::PackRowPairs>("packRowPairs"),
   });
   if (!g_ctor) g_ctor = new Napi::FunctionReference();
   *g_ctor = Napi::Persistent(f);
@@ -94,6 +97,21 @@ const gf::Tensor& TensorWrap::Get(const Napi::Value& v, const char* where, const
 const gf::Tensor& TensorWrap::live(const char* method) const {
   if (disposed_) input_error("Tensor.", method, ": the tensor has been disposed");
   return tensor_;
+}
+
+const gf::Tensor& TensorWrap::bytes(const char* method) const {
+  const gf::Tensor& t = live(method);
+  if (t.row_pairs) input_error("Tensor.", method, ": ", t.describe(), " has its rows packed in pairs for the CPU's linear (packRowPairs)");
+  return t;
+}
+
+// packRowPairs() -> boolean: packs a CPU linear weight (f32 or bf16 [N, K], N even) in row pairs, in place, when
+// this machine's kernel tier reads that layout faster (cpu/gemm.h); afterwards only linear and linears read it.
+Napi::Value TensorWrap::PackRowPairs(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    live("packRowPairs");
+    return Napi::Boolean::New(info.Env(), gf::cpu::pack_linear_row_pairs(tensor_));
+  });
 }
 
 // Tensor.empty(device, dtype, shape, tag?, options?): options.pinned (device 'cpu') takes page-locked host
@@ -160,6 +178,11 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
     const gf::Tensor& t = live("read");
     Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), t.nbytes());
     gf::read_host(t, out.Data());
+    if (t.row_pairs) {  // the rows as they were before packing
+      const int64_t row_bytes = static_cast<int64_t>(gf::dtype_bytes(t.dtype, t.dim(1)));
+      std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
+      gf::cpu::unpack_row_pairs(static_cast<char*>(out.Data()), t.dim(0), row_bytes, scratch.data());
+    }
     return out;
   });
 }
@@ -167,7 +190,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
 // write(data, elemOffset = 0, srcDtype = dtype)
 Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    gf::Tensor t = live("write");
+    gf::Tensor t = bytes("write");
     const void* data;
     size_t bytes;
     view_bytes(info[0], "Tensor.write: 'data'", &data, &bytes);
@@ -195,7 +218,7 @@ Napi::Value TensorWrap::View(const Napi::CallbackInfo& info) {
 // event loop.
 Napi::Value TensorWrap::LoadFile(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    gf::Tensor t = live("loadFile");
+    gf::Tensor t = bytes("loadFile");
     if (!info[0].IsString()) input_error("Tensor.loadFile: 'path' must be a string, got ", type_name(info[0]));
     std::string path = info[0].As<Napi::String>().Utf8Value();
     const int64_t file_offset = to_integer(info[1], "Tensor.loadFile: 'fileOffset'");

@@ -28,10 +28,16 @@ constexpr int64_t kPrefetchBytes = 8 << 10;  // how far ahead one-row-tile passe
 // by the parts (their own w, bias, out and N; one weight dtype and K). flush: every task runs with denormals
 // flushed (FlushDenormals: the bf16 tiles' arithmetic).
 template <typename X>
-void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const X* x, int64_t ldx,
+void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, const X* x, int64_t ldx,
                int64_t x_row_bytes, bool flush = false) {
   const int64_t M = parts[0].M;
   const int64_t ldw = static_cast<int64_t>(dtype_bytes(parts[0].w_dtype, parts[0].K));
+  // Weights packed in row pairs keep each row's offset (a pair takes two rows' bytes), so tasks address them
+  // alike; their tiles are told the pair stride.
+  const bool pairs = parts[0].w_row_pairs;
+  GF_CHECK(!pairs || table.paired, Unsupported, "linear: weights packed in row pairs, but this tier has no tiles for them");
+  const TileTable<X>& t = pairs ? *table.paired : table;
+  const int64_t tile_ldw = pairs ? 2 * ldw : ldw;
   // Tiles per chunk and per block: as many as the byte budgets allow, but at least two tasks per thread
   // where the output has that many tiles (N tiles first: each task then reads its own weights). The parts'
   // weight rows are cut into chunks of one size, each chunk inside one part.
@@ -69,7 +75,7 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const 
         const char* next = m1 - m0 <= t.r && ahead + t.c <= a.N ? w + ahead * ldw : nullptr;
         for (int64_t m = m0; m < m1; m += t.r) {
           const int rows = static_cast<int>(std::min<int64_t>(t.r, m1 - m));
-          t.tile[rows][cols](w + n * ldw, ldw, x + m * ldx, ldx, a.K, a.bias ? a.bias + n : nullptr,
+          t.tile[rows][cols](w + n * ldw, tile_ldw, x + m * ldx, ldx, a.K, a.bias ? a.bias + n : nullptr,
                              a.out + m * a.N + n, a.N, next);
         }
       }
@@ -80,6 +86,24 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& t, const 
 }  // namespace
 
 void gemm(const MatmulArgs& a) { gemm_group(&a, 1); }
+
+bool pack_linear_row_pairs(Tensor& w) {
+  if (w.row_pairs) return true;
+  if (!w.device().is_cpu() || w.ndim() != 2 || !w.is_contiguous() || w.dim(0) % 2 != 0 || w.dim(1) == 0) {
+    return false;
+  }
+  const bool paired = w.dtype == DType::F32 ? active_float_tiles(w.dtype).paired != nullptr
+                      : w.dtype == DType::BF16 ? active_bf16_tiles().paired != nullptr : false;
+  if (!paired) return false;
+  const int64_t N = w.dim(0), row_bytes = static_cast<int64_t>(dtype_bytes(w.dtype, w.dim(1)));
+  char* rows = static_cast<char*>(w.raw());
+  parallel_for(N / 2, std::max<int64_t>(1, 65536 / row_bytes), [&](int64_t p0, int64_t p1) {
+    std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
+    pack_row_pairs(rows + 2 * p0 * row_bytes, 2 * (p1 - p0), row_bytes, scratch.data());
+  });
+  w.row_pairs = true;
+  return true;
+}
 
 void gemm_group(const MatmulArgs* parts, int count) {
   // out [M,N] = x [M,K] · w [N,K]ᵀ + bias, for each part; x converted once for all of them

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "gpuformer/dtype.h"
+#include "gpuformer/tensor.h"
 
 namespace gf {
 namespace cpu {
@@ -20,7 +21,14 @@ struct MatmulArgs {
   const float* bias;
   float* out;
   int64_t M, N, K;
+  bool w_row_pairs = false;  // w packed in row pairs (pack_linear_row_pairs); every part of a group alike
 };
+
+// Packs an f32 or bf16 CPU weight [N, K] (N even, contiguous) in row pairs, in place, when the active tier's
+// tiles read that layout (AVX-512: one 512-bit load per weight pair instead of two halves and an insert, a
+// tenth of the GEMM); returns whether it did. Same bits from linear either way. Views of whole row pairs keep the
+// layout (Tensor::view).
+bool pack_linear_row_pairs(Tensor& w);
 
 void gemm(const MatmulArgs& a);
 // Several matmuls of one x (the same x, M and K, one weight dtype; their own w, bias, out and N): x converted

@@ -1,5 +1,6 @@
 // cpu::linear and cpu::linears: the bias as f32, then the tiled matmul (gemm.h) does the rest, for every number
 // of rows and every weight dtype (a row's result never depends on M: native/cpu/linear_kernels.h).
+#include <algorithm>
 #include <vector>
 
 #include "cpu/convert.h"
@@ -33,7 +34,7 @@ bool matmul_part(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& o
     }
     return false;
   }
-  part = {x.data<float>(), w.raw(), w.dtype, b, o, M, N, K};
+  part = {x.data<float>(), w.raw(), w.dtype, b, o, M, N, K, w.row_pairs};
   return true;
 }
 
@@ -53,7 +54,11 @@ void linears(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<c
   for (size_t i = 0; i < ws.size(); i++) {
     if (matmul_part(x, ws[i], biases.empty() ? nullptr : biases[i], outs[i], storage[i], parts[count])) count++;
   }
-  if (count > 0) gemm_group(parts.data(), count);
+  // one group per weight layout (row-pair-packed or not: a model packs all its linear weights, or none)
+  const auto packed = std::stable_partition(parts.begin(), parts.begin() + count, [](const MatmulArgs& p) { return p.w_row_pairs; });
+  const int n_packed = static_cast<int>(packed - parts.begin());
+  if (n_packed > 0) gemm_group(parts.data(), n_packed);
+  if (count > n_packed) gemm_group(parts.data() + n_packed, count - n_packed);
 }
 
 // The batch-invariant mode asked for by name (the op's batchInvariant, which CUDA needs): on the CPU linear()

@@ -59,7 +59,7 @@ describe('the real SmolLM2-135M-Instruct file', () => {
     const plan = planWeights(src.spec, src.tensors, { float: 'keep', keepQuantized: true });
     expect(plan.prefix).toBe('model.');
     expect(plan.requests.size).toBe(272);
-    expect(plan.requests.get('model.layers.3.self_attn.q_proj.weight')).toEqual({ dtype: 'keep' });
+    expect(plan.requests.get('model.layers.3.self_attn.q_proj.weight')).toEqual({ dtype: 'keep', linearOnly: true });
     const f32 = planWeights(src.spec, src.tensors, { float: 'f32', keepQuantized: false });
     expect(f32.requests.get('model.embed_tokens.weight')).toEqual({ dtype: 'f32' });
   });

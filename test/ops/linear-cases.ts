@@ -429,3 +429,76 @@ export function checkLinears(c: LinearsCase): LinearsResult {
 export function runLinearsCases(cases: LinearsCase[]): LinearsResult[] {
   return checkEach(cases, checkLinears);
 }
+
+/**
+ * Weights packed in row pairs (Tensor.packRowPairs, native/cpu/gemm.h): where the tier packs them, linear and
+ * linears must give the bits the unpacked weights give; where it does not, packRowPairs leaves them as they were.
+ */
+export interface RowPairsCase {
+  wdtype: 'f32' | 'bf16';
+  M: number;
+  K: number;
+  N: number;
+  seed: number;
+}
+
+export interface RowPairsResult {
+  /** what packRowPairs answered (an odd N never packs) */
+  packed: boolean;
+  /** outputs whose bits differ from the unpacked weights', by linear and by linears (packed and unpacked parts together) */
+  linearMismatches: number;
+  linearsMismatches: number;
+  /** read() gives the weights as they were written */
+  readsBack: boolean;
+  /** the error codes of write() and of a view of half a row pair after packing ('' where they worked) */
+  writeError: string;
+  viewError: string;
+}
+
+const errorCode = (fn: () => unknown): string => {
+  try {
+    fn();
+    return '';
+  } catch (e) {
+    return (e as { code?: string }).code ?? 'no code';
+  }
+};
+
+export function checkRowPairs(c: RowPairsCase): RowPairsResult {
+  const x = tensor('f32', [c.M, c.K], makeActivations(c.M, c.K, c.seed));
+  const weights = c.wdtype === 'f32' ? normal(c.N * c.K, c.seed + 1) : encodeFloat('bf16', c.N * c.K, c.seed + 1).bytes;
+  const plain = tensor(c.wdtype, [c.N, c.K], weights);
+  const paired = tensor(c.wdtype, [c.N, c.K], weights);
+  const bias = tensor('f32', [c.N], normal(c.N, c.seed + 2));
+  const packed = paired.packRowPairs();
+  const differing = (a: Float32Array | ArrayBuffer, b: Float32Array | ArrayBuffer) => {
+    const u = new Uint32Array(a instanceof ArrayBuffer ? a : a.buffer), v = new Uint32Array(b instanceof ArrayBuffer ? b : b.buffer);
+    let n = 0;
+    for (let i = 0; i < u.length; i++) if (u[i] !== v[i]) n++;
+    return n;
+  };
+  const [want, got, gotA, gotB] = [out([c.M, c.N]), out([c.M, c.N]), out([c.M, c.N]), out([c.M, c.N])];
+  runSync([
+    ops.linear({ x, w: plain, bias, out: want }),
+    ops.linear({ x, w: paired, bias, out: got }),
+    ops.linears({ x, w: [paired, plain], bias: [bias, bias], out: [gotA, gotB] }),
+  ]);
+  const w = want.read();
+  return {
+    packed,
+    linearMismatches: differing(got.read(), w),
+    linearsMismatches: differing(gotA.read(), w) + differing(gotB.read(), w),
+    readsBack: differing(paired.read(), plain.read()) === 0,
+    writeError: errorCode(() => paired.write(new Uint8Array(plain.read()))),
+    viewError: errorCode(() => paired.view(c.K, [c.N - 2, c.K])),
+  };
+}
+
+export const ROW_PAIRS_CASES: RowPairsCase[] = (['f32', 'bf16'] as const).flatMap((wdtype, i) => [
+  [1, 301, 40], [3, 96, 24], [17, 257, 40], [70, 384, 64], [9, 64, 7],
+].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9100 + 10 * i + j })));
+
+/** Row-pair cases one after another (also the tier children's entry point). */
+export function runRowPairsCases(cases: RowPairsCase[]): RowPairsResult[] {
+  return checkEach(cases, checkRowPairs);
+}

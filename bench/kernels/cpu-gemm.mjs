@@ -45,10 +45,15 @@ const BLOCK_BYTES = { q8_0: 34, q4_0: 18, q4_1: 20 };
 const weightBytes = (dtype, N, K) =>
   dtype in BLOCK_BYTES ? (N * K / 32) * BLOCK_BYTES[dtype] : N * K * (dtype === 'f32' ? 4 : 2);
 
-/** A weight tensor of random values: floats in [-1, 1); quantized blocks with sane f16 scales. */
+/**
+ * A weight tensor of random values: floats in [-1, 1); quantized blocks with sane f16 scales. Float weights are
+ * packed in row pairs where the tier reads them so (Tensor.packRowPairs), as a CPU engine's loader does.
+ */
 function weight(dtype, N, K) {
   if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16') {
-    return native.Tensor.fromData('cpu', dtype, [N, K], randomF32(N * K), 'weights', 'f32');
+    const t = native.Tensor.fromData('cpu', dtype, [N, K], randomF32(N * K), 'weights', 'f32');
+    t.packRowPairs();
+    return t;
   }
   const bytes = new Uint8Array(weightBytes(dtype, N, K));
   for (let i = 0; i < bytes.length; i++) bytes[i] = (random() * 256) | 0;

@@ -31,8 +31,8 @@ export interface Tensor {
   loadFile(path: string, fileOffset: number, srcDtype: DType, elemOffset: number, count: number): Promise<void>;
   dispose(): void;
   /**
-   * A CPU linear weight (f32 or bf16 [N, K], N even) packed in row pairs, in place, when this machine's kernel
-   * tier reads that layout faster (native/cpu/gemm.h); returns whether it did. Afterwards only linear and
+   * A CPU linear weight (f32 or bf16 [N, K], N even, no view of it alive) packed in row pairs, in place, when
+   * this machine's kernel tier reads that layout faster (native/cpu/gemm.h); returns whether it did. Afterwards only linear and
    * linears read it as weights; read() still gives the rows as they were, view() takes whole pairs of rows,
    * write() and loadFile() refuse it.
    */

@@ -10,13 +10,12 @@
  */
 import { parseArgs } from 'util';
 import { Engine } from '../../lib';
-import { positiveInt, usageFailure } from './script-args';
+import { scriptArgs } from './script-args';
 
 const USAGE = 'usage: node bench/.cache/build/bench/e2e/decode-profile.js MODEL [--device cuda:0] [--tokens 128] [--reps 3] ' +
   '[--streams 1] [--max-model-len 1024]';
 
-const fail = usageFailure(USAGE);
-const positive = (name: string, v: string): number => positiveInt(name, v, fail);
+const { fail, positive } = scriptArgs(USAGE);
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({

@@ -18,13 +18,12 @@ import { Engine, type DtypeOption } from '../../lib';
 import { cpuDevice, describeCpuIsa } from '../../lib/devices';
 import { native } from '../../lib/native';
 import { promptIds, sentences, type InputLength } from './inputs';
-import { positiveInt, usageFailure } from './script-args';
+import { scriptArgs } from './script-args';
 
 const USAGE = 'usage: node bench/.cache/build/bench/e2e/op-profile.js MODEL --mode embed|prefill|decode [--device cpu] '
   + '[--dtype auto] [--batch 1] [--length short|long] [--prompt 128] [--tokens 128] [--reps 20] [--json]';
 
-const fail = usageFailure(USAGE);
-const positive = (name: string, v: string): number => positiveInt(name, v, fail);
+const { fail, positive } = scriptArgs(USAGE);
 
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({

@@ -99,7 +99,7 @@ const gf::Tensor& TensorWrap::live(const char* method) const {
   return tensor_;
 }
 
-const gf::Tensor& TensorWrap::bytes(const char* method) const {
+const gf::Tensor& TensorWrap::writable(const char* method) const {
   const gf::Tensor& t = live(method);
   if (t.row_pairs) input_error("Tensor.", method, ": ", t.describe(), " has its rows packed in pairs for the CPU's linear (packRowPairs)");
   return t;
@@ -181,7 +181,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
     if (t.row_pairs) {  // the rows as they were before packing
       const int64_t row_bytes = static_cast<int64_t>(gf::dtype_bytes(t.dtype, t.dim(1)));
       std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
-      gf::cpu::unpack_row_pairs(static_cast<char*>(out.Data()), t.dim(0), row_bytes, scratch.data());
+      gf::cpu::repack_row_pairs(static_cast<char*>(out.Data()), t.dim(0), row_bytes, scratch.data(), /*to_pairs=*/false);
     }
     return out;
   });
@@ -190,7 +190,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
 // write(data, elemOffset = 0, srcDtype = dtype)
 Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    gf::Tensor t = bytes("write");
+    gf::Tensor t = writable("write");
     const void* data;
     size_t bytes;
     view_bytes(info[0], "Tensor.write: 'data'", &data, &bytes);
@@ -218,7 +218,7 @@ Napi::Value TensorWrap::View(const Napi::CallbackInfo& info) {
 // event loop.
 Napi::Value TensorWrap::LoadFile(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    gf::Tensor t = bytes("loadFile");
+    gf::Tensor t = writable("loadFile");
     if (!info[0].IsString()) input_error("Tensor.loadFile: 'path' must be a string, got ", type_name(info[0]));
     std::string path = info[0].As<Napi::String>().Utf8Value();
     const int64_t file_offset = to_integer(info[1], "Tensor.loadFile: 'fileOffset'");

@@ -37,7 +37,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
 
   const gf::Tensor& live(const char* method) const;
   // live, and not packed in row pairs: what writes of its bytes need
-  const gf::Tensor& bytes(const char* method) const;
+  const gf::Tensor& writable(const char* method) const;
 
   gf::Tensor tensor_;
   bool disposed_ = true;

@@ -89,7 +89,10 @@ void gemm(const MatmulArgs& a) { gemm_group(&a, 1); }
 
 bool pack_linear_row_pairs(Tensor& w) {
   if (w.row_pairs) return true;
-  if (!w.device().is_cpu() || w.ndim() != 2 || !w.is_contiguous() || w.dim(0) % 2 != 0 || w.dim(1) == 0) {
+  // only a tensor nothing else shares (a view, a prepared program): repacking bytes under another handle
+  // would change what it reads
+  if (!w.device().is_cpu() || w.storage.use_count() != 1 || w.ndim() != 2 || !w.is_contiguous() || w.dim(0) % 2 != 0 ||
+      w.dim(1) == 0) {
     return false;
   }
   const bool paired = w.dtype == DType::F32 ? active_float_tiles(w.dtype).paired != nullptr
@@ -99,7 +102,7 @@ bool pack_linear_row_pairs(Tensor& w) {
   char* rows = static_cast<char*>(w.raw());
   parallel_for(N / 2, std::max<int64_t>(1, 65536 / row_bytes), [&](int64_t p0, int64_t p1) {
     std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
-    pack_row_pairs(rows + 2 * p0 * row_bytes, 2 * (p1 - p0), row_bytes, scratch.data());
+    repack_row_pairs(rows + 2 * p0 * row_bytes, 2 * (p1 - p0), row_bytes, scratch.data(), /*to_pairs=*/true);
   });
   w.row_pairs = true;
   return true;

@@ -24,7 +24,8 @@ struct MatmulArgs {
   bool w_row_pairs = false;  // w packed in row pairs (pack_linear_row_pairs); every part of a group alike
 };
 
-// Packs an f32 or bf16 CPU weight [N, K] (N even, contiguous) in row pairs, in place, when the active tier's
+// Packs an f32 or bf16 CPU weight [N, K] (N even, contiguous, its storage held by nothing else) in row pairs,
+// in place, when the active tier's
 // tiles read that layout (AVX-512: one 512-bit load per weight pair instead of two halves and an insert, a
 // tenth of the GEMM); returns whether it did. Same bits from linear either way. Views of whole row pairs keep the
 // layout (Tensor::view).

@@ -32,8 +32,10 @@ constexpr bool kVnni = false, kBf16Dot = false;
 // tiles without vdpbf16ps split each vector in two: 4 × 8 keeps the 16 accumulators and 8 halves in registers.
 // Quantized tiles of 8 activation rows × 16 weight rows: a block's transpose and nibble split (16 loads,
 // 20 shuffles, 16 scalar loads of the scales) serve 8 rows, each of which costs 8 integer dots and 3 float ops.
-const FloatTiles& float_tiles(DType wt) { return wt == DType::F32 ? float_table_with_pairs<4, 12>() : float_table<4, 12>(wt); }
-const Bf16Tiles& bf16_tiles() { return bf16_table_with_pairs<4, 8>(); }
+const FloatTiles& float_tiles(DType wt) {
+  return wt == DType::F32 ? table_with_pairs<FloatStep<DType::F32>, 4, 12>() : float_table<4, 12>(wt);
+}
+const Bf16Tiles& bf16_tiles() { return table_with_pairs<Bf16Step, 4, 8>(); }
 const QuantTiles& quant_tiles(DType wt) { return quant_table<8>(wt); }
 }  // namespace bw
 #pragma GCC pop_options
@@ -57,7 +59,7 @@ constexpr bool kVnni = false, kBf16Dot = true;
 #include "cpu/linear_zmm.inc"
 }  // namespace
 // 4 × 12 as the float tiles: one vdpbf16ps per 16 columns of a weight pair and row.
-const Bf16Tiles& bf16_tiles() { return bf16_table_with_pairs<4, 12>(); }
+const Bf16Tiles& bf16_tiles() { return table_with_pairs<Bf16Step, 4, 12>(); }
 }  // namespace bf16dot
 #pragma GCC pop_options
 

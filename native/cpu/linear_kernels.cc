@@ -17,33 +17,20 @@ void finish_activation_block(BlockQ8Act& out, DType wt) {
   else out.offset = (wt == DType::Q4_0 ? -8 : -128) * xsum;
 }
 
-void pack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch) {
+void repack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch, bool to_pairs) {
   const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
   for (int64_t p = 0; p + 1 < N; p += 2) {
     char* pair = rows + p * row_bytes;
     std::memcpy(scratch, pair, static_cast<size_t>(2 * row_bytes));
-    char* o = pair;
-    for (int64_t g = 0; g < groups; g++, o += 64) {
-      std::memcpy(o, scratch + g * 32, 32);
-      std::memcpy(o + 32, scratch + row_bytes + g * 32, 32);
+    // the n bytes at `plain` of the two rows and at `packed` of the pair, copied one way or the other
+    const auto move = [&](int64_t plain, int64_t packed, int64_t n) {
+      if (to_pairs) std::memcpy(pair + packed, scratch + plain, static_cast<size_t>(n));
+      else std::memcpy(pair + plain, scratch + packed, static_cast<size_t>(n));
+    };
+    for (int64_t r = 0; r < 2; r++) {
+      for (int64_t g = 0; g < groups; g++) move(r * row_bytes + g * 32, g * 64 + r * 32, 32);
+      move(r * row_bytes + groups * 32, groups * 64 + r * tail, tail);
     }
-    std::memcpy(o, scratch + groups * 32, static_cast<size_t>(tail));
-    std::memcpy(o + tail, scratch + row_bytes + groups * 32, static_cast<size_t>(tail));
-  }
-}
-
-void unpack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch) {
-  const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
-  for (int64_t p = 0; p + 1 < N; p += 2) {
-    char* pair = rows + p * row_bytes;
-    std::memcpy(scratch, pair, static_cast<size_t>(2 * row_bytes));
-    const char* in = scratch;
-    for (int64_t g = 0; g < groups; g++, in += 64) {
-      std::memcpy(pair + g * 32, in, 32);
-      std::memcpy(pair + row_bytes + g * 32, in + 32, 32);
-    }
-    std::memcpy(pair + groups * 32, in, static_cast<size_t>(tail));
-    std::memcpy(pair + row_bytes + groups * 32, in + tail, static_cast<size_t>(tail));
   }
 }
 

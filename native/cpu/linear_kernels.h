@@ -94,18 +94,16 @@ template <typename X>
 struct TileTable {
   int r = 0, c = 0;                                      // the full tile (smaller ones serve the edges)
   TileFn<X> tile[kMaxTileR + 1][kMaxTileC + 1] = {};   // tile[R][C], 1 ≤ R ≤ r, 1 ≤ C ≤ c
-  // null, or the same tiles on weights packed in row pairs (pack_row_pairs; w: a tile's first pair, ldw: the
+  // null, or the same tiles on weights packed in row pairs (repack_row_pairs; w: a tile's first pair, ldw: the
   // pair stride, twice a row's bytes)
   const TileTable* paired = nullptr;
 };
 
-// Weight rows [N, row_bytes] → row pairs, for the paired tiles: pair p (rows 2p and 2p + 1, N even) keeps its
-// 2 · row_bytes at the same place, as each 32-byte group of row 2p followed by the same group of row 2p + 1
-// (eight f32 or sixteen bf16 columns: one step of the float or bf16 tiles), then row 2p's last row_bytes % 32
-// bytes, then row 2p + 1's. In place; `scratch` holds one pair.
-void pack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch);
-// The inverse: row pairs back to rows, in place.
-void unpack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch);
+// Weight rows [N, row_bytes] → row pairs (to_pairs), for the paired tiles, or back: pair p (rows 2p and 2p + 1,
+// N even) keeps its 2 · row_bytes at the same place, as each 32-byte group of row 2p followed by the same group
+// of row 2p + 1 (eight f32 or sixteen bf16 columns: one step of the float or bf16 tiles), then row 2p's last
+// row_bytes % 32 bytes, then row 2p + 1's. In place; `scratch` holds one pair.
+void repack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch, bool to_pairs);
 
 using FloatTiles = TileTable<float>;     // f32, f16 weights
 using Bf16Tiles = TileTable<uint16_t>;    // bf16 weights (activations rounded to bf16)

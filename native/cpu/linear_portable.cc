@@ -52,11 +52,6 @@ struct V {
     return f;
   }
   static F zero() { return splat(0.0f); }
-  static F mul(const F& a, const F& b) {
-    F f;
-    for (int j = 0; j < 8; j++) f.v[j] = a.v[j] * b.v[j];
-    return f;
-  }
   static F fma(const F& a, const F& b, const F& c) {
     F f;
     for (int j = 0; j < 8; j++) f.v[j] = std::fma(a.v[j], b.v[j], c.v[j]);

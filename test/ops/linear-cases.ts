@@ -445,6 +445,8 @@ export interface RowPairsCase {
 export interface RowPairsResult {
   /** what packRowPairs answered (an odd N never packs) */
   packed: boolean;
+  /** what it answered for the same weights while a view of them was alive (never packs) */
+  packedWithView: boolean;
   /** outputs whose bits differ from the unpacked weights', by linear and by linears (packed and unpacked parts together) */
   linearMismatches: number;
   linearsMismatches: number;
@@ -471,6 +473,10 @@ export function checkRowPairs(c: RowPairsCase): RowPairsResult {
   const paired = tensor(c.wdtype, [c.N, c.K], weights);
   const bias = tensor('f32', [c.N], normal(c.N, c.seed + 2));
   const packed = paired.packRowPairs();
+  const shared = tensor(c.wdtype, [c.N, c.K], weights);
+  const view = shared.view(0, [c.N, c.K]);
+  const packedWithView = shared.packRowPairs();
+  view.dispose();
   const differing = (a: Float32Array | ArrayBuffer, b: Float32Array | ArrayBuffer) => {
     const u = new Uint32Array(a instanceof ArrayBuffer ? a : a.buffer), v = new Uint32Array(b instanceof ArrayBuffer ? b : b.buffer);
     let n = 0;
@@ -486,6 +492,7 @@ export function checkRowPairs(c: RowPairsCase): RowPairsResult {
   const w = want.read();
   return {
     packed,
+    packedWithView,
     linearMismatches: differing(got.read(), w),
     linearsMismatches: differing(gotA.read(), w) + differing(gotB.read(), w),
     readsBack: differing(paired.read(), plain.read()) === 0,

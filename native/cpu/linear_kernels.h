@@ -82,8 +82,8 @@ struct BlockQ8Act {
 // added when bias is not null). w: the first weight row, rows ldw bytes apart, read in place (no packing);
 // x: the first activation row, rows ldx elements apart (floats, or quantized blocks for quantized weights).
 // K is in weight elements. next: null, or the first of C weight rows (ldw apart) to prefetch into L2 while
-// this tile computes — the next tile's, when weights stream from DRAM (decode): the hardware prefetcher
-// alone falls behind on C interleaved row streams.
+// this tile computes — the driver passes a later tile's, for weights that stream from DRAM or L3 (decode, a
+// short input): the hardware prefetcher alone falls behind on C interleaved row streams.
 template <typename X>
 using TileFn = void (*)(const void* w, int64_t ldw, const X* x, int64_t ldx, int64_t K, const float* bias, float* out,
                         int64_t ldo, const void* next);

@@ -61,7 +61,8 @@ class ThreadPool {
     start(threads);
   }
 
-  void run(int64_t n, int64_t grain, const RangeFn& fn) {
+  // chunks_per_thread: at most that many chunks per thread (0: one per item, for items already sized as tasks)
+  void run(int64_t n, int64_t grain, const RangeFn& fn, int64_t chunks_per_thread) {
     if (n <= 0) return;
     grain = std::max<int64_t>(1, grain);
     const int64_t max_chunks = (n + grain - 1) / grain;
@@ -73,7 +74,7 @@ class ThreadPool {
     // A few chunks per thread balances uneven work without much counter traffic. Chunk i is
     // [i·n/total, (i+1)·n/total): sizes differ by one at most, so a count of chunks that is a multiple of the
     // threads splits the work evenly (28 tasks cut into chunks of 4 left one thread 4 of the 7).
-    const int64_t total = std::min<int64_t>(max_chunks, static_cast<int64_t>(size()) * 4);
+    const int64_t total = chunks_per_thread == 0 ? max_chunks : std::min<int64_t>(max_chunks, static_cast<int64_t>(size()) * chunks_per_thread);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_ = &fn;
@@ -184,7 +185,8 @@ ThreadPool& pool() {
 
 }  // namespace
 
-void parallel_for(int64_t n, int64_t grain, const RangeFn& fn) { pool().run(n, grain, fn); }
+void parallel_for(int64_t n, int64_t grain, const RangeFn& fn) { pool().run(n, grain, fn, 4); }
+void parallel_tasks(int64_t n, const RangeFn& fn) { pool().run(n, 1, fn, 0); }
 int num_threads() { return pool().size(); }
 void set_num_threads(int n) { pool().resize(std::max(1, n)); }
 

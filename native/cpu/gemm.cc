@@ -1,16 +1,15 @@
 // The matmul driver (gemm.h). The output (all the parts' of a group) is cut into tasks of (a chunk of weight
 // tiles) × (a block of row tiles): chunks hold about 256 KB of weights (they stay in L2 while the block's row
 // tiles pass), blocks about 128 KB of activations, and there are at least two tasks per thread where the
-// output allows, all of nearly equal work. Inside a
-// task each weight tile (C rows) meets every row tile (R rows) of the block while it is in L1. Tasks run in
-// parallel; every output belongs to one tile of one task and is computed by the contract's fixed
-// arithmetic, so neither the grid nor the thread count changes a bit.
+// output allows, all of nearly equal work. Inside a task each weight tile (C rows) meets every row tile (R
+// rows) of the block while it is in L1. Tasks run in parallel; every output belongs to one tile of one task
+// and is computed by the contract's fixed arithmetic, so neither the grid nor the thread count changes a bit.
 #include "cpu/gemm.h"
 
 #include <algorithm>
 #include <memory>
-#include <type_traits>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "core/thread_pool.h"

@@ -59,9 +59,10 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
   // by one at most) and handed out one by one (parallel_tasks), so the threads finish together: a remainder
   // chunk or block, or a few tasks per claim, left one thread idle at the end (bf16 GEMMs of M = 168 and 256
   // rows, N = 1536, K = 384 on a Zen 4 ran at 85-87 % of twice their one-thread speed, now 96-97 %).
-  std::vector<int64_t> part_tiles(static_cast<size_t>(count) + 1, 0);  // first flat tile of each part
-  for (int i = 0; i < count; i++) part_tiles[i + 1] = part_tiles[i] + ceil_div(parts[i].N, t.c);
-  const int64_t n_tiles = part_tiles[count], m_tiles = ceil_div(M, t.r);
+  auto tiles_of = [&](int part) { return ceil_div(parts[part].N, t.c); };
+  int64_t n_tiles = 0;
+  for (int i = 0; i < count; i++) n_tiles += tiles_of(i);
+  const int64_t m_tiles = ceil_div(M, t.r);
   const int64_t threads = num_threads(), want = 2 * threads;
   int64_t n_chunks = std::max(ceil_div(n_tiles, std::max<int64_t>(1, kChunkBytes / (ldw * t.c))), std::min(n_tiles, want));
   int64_t m_blocks = std::max(ceil_div(m_tiles, std::max<int64_t>(1, kBlockBytes / (x_row_bytes * t.r))),
@@ -75,11 +76,12 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
       const int64_t m0 = block * m_tiles / m_blocks * t.r, m1 = std::min(M, (block + 1) * m_tiles / m_blocks * t.r);
       const int64_t tile0 = chunk * n_tiles / n_chunks, tile1 = (chunk + 1) * n_tiles / n_chunks;
       int part = 0;
+      int64_t first = 0;  // the flat index of part's first tile
       for (int64_t tile = tile0; tile < tile1; tile++) {
-        while (tile >= part_tiles[part + 1]) part++;
+        while (tile >= first + tiles_of(part)) first += tiles_of(part++);
         const MatmulArgs& a = parts[part];
         const char* w = static_cast<const char*>(a.w);
-        const int64_t n = (tile - part_tiles[part]) * t.c;
+        const int64_t n = (tile - first) * t.c;
         const int cols = static_cast<int>(std::min<int64_t>(t.c, a.N - n));
         // Every pass over this weight tile prefetches a tile's worth of rows kPrefetchBytes ahead (in its
         // part). Where few row tiles pass (M of a few dozen: a short input's embedding, decode), the weights

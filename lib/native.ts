@@ -31,12 +31,13 @@ export interface Tensor {
   loadFile(path: string, fileOffset: number, srcDtype: DType, elemOffset: number, count: number): Promise<void>;
   dispose(): void;
   /**
-   * A CPU linear weight (f32 or bf16 [N, K], N even, no view of it alive) packed in row pairs, in place, when
-   * this machine's kernel tier reads that layout faster (native/cpu/gemm.h); returns whether it did. Afterwards only linear and
-   * linears read it as weights; read() still gives the rows as they were, view() takes whole pairs of rows,
+   * A CPU linear weight [N, K] (no view of it alive) packed in place in the layout this machine's kernel tier
+   * reads faster, where it has one for the dtype and N fills whole groups (native/cpu/gemm.h: on AVX-512, f32
+   * and bf16 rows in pairs, quantized rows in groups of 16); returns whether it did. Afterwards only linear and
+   * linears read it as weights; read() still gives the rows as they were, view() takes whole groups of rows,
    * write() and loadFile() refuse it.
    */
-  packRowPairs(): boolean;
+  packForLinear(): boolean;
 }
 
 export interface TensorStatic {

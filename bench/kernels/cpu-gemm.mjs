@@ -46,14 +46,16 @@ const weightBytes = (dtype, N, K) =>
   dtype in BLOCK_BYTES ? (N * K / 32) * BLOCK_BYTES[dtype] : N * K * (dtype === 'f32' ? 4 : 2);
 
 /**
- * A weight tensor of random values: floats in [-1, 1); quantized blocks with sane f16 scales. Float weights are
- * packed in row pairs where the tier reads them so (Tensor.packRowPairs), as a CPU engine's loader does.
+ * A weight tensor of random values: floats in [-1, 1); quantized blocks with sane f16 scales. Packed where the
+ * tier reads a packed layout faster (Tensor.packForLinear), as a CPU engine's loader does.
  */
 function weight(dtype, N, K) {
-  if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16') {
-    const t = native.Tensor.fromData('cpu', dtype, [N, K], randomF32(N * K), 'weights', 'f32');
-    t.packRowPairs();
+  const packed = (t) => {
+    t.packForLinear();
     return t;
+  };
+  if (dtype === 'f32' || dtype === 'f16' || dtype === 'bf16') {
+    return packed(native.Tensor.fromData('cpu', dtype, [N, K], randomF32(N * K), 'weights', 'f32'));
   }
   const bytes = new Uint8Array(weightBytes(dtype, N, K));
   for (let i = 0; i < bytes.length; i++) bytes[i] = (random() * 256) | 0;
@@ -63,7 +65,7 @@ function weight(dtype, N, K) {
     view.setUint16(o, 0x2000, true); // d ≈ 0.0078
     if (dtype === 'q4_1') view.setUint16(o + 2, 0xa000, true); // m ≈ −0.0078
   }
-  return native.Tensor.fromData('cpu', dtype, [N, K], bytes, 'weights');
+  return packed(native.Tensor.fromData('cpu', dtype, [N, K], bytes, 'weights'));
 }
 
 /** Runs `program()` (an array of commands) until ≥ minSeconds have passed; returns seconds per command. */

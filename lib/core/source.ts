@@ -32,8 +32,8 @@ export interface WeightRequest {
   /** transpose a 2-D source (GPT-2's Conv1D stores [in, out]; linear wants [out, in]) */
   transpose?: boolean;
   /**
-   * only linear reads this tensor: on the CPU the loader may pack its rows in pairs (Tensor.packRowPairs) once
-   * it is loaded, where the kernel tier reads that layout faster
+   * only linear reads this tensor: on the CPU the loader may pack its rows (Tensor.packForLinear) once it is
+   * loaded, where the kernel tier reads a packed layout faster
    */
   linearOnly?: boolean;
 }

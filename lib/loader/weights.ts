@@ -115,7 +115,7 @@ export async function loadWeights(
         throw e;
       }
       // a CPU engine's linear-only weights in the layout its kernels read fastest (no-op where none is faster)
-      if (req.linearOnly && opts.device === 'cpu' && !opts.host?.has(src.name)) current.packRowPairs();
+      if (req.linearOnly && opts.device === 'cpu' && !opts.host?.has(src.name)) current.packForLinear();
       loaded.set(src.name, current);
       current = null;
       report(src.name);

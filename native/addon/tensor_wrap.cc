@@ -58,7 +58,7 @@ Napi::Function TensorWrap::Define(Napi::Env env) {
     InstanceMethod<&TensorWrap::View>("view"),
     InstanceMethod<&TensorWrap::LoadFile>("loadFile"),
     InstanceMethod<&TensorWrap::Dispose>("dispose"),
-    InstanceMethod<&TensorWrap::PackRowPairs>("packRowPairs"),
+    InstanceMethod<&TensorWrap::PackForLinear>("packForLinear"),
   });
   if (!g_ctor) g_ctor = new Napi::FunctionReference();
   *g_ctor = Napi::Persistent(f);
@@ -101,16 +101,19 @@ const gf::Tensor& TensorWrap::live(const char* method) const {
 
 const gf::Tensor& TensorWrap::writable(const char* method) const {
   const gf::Tensor& t = live(method);
-  if (t.row_pairs) input_error("Tensor.", method, ": ", t.describe(), " has its rows packed in pairs for the CPU's linear (packRowPairs)");
+  if (t.packed_rows != 0) {
+    input_error("Tensor.", method, ": ", t.describe(), " is packed for the CPU's linear (packForLinear)");
+  }
   return t;
 }
 
-// packRowPairs() -> boolean: packs a CPU linear weight (f32 or bf16 [N, K], N even) in row pairs, in place, when
-// this machine's kernel tier reads that layout faster (cpu/gemm.h); afterwards only linear and linears read it.
-Napi::Value TensorWrap::PackRowPairs(const Napi::CallbackInfo& info) {
+// packForLinear() -> boolean: packs a CPU linear weight [N, K] in place, in the layout this machine's kernel
+// tier reads faster (cpu/gemm.h: row pairs of f32 or bf16, groups of 16 quantized rows), when it has one for
+// the dtype and N fills whole groups; afterwards only linear and linears read it.
+Napi::Value TensorWrap::PackForLinear(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
-    live("packRowPairs");
-    return Napi::Boolean::New(info.Env(), gf::cpu::pack_linear_row_pairs(tensor_));
+    live("packForLinear");
+    return Napi::Boolean::New(info.Env(), gf::cpu::pack_linear_weight(tensor_));
   });
 }
 
@@ -178,10 +181,8 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
     const gf::Tensor& t = live("read");
     Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), t.nbytes());
     gf::read_host(t, out.Data());
-    if (t.row_pairs) {  // the rows as they were before packing
-      const int64_t row_bytes = static_cast<int64_t>(gf::dtype_bytes(t.dtype, t.dim(1)));
-      std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
-      gf::cpu::repack_row_pairs(static_cast<char*>(out.Data()), t.dim(0), row_bytes, scratch.data(), /*to_pairs=*/false);
+    if (t.packed_rows != 0) {  // the rows as they were before packing
+      gf::cpu::repack_linear(static_cast<char*>(out.Data()), t.dim(0), t.dtype, t.dim(1), t.packed_rows, /*to_packed=*/false);
     }
     return out;
   });

@@ -33,7 +33,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value LoadFile(const Napi::CallbackInfo& info);
   Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value PackRowPairs(const Napi::CallbackInfo& info);
+  Napi::Value PackForLinear(const Napi::CallbackInfo& info);
 
   const gf::Tensor& live(const char* method) const;
   // live, and not packed in row pairs: what writes of its bytes need

@@ -59,13 +59,14 @@ int64_t Tensor::numel() const {
 bool Tensor::is_contiguous() const { return strides == contiguous_strides(shape); }
 
 Tensor Tensor::view(int64_t elem_offset, std::vector<int64_t> new_shape) const {
-  // rows packed in pairs: whole pairs only (a fused weight's parts), which keep the layout
-  const bool pairs = row_pairs && new_shape.size() == 2 && ndim() == 2 && new_shape[1] == dim(1) &&
-                     new_shape[0] % 2 == 0 && elem_offset % (2 * dim(1)) == 0;
-  GF_CHECK_INPUT(!row_pairs || pairs, "a view of ", describe(), ", whose rows are packed in pairs for the CPU's linear, must be ",
-                 "whole pairs of rows");
+  // rows packed in groups: whole groups only (a fused weight's parts), which keep the layout
+  const int64_t group = packed_rows;
+  GF_CHECK_INPUT(group == 0 || (new_shape.size() == 2 && ndim() == 2 && new_shape[1] == dim(1) &&
+                                new_shape[0] % group == 0 && elem_offset % (group * dim(1)) == 0),
+                 "a view of ", describe(), ", whose rows are packed in groups of ", group, " for the CPU's linear, must be ",
+                 "whole groups of rows");
   Tensor v;
-  v.row_pairs = pairs;
+  v.packed_rows = packed_rows;
   v.storage = storage;
   v.dtype = dtype;
   v.shape = std::move(new_shape);

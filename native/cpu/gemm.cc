@@ -22,6 +22,10 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// the rows per group of a packed table, 0 when there is none
+template <typename X>
+int group_rows(const TileTable<X>* packed) { return packed ? packed->group_rows : 0; }
+
 // n elements left uninitialized: the converted activations, written in full before they are read (a vector's
 // zero fill of them was 2 % of a bf16 MiniLM embedding)
 template <typename T>
@@ -45,12 +49,12 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
                int64_t x_row_bytes, bool flush = false) {
   const int64_t M = parts[0].M;
   const int64_t ldw = static_cast<int64_t>(dtype_bytes(parts[0].w_dtype, parts[0].K));
-  // Weights packed in row pairs keep each row's offset (a pair takes two rows' bytes), so tasks address them
-  // alike; their tiles are told the pair stride.
-  const bool pairs = parts[0].w_row_pairs;
-  GF_CHECK(!pairs || table.paired, Unsupported, "linear: weights packed in row pairs, but this tier has no tiles for them");
-  const TileTable<X>& t = pairs ? *table.paired : table;
-  const int64_t tile_ldw = pairs ? 2 * ldw : ldw;
+  // Packed weights keep each row's offset (a group takes its rows' bytes), so tasks address them alike; their
+  // tiles are told the group stride.
+  const bool packed = parts[0].w_packed;
+  GF_CHECK(!packed || table.packed, Unsupported, "linear: packed weights, but this tier has no tiles for them");
+  const TileTable<X>& t = packed ? *table.packed : table;
+  const int64_t tile_ldw = t.group_rows * ldw;
   // The task grid: the parts' weight tiles (C rows each; part 0's, then part 1's, ...) cut into chunks, the row
   // tiles (R rows each) into blocks; a task is one chunk × one block. Chunks hold about kChunkBytes of weights
   // and blocks about kBlockBytes of activations, but there are at least two tasks per thread where the output
@@ -106,24 +110,24 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
 
 void gemm(const MatmulArgs& a) { gemm_group(&a, 1); }
 
-bool pack_linear_row_pairs(Tensor& w) {
-  if (w.row_pairs) return true;
+bool pack_linear_weight(Tensor& w) {
+  if (w.packed_rows != 0) return true;
   // only a tensor nothing else shares (a view, a prepared program): repacking bytes under another handle
   // would change what it reads
-  if (!w.device().is_cpu() || w.storage.use_count() != 1 || w.ndim() != 2 || !w.is_contiguous() || w.dim(0) % 2 != 0 ||
-      w.dim(1) == 0) {
+  if (!w.device().is_cpu() || w.storage.use_count() != 1 || w.ndim() != 2 || !w.is_contiguous() || w.dim(1) == 0) {
     return false;
   }
-  const bool paired = w.dtype == DType::F32 ? active_float_tiles(w.dtype).paired != nullptr
-                      : w.dtype == DType::BF16 ? active_bf16_tiles().paired != nullptr : false;
-  if (!paired) return false;
-  const int64_t N = w.dim(0), row_bytes = static_cast<int64_t>(dtype_bytes(w.dtype, w.dim(1)));
+  const DType dt = w.dtype;
+  const int group = dt == DType::F32 ? group_rows(active_float_tiles(dt).packed)
+                    : dt == DType::BF16 ? group_rows(active_bf16_tiles().packed)
+                    : is_quantized(dt) ? group_rows(active_quant_tiles(dt).packed) : 0;
+  const int64_t N = w.dim(0), K = w.dim(1), row_bytes = static_cast<int64_t>(dtype_bytes(dt, K));
+  if (group == 0 || N % group != 0) return false;
   char* rows = static_cast<char*>(w.raw());
-  parallel_for(N / 2, std::max<int64_t>(1, 65536 / row_bytes), [&](int64_t p0, int64_t p1) {
-    std::vector<char> scratch(static_cast<size_t>(2 * row_bytes));
-    repack_row_pairs(rows + 2 * p0 * row_bytes, 2 * (p1 - p0), row_bytes, scratch.data(), /*to_pairs=*/true);
+  parallel_for(N / group, std::max<int64_t>(1, 65536 / (group * row_bytes)), [&](int64_t g0, int64_t g1) {
+    repack_linear(rows + g0 * group * row_bytes, (g1 - g0) * group, dt, K, group, /*to_packed=*/true);
   });
-  w.row_pairs = true;
+  w.packed_rows = group;
   return true;
 }
 

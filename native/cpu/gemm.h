@@ -21,15 +21,17 @@ struct MatmulArgs {
   const float* bias;
   float* out;
   int64_t M, N, K;
-  bool w_row_pairs = false;  // w packed in row pairs (pack_linear_row_pairs); every part of a group alike
+  bool w_packed = false;  // w packed for the tier's packed tiles (pack_linear_weight); every part of a group alike
 };
 
-// Packs an f32 or bf16 CPU weight [N, K] (N even, contiguous, its storage held by nothing else) in row pairs,
-// in place, when the active tier's
-// tiles read that layout (AVX-512: one 512-bit load per weight pair instead of two halves and an insert, a
-// tenth of the GEMM); returns whether it did. Same bits from linear either way. Views of whole row pairs keep the
-// layout (Tensor::view).
-bool pack_linear_row_pairs(Tensor& w);
+// Packs a CPU linear weight [N, K] (contiguous, its storage held by nothing else) in place, in the layout the
+// active tier's packed tiles read (repack_linear), when the tier has them for its dtype and N is a multiple of
+// their group: on AVX-512, f32 and bf16 weights in row pairs (one 512-bit load per weight pair instead of two
+// halves and an insert, a tenth of the GEMM) and quantized ones in groups of 16 rows, transposed (a block's
+// scales and quants loaded as whole vectors instead of sixteen rows' words shuffled together). Returns
+// whether it did; Tensor::packed_rows says so afterwards. The same bits from linear either way; views of whole
+// groups keep the layout (Tensor::view).
+bool pack_linear_weight(Tensor& w);
 
 void gemm(const MatmulArgs& a);
 // Several matmuls of one x (the same x, M and K, one weight dtype; their own w, bias, out and N): x converted

@@ -34,7 +34,7 @@ bool matmul_part(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& o
     }
     return false;
   }
-  part = {x.data<float>(), w.raw(), w.dtype, b, o, M, N, K, w.row_pairs};
+  part = {x.data<float>(), w.raw(), w.dtype, b, o, M, N, K, w.packed_rows != 0};
   return true;
 }
 
@@ -54,8 +54,8 @@ void linears(const Tensor& x, const std::vector<Tensor>& ws, const std::vector<c
   for (size_t i = 0; i < ws.size(); i++) {
     if (matmul_part(x, ws[i], biases.empty() ? nullptr : biases[i], outs[i], storage[i], parts[count])) count++;
   }
-  // one group per weight layout (row-pair-packed or not: a model packs all its linear weights, or none)
-  const auto packed = std::stable_partition(parts.begin(), parts.begin() + count, [](const MatmulArgs& p) { return p.w_row_pairs; });
+  // one group per weight layout (packed or not: a weight whose rows do not fill whole groups stays unpacked)
+  const auto packed = std::stable_partition(parts.begin(), parts.begin() + count, [](const MatmulArgs& p) { return p.w_packed; });
   const int n_packed = static_cast<int>(packed - parts.begin());
   if (n_packed > 0) gemm_group(parts.data(), n_packed);
   if (count > n_packed) gemm_group(parts.data() + n_packed, count - n_packed);

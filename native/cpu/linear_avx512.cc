@@ -36,7 +36,7 @@ const FloatTiles& float_tiles(DType wt) {
   return wt == DType::F32 ? table_with_pairs<FloatStep<DType::F32>, 4, 12>() : float_table<4, 12>(wt);
 }
 const Bf16Tiles& bf16_tiles() { return table_with_pairs<Bf16Step, 4, 8>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<8>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table_with_packed<8>(wt); }
 }  // namespace bw
 #pragma GCC pop_options
 
@@ -47,7 +47,7 @@ namespace {
 constexpr bool kVnni = true, kBf16Dot = false;
 #include "cpu/linear_zmm.inc"
 }  // namespace
-const QuantTiles& quant_tiles(DType wt) { return quant_table<8>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table_with_packed<8>(wt); }
 }  // namespace vnni
 #pragma GCC pop_options
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "cpu/simd.h"
 
@@ -17,21 +18,51 @@ void finish_activation_block(BlockQ8Act& out, DType wt) {
   else out.offset = (wt == DType::Q4_0 ? -8 : -128) * xsum;
 }
 
-void repack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch, bool to_pairs) {
-  const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
-  for (int64_t p = 0; p + 1 < N; p += 2) {
-    char* pair = rows + p * row_bytes;
-    std::memcpy(scratch, pair, static_cast<size_t>(2 * row_bytes));
-    // the n bytes at `plain` of the two rows and at `packed` of the pair, copied one way or the other
-    const auto move = [&](int64_t plain, int64_t packed, int64_t n) {
-      if (to_pairs) std::memcpy(pair + packed, scratch + plain, static_cast<size_t>(n));
-      else std::memcpy(pair + plain, scratch + packed, static_cast<size_t>(n));
-    };
-    for (int64_t r = 0; r < 2; r++) {
-      for (int64_t g = 0; g < groups; g++) move(r * row_bytes + g * 32, g * 64 + r * 32, 32);
-      move(r * row_bytes + groups * 32, groups * 64 + r * tail, tail);
-    }
+namespace {
+
+// The bytes of one group (group_rows rows of row_bytes) moved between the rows as written and the packed layout
+// (linear_kernels.h), with the group copied to scratch first. place(copy): copy(plain, packed, n) for every
+// run of n bytes at `plain` in the rows and `packed` in the layout.
+template <class Place>
+void repack_groups(char* rows, int64_t N, int64_t group_rows, int64_t row_bytes, bool to_packed, Place place) {
+  std::vector<char> scratch(static_cast<size_t>(group_rows * row_bytes));
+  for (int64_t g = 0; g + group_rows <= N; g += group_rows) {
+    char* group = rows + g * row_bytes;
+    std::memcpy(scratch.data(), group, scratch.size());
+    place([&](int64_t plain, int64_t packed, int64_t n) {
+      if (to_packed) std::memcpy(group + packed, scratch.data() + plain, static_cast<size_t>(n));
+      else std::memcpy(group + plain, scratch.data() + packed, static_cast<size_t>(n));
+    });
   }
+}
+
+}  // namespace
+
+void repack_linear(char* rows, int64_t N, DType dtype, int64_t K, int group_rows, bool to_packed) {
+  const int64_t row_bytes = static_cast<int64_t>(dtype_bytes(dtype, K));
+  if (!is_quantized(dtype)) {  // row pairs
+    const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
+    repack_groups(rows, N, 2, row_bytes, to_packed, [&](auto copy) {
+      for (int64_t r = 0; r < 2; r++) {
+        for (int64_t c = 0; c < groups; c++) copy(r * row_bytes + c * 32, c * 64 + r * 32, 32);
+        copy(r * row_bytes + groups * 32, groups * 64 + r * tail, tail);
+      }
+    });
+    return;
+  }
+  // quantized blocks: `scales` f16 words (d, and m for Q4_1), then the quants, in both layouts
+  const int64_t block = static_cast<int64_t>(dtype_bytes(dtype, kQuantBlock)), blocks = K / kQuantBlock;
+  const int64_t scales = dtype == DType::Q4_1 ? 2 : 1, dwords = (block - 2 * scales) / 4, R = group_rows;
+  repack_groups(rows, N, R, row_bytes, to_packed, [&](auto copy) {
+    for (int64_t b = 0; b < blocks; b++) {
+      const int64_t packed = b * R * block;
+      for (int64_t o = 0; o < R; o++) {
+        const int64_t plain = o * row_bytes + b * block;
+        for (int64_t j = 0; j < scales; j++) copy(plain + 2 * j, packed + j * 2 * R + 2 * o, 2);
+        for (int64_t i = 0; i < dwords; i++) copy(plain + 2 * scales + 4 * i, packed + scales * 2 * R + i * 4 * R + 4 * o, 4);
+      }
+    }
+  });
 }
 
 const FloatTiles& active_float_tiles(DType wt) {

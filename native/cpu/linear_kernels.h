@@ -94,16 +94,24 @@ template <typename X>
 struct TileTable {
   int r = 0, c = 0;                                      // the full tile (smaller ones serve the edges)
   TileFn<X> tile[kMaxTileR + 1][kMaxTileC + 1] = {};   // tile[R][C], 1 ≤ R ≤ r, 1 ≤ C ≤ c
-  // null, or the same tiles on weights packed in row pairs (repack_row_pairs; w: a tile's first pair, ldw: the
-  // pair stride, twice a row's bytes)
-  const TileTable* paired = nullptr;
+  // Rows behind each pointer a tile is given: 1 for weights read in place (w: a tile's first row, ldw: the
+  // row stride); in a packed table, the rows of one packed group (w: the tile's first group, ldw: the group
+  // stride, group_rows times a row's bytes).
+  int group_rows = 1;
+  // null, or the same tiles on weights packed for them (repack_linear): the layout this tier reads faster
+  const TileTable* packed = nullptr;
 };
 
-// Weight rows [N, row_bytes] → row pairs (to_pairs), for the paired tiles, or back: pair p (rows 2p and 2p + 1,
-// N even) keeps its 2 · row_bytes at the same place, as each 32-byte group of row 2p followed by the same group
-// of row 2p + 1 (eight f32 or sixteen bf16 columns: one step of the float or bf16 tiles), then row 2p's last
-// row_bytes % 32 bytes, then row 2p + 1's. In place; `scratch` holds one pair.
-void repack_row_pairs(char* rows, int64_t N, int64_t row_bytes, char* scratch, bool to_pairs);
+// Packed layouts for a tier's packed tiles (TileTable::packed): weight rows [N, K] of dtype, N a multiple of
+// group_rows, moved in place to the packed layout (to_packed) or back. Each group of group_rows rows keeps its
+// group_rows · row_bytes at the same place (so a row's offset still finds its group), laid out as:
+//   f32 / bf16, group_rows 2 (row pairs): each 32-byte group of columns of the first row followed by the same
+//     group of the second (eight f32 or sixteen bf16 columns: one step of the float or bf16 tiles), then the
+//     first row's last row_bytes % 32 bytes, then the second's;
+//   Q8_0 / Q4_0 / Q4_1, group_rows 16: block by block, the sixteen rows' block b as their sixteen d (f16),
+//     for Q4_1 then their sixteen m, then the quants as dword vectors: vector i holds dword i of each row's qs
+//     (row o at bytes 4o..4o + 3; Q4: 4 vectors, Q8_0: 8), so a block loads as whole vectors, transposed.
+void repack_linear(char* rows, int64_t N, DType dtype, int64_t K, int group_rows, bool to_packed);
 
 using FloatTiles = TileTable<float>;     // f32, f16 weights
 using Bf16Tiles = TileTable<uint16_t>;    // bf16 weights (activations rounded to bf16)

@@ -431,28 +431,34 @@ export function runLinearsCases(cases: LinearsCase[]): LinearsResult[] {
 }
 
 /**
- * Weights packed in row pairs (Tensor.packRowPairs, native/cpu/gemm.h): where the tier packs them, linear and
- * linears must give the bits the unpacked weights give; where it does not, packRowPairs leaves them as they were.
+ * Weights packed for the CPU's linear (Tensor.packForLinear, native/cpu/gemm.h): where the tier packs them (the
+ * AVX-512 tier: f32 and bf16 rows in pairs, quantized rows in groups of 16), linear and linears must give the
+ * bits the unpacked weights give; where it does not, packForLinear leaves them as they were.
  */
-export interface RowPairsCase {
-  wdtype: 'f32' | 'bf16';
+export interface PackedCase {
+  wdtype: 'f32' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
   M: number;
   K: number;
   N: number;
   seed: number;
 }
 
-export interface RowPairsResult {
-  /** what packRowPairs answered (an odd N never packs) */
+/** The rows of one packed group on the AVX-512 tier. */
+export const packedGroupRows = (wdtype: PackedCase['wdtype']): number => (isQuantized(wdtype) ? 16 : 2);
+
+export interface PackedResult {
+  /** what packForLinear answered (N not a multiple of the group never packs) */
   packed: boolean;
   /** what it answered for the same weights while a view of them was alive (never packs) */
   packedWithView: boolean;
   /** outputs whose bits differ from the unpacked weights', by linear and by linears (packed and unpacked parts together) */
   linearMismatches: number;
   linearsMismatches: number;
+  /** the same through a view of the rows after the first group (whole groups: it keeps the layout), -1 without one */
+  viewMismatches: number;
   /** read() gives the weights as they were written */
   readsBack: boolean;
-  /** the error codes of write() and of a view of half a row pair after packing ('' where they worked) */
+  /** the error codes of write() and of a view that splits a group after packing ('' where they worked) */
   writeError: string;
   viewError: string;
 }
@@ -466,16 +472,16 @@ const errorCode = (fn: () => unknown): string => {
   }
 };
 
-export function checkRowPairs(c: RowPairsCase): RowPairsResult {
+export function checkPacked(c: PackedCase): PackedResult {
   const x = tensor('f32', [c.M, c.K], makeActivations(c.M, c.K, c.seed));
-  const weights = c.wdtype === 'f32' ? normal(c.N * c.K, c.seed + 1) : encodeFloat('bf16', c.N * c.K, c.seed + 1).bytes;
+  const weights = c.wdtype === 'f32' ? normal(c.N * c.K, c.seed + 1) : encodeWeights(c.wdtype, c.N * c.K, c.seed + 1).bytes;
   const plain = tensor(c.wdtype, [c.N, c.K], weights);
-  const paired = tensor(c.wdtype, [c.N, c.K], weights);
+  const packing = tensor(c.wdtype, [c.N, c.K], weights);
   const bias = tensor('f32', [c.N], normal(c.N, c.seed + 2));
-  const packed = paired.packRowPairs();
+  const packed = packing.packForLinear();
   const shared = tensor(c.wdtype, [c.N, c.K], weights);
   const view = shared.view(0, [c.N, c.K]);
-  const packedWithView = shared.packRowPairs();
+  const packedWithView = shared.packForLinear();
   view.dispose();
   const differing = (a: Float32Array | ArrayBuffer, b: Float32Array | ArrayBuffer) => {
     const u = new Uint32Array(a instanceof ArrayBuffer ? a : a.buffer), v = new Uint32Array(b instanceof ArrayBuffer ? b : b.buffer);
@@ -486,26 +492,45 @@ export function checkRowPairs(c: RowPairsCase): RowPairsResult {
   const [want, got, gotA, gotB] = [out([c.M, c.N]), out([c.M, c.N]), out([c.M, c.N]), out([c.M, c.N])];
   runSync([
     ops.linear({ x, w: plain, bias, out: want }),
-    ops.linear({ x, w: paired, bias, out: got }),
-    ops.linears({ x, w: [paired, plain], bias: [bias, bias], out: [gotA, gotB] }),
+    ops.linear({ x, w: packing, bias, out: got }),
+    ops.linears({ x, w: [packing, plain], bias: [bias, bias], out: [gotA, gotB] }),
   ]);
   const w = want.read();
+  // the rows after the first group, as a fused weight's later part is viewed
+  const group = packedGroupRows(c.wdtype);
+  let viewMismatches = -1;
+  if (c.N >= 2 * group) {
+    const rest = c.N - group;
+    const [wantRest, gotRest] = [out([c.M, rest]), out([c.M, rest])];
+    runSync([
+      ops.linear({ x, w: plain.view(group * c.K, [rest, c.K]), out: wantRest }),
+      ops.linear({ x, w: packing.view(group * c.K, [rest, c.K]), out: gotRest }),
+    ]);
+    viewMismatches = differing(gotRest.read(), wantRest.read());
+  }
   return {
     packed,
     packedWithView,
     linearMismatches: differing(got.read(), w),
     linearsMismatches: differing(gotA.read(), w) + differing(gotB.read(), w),
-    readsBack: differing(paired.read(), plain.read()) === 0,
-    writeError: errorCode(() => paired.write(new Uint8Array(plain.read()))),
-    viewError: errorCode(() => paired.view(c.K, [c.N - 2, c.K])),
+    viewMismatches,
+    readsBack: differing(packing.read(), plain.read()) === 0,
+    writeError: errorCode(() => packing.write(new Uint8Array(plain.read()))),
+    viewError: errorCode(() => packing.view(c.K, [c.N - 2, c.K])),
   };
 }
 
-export const ROW_PAIRS_CASES: RowPairsCase[] = (['f32', 'bf16'] as const).flatMap((wdtype, i) => [
-  [1, 301, 40], [3, 96, 24], [17, 257, 40], [70, 384, 64], [9, 64, 7],
-].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9100 + 10 * i + j })));
+export const PACKED_CASES: PackedCase[] = [
+  ...(['f32', 'bf16'] as const).flatMap((wdtype, i) => [
+    [1, 301, 40], [3, 96, 24], [17, 257, 40], [70, 384, 64], [9, 64, 7],
+  ].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9100 + 10 * i + j }))),
+  // quantized: groups of 16 rows; N = 24 does not fill them
+  ...(['q8_0', 'q4_0', 'q4_1'] as const).flatMap((wdtype, i) => [
+    [1, 64, 16], [3, 96, 48], [17, 256, 32], [70, 384, 64], [9, 64, 24],
+  ].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9200 + 10 * i + j }))),
+];
 
-/** Row-pair cases one after another (also the tier children's entry point). */
-export function runRowPairsCases(cases: RowPairsCase[]): RowPairsResult[] {
-  return checkEach(cases, checkRowPairs);
+/** Packed-weight cases one after another (also the tier children's entry point). */
+export function runPackedCases(cases: PackedCase[]): PackedResult[] {
+  return checkEach(cases, checkPacked);
 }

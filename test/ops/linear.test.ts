@@ -10,8 +10,8 @@ import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
 import {
   casesFor, checkLinear, checkLinears, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, LinearCase,
-  LinearResult, linearRef, LinearsCase, LinearsResult, ROW_PAIRS_CASES, RowPairsResult, runInvariance, runLinearsCases,
-  runRowPairsCases, WEIGHT_DTYPES,
+  LinearResult, linearRef, LinearsCase, LinearsResult, PACKED_CASES, packedGroupRows, PackedResult, runInvariance,
+  runLinearsCases, runPackedCases, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
 import { CPU_TIERS, expectSameDigestsOnEveryTier, forEachTier, runInTier } from './tiers';
@@ -93,26 +93,28 @@ describe('linear across thread counts', () => {
   });
 });
 
-describe('weights packed in row pairs (Tensor.packRowPairs): the same bits from linear and linears', () => {
+describe('weights packed for the CPU linear (Tensor.packForLinear): the same bits from linear and linears', () => {
   // The AVX-512 tier packs f32 and bf16 weights of an even row count (its tiles then load a weight pair at
-  // once); the others leave them as they are. Either way the outputs are the unpacked weights' bits, read()
-  // gives the rows back, and writes or views that split a pair are refused.
-  const expectRowPairs = (results: RowPairsResult[], tier: string) => {
+  // once) and quantized ones of a row count that fills groups of 16 (a block's scales and quants load as whole
+  // vectors); the others leave them as they are. Either way the outputs are the unpacked weights' bits, read()
+  // gives the rows back, views of whole groups keep working, and writes or views that split a group are refused.
+  const expectPacked = (results: PackedResult[], tier: string) => {
     results.forEach((r, i) => {
-      const c = ROW_PAIRS_CASES[i];
-      const packs = tier === 'avx512' && c.N % 2 === 0;
+      const c = PACKED_CASES[i];
+      const packs = tier === 'avx512' && c.N % packedGroupRows(c.wdtype) === 0;
       expect({ ...c, packed: r.packed, packedWithView: r.packedWithView }).toEqual({ ...c, packed: packs, packedWithView: false });
       expect({ ...c, linear: r.linearMismatches, linears: r.linearsMismatches }).toEqual({ ...c, linear: 0, linears: 0 });
+      expect({ ...c, view: r.viewMismatches }).toEqual({ ...c, view: c.N >= 2 * packedGroupRows(c.wdtype) ? 0 : -1 });
       expect({ ...c, readsBack: r.readsBack, write: r.writeError, view: r.viewError })
         .toEqual({ ...c, readsBack: true, write: packs ? 'ERR_GPUFORMER_INPUT' : '', view: packs ? 'ERR_GPUFORMER_INPUT' : '' });
     });
   };
   test('in this process', () => {
     const cpu = native.devices().devices.find((d) => d.id === 'cpu') as { isa: { tier: string } };
-    expectRowPairs(runRowPairsCases(ROW_PAIRS_CASES), cpu.isa.tier);
+    expectPacked(runPackedCases(PACKED_CASES), cpu.isa.tier);
   });
   forEachTier(CPU_TIERS.all, (tier) => {
-    expectRowPairs(runInTier<RowPairsResult[]>(tier, 'linear-cases.ts', 'runRowPairsCases', ROW_PAIRS_CASES), tier.level.tier);
+    expectPacked(runInTier<PackedResult[]>(tier, 'linear-cases.ts', 'runPackedCases', PACKED_CASES), tier.level.tier);
   });
 });
 

@@ -54,9 +54,10 @@ struct Tensor {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;  // in elements; contiguous row-major unless a view says otherwise
-  // A CPU linear weight whose rows are packed in pairs for the active tier's tiles (cpu::pack_linear_row_pairs):
-  // only linear and linears read it; views take whole pairs of rows, Tensor.read unpacks, writes are refused.
-  bool row_pairs = false;
+  // 0, or a CPU linear weight packed for the active tier's tiles in groups of this many rows
+  // (cpu::pack_linear_weight: 2 for f32 / bf16 row pairs, 16 for quantized ones): only linear and linears
+  // read it; views take whole groups of rows, Tensor.read unpacks, writes are refused.
+  int packed_rows = 0;
 
   static Tensor empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag, bool pinned = false);
 

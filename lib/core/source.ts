@@ -32,10 +32,10 @@ export interface WeightRequest {
   /** transpose a 2-D source (GPT-2's Conv1D stores [in, out]; linear wants [out, in]) */
   transpose?: boolean;
   /**
-   * only linear reads this tensor: on the CPU the loader may pack its rows (Tensor.packForLinear) once it is
-   * loaded, where the kernel tier reads a packed layout faster
+   * only linear and the embedding lookup read this tensor (both read the rows of a packed one): on the CPU the
+   * loader may pack it (Tensor.packForLinear) once it is loaded, where the kernel tier reads a packed layout faster
    */
-  linearOnly?: boolean;
+  packable?: boolean;
 }
 
 /** Everything an opened model offers before any weight is read (from a HF directory or a GGUF file). */

@@ -114,8 +114,8 @@ export async function loadWeights(
         }
         throw e;
       }
-      // a CPU engine's linear-only weights in the layout its kernels read fastest (no-op where none is faster)
-      if (req.linearOnly && opts.device === 'cpu' && !opts.host?.has(src.name)) current.packForLinear();
+      // a CPU engine's linear weights in the layout its kernels read fastest (no-op where none is faster)
+      if (req.packable && opts.device === 'cpu' && !opts.host?.has(src.name)) current.packForLinear();
       loaded.set(src.name, current);
       current = null;
       report(src.name);

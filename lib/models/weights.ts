@@ -141,8 +141,9 @@ export function planWeights(spec: ModelSpec, tensors: Map<string, TensorSource>,
     else if (quantized ? precision.keepQuantized && role !== 'other' : precision.float === 'keep') dtype = 'keep';
     else if (precision.float === 'keep') dtype = 'f32'; // a quantized tensor some op cannot read: dequantize to f32
     else dtype = precision.float;
-    const linearOnly = role === 'linear' || role === 'lmHead';
-    requests.set(name, { dtype, ...(transpose ? { transpose: true } : {}), ...(linearOnly ? { linearOnly: true } : {}) });
+    // read only by linear (and, tied to the head, by the embedding lookup, which reads a packed table's rows)
+    const packable = role === 'linear' || role === 'lmHead' || role === 'tiedEmbedding';
+    requests.set(name, { dtype, ...(transpose ? { transpose: true } : {}), ...(packable ? { packable: true } : {}) });
   }
   return { requests, prefix: names.prefix };
 }

@@ -33,11 +33,18 @@ bool Fields::has(const char* name) const {
   return !v.IsUndefined() && !v.IsNull();
 }
 
-const gf::Tensor& Fields::tensor(const char* name) const {
-  const gf::Tensor& t = TensorWrap::Get(get(name), where_.c_str(), name);
-  note_device(t);
+const gf::Tensor& Fields::checked(const Napi::Value& v, const std::string& field, bool packed_ok, bool note) const {
+  const gf::Tensor& t = TensorWrap::Get(v, where_.c_str(), field.c_str());
+  if (t.packed_rows != 0 && !packed_ok) {
+    input_error(where_, ": '", field, "' (", t.describe(), ") is packed for the CPU's linear (packForLinear): only linear, ",
+                "linears, embedding and cast read it");
+  }
+  if (note) note_device(t);
   return t;
 }
+
+const gf::Tensor& Fields::tensor(const char* name) const { return checked(get(name), name, false); }
+const gf::Tensor& Fields::tensor_or_packed(const char* name) const { return checked(get(name), name, true); }
 
 void Fields::note_device(const gf::Tensor& t) const {
   if (!devices_) return;
@@ -49,16 +56,18 @@ void Fields::note_device(const gf::Tensor& t) const {
 }
 
 std::vector<gf::Tensor> Fields::tensors(const char* name, bool host_copy_source) const {
+  return tensor_array(name, false, !host_copy_source);
+}
+std::vector<gf::Tensor> Fields::tensors_or_packed(const char* name) const { return tensor_array(name, true, true); }
+
+std::vector<gf::Tensor> Fields::tensor_array(const char* name, bool packed_ok, bool note) const {
   Napi::Value v = get(name);
   if (!v.IsArray()) input_error(where_, ": '", name, "' must be an array of Tensors, got ", type_name(v));
   Napi::Array a = v.As<Napi::Array>();
   std::vector<gf::Tensor> out;
   out.reserve(a.Length());
   for (uint32_t i = 0; i < a.Length(); i++) {
-    const std::string field = std::string(name) + "[" + std::to_string(i) + "]";
-    const gf::Tensor& t = TensorWrap::Get(a.Get(i), where_.c_str(), field.c_str());
-    if (!host_copy_source) note_device(t);
-    out.push_back(t);
+    out.push_back(checked(a.Get(i), std::string(name) + "[" + std::to_string(i) + "]", packed_ok, note));
   }
   return out;
 }
@@ -75,9 +84,7 @@ std::vector<std::optional<gf::Tensor>> Fields::opt_tensors(const char* name) con
       out.emplace_back(std::nullopt);
       continue;
     }
-    const std::string field = std::string(name) + "[" + std::to_string(i) + "]";
-    const gf::Tensor& t = TensorWrap::Get(e, where_.c_str(), field.c_str());
-    note_device(t);
+    const gf::Tensor& t = checked(e, std::string(name) + "[" + std::to_string(i) + "]", false);
     out.emplace_back(t);
   }
   return out;

@@ -30,7 +30,7 @@ gf::AttentionParams attention_params(const Fields& f, const Opt& alibi) {
 }
 
 Step parse_cast(const Fields& f) {
-  Tensor x = f.tensor("x"), out = f.tensor("out");
+  Tensor x = f.tensor_or_packed("x"), out = f.tensor("out");
   return [=]() mutable { gf::cast(x, out); };
 }
 GF_REGISTER_OP("cast", parse_cast);
@@ -48,7 +48,7 @@ Step parse_copy(const Fields& f) {
 GF_REGISTER_OP("copy", parse_copy);
 
 Step parse_embedding(const Fields& f) {
-  Tensor ids = f.tensor("ids"), tok = f.tensor("tok"), out = f.tensor("out");
+  Tensor ids = f.tensor("ids"), tok = f.tensor_or_packed("tok"), out = f.tensor("out");
   Opt pos_ids(f.opt_tensor("posIds")), pos(f.opt_tensor("pos")), type_ids(f.opt_tensor("typeIds")),
       type(f.opt_tensor("type"));
   const float scale = static_cast<float>(f.number_or("scale", 1.0));
@@ -58,7 +58,7 @@ GF_REGISTER_OP("embedding", parse_embedding);
 
 // batchInvariant: every row by the same arithmetic whatever the number of rows (gf::linear_batch_invariant)
 Step parse_linear(const Fields& f) {
-  Tensor x = f.tensor("x"), w = f.tensor("w"), out = f.tensor("out");
+  Tensor x = f.tensor("x"), w = f.tensor_or_packed("w"), out = f.tensor("out");
   Opt bias(f.opt_tensor("bias"));
   if (f.boolean_or("batchInvariant", false)) return [=]() mutable { gf::linear_batch_invariant(x, w, bias.get(), out); };
   return [=]() mutable { gf::linear(x, w, bias.get(), out); };
@@ -68,7 +68,7 @@ GF_REGISTER_OP("linear", parse_linear);
 // w, out: arrays of Tensors, one out per weight; bias: optional array, one Tensor or null per weight
 Step parse_linears(const Fields& f) {
   Tensor x = f.tensor("x");
-  std::vector<Tensor> ws = f.tensors("w"), outs = f.tensors("out");
+  std::vector<Tensor> ws = f.tensors_or_packed("w"), outs = f.tensors("out");
   // the biases live on the heap, shared by every copy of the step, so the pointers into them are made once
   auto bias_tensors = std::make_shared<const std::vector<std::optional<Tensor>>>(
       f.has("bias") ? f.opt_tensors("bias") : std::vector<std::optional<Tensor>>{});

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "cpu/convert.h"
 #include "cpu/linear_kernels.h"
+#include "cpu/rows_io.h"
 #include "cpu/simd.h"
 
 namespace gf {
@@ -129,6 +131,17 @@ bool pack_linear_weight(Tensor& w) {
   });
   w.packed_rows = group;
   return true;
+}
+
+void load_packed_f32(const Tensor& t, int64_t first, int64_t n, float* dst) {
+  const int64_t K = t.dim(1), row_bytes = static_cast<int64_t>(dtype_bytes(t.dtype, K));
+  GF_CHECK(first % K == 0 && n % K == 0, Unsupported, "reading ", t.describe(), " (packed for the CPU's linear) from element ",
+           first, ": only whole rows can be read");
+  std::vector<char> row(static_cast<size_t>(row_bytes));
+  for (int64_t r = first / K; r < (first + n) / K; r++, dst += K) {
+    read_packed_row(static_cast<const char*>(t.raw()), r, t.dtype, K, t.packed_rows, row.data());
+    to_f32(row.data(), t.dtype, dst, K);
+  }
 }
 
 void gemm_group(const MatmulArgs* parts, int count) {

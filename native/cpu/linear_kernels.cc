@@ -20,19 +20,24 @@ void finish_activation_block(BlockQ8Act& out, DType wt) {
 
 namespace {
 
-// The bytes of one group (group_rows rows of row_bytes) moved between the rows as written and the packed layout
-// (linear_kernels.h), with the group copied to scratch first. place(copy): copy(plain, packed, n) for every
-// run of n bytes at `plain` in the rows and `packed` in the layout.
-template <class Place>
-void repack_groups(char* rows, int64_t N, int64_t group_rows, int64_t row_bytes, bool to_packed, Place place) {
-  std::vector<char> scratch(static_cast<size_t>(group_rows * row_bytes));
-  for (int64_t g = 0; g + group_rows <= N; g += group_rows) {
-    char* group = rows + g * row_bytes;
-    std::memcpy(scratch.data(), group, scratch.size());
-    place([&](int64_t plain, int64_t packed, int64_t n) {
-      if (to_packed) std::memcpy(group + packed, scratch.data() + plain, static_cast<size_t>(n));
-      else std::memcpy(group + plain, scratch.data() + packed, static_cast<size_t>(n));
-    });
+// Where row o of a packed group (linear_kernels.h) keeps its bytes: copy(plain, packed, n) for every run of n
+// bytes at `plain` in the row as written and at `packed` from the group's start.
+template <class Copy>
+void place_row(DType dtype, int64_t K, int group_rows, int64_t o, Copy copy) {
+  const int64_t row_bytes = static_cast<int64_t>(dtype_bytes(dtype, K));
+  if (!is_quantized(dtype)) {  // row pairs: 32-byte groups of columns interleaved, then the two tails
+    const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
+    for (int64_t c = 0; c < groups; c++) copy(c * 32, c * 64 + o * 32, 32);
+    copy(groups * 32, groups * 64 + o * tail, tail);
+    return;
+  }
+  // quantized blocks: `scales` f16 words (d, and m for Q4_1), then the quants as dwords
+  const int64_t block = static_cast<int64_t>(dtype_bytes(dtype, kQuantBlock)), R = group_rows;
+  const int64_t scales = dtype == DType::Q4_1 ? 2 : 1, dwords = (block - 2 * scales) / 4;
+  for (int64_t b = 0; b < K / kQuantBlock; b++) {
+    const int64_t plain = b * block, packed = b * R * block;
+    for (int64_t j = 0; j < scales; j++) copy(plain + 2 * j, packed + j * 2 * R + 2 * o, 2);
+    for (int64_t i = 0; i < dwords; i++) copy(plain + 2 * scales + 4 * i, packed + scales * 2 * R + i * 4 * R + 4 * o, 4);
   }
 }
 
@@ -40,28 +45,24 @@ void repack_groups(char* rows, int64_t N, int64_t group_rows, int64_t row_bytes,
 
 void repack_linear(char* rows, int64_t N, DType dtype, int64_t K, int group_rows, bool to_packed) {
   const int64_t row_bytes = static_cast<int64_t>(dtype_bytes(dtype, K));
-  if (!is_quantized(dtype)) {  // row pairs
-    const int64_t groups = row_bytes / 32, tail = row_bytes - groups * 32;
-    repack_groups(rows, N, 2, row_bytes, to_packed, [&](auto copy) {
-      for (int64_t r = 0; r < 2; r++) {
-        for (int64_t c = 0; c < groups; c++) copy(r * row_bytes + c * 32, c * 64 + r * 32, 32);
-        copy(r * row_bytes + groups * 32, groups * 64 + r * tail, tail);
-      }
-    });
-    return;
-  }
-  // quantized blocks: `scales` f16 words (d, and m for Q4_1), then the quants, in both layouts
-  const int64_t block = static_cast<int64_t>(dtype_bytes(dtype, kQuantBlock)), blocks = K / kQuantBlock;
-  const int64_t scales = dtype == DType::Q4_1 ? 2 : 1, dwords = (block - 2 * scales) / 4, R = group_rows;
-  repack_groups(rows, N, R, row_bytes, to_packed, [&](auto copy) {
-    for (int64_t b = 0; b < blocks; b++) {
-      const int64_t packed = b * R * block;
-      for (int64_t o = 0; o < R; o++) {
-        const int64_t plain = o * row_bytes + b * block;
-        for (int64_t j = 0; j < scales; j++) copy(plain + 2 * j, packed + j * 2 * R + 2 * o, 2);
-        for (int64_t i = 0; i < dwords; i++) copy(plain + 2 * scales + 4 * i, packed + scales * 2 * R + i * 4 * R + 4 * o, 4);
-      }
+  std::vector<char> scratch(static_cast<size_t>(group_rows * row_bytes));  // one group as it was
+  for (int64_t g = 0; g + group_rows <= N; g += group_rows) {
+    char* group = rows + g * row_bytes;
+    std::memcpy(scratch.data(), group, scratch.size());
+    for (int64_t o = 0; o < group_rows; o++) {
+      place_row(dtype, K, group_rows, o, [&](int64_t plain, int64_t packed, int64_t n) {
+        if (to_packed) std::memcpy(group + packed, scratch.data() + o * row_bytes + plain, static_cast<size_t>(n));
+        else std::memcpy(group + o * row_bytes + plain, scratch.data() + packed, static_cast<size_t>(n));
+      });
     }
+  }
+}
+
+void read_packed_row(const char* rows, int64_t row, DType dtype, int64_t K, int group_rows, char* dst) {
+  const int64_t row_bytes = static_cast<int64_t>(dtype_bytes(dtype, K)), o = row % group_rows;
+  const char* group = rows + (row - o) * row_bytes;
+  place_row(dtype, K, group_rows, o, [&](int64_t plain, int64_t packed, int64_t n) {
+    std::memcpy(dst + plain, group + packed, static_cast<size_t>(n));
   });
 }
 

@@ -112,6 +112,8 @@ struct TileTable {
 //     for Q4_1 then their sixteen m, then the quants as dword vectors: vector i holds dword i of each row's qs
 //     (row o at bytes 4o..4o + 3; Q4: 4 vectors, Q8_0: 8), so a block loads as whole vectors, transposed.
 void repack_linear(char* rows, int64_t N, DType dtype, int64_t K, int group_rows, bool to_packed);
+// Row `row` of packed weight rows (rows: the first row's place) as it was written: row_bytes bytes into dst.
+void read_packed_row(const char* rows, int64_t row, DType dtype, int64_t K, int group_rows, char* dst);
 
 using FloatTiles = TileTable<float>;     // f32, f16 weights
 using Bf16Tiles = TileTable<uint16_t>;    // bf16 weights (activations rounded to bf16)

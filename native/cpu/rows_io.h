@@ -10,8 +10,12 @@
 namespace gf {
 namespace cpu {
 
-// dst[0..n) = t's elements [first, first + n) as f32 (first and n multiples of 32 for quantized tensors).
+void load_packed_f32(const Tensor& t, int64_t first, int64_t n, float* dst);
+
+// dst[0..n) = t's elements [first, first + n) as f32 (first and n multiples of 32 for quantized tensors; whole
+// rows of a tensor packed for the CPU's linear, such as a token embedding that is also the LM head).
 inline void load_f32(const Tensor& t, int64_t first, int64_t n, float* dst) {
+  if (t.packed_rows != 0) return load_packed_f32(t, first, n, dst);
   const char* src = static_cast<const char*>(t.raw()) + dtype_bytes(t.dtype, first);
   switch (t.dtype) {
     case DType::F32: {

@@ -48,6 +48,19 @@ describe('embedding', () => {
     expectClose(f32(o), ref.embedding(ids, tok.values, 32, 1), 0, `embedding seed ${seed}`);
   });
 
+  test.each(['f32', 'bf16', 'q8_0', 'q4_0', 'q4_1'] as const)('a %s table packed for the CPU linear (tied to the LM head) gives the same rows', (dtype) => {
+    // where the tier packs (AVX-512: row pairs, quantized groups of 16 rows), the lookup reads the packed rows
+    const seed = nextSeed();
+    const V = 48, C = 96;
+    const plain = table(dtype, V, C, seed).t;
+    const packed = tensor(dtype, [V, C], new Uint8Array(plain.read()));
+    packed.packForLinear();
+    const ids = ints(40, seed + 1, V);
+    const [want, got] = [out([40, C]), out([40, C])];
+    runSync([ops.embedding({ ids: i32t(ids), tok: plain, scale: 1.3, out: want }), ops.embedding({ ids: i32t(ids), tok: packed, scale: 1.3, out: got })]);
+    expect(new Uint32Array(got.read())).toEqual(new Uint32Array(want.read()));
+  });
+
   describe('indices out of range are ERR_GPUFORMER_INPUT naming the argument, index and value; out is untouched', () => {
     const setup = () => ({ tok: table('f32', 10, 32, 1).t, pos: table('f32', 8, 32, 2).t, type: table('f32', 2, 32, 3).t });
     test('ids', () => {

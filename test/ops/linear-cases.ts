@@ -456,11 +456,13 @@ export interface PackedResult {
   linearsMismatches: number;
   /** the same through a view of the rows after the first group (whole groups: it keeps the layout), -1 without one */
   viewMismatches: number;
-  /** read() gives the weights as they were written */
+  /** read() gives the weights as they were written, and cast to f32 their values */
   readsBack: boolean;
-  /** the error codes of write() and of a view that splits a group after packing ('' where they worked) */
+  castMismatches: number;
+  /** the error codes of write(), of a view that splits a group and of an op that does not read packed weights (copy) */
   writeError: string;
   viewError: string;
+  copyError: string;
 }
 
 const errorCode = (fn: () => unknown): string => {
@@ -508,6 +510,8 @@ export function checkPacked(c: PackedCase): PackedResult {
     ]);
     viewMismatches = differing(gotRest.read(), wantRest.read());
   }
+  const [castPlain, castPacked] = [out([c.N, c.K]), out([c.N, c.K])];
+  runSync([ops.cast({ x: plain, out: castPlain }), ops.cast({ x: packing, out: castPacked })]);
   return {
     packed,
     packedWithView,
@@ -515,8 +519,10 @@ export function checkPacked(c: PackedCase): PackedResult {
     linearsMismatches: differing(gotA.read(), w) + differing(gotB.read(), w),
     viewMismatches,
     readsBack: differing(packing.read(), plain.read()) === 0,
+    castMismatches: differing(castPacked.read(), castPlain.read()),
     writeError: errorCode(() => packing.write(new Uint8Array(plain.read()))),
     viewError: errorCode(() => packing.view(c.K, [c.N - 2, c.K])),
+    copyError: errorCode(() => runSync([ops.copy({ x: packing, out: tensor(c.wdtype, [c.N, c.K], weights) })])),
   };
 }
 

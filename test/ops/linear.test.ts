@@ -97,7 +97,8 @@ describe('weights packed for the CPU linear (Tensor.packForLinear): the same bit
   // The AVX-512 tier packs f32 and bf16 weights of an even row count (its tiles then load a weight pair at
   // once) and quantized ones of a row count that fills groups of 16 (a block's scales and quants load as whole
   // vectors); the others leave them as they are. Either way the outputs are the unpacked weights' bits, read()
-  // gives the rows back, views of whole groups keep working, and writes or views that split a group are refused.
+  // and cast give the rows back, views of whole groups keep working, and writes, views that split a group and
+  // ops that read raw tensors (copy) are refused.
   const expectPacked = (results: PackedResult[], tier: string) => {
     results.forEach((r, i) => {
       const c = PACKED_CASES[i];
@@ -105,8 +106,9 @@ describe('weights packed for the CPU linear (Tensor.packForLinear): the same bit
       expect({ ...c, packed: r.packed, packedWithView: r.packedWithView }).toEqual({ ...c, packed: packs, packedWithView: false });
       expect({ ...c, linear: r.linearMismatches, linears: r.linearsMismatches }).toEqual({ ...c, linear: 0, linears: 0 });
       expect({ ...c, view: r.viewMismatches }).toEqual({ ...c, view: c.N >= 2 * packedGroupRows(c.wdtype) ? 0 : -1 });
-      expect({ ...c, readsBack: r.readsBack, write: r.writeError, view: r.viewError })
-        .toEqual({ ...c, readsBack: true, write: packs ? 'ERR_GPUFORMER_INPUT' : '', view: packs ? 'ERR_GPUFORMER_INPUT' : '' });
+      const refused = packs ? 'ERR_GPUFORMER_INPUT' : '';
+      expect({ ...c, readsBack: r.readsBack, cast: r.castMismatches, write: r.writeError, view: r.viewError, copy: r.copyError })
+        .toEqual({ ...c, readsBack: true, cast: 0, write: refused, view: refused, copy: refused });
     });
   };
   test('in this process', () => {

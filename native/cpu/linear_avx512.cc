@@ -28,10 +28,11 @@ constexpr bool kVnni = false, kBf16Dot = false;
 #include "cpu/linear_zmm.inc"
 }  // namespace
 // Float tiles of 4 activation rows × 12 weight rows: 24 zmm accumulators (6 weight pairs), 4 activation
-// vectors and one weight pair, so per 8 columns 10 loads (6 of them with an insert) meet 24 FMAs. Bf16
-// tiles without vdpbf16ps split each vector in two: 4 × 8 keeps the 16 accumulators and 8 halves in registers.
-// Quantized tiles of 8 activation rows × 16 weight rows: a block's transpose and nibble split (16 loads,
-// 20 shuffles, 16 scalar loads of the scales) serve 8 rows, each of which costs 8 integer dots and 3 float ops.
+// vectors and one weight pair, so per 8 columns 10 loads (on weights read in place, 6 of them with an insert)
+// meet 24 FMAs. Bf16 tiles without vdpbf16ps split each vector in two: 4 × 8 keeps the 16 accumulators and 8
+// halves in registers. Quantized tiles of 8 activation rows × 16 weight rows: a block's transpose and nibble
+// split (in place: 16 loads, 20 shuffles, 16 scalar loads of the scales; packed: 4 or 8 vector loads and one
+// conversion per scale vector) serve 8 rows, each of which costs 8 integer dots and 3 float ops.
 const FloatTiles& float_tiles(DType wt) {
   return wt == DType::F32 ? table_with_pairs<FloatStep<DType::F32>, 4, 12>() : float_table<4, 12>(wt);
 }

@@ -73,12 +73,13 @@ constexpr bool kVnni = false;
 }  // namespace
 // Float tiles of 3 activation rows × 4 weight rows: 12 ymm accumulators, 3 activation vectors and one weight
 // vector, so per 8 columns 7 loads meet 12 FMAs. Quantized tiles of 4 activation rows × 8 weight rows (one
-// ymm of outputs): a block's transpose and nibble split serve 4 rows.
+// ymm of outputs): a block's transpose (or, on weights packed in groups of 8 rows, its vector loads) and nibble
+// split serve 4 rows.
 const FloatTiles& float_tiles(DType wt) { return float_table<3, 4>(wt); }
 // Bf16 tiles split each activation vector in two (odd and even elements): 2 × 4 keeps 8 accumulators,
 // 4 activation halves and 2 weight halves in the 16 registers.
 const Bf16Tiles& bf16_tiles() { return bf16_table<2, 4>(); }
-const QuantTiles& quant_tiles(DType wt) { return quant_table<4>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table_with_packed<4>(wt); }
 }  // namespace madd
 #pragma GCC pop_options
 
@@ -89,7 +90,7 @@ namespace {
 constexpr bool kVnni = true;
 #include "cpu/linear_ymm.inc"
 }  // namespace
-const QuantTiles& quant_tiles(DType wt) { return quant_table<4>(wt); }
+const QuantTiles& quant_tiles(DType wt) { return quant_table_with_packed<4>(wt); }
 }  // namespace vnni
 #pragma GCC pop_options
 

@@ -432,8 +432,9 @@ export function runLinearsCases(cases: LinearsCase[]): LinearsResult[] {
 
 /**
  * Weights packed for the CPU's linear (Tensor.packForLinear, native/cpu/gemm.h): where the tier packs them (the
- * AVX-512 tier: f32 and bf16 rows in pairs, quantized rows in groups of 16), linear and linears must give the
- * bits the unpacked weights give; where it does not, packForLinear leaves them as they were.
+ * AVX-512 tier: f32 and bf16 rows in pairs, quantized rows in groups of 16; AVX2: quantized rows in groups of
+ * 8), linear and linears must give the bits the unpacked weights give; where it does not, packForLinear leaves
+ * them as they were.
  */
 export interface PackedCase {
   wdtype: 'f32' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1';
@@ -443,8 +444,16 @@ export interface PackedCase {
   seed: number;
 }
 
-/** The rows of one packed group on the AVX-512 tier. */
-export const packedGroupRows = (wdtype: PackedCase['wdtype']): number => (isQuantized(wdtype) ? 16 : 2);
+/** The rows of one packed group on a kernel tier ('avx512', 'avx2', ...), 0 where it does not pack the dtype. */
+export function packedGroupRows(wdtype: PackedCase['wdtype'], tier: string): number {
+  if (tier === 'avx512') return isQuantized(wdtype) ? 16 : 2;
+  if (tier === 'avx2') return isQuantized(wdtype) ? 8 : 0;
+  return 0;
+}
+
+/** The kernel tier of this process (GPUFORMER_CPU_ISA may cap it). */
+export const cpuTier = (): string =>
+  (native.devices().devices.find((d) => d.id === 'cpu') as unknown as { isa: { tier: string } }).isa.tier;
 
 export interface PackedResult {
   /** what packForLinear answered (N not a multiple of the group never packs) */
@@ -498,8 +507,8 @@ export function checkPacked(c: PackedCase): PackedResult {
     ops.linears({ x, w: [packing, plain], bias: [bias, bias], out: [gotA, gotB] }),
   ]);
   const w = want.read();
-  // the rows after the first group, as a fused weight's later part is viewed
-  const group = packedGroupRows(c.wdtype);
+  // the rows after the first group (of the largest group any tier packs), as a fused weight's later part is viewed
+  const group = isQuantized(c.wdtype) ? 16 : 2;
   let viewMismatches = -1;
   if (c.N >= 2 * group) {
     const rest = c.N - group;
@@ -530,9 +539,9 @@ export const PACKED_CASES: PackedCase[] = [
   ...(['f32', 'bf16'] as const).flatMap((wdtype, i) => [
     [1, 301, 40], [3, 96, 24], [17, 257, 40], [70, 384, 64], [9, 64, 7],
   ].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9100 + 10 * i + j }))),
-  // quantized: groups of 16 rows; N = 24 does not fill them
+  // quantized: groups of 16 rows (8 on AVX2); N = 24 fills only groups of 8, N = 20 neither
   ...(['q8_0', 'q4_0', 'q4_1'] as const).flatMap((wdtype, i) => [
-    [1, 64, 16], [3, 96, 48], [17, 256, 32], [70, 384, 64], [9, 64, 24],
+    [1, 64, 16], [3, 96, 48], [17, 256, 32], [70, 384, 64], [9, 64, 24], [2, 128, 20],
   ].map(([M, K, N], j) => ({ wdtype, M, K, N, seed: 9200 + 10 * i + j }))),
 ];
 

@@ -9,8 +9,8 @@ import { ops, run, runSync } from '../../lib/ops';
 import { expectClose, f32, TOLERANCE } from '../helpers/compare';
 import { nextSeed, normal } from '../helpers/random';
 import {
-  casesFor, checkLinear, checkLinears, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, LinearCase,
-  LinearResult, linearRef, LinearsCase, LinearsResult, PACKED_CASES, packedGroupRows, PackedResult, runInvariance,
+  casesFor, checkLinear, checkLinears, cpuTier, encodeWeights, INVARIANCE_ROWS, InvarianceCase, InvarianceResult, isQuantized,
+  LinearCase, LinearResult, linearRef, LinearsCase, LinearsResult, PACKED_CASES, packedGroupRows, PackedResult, runInvariance,
   runLinearsCases, runPackedCases, WEIGHT_DTYPES,
 } from './linear-cases';
 import { disposeAll, expectCoded, out, tensor } from './tensors';
@@ -96,24 +96,24 @@ describe('linear across thread counts', () => {
 describe('weights packed for the CPU linear (Tensor.packForLinear): the same bits from linear and linears', () => {
   // The AVX-512 tier packs f32 and bf16 weights of an even row count (its tiles then load a weight pair at
   // once) and quantized ones of a row count that fills groups of 16 (a block's scales and quants load as whole
-  // vectors); the others leave them as they are. Either way the outputs are the unpacked weights' bits, read()
+  // vectors), the AVX2 tier quantized ones in groups of 8; the others leave them as they are. Either way the outputs are the unpacked weights' bits, read()
   // and cast give the rows back, views of whole groups keep working, and writes, views that split a group and
   // ops that read raw tensors (copy) are refused.
   const expectPacked = (results: PackedResult[], tier: string) => {
     results.forEach((r, i) => {
       const c = PACKED_CASES[i];
-      const packs = tier === 'avx512' && c.N % packedGroupRows(c.wdtype) === 0;
+      const group = packedGroupRows(c.wdtype, tier);
+      const packs = group > 0 && c.N % group === 0;
       expect({ ...c, packed: r.packed, packedWithView: r.packedWithView }).toEqual({ ...c, packed: packs, packedWithView: false });
       expect({ ...c, linear: r.linearMismatches, linears: r.linearsMismatches }).toEqual({ ...c, linear: 0, linears: 0 });
-      expect({ ...c, view: r.viewMismatches }).toEqual({ ...c, view: c.N >= 2 * packedGroupRows(c.wdtype) ? 0 : -1 });
+      expect({ ...c, view: r.viewMismatches }).toEqual({ ...c, view: c.N >= 2 * (isQuantized(c.wdtype) ? 16 : 2) ? 0 : -1 });
       const refused = packs ? 'ERR_GPUFORMER_INPUT' : '';
       expect({ ...c, readsBack: r.readsBack, cast: r.castMismatches, write: r.writeError, view: r.viewError, copy: r.copyError })
         .toEqual({ ...c, readsBack: true, cast: 0, write: refused, view: refused, copy: refused });
     });
   };
   test('in this process', () => {
-    const cpu = native.devices().devices.find((d) => d.id === 'cpu') as { isa: { tier: string } };
-    expectPacked(runPackedCases(PACKED_CASES), cpu.isa.tier);
+    expectPacked(runPackedCases(PACKED_CASES), cpuTier());
   });
   forEachTier(CPU_TIERS.all, (tier) => {
     expectPacked(runInTier<PackedResult[]>(tier, 'linear-cases.ts', 'runPackedCases', PACKED_CASES), tier.level.tier);

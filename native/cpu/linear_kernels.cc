@@ -105,6 +105,7 @@ QuantizeFn active_quantize() {
 
 RoundBf16Fn active_round_bf16() {
 #if defined(__x86_64__)
+  if (use_avx512() && use_avx512_bf16()) return avx512::round_activations_bf16;
   if (use_avx2()) return avx2::round_activations_bf16;
 #endif
   return portable::round_activations_bf16;

@@ -150,6 +150,7 @@ namespace avx512 {
 const FloatTiles& float_tiles(DType wt);
 const Bf16Tiles& bf16_tiles(bool dot);  // dot: vdpbf16ps (AVX512-BF16), else FMAs under MXCSR's flush
 const QuantTiles& quant_tiles(DType wt, bool vnni);
+void round_activations_bf16(const float* x, uint16_t* out, int64_t K);  // AVX512-BF16's vcvtneps2bf16
 }  // namespace avx512
 #endif
 #if defined(__aarch64__)

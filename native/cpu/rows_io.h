@@ -10,6 +10,7 @@
 namespace gf {
 namespace cpu {
 
+// the rows of a tensor packed for the CPU linear as written (gemm.cc, beside the packing)
 void load_packed_f32(const Tensor& t, int64_t first, int64_t n, float* dst);
 
 // dst[0..n) = t's elements [first, first + n) as f32 (first and n multiples of 32 for quantized tensors; whole

@@ -43,7 +43,11 @@ void quantize_activations(const float* x, BlockQ8Act* out, int64_t K, DType wt) 
     const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(out[b].qs), q8);
     out[b].d = d;
-    finish_activation_block(out[b], wt);
+    // Σ qs of the bytes as stored: sad against zero sums each 8 bytes of qs + 128 (biased to unsigned)
+    const __m256i sums = _mm256_sad_epu8(_mm256_xor_si256(q8, _mm256_set1_epi8(static_cast<char>(0x80))), _mm256_setzero_si256());
+    const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1));
+    const int biased = static_cast<int>(_mm_cvtsi128_si64(_mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2))));
+    finish_activation_block(out[b], wt, biased - 128 * kQuantBlock);
   }
 }
 

@@ -11,11 +11,15 @@
 namespace gf {
 namespace cpu {
 
+void finish_activation_block(BlockQ8Act& out, DType wt, int xsum) {
+  if (wt == DType::Q4_1) out.s = out.d * static_cast<float>(xsum);
+  else out.offset = (wt == DType::Q4_0 ? -8 : -128) * xsum;
+}
+
 void finish_activation_block(BlockQ8Act& out, DType wt) {
   int xsum = 0;
   for (int e = 0; e < kQuantBlock; e++) xsum += out.qs[e];
-  if (wt == DType::Q4_1) out.s = out.d * static_cast<float>(xsum);
-  else out.offset = (wt == DType::Q4_0 ? -8 : -128) * xsum;
+  finish_activation_block(out, wt, xsum);
 }
 
 namespace {

@@ -129,6 +129,8 @@ using RoundBf16Fn = void (*)(const float* x, uint16_t* out, int64_t K);
 // Fills out.s / out.offset for weight type wt from out.d and out.qs (shared by every tier: an integer sum
 // and one f32 multiply).
 void finish_activation_block(BlockQ8Act& out, DType wt);
+// The same with xsum = Σ_e out.qs[e] already summed (a SIMD tier has the quants in registers).
+void finish_activation_block(BlockQ8Act& out, DType wt, int xsum);
 
 // ---- the tables, per tier (each in its own file); wt is any float or quantized weight dtype
 namespace portable {

@@ -33,9 +33,10 @@ export interface Tensor {
   /**
    * A CPU linear weight [N, K] (no view of it alive) packed in place in the layout this machine's kernel tier
    * reads faster, where it has one for the dtype and N fills whole groups (native/cpu/gemm.h: on AVX-512, f32
-   * and bf16 rows in pairs, quantized rows in groups of 16); returns whether it did. Afterwards only linear and
-   * linears read it as weights; read() still gives the rows as they were, view() takes whole groups of rows,
-   * write() and loadFile() refuse it.
+   * and bf16 rows in pairs, quantized rows in groups of 16; on AVX2 quantized rows in groups of 8); returns
+   * whether it did. Afterwards only linear and linears (as weights), embedding (as the table) and cast read it,
+   * other ops refuse it; read() still gives the rows as they were, view() takes whole groups of rows, write()
+   * and loadFile() refuse it.
    */
   packForLinear(): boolean;
 }

@@ -108,8 +108,9 @@ const gf::Tensor& TensorWrap::writable(const char* method) const {
 }
 
 // packForLinear() -> boolean: packs a CPU linear weight [N, K] in place, in the layout this machine's kernel
-// tier reads faster (cpu/gemm.h: row pairs of f32 or bf16, groups of 16 quantized rows), when it has one for
-// the dtype and N fills whole groups; afterwards only linear and linears read it.
+// tier reads faster (cpu/gemm.h: row pairs of f32 or bf16, groups of 16 quantized rows on AVX-512, 8 on AVX2),
+// when it has one for the dtype and N fills whole groups; afterwards only linear, linears, the embedding lookup
+// and cast read it.
 Napi::Value TensorWrap::PackForLinear(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     live("packForLinear");

@@ -36,7 +36,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value PackForLinear(const Napi::CallbackInfo& info);
 
   const gf::Tensor& live(const char* method) const;
-  // live, and not packed in row pairs: what writes of its bytes need
+  // live, and not packed for the CPU's linear: what writes of its bytes need
   const gf::Tensor& writable(const char* method) const;
 
   gf::Tensor tensor_;

@@ -55,8 +55,9 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::vector<int64_t> strides;  // in elements; contiguous row-major unless a view says otherwise
   // 0, or a CPU linear weight packed for the active tier's tiles in groups of this many rows
-  // (cpu::pack_linear_weight: 2 for f32 / bf16 row pairs, 16 for quantized ones): only linear and linears
-  // read it; views take whole groups of rows, Tensor.read unpacks, writes are refused.
+  // (cpu::pack_linear_weight: 2 for f32 / bf16 row pairs, 16 or 8 for quantized ones): only linear, linears,
+  // the embedding lookup and cast read it (the addon refuses it to other ops); views take whole groups of
+  // rows, Tensor.read unpacks, writes are refused.
   int packed_rows = 0;
 
   static Tensor empty(Device device, DType dtype, std::vector<int64_t> shape, MemoryTag tag, bool pinned = false);

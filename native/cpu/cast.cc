@@ -1,11 +1,10 @@
 // cpu::cast: element conversion (convert.h) split into block-aligned chunks across the pool.
 #include <algorithm>
-#include <vector>
 
 #include "core/thread_pool.h"
 #include "cpu/convert.h"
 #include "cpu/cpu_ops.h"
-#include "cpu/linear_kernels.h"
+#include "cpu/gemm.h"
 
 namespace gf {
 namespace cpu {
@@ -17,13 +16,9 @@ void cast(const Tensor& x, Tensor& out) {
   const void* src = x.raw();
   char* dst = static_cast<char*>(out.raw());
   if (x.packed_rows != 0) {  // weights packed for linear: each row as it was written, then converted
-    const int64_t K = x.dim(1), row_bytes = static_cast<int64_t>(dtype_bytes(x.dtype, K));
+    const int64_t K = x.dim(1);
     parallel_for(x.dim(0), std::max<int64_t>(1, kChunk / K), [&](int64_t begin, int64_t end) {
-      std::vector<char> row(static_cast<size_t>(row_bytes));
-      for (int64_t r = begin; r < end; r++) {
-        read_packed_row(static_cast<const char*>(src), r, x.dtype, K, x.packed_rows, row.data());
-        convert(row.data(), x.dtype, dst + dtype_bytes(out.dtype, r * K), out.dtype, K);
-      }
+      convert_packed_rows(x, begin, end, dst + dtype_bytes(out.dtype, begin * K), out.dtype);
     });
     return;
   }

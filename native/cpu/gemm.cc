@@ -133,15 +133,23 @@ bool pack_linear_weight(Tensor& w) {
   return true;
 }
 
+void convert_packed_rows(const Tensor& t, int64_t r0, int64_t r1, void* dst, DType dst_dtype) {
+  const int64_t K = t.dim(1);
+  // one row as written, per thread: the embedding lookup reads a row per token (decode: one per step)
+  thread_local std::vector<char> row;
+  row.resize(dtype_bytes(t.dtype, K));
+  char* out = static_cast<char*>(dst);
+  for (int64_t r = r0; r < r1; r++, out += dtype_bytes(dst_dtype, K)) {
+    read_packed_row(static_cast<const char*>(t.raw()), r, t.dtype, K, t.packed_rows, row.data());
+    convert(row.data(), t.dtype, out, dst_dtype, K);
+  }
+}
+
 void load_packed_f32(const Tensor& t, int64_t first, int64_t n, float* dst) {
-  const int64_t K = t.dim(1), row_bytes = static_cast<int64_t>(dtype_bytes(t.dtype, K));
+  const int64_t K = t.dim(1);
   GF_CHECK(first % K == 0 && n % K == 0, Unsupported, "reading ", t.describe(), " (packed for the CPU's linear) from element ",
            first, ": only whole rows can be read");
-  std::vector<char> row(static_cast<size_t>(row_bytes));
-  for (int64_t r = first / K; r < (first + n) / K; r++, dst += K) {
-    read_packed_row(static_cast<const char*>(t.raw()), r, t.dtype, K, t.packed_rows, row.data());
-    to_f32(row.data(), t.dtype, dst, K);
-  }
+  convert_packed_rows(t, first / K, (first + n) / K, dst, DType::F32);
 }
 
 void gemm_group(const MatmulArgs* parts, int count) {

@@ -32,6 +32,9 @@ struct MatmulArgs {
 // whether it did; Tensor::packed_rows says so afterwards. The same bits from linear either way; views of whole
 // groups keep the layout (Tensor::view).
 bool pack_linear_weight(Tensor& w);
+// Rows [r0, r1) of a weight packed by pack_linear_weight as they were written, converted to dst_dtype
+// (convert.h) into dst: what cast and the embedding lookup (rows_io.h) read.
+void convert_packed_rows(const Tensor& t, int64_t r0, int64_t r1, void* dst, DType dst_dtype);
 
 void gemm(const MatmulArgs& a);
 // Several matmuls of one x (the same x, M and K, one weight dtype; their own w, bias, out and N): x converted

@@ -79,7 +79,8 @@ struct BlockQ8Act {
 };
 
 // One tile: out[r * ldo + c] for r < R activation rows and c < C weight rows, by the contract above (bias[c]
-// added when bias is not null). w: the first weight row, rows ldw bytes apart, read in place (no packing);
+// added when bias is not null). w: the first weight row, rows ldw bytes apart (a packed table's tiles: the first
+// group, groups ldw bytes apart; TileTable::group_rows);
 // x: the first activation row, rows ldx elements apart (floats, or quantized blocks for quantized weights).
 // K is in weight elements. next: null, or the first of C weight rows (ldw apart) to prefetch into L2 while
 // this tile computes — the driver passes a later tile's, for weights that stream from DRAM or L3 (decode, a

@@ -42,6 +42,8 @@ constexpr int64_t kBlockBytes = 128 << 10;  // activations per task
 // (tiles of 16 rows, 5.8 KB at K = 576) took 4.4-4.9 ms a token at 4 KB (the next tile), 4.8-6.6 ms at 8 KB,
 // on a Zen 4; f32 GEMVs and a short input's embedding (tiles of 27 and 18 KB: one tile either way) alike.
 constexpr int64_t kPrefetchBytes = 4 << 10;
+// How many passes over a weight tile (one per row tile of a task's block) prefetch the next tile's rows.
+constexpr int64_t kPrefetchPasses = 4;
 
 // x: the activation rows (floats, bf16, or quantized blocks), ldx elements apart, x_row_bytes each, shared
 // by the parts (their own w, bias, out and N; one weight dtype and K). flush: every task runs with denormals
@@ -89,19 +91,22 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
         const char* w = static_cast<const char*>(a.w);
         const int64_t n = (tile - first) * t.c;
         const int cols = static_cast<int>(std::min<int64_t>(t.c, a.N - n));
-        // Every pass over this weight tile prefetches a tile's worth of rows kPrefetchBytes ahead (in its
-        // part). Where few row tiles pass (M of a few dozen: a short input's embedding, decode), the weights
-        // come straight from DRAM or L3 once and a DRAM access outlasts a pass; the hardware prefetcher falls
-        // behind on C interleaved row streams. Where many pass, the later passes' prefetches hit lines
-        // already on their way and cost a load slot each (measured: M = 14 rows of MiniLM's linears 22-27 %
-        // faster, f32 and bf16; M = 64 7 %; M = 256 and 445 within noise, against prefetching for
-        // one-row-tile blocks only).
+        // The first kPrefetchPasses passes over this weight tile prefetch a tile's worth of rows
+        // kPrefetchBytes ahead (in its part). Where few row tiles pass (M of a few dozen: a short input's
+        // embedding, decode), the weights come straight from DRAM or L3 once and a DRAM access outlasts a
+        // pass; the hardware prefetcher falls behind on C interleaved row streams, and every pass prefetching
+        // keeps the lines arriving (measured: M = 14 rows of MiniLM's linears 22-27 % faster, f32 and bf16,
+        // than without; M = 8 and 15 from DRAM 10-15 % faster than prefetching in the first pass alone). The
+        // later passes of a block of many row tiles only find those lines there already, and run the tile's
+        // loop without the prefetch (f32 GEMM at M = 448 on a Zen 4: AVX2 tiles 15-20 % faster, AVX-512
+        // ones 2-4 %).
         const int64_t ahead = n + ceil_div(kPrefetchBytes, t.c * ldw) * t.c;
         const char* next = ahead + t.c <= a.N ? w + ahead * ldw : nullptr;
+        const int64_t prefetching_end = m0 + kPrefetchPasses * t.r;
         for (int64_t m = m0; m < m1; m += t.r) {
           const int rows = static_cast<int>(std::min<int64_t>(t.r, m1 - m));
           t.tile[rows][cols](w + n * ldw, tile_ldw, x + m * ldx, ldx, a.K, a.bias ? a.bias + n : nullptr,
-                             a.out + m * a.N + n, a.N, next);
+                             a.out + m * a.N + n, a.N, m < prefetching_end ? next : nullptr);
         }
       }
     }

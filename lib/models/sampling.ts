@@ -22,7 +22,7 @@ import {
   MAX_LOGIT_BIAS, MAX_TOP_LOGPROBS, SamplingState, StepSequence, TokenLogprobs, hasPenalties,
 } from '../core/step';
 import { PenaltyPlan, PenaltyRow, PenaltySlots } from './penalty-slots';
-import { StepViews } from './activations';
+import { ViewCache } from './activations';
 import { ListBuffer, Staging, padded } from './step-inputs';
 
 /** Which parts of the stage a step runs: with the row count, what fixes its commands and buffers. */
@@ -205,7 +205,7 @@ export class SamplingStage {
   private readonly topLogprobs: Tensor;
   private readonly slots: PenaltySlots;
   /** views of the fixed buffers handed to a step's commands */
-  private readonly views = new StepViews();
+  private readonly views = new ViewCache();
   private readonly owned: Array<{ dispose(): void }>;
 
   constructor(device: DeviceName, private readonly vocabSize: number, private readonly maxRows: number, maxNumBatchedTokens: number) {
@@ -284,7 +284,7 @@ export class SamplingStage {
       if (s.penalties) {
         prog.push(ops.countTokens({ counts: this.counts, slots: t.penaltySlots, offsets: t.countOffsets, tokens: t.countTokens }));
       }
-      src = this.views.take(this.processed.view(0, [S, this.vocabSize]));
+      src = this.views.view(this.processed, 0, [S, this.vocabSize]);
       prog.push(ops.processLogits({
         logits, out: src,
         ...(s.mask ? { maskWords: t.maskWords, maskRows: t.maskRows } : {}),
@@ -292,15 +292,15 @@ export class SamplingStage {
         ...(s.penalties ? { counts: this.counts, penaltySlots: t.penaltySlots, repetition: t.repetition, frequency: t.frequency, presence: t.presence } : {}),
       }));
     }
-    const out = this.views.take(this.sampled.view(0, [S]));
+    const out = this.views.view(this.sampled, 0, [S]);
     prog.push(s.greedy
       ? ops.argmax({ logits: src, out })
       : ops.sample({ logits: src, temperature: t.temperature, topK: t.topK, topP: t.topP, minP: t.minP, seeds: t.seeds, steps: t.steps, out }));
     if (s.topLogprobs >= 0) {
       const K = s.topLogprobs;
-      const lp = this.views.take(this.tokenLogprobs.view(0, [S]));
-      const ids = K > 0 ? this.views.take(this.topIds.view(0, [S, K])) : null;
-      const top = K > 0 ? this.views.take(this.topLogprobs.view(0, [S, K])) : null;
+      const lp = this.views.view(this.tokenLogprobs, 0, [S]);
+      const ids = K > 0 ? this.views.view(this.topIds, 0, [S, K]) : null;
+      const top = K > 0 ? this.views.view(this.topLogprobs, 0, [S, K]) : null;
       prog.push(ops.logprobs({ logits, tokens: out, tokenLogprobs: lp, topIds: ids, topLogprobs: top }));
     }
     return prog;
@@ -338,14 +338,14 @@ export class SamplingStage {
     this.slots.forget(plan);
   }
 
-  /** Disposes the step's views (once its program has run). */
+  /** Between steps (once the step's program has been handed to exec). */
   release(): void {
     this.views.release();
     for (const b of [this.rowI32, this.rowF32, this.seedBuf, this.maskWords, this.biasTokens, this.biasValues, this.countTokens]) b.release();
   }
 
   dispose(): void {
-    this.release();
+    this.views.dispose();
     for (const b of this.owned) b.dispose();
   }
 

@@ -1,7 +1,7 @@
 /**
  * A runner's steps share its reserved buffers, so they run one at a time (the engine loop never overlaps
- * them; a second caller is refused), and the views a step took from those buffers are released once its
- * program has run. Both runners guard their steps with one of these.
+ * them; a second caller is refused), and each buffer is released once a step has run (it trims its cache of
+ * views: ViewCache). Both runners guard their steps with one of these.
  */
 import { inputError } from '../errors';
 

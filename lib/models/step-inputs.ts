@@ -12,7 +12,7 @@ import { inputError } from '../errors';
 import { DeviceName, Tensor } from '../native';
 import { checkTokenIds } from '../core/checks';
 import type { KvCacheShape, StepBudget, StepSequence } from '../core/step';
-import { StepViews } from './activations';
+import { ViewCache } from './activations';
 
 /** What a step must fit: the runner's budgets and cache, and the vocabulary. */
 export interface StepLimits extends StepBudget, KvCacheShape {
@@ -200,7 +200,7 @@ export function packEncoderBatch(batch: number[][], typeIds: number[][] | undefi
  */
 export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
   private readonly buffer: Tensor;
-  private readonly stepViews = new StepViews();
+  private readonly views = new ViewCache();
 
   constructor(device: DeviceName, private readonly make: (n: number) => A, dtype: 'i32' | 'f32' | 'i64', readonly capacity: number) {
     this.buffer = Tensor.empty(device, dtype, [Math.max(capacity, 1)], 'workspace');
@@ -223,15 +223,15 @@ export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
       off += d.length;
     }
     if (total > 0) this.buffer.write(host);
-    return parts.map(([, shape], i) => this.stepViews.take(this.buffer.view(offsets[i], shape)));
+    return parts.map(([, shape], i) => this.views.view(this.buffer, offsets[i], shape));
   }
 
   release(): void {
-    this.stepViews.release();
+    this.views.release();
   }
 
   dispose(): void {
-    this.release();
+    this.views.dispose();
     this.buffer.dispose();
   }
 }
@@ -243,7 +243,7 @@ export class Staging<A extends Int32Array | Float32Array | BigInt64Array> {
  */
 export class ListBuffer<A extends Int32Array | Float32Array> {
   private readonly buffer: Tensor;
-  private readonly stepViews = new StepViews();
+  private readonly views = new ViewCache();
 
   constructor(device: DeviceName, dtype: 'i32' | 'f32', readonly capacity: number) {
     this.buffer = Tensor.empty(device, dtype, [Math.max(capacity, 1)], 'workspace');
@@ -257,15 +257,15 @@ export class ListBuffer<A extends Int32Array | Float32Array> {
   upload(entries: A, shape: number[] = [this.buffer.shape[0]]): Tensor {
     if (entries.length > this.capacity) throw new Error(`ListBuffer: ${entries.length} entries exceed the reserved ${this.capacity}`);
     if (entries.length > 0) this.buffer.write(entries, 0);
-    return this.stepViews.take(this.buffer.view(0, shape));
+    return this.views.view(this.buffer, 0, shape);
   }
 
   release(): void {
-    this.stepViews.release();
+    this.views.release();
   }
 
   dispose(): void {
-    this.release();
+    this.views.dispose();
     this.buffer.dispose();
   }
 }

@@ -132,6 +132,7 @@ export function packSampling(seqs: StepSequence[], sampleSeqs: number[], vocabSi
  */
 export function padSampling(p: PackedSampling, rows: number): PackedSampling {
   if (rows < p.rows) throw new Error(`padSampling: ${p.rows} sampling rows cannot pad to ${rows}`);
+  if (rows === p.rows) return p;
   return {
     ...p, rows,
     temperature: padded(p.temperature, rows, 0), topK: padded(p.topK, rows, 0), topP: padded(p.topP, rows, 1),

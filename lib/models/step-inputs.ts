@@ -119,8 +119,9 @@ export function widthBucket(w: number, max: number): number {
   return Math.max(w, Math.min(2 ** Math.ceil(Math.log2(Math.max(w, 1))), max));
 }
 
-/** `a` lengthened to `n` elements, the new ones `fill` (padding a step's per-row arrays). */
+/** `a` lengthened to `n` elements, the new ones `fill` (padding a step's per-row arrays); `a` itself when it has n. */
 export function padded<A extends Int32Array | Float32Array | BigInt64Array>(a: A, n: number, fill: number | bigint): A {
+  if (a.length === n) return a;
   const out = new (a.constructor as new (n: number) => A)(n);
   out.set(a as never);
   out.fill(fill as never, a.length);
@@ -140,13 +141,20 @@ export function padDecodeStep(p: PackedStep, rows: number, width: number): Packe
   if (rows < B || width < p.blockTableWidth || p.numTokens !== B || p.sampleRows.length !== B) {
     throw new Error(`padDecodeStep: a decode step of ${B} sequences, width ${p.blockTableWidth}, cannot pad to ${rows} × ${width}`);
   }
+  if (rows === B && width === p.blockTableWidth) return p;
   const blockTables = new Int32Array(rows * width);  // padding entries: block 0 (never read past a context)
   for (let b = 0; b < B; b++) blockTables.set(p.blockTables.subarray(b * p.blockTableWidth, (b + 1) * p.blockTableWidth), b * width);
+  // a decode step's row b is token b (cuSeqlens 0, 1, …, B) and samples row b: the padding rows continue both
+  const ramp = (n: number) => {
+    const a = new Int32Array(n);
+    for (let i = 0; i < n; i++) a[i] = i;
+    return a;
+  };
   return {
     ...p, numTokens: rows, numSeqs: rows, blockTableWidth: width, blockTables,
     ids: padded(p.ids, rows, 0), positions: padded(p.positions, rows, 0), slotMapping: padded(p.slotMapping, rows, -1),
-    cuSeqlens: Int32Array.from({ length: rows + 1 }, (_, i) => i), contextLens: padded(p.contextLens, rows, 1),
-    sampleRows: Int32Array.from({ length: rows }, (_, i) => i),
+    cuSeqlens: rows === B ? p.cuSeqlens : ramp(rows + 1), contextLens: padded(p.contextLens, rows, 1),
+    sampleRows: rows === B ? p.sampleRows : ramp(rows),
   };
 }
 

@@ -98,8 +98,8 @@ void run_tiles(const MatmulArgs* parts, int count, const TileTable<X>& table, co
         // keeps the lines arriving (measured: M = 14 rows of MiniLM's linears 22-27 % faster, f32 and bf16,
         // than without; M = 8 and 15 from DRAM 10-15 % faster than prefetching in the first pass alone). The
         // later passes of a block of many row tiles only find those lines there already, and run the tile's
-        // loop without the prefetch (f32 GEMM at M = 448 on a Zen 4: AVX2 tiles 15-20 % faster, AVX-512
-        // ones 2-4 %).
+        // loop without the prefetch (f32 GEMM at M = 448 on a Zen 4, with the tiles' constant step size:
+        // AVX2 12-19 % faster, AVX-512 2-8 %).
         const int64_t ahead = n + ceil_div(kPrefetchBytes, t.c * ldw) * t.c;
         const char* next = ahead + t.c <= a.N ? w + ahead * ldw : nullptr;
         const int64_t prefetching_end = m0 + kPrefetchPasses * t.r;

@@ -117,8 +117,8 @@ const loadBefore = os.loadavg().map((v) => +v.toFixed(2));
 const fmaPeak = native.cpuFmaPeak(0.5);
 const measuredGhz = fmaPeak.gflops / (threads * 2 * 2 * fmaPeak.lanes);
 // (AMD Zen 4 runs a 512-bit FMA on its two 256-bit pipes together: one a cycle, so twice that clock.)
-const clockNote = `≈ ${measuredGhz.toFixed(2)} GHz with two FMA pipes per core, ${(2 * measuredGhz).toFixed(2)} GHz with one ` +
-  `(${fmaPeak.lanes}-lane FMAs on AMD Zen 4)`;
+const clockNote = `≈ ${measuredGhz.toFixed(2)} GHz with two FMA pipes per core` +
+  (fmaPeak.lanes === 16 ? `, ${(2 * measuredGhz).toFixed(2)} GHz with one (16-lane FMAs on AMD Zen 4)` : '');
 console.log(`measured FMA peak: ${fmaPeak.gflops.toFixed(1)} GFLOP/s on ${fmaPeak.threads} threads at ${fmaPeak.lanes}-lane FMAs ` +
   `(${clockNote})`);
 const gemm = [];
